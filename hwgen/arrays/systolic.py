@@ -1,0 +1,234 @@
+"""R×C systolic arrays, output- and weight-stationary, with stream edges.
+
+Both arrays take *unskewed* operand vectors and skew them internally, and return one
+C-wide result row per output beat. The whole grid advances under one enable that drops
+only while the output holds a beat nobody takes, so input stalls become bubbles that
+travel with their valid bit and output stalls freeze everything: any stall pattern on
+any edge leaves results exact.
+
+Stream contracts (``R = rows``, ``C = cols``):
+
+Output-stationary (:class:`SystolicOS`), one R×C output tile per ``last``:
+    ``a``   R-vector: column k of the A tile (A[m0:m0+R, k]); ``last`` on the final k.
+    ``w``   C-vector: row k of the W tile (W[k, n0:n0+C]). Paired beat-for-beat with ``a``.
+    ``out`` C-vector: rows 0..R-1 of the result tile, R beats per tile.
+
+Weight-stationary (:class:`SystolicWS`), one R×C weight tile per ``last``:
+    ``w``   C-vector: rows 0..R-1 of the weight tile, R beats per tile (loads overlap compute).
+    ``a``   R-vector: row m of the A tile (A[m, k0:k0+R]); ``last`` on the final m.
+    ``c``   C-vector: initial accumulator for row m (zeros, a bias, or the previous K tile's
+            result). Paired beat-for-beat with ``a``.
+    ``out`` C-vector: c[m] + A[m, k0:k0+R] @ W_tile, one beat per ``a`` beat.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import EnableInserter, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import ArrayConfig
+from ..pe.mac import OSMacPE, WSMacPE, operand_shape
+
+__all__ = ["SystolicOS", "SystolicWS", "build_array", "os_min_tile_k"]
+
+
+def _vec_stream(shape, n: int, *, last: bool = False):
+    layout = data.ArrayLayout(shape, n)
+    if last:
+        layout = data.StructLayout({"data": layout, "last": 1})
+    return stream.Signature(layout)
+
+
+def _delay(m: Module, sig, n: int, name: str):
+    """``sig`` delayed by ``n`` registers (in ``m``'s sync domain)."""
+    for i in range(n):
+        nxt = Signal.like(sig, name=f"{name}_d{i}")
+        m.d.sync += nxt.eq(sig)
+        sig = nxt
+    return sig
+
+
+def os_min_tile_k(cfg: ArrayConfig) -> int:
+    """Fewest steps between two OS tiles' last beats; shorter tiles are spaced by bubbles."""
+    return max(cfg.rows, cfg.cols)
+
+
+class SystolicOS(wiring.Component):
+    """Output-stationary R×C systolic array (see module docstring for the streams).
+
+    One tile of K steps takes K + R + C + 1 cycles from first input to last output when
+    nothing stalls; back-to-back tiles overlap fully when K ≥ max(R, C).
+    """
+
+    def __init__(self, cfg: ArrayConfig):
+        self.cfg = cfg
+        pe = cfg.pe
+        super().__init__({
+            "a": In(_vec_stream(operand_shape(pe.a), cfg.rows, last=True)),
+            "w": In(_vec_stream(operand_shape(pe.w), cfg.cols)),
+            "out": Out(_vec_stream(signed(pe.acc), cfg.cols)),
+        })
+
+    def elaborate(self, platform):
+        R, C, cfg = self.cfg.rows, self.cfg.cols, self.cfg
+        m = Module()
+        fab = Module()  # everything that advances one step per enabled cycle
+        en = Signal()
+        m.d.comb += en.eq(~self.out.valid | self.out.ready)
+        m.submodules.fabric = EnableInserter(en)(fab)
+
+        # A tile's last beat waits until the previous one is at least L steps old, so
+        # its hold registers are read out before being overwritten.
+        L = os_min_tile_k(cfg)
+        since = Signal(range(L + 1), init=L)
+        ok = ~self.a.payload.last | (since >= L)
+        fire = Signal()
+        m.d.comb += [
+            fire.eq(en & self.a.valid & self.w.valid & ok),
+            self.a.ready.eq(en & self.w.valid & ok),
+            self.w.ready.eq(en & self.a.valid & ok),
+        ]
+        with fab.If(fire & self.a.payload.last):
+            fab.d.sync += since.eq(1)
+        with fab.Elif(since < L):
+            fab.d.sync += since.eq(since + 1)
+
+        # Input registers, then the skew: row r waits r steps, column j waits j steps.
+        v0, l0 = Signal(), Signal()
+        a0 = [Signal(operand_shape(cfg.pe.a), name=f"a_in{r}") for r in range(R)]
+        w0 = [Signal(operand_shape(cfg.pe.w), name=f"w_in{j}") for j in range(C)]
+        fab.d.sync += [v0.eq(fire), l0.eq(self.a.payload.last)]
+        fab.d.sync += [a0[r].eq(self.a.payload.data[r]) for r in range(R)]
+        fab.d.sync += [w0[j].eq(self.w.payload[j]) for j in range(C)]
+
+        pes = [[OSMacPE(cfg.pe) for _ in range(C)] for _ in range(R)]
+        for r in range(R):
+            for j in range(C):
+                fab.submodules[f"pe_{r}_{j}"] = p = pes[r][j]
+                if j == 0:
+                    fab.d.comb += [p.a_in.eq(_delay(fab, a0[r], r, f"skew_a{r}")),
+                                   p.v_in.eq(_delay(fab, v0, r, f"skew_v{r}")),
+                                   p.l_in.eq(_delay(fab, l0, r, f"skew_l{r}"))]
+                else:
+                    west = pes[r][j - 1]
+                    fab.d.comb += [p.a_in.eq(west.a_out), p.v_in.eq(west.v_out), p.l_in.eq(west.l_out)]
+                north_w = _delay(fab, w0[j], j, f"skew_w{j}") if r == 0 else pes[r - 1][j].w_out
+                fab.d.comb += p.w_in.eq(north_w)
+
+        # A row is complete when its last-marked operand leaves the east edge; rows of a
+        # tile complete on consecutive steps, so a one-hot AND-OR mux picks the row.
+        done = [Signal(name=f"row_done{r}") for r in range(R)]
+        fab.d.comb += [done[r].eq(pes[r][C - 1].v_out & pes[r][C - 1].l_out) for r in range(R)]
+        fab.d.sync += self.out.valid.eq(sum(done) != 0 if R > 1 else done[0])
+        for j in range(C):
+            sel = 0
+            for r in range(R):
+                sel = sel | (pes[r][j].hold & done[r].replicate(cfg.pe.acc))
+            fab.d.sync += self.out.payload[j].eq(sel)
+        return m
+
+
+class SystolicWS(wiring.Component):
+    """Weight-stationary R×C systolic array (see module docstring for the streams).
+
+    Two weight banks: the next tile's R weight rows load while the current tile computes,
+    so tiles with M ≥ R follow each other without a gap.
+    """
+
+    def __init__(self, cfg: ArrayConfig):
+        self.cfg = cfg
+        pe = cfg.pe
+        super().__init__({
+            "w": In(_vec_stream(operand_shape(pe.w), cfg.cols)),
+            "a": In(_vec_stream(operand_shape(pe.a), cfg.rows, last=True)),
+            "c": In(_vec_stream(signed(pe.acc), cfg.cols)),
+            "out": Out(_vec_stream(signed(pe.acc), cfg.cols)),
+        })
+
+    def elaborate(self, platform):
+        R, C, cfg = self.cfg.rows, self.cfg.cols, self.cfg
+        m = Module()
+        fab = Module()
+        en = Signal()
+        m.d.comb += en.eq(~self.out.valid | self.out.ready)
+        m.submodules.fabric = EnableInserter(en)(fab)
+
+        # Bank bookkeeping: a bank is loaded (R beats), used by one tile, then drains for
+        # R + C - 1 steps (its last activation crossing the grid) before it may reload.
+        drain_steps = R + C - 1
+        loaded = [Signal(name=f"bank{b}_loaded") for b in range(2)]
+        drain = [Signal(range(drain_steps + 1), name=f"bank{b}_drain") for b in range(2)]
+        load_bank, use_bank = Signal(), Signal()
+        load_cnt = Signal(range(R))
+        free = Signal()
+        m.d.comb += free.eq(Mux(load_bank, ~loaded[1] & (drain[1] == 0), ~loaded[0] & (drain[0] == 0)))
+        w_fire, a_fire = Signal(), Signal()
+        use_ready = Mux(use_bank, loaded[1], loaded[0])
+        m.d.comb += [
+            self.w.ready.eq(en & free),
+            w_fire.eq(self.w.ready & self.w.valid),
+            a_fire.eq(en & use_ready & self.a.valid & self.c.valid),
+            self.a.ready.eq(en & use_ready & self.c.valid),
+            self.c.ready.eq(en & use_ready & self.a.valid),
+        ]
+        for b in range(2):
+            with fab.If(w_fire & (load_bank == b) & (load_cnt == R - 1)):
+                fab.d.sync += loaded[b].eq(1)
+            with fab.Elif(a_fire & self.a.payload.last & (use_bank == b)):
+                fab.d.sync += [loaded[b].eq(0), drain[b].eq(drain_steps)]
+            with fab.Elif(drain[b] != 0):
+                fab.d.sync += drain[b].eq(drain[b] - 1)
+        with fab.If(w_fire):
+            with fab.If(load_cnt == R - 1):
+                fab.d.sync += [load_cnt.eq(0), load_bank.eq(~load_bank)]
+            with fab.Else():
+                fab.d.sync += load_cnt.eq(load_cnt + 1)
+        with fab.If(a_fire & self.a.payload.last):
+            fab.d.sync += use_bank.eq(~use_bank)
+
+        # Input registers and skew: row r's activation waits r steps, column j's psum j steps.
+        v0, s0 = Signal(), Signal()
+        a0 = [Signal(operand_shape(cfg.pe.a), name=f"a_in{r}") for r in range(R)]
+        c0 = [Signal(signed(cfg.pe.acc), name=f"c_in{j}") for j in range(C)]
+        fab.d.sync += [v0.eq(a_fire), s0.eq(use_bank)]
+        fab.d.sync += [a0[r].eq(self.a.payload.data[r]) for r in range(R)]
+        fab.d.sync += [c0[j].eq(self.c.payload[j]) for j in range(C)]
+
+        load = Signal(2)
+        m.d.comb += load.eq(_load_strobes(w_fire, load_bank))
+        pes = [[WSMacPE(cfg.pe) for _ in range(C)] for _ in range(R)]
+        for r in range(R):
+            for j in range(C):
+                fab.submodules[f"pe_{r}_{j}"] = p = pes[r][j]
+                if j == 0:
+                    fab.d.comb += [p.a_in.eq(_delay(fab, a0[r], r, f"skew_a{r}")),
+                                   p.s_in.eq(_delay(fab, s0, r, f"skew_s{r}"))]
+                else:
+                    fab.d.comb += [p.a_in.eq(pes[r][j - 1].a_out), p.s_in.eq(pes[r][j - 1].s_out)]
+                north = _delay(fab, c0[j], j, f"skew_c{j}") if r == 0 else pes[r - 1][j].p_out
+                fab.d.comb += p.p_in.eq(north)
+                # weight chain enters at the bottom row and shifts north
+                if r == R - 1:
+                    fab.d.comb += [p.wl0_in.eq(self.w.payload[j]), p.wl1_in.eq(self.w.payload[j])]
+                else:
+                    fab.d.comb += [p.wl0_in.eq(pes[r + 1][j].wl0_out), p.wl1_in.eq(pes[r + 1][j].wl1_out)]
+                fab.d.comb += p.load.eq(load)
+
+        # De-skew: column j's bottom output waits C-1-j steps so a row leaves at once.
+        vout = _delay(fab, v0, R + C - 1, "valid")
+        fab.d.sync += self.out.valid.eq(vout)
+        for j in range(C):
+            fab.d.sync += self.out.payload[j].eq(_delay(fab, pes[R - 1][j].p_out, C - 1 - j, f"deskew{j}"))
+        return m
+
+
+def _load_strobes(fire, bank):
+    """Two load strobes: bit b set when a weight beat fires into bank b."""
+    return (fire & ~bank) | ((fire & bank) << 1)
+
+
+def build_array(cfg: ArrayConfig) -> wiring.Component:
+    """The array component a config describes."""
+    if cfg.kind != "systolic":
+        raise ValueError(f"unsupported array kind {cfg.kind!r}")
+    return SystolicOS(cfg) if cfg.dataflow == "output_stationary" else SystolicWS(cfg)

@@ -1,0 +1,248 @@
+"""YAML ⇄ frozen dataclasses for hwgen configs; every config check and message lives here.
+
+A config error names the file, the line, the key path, what was wrong and what is
+allowed, e.g. ``examples/bad.yaml:7: array.rows: must be an integer 1..64, got 0``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .numerics import Format, parse_format
+
+__all__ = ["ConfigError", "PEConfig", "ArrayConfig", "HwgenConfig", "load", "loads", "dump", "dumps",
+           "DATAFLOWS", "KINDS", "OVERFLOWS", "MAX_DIM", "ACC_BITS"]
+
+KINDS = ("systolic",)
+DATAFLOWS = ("output_stationary", "weight_stationary")
+OVERFLOWS = ("wrap", "saturate")
+MAX_DIM = 64
+ACC_BITS = range(2, 65)
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConfigError(ValueError):
+    """A config is invalid. ``str()`` is the full ``file:line: key: message`` text."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, key: str | None = None):
+        self.file, self.line, self.key, self.reason = file, line, key, message
+        where = ":".join(str(p) for p in (file, line) if p is not None)
+        text = f"{key}: {message}" if key else message
+        super().__init__(f"{where}: {text}" if where else text)
+
+
+class FieldError(ValueError):
+    """Raised by a dataclass check; ``key`` is the offending field relative to that dataclass."""
+
+    def __init__(self, key: str, message: str):
+        self.key, self.message = key, message
+        super().__init__(f"{key}: {message}")
+
+
+# -- field parsers: each takes the YAML value and returns the typed value or raises ValueError
+
+def _int_in(lo: int, hi: int):
+    def parse(v):
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"must be an integer {lo}..{hi}, got {v!r}")
+        return v
+    return parse
+
+
+def _choice(options):
+    def parse(v):
+        if v not in options:
+            raise ValueError(f"must be one of {', '.join(options)}; got {v!r}")
+        return v
+    return parse
+
+
+def _fmt(v):
+    if isinstance(v, Format):
+        return v
+    try:
+        return parse_format(v)
+    except ValueError:
+        raise ValueError(f"must be intN or uintN with N = 2..16 (e.g. int8, int4, uint8); got {v!r}") from None
+
+
+def _name(v):
+    if not isinstance(v, str) or not _NAME_RE.match(v):
+        raise ValueError(f"must be an identifier (letters, digits, _; not starting with a digit), got {v!r}")
+    return v
+
+
+def _spec(parse, dump=lambda v: v, **kw):
+    return field(metadata={"parse": parse, "dump": dump}, **kw)
+
+
+def _check(obj) -> None:
+    """Run each field's parser on the constructed value, so Python construction is checked too."""
+    for f in fields(obj):
+        parse = f.metadata.get("parse")
+        if parse is not None:
+            try:
+                parse(getattr(obj, f.name))
+            except ValueError as e:
+                raise FieldError(f.name, str(e)) from None
+
+
+@dataclass(frozen=True)
+class PEConfig:
+    """One processing element: operand formats and the accumulator.
+
+    ``overflow: saturate`` clamps after *every* addition into the accumulator (each
+    MAC step, in increasing k order); ``wrap`` keeps the low ``acc`` bits.
+    """
+
+    a: Format = _spec(_fmt, str, default=Format(8))
+    w: Format = _spec(_fmt, str, default=Format(8))
+    acc: int = _spec(_int_in(ACC_BITS.start, ACC_BITS.stop - 1), default=32)
+    overflow: str = _spec(_choice(OVERFLOWS), default="wrap")
+
+    def __post_init__(self):
+        _check(self)
+        if self.acc < self.product_bits:
+            raise FieldError("acc", f"must be at least the product width {self.product_bits} "
+                                    f"({self.a} × {self.w}) up to {ACC_BITS.stop - 1}, got {self.acc}")
+
+    @property
+    def product_bits(self) -> int:
+        """Width of a signed product a·w (one more when both operands are unsigned)."""
+        return self.a.bits + self.w.bits + (0 if (self.a.signed or self.w.signed) else 1)
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """The tensor engine: an ``rows`` × ``cols`` grid of PEs."""
+
+    rows: int = _spec(_int_in(1, MAX_DIM))
+    cols: int = _spec(_int_in(1, MAX_DIM))
+    kind: str = _spec(_choice(KINDS), default="systolic")
+    dataflow: str = _spec(_choice(DATAFLOWS), default="output_stationary")
+    pe: PEConfig = field(default_factory=PEConfig)
+
+    def __post_init__(self):
+        _check(self)
+
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+
+@dataclass(frozen=True)
+class HwgenConfig:
+    """A whole hwgen design. YAML is only its serialization."""
+
+    name: str = _spec(_name)
+    array: ArrayConfig = field(default=None)
+
+    def __post_init__(self):
+        _check(self)
+        if not isinstance(self.array, ArrayConfig):
+            raise FieldError("array", "is required")
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 of the canonical JSON form: equal configs hash equal."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+# -- YAML ⇄ dataclass --------------------------------------------------------------------------
+
+def _to_dict(obj) -> dict:
+    out = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        out[f.name] = f.metadata["dump"](v) if "dump" in f.metadata else _to_dict(v)
+    return out
+
+
+def _line(node) -> int:
+    return node.start_mark.line + 1
+
+
+def _build(cls, node, path: str, src: str):
+    here = path or "top level"
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"must be a mapping with keys {', '.join(f.name for f in fields(cls))}",
+                          file=src, line=_line(node), key=here)
+    allowed = {f.name: f for f in fields(cls)}
+    values, key_lines = {}, {}
+    for knode, vnode in node.value:
+        key = knode.value
+        kpath = f"{path}.{key}" if path else str(key)
+        if key in values:
+            raise ConfigError("duplicate key", file=src, line=_line(knode), key=kpath)
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(f"unknown key; {hint}allowed: {', '.join(allowed)}",
+                              file=src, line=_line(knode), key=kpath)
+        f = allowed[key]
+        key_lines[key] = _line(knode)
+        if dataclasses.is_dataclass(f.type) or f.type in ("PEConfig", "ArrayConfig"):
+            sub = {"PEConfig": PEConfig, "ArrayConfig": ArrayConfig}.get(f.type, f.type)
+            values[key] = _build(sub, vnode, kpath, src)
+        else:
+            if not isinstance(vnode, yaml.ScalarNode):
+                raise ConfigError("must be a single value, not a list or mapping",
+                                  file=src, line=_line(vnode), key=kpath)
+            raw = yaml.safe_load(yaml.serialize(vnode)) if vnode.value != "" else None
+            try:
+                values[key] = f.metadata["parse"](raw)
+            except ValueError as e:
+                raise ConfigError(str(e), file=src, line=_line(vnode), key=kpath) from None
+    for f in fields(cls):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if f.name not in values and (required or (f.name == "array" and cls is HwgenConfig)):
+            raise ConfigError("required key is missing", file=src, line=_line(node),
+                              key=f"{path}.{f.name}" if path else f.name)
+    try:
+        return cls(**values)
+    except FieldError as e:
+        kpath = f"{path}.{e.key}" if path else e.key
+        raise ConfigError(e.message, file=src, line=key_lines.get(e.key, _line(node)), key=kpath) from None
+
+
+def loads(text: str, *, source: str = "<string>") -> HwgenConfig:
+    """Parse YAML text into a validated :class:`HwgenConfig`."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(f"not valid YAML: {getattr(e, 'problem', e)}", file=source,
+                          line=mark.line + 1 if mark else None) from None
+    if node is None:
+        raise ConfigError("empty config; expected keys name, array", file=source, line=1)
+    return _build(HwgenConfig, node, "", source)
+
+
+def load(path: str | Path) -> HwgenConfig:
+    """Load and validate a YAML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config: {e.strerror}", file=str(path)) from None
+    return loads(text, source=str(path))
+
+
+def dumps(cfg: HwgenConfig) -> str:
+    """Serialize a config to YAML; ``loads(dumps(c)) == c``."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def dump(cfg: HwgenConfig, path: str | Path) -> None:
+    Path(path).write_text(dumps(cfg))

@@ -1,0 +1,4 @@
+"""Processing elements (Amaranth components)."""
+from .mac import OSMacPE, WSMacPE, accumulate, operand_shape
+
+__all__ = ["OSMacPE", "WSMacPE", "accumulate", "operand_shape"]
