@@ -1,0 +1,1 @@
+"""Simulation: Verilator tool discovery, the cocotb bench, and the runner wrapper."""

@@ -1,0 +1,147 @@
+"""``hwgen sim``: build the Verilog with Verilator (cached by content hash) and run the bench."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import HwgenConfig, dumps
+from ..generate import emit_verilog
+from .tools import ToolError, cache_dir, verilator_env, verilator_identity
+
+__all__ = ["SimResult", "SimFailure", "sim", "build", "default_plan", "VERILATOR_ARGS"]
+
+#: Amaranth's Verilog trips these lint warnings; none is a functional problem.
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
+                  "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE", "-Wno-PINCONNECTEMPTY", "-O3"]
+BENCH_MODULE = "hwgen.sim.bench_systolic"
+
+
+class SimFailure(AssertionError):
+    """The simulation ran and the hardware disagreed with the golden model (or hung)."""
+
+
+@dataclass
+class SimResult:
+    seed: int
+    gemms: list[dict]
+    build_dir: Path
+    work_dir: Path
+    log: Path
+    waves: Path | None = None
+    cached_build: bool = False
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and all(g["ok"] for g in self.gemms)
+
+
+def default_plan(cfg: HwgenConfig, rng: random.Random) -> list[dict]:
+    """The GEMMs ``hwgen sim`` runs: performance shapes without stalls, then random shapes
+    (not multiples of the array) with stalls, extreme values and zeros, then all-extreme
+    operands that exercise the accumulator's overflow rule."""
+    R, C = cfg.array.rows, cfg.array.cols
+    perf = [dict(m=R, k=256, n=C, note="one tile, no stalls")]
+    if cfg.array.dataflow == "weight_stationary":
+        perf = [dict(m=256, k=R, n=C, note="one weight tile, no stalls")]
+    perf.append(dict(m=2 * R, k=64, n=2 * C, note="2x2 tiles, no stalls"))
+
+    def odd(base):  # a size that is not a multiple of base (unless base is 1)
+        v = rng.randint(1, 3 * base)
+        return v + 1 if base > 1 and v % base == 0 else v
+
+    random_shapes = [dict(m=odd(R), k=rng.randint(1, 3 * max(R, C) + 5), n=odd(C),
+                          stall_in=0.3, stall_out=0.3, extremes=0.15, zeros=0.1, note="random, stalls")
+                     for _ in range(3)]
+    extreme = [dict(m=R + (R > 1), k=2 * R + 3, n=C, stall_in=0.2, stall_out=0.4, fill="min*min",
+                    note="all min × min, stalls"),
+               dict(m=R, k=R + 2, n=C + (C > 1), stall_in=0.1, stall_out=0.1, fill="min*max",
+                    note="all min × max, stalls")]
+    return perf + random_shapes + extreme
+
+
+def _build_key(cfg: HwgenConfig, verilog_text: str, waves: bool) -> str:
+    import cocotb
+    h = hashlib.sha256()
+    for part in (verilog_text, verilator_identity(), cocotb.__version__, " ".join(VERILATOR_ARGS), str(waves)):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+def build(cfg: HwgenConfig, *, waves: bool = False, log=None) -> tuple[Path, bool]:
+    """Verilate the config's Verilog into a cached directory; returns (build dir, was cached)."""
+    from cocotb_tools.runner import get_runner
+
+    text, _ = emit_verilog(cfg)
+    key = _build_key(cfg, text, waves)
+    build_dir = cache_dir() / "verilator" / f"{cfg.name}-{key}"
+    stamp = build_dir / "hwgen-build.ok"
+    if stamp.exists() and (build_dir / cfg.name).exists():
+        return build_dir, True
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    build_dir.mkdir(parents=True)
+    src = build_dir / f"{cfg.name}.v"
+    src.write_text(text)
+    build_log = build_dir / "build.log"
+    if log:
+        log(f"building {cfg.name} with Verilator (cached in {build_dir})")
+    with verilator_env():
+        runner = get_runner("verilator")
+        try:
+            runner.build(verilog_sources=[src], hdl_toplevel=cfg.name, build_dir=build_dir,
+                         build_args=VERILATOR_ARGS + (["--trace-fst", "--trace-structs"] if waves else []),
+                         waves=waves, log_file=build_log, always=True)
+        except (SystemExit, Exception) as e:  # cocotb raises SystemExit / CalledProcessError
+            raise ToolError(f"Verilator build of {cfg.name} failed ({e}); full log: {build_log}") from None
+    stamp.write_text(key + "\n")
+    return build_dir, False
+
+
+def sim(cfg: HwgenConfig, *, seed: int | None = None, waves: bool = False, gemms: list[dict] | None = None,
+        work_dir: str | Path | None = None, log=None, check: bool = True) -> SimResult:
+    """Simulate the config's Verilog on a plan of GEMMs, checked bit-exactly against ``hwgen.golden``.
+
+    ``seed`` (random when None, and always reported) fixes data and stalls. Raises
+    :class:`SimFailure` on any mismatch when ``check``.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    seed = random.randrange(2**31) if seed is None else int(seed)
+    plan_gemms = gemms if gemms is not None else default_plan(cfg, random.Random(seed))
+    build_dir, cached = build(cfg, waves=waves, log=log)
+    work = Path(work_dir) if work_dir else Path("build") / cfg.name / "sim"
+    work.mkdir(parents=True, exist_ok=True)
+    plan_path, results_path = work / "plan.json", work / "results.json"
+    results_path.unlink(missing_ok=True)
+    plan_path.write_text(json.dumps({"config_yaml": dumps(cfg), "seed": seed, "gemms": plan_gemms,
+                                     "results_path": str(results_path.resolve())}, indent=1))
+    sim_log = work / "sim.log"
+    if log:
+        log(f"simulating {len(plan_gemms)} GEMMs, seed {seed}")
+    with verilator_env():
+        runner = get_runner("verilator")
+        xml = runner.test(test_module=BENCH_MODULE, hdl_toplevel=cfg.name, hdl_toplevel_lang="verilog",
+                          build_dir=build_dir,
+                          test_dir=work.resolve(), extra_env={"HWGEN_SIM_PLAN": str(plan_path.resolve())},
+                          waves=waves, seed=seed, log_file=sim_log, results_xml=str((work / "results.xml").resolve()))
+    _, failed = get_results(xml)
+    if not results_path.exists():
+        raise SimFailure(f"simulation of {cfg.name} (seed {seed}) ended without results; log: {sim_log}")
+    data = json.loads(results_path.read_text())
+    res = SimResult(seed=seed, gemms=data["gemms"], build_dir=build_dir, work_dir=work, log=sim_log,
+                    waves=(work / "dump.fst") if waves else None, cached_build=cached)
+    res.failures = [f"GEMM {g['index']} {g['m']}x{g['k']}x{g['n']}: {g['mismatches']} mismatches "
+                    f"(first {g.get('first_mismatch')})" for g in res.gemms if not g["ok"]]
+    if failed and not res.failures:
+        res.failures.append(f"bench failed; see {sim_log}")
+    if check and not res.ok:
+        raise SimFailure(f"{cfg.name} seed {seed}: " + "; ".join(res.failures) + f" (log: {sim_log})")
+    return res

