@@ -109,28 +109,16 @@ def generate(cfg: HwgenConfig, outdir: str | Path, *, force: bool = False) -> Ge
         return Generated(vpath, mpath, sha, written=False)
     if not force:
         owned = _owned(outdir)
-        for path in (vpath, mpath):
-            if not path.exists():
-                continue
-            if path == mpath:
-                if "files" not in json.loads(path.read_text() or "{}") if _is_json(path) else True:
-                    raise GenerateError(f"{path} exists and was not written by hwgen; "
-                                        "use --force to overwrite or choose another -o DIR")
-            elif owned.get(path.name) != _sha(path):
-                raise GenerateError(f"{path} exists and was not written by hwgen (or was edited since); "
-                                    "use --force to overwrite or choose another -o DIR")
+        if mpath.exists() and not owned:
+            raise GenerateError(f"{mpath} exists and was not written by hwgen; "
+                                "use --force to overwrite or choose another -o DIR")
+        if vpath.exists() and owned.get(vpath.name) != _sha(vpath):
+            raise GenerateError(f"{vpath} exists and was not written by hwgen (or was edited since); "
+                                "use --force to overwrite or choose another -o DIR")
     outdir.mkdir(parents=True, exist_ok=True)
     _atomic_write(vpath, text)
     _atomic_write(mpath, body)
     return Generated(vpath, mpath, sha, written=True)
-
-
-def _is_json(path: Path) -> bool:
-    try:
-        json.loads(path.read_text())
-        return True
-    except (OSError, ValueError):
-        return False
 
 
 def _atomic_write(path: Path, text: str) -> None:

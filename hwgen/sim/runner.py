@@ -95,7 +95,7 @@ def build(cfg: HwgenConfig, *, waves: bool = False, log=None) -> tuple[Path, boo
     with verilator_env():
         runner = get_runner("verilator")
         try:
-            runner.build(verilog_sources=[src], hdl_toplevel=cfg.name, build_dir=build_dir,
+            runner.build(sources=[src], hdl_toplevel=cfg.name, build_dir=build_dir,
                          build_args=VERILATOR_ARGS + (["--trace-fst", "--trace-structs"] if waves else []),
                          waves=waves, log_file=build_log, always=True)
         except (SystemExit, Exception) as e:  # cocotb raises SystemExit / CalledProcessError

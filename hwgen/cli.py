@@ -1,0 +1,103 @@
+"""hwgen: YAML → tensor-accelerator Verilog, verified bit-exact against NumPy.
+
+The command line only parses arguments and calls the library function of the same name."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+
+__all__ = ["main"]
+
+
+def _cmd_config_check(args) -> int:
+    from .config import load
+    cfg = load(args.file)
+    a = cfg.array
+    print(f"{args.file}: ok — {cfg.name}: {a.kind} {a.rows}x{a.cols} {a.dataflow}, "
+          f"{a.pe.a}×{a.pe.w} → acc{a.pe.acc} ({a.pe.overflow})")
+    return 0
+
+
+def _cmd_generate(args) -> int:
+    from .config import load
+    from .generate import generate
+    cfg = load(args.file)
+    out = Path(args.output) if args.output else Path("build") / cfg.name
+    g = generate(cfg, out, force=args.force)
+    state = "wrote" if g.written else "unchanged"
+    print(f"{state} {g.verilog} ({g.verilog.stat().st_size:,} bytes, sha256 {g.verilog_sha256[:12]}) and {g.manifest}")
+    return 0
+
+
+def _cmd_sim(args) -> int:
+    from .config import load
+    from .report import table
+    from .sim.runner import sim
+    cfg = load(args.file)
+    res = sim(cfg, seed=args.seed, waves=args.waves, work_dir=args.work_dir, log=print, check=False)
+    a = cfg.array
+    print(f"\n{cfg.name}: {a.rows}x{a.cols} {a.dataflow}, {a.pe.a}×{a.pe.w} → acc{a.pe.acc} {a.pe.overflow}; "
+          f"seed {res.seed}{' (cached build)' if res.cached_build else ''}")
+    rows = [[f"{g['m']}x{g['k']}x{g['n']}", g.get("note", ""), g["tiles"], g["cycles"], g["ideal"],
+             g["utilization"], "pass" if g["ok"] else f"FAIL ({g['mismatches']})"] for g in res.gemms]
+    print(table(["GEMM MxKxN", "case", "tiles", "cycles", "ideal", "util", "check"], rows, align="llrrrrl"))
+    if res.waves:
+        print(f"waves: {res.waves}")
+    if not res.ok:
+        print(f"FAILED (replay with --seed {res.seed}): " + "; ".join(res.failures) + f"\nlog: {res.log}",
+              file=sys.stderr)
+        return 1
+    print(f"all {len(res.gemms)} GEMMs bit-exact against hwgen.golden")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = argparse.ArgumentParser(prog="hwgen", description=__doc__, formatter_class=fmt)
+    p.add_argument("--version", action="version", version=f"hwgen {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    cfg = sub.add_parser("config", help="work with config files", formatter_class=fmt)
+    csub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    chk = csub.add_parser("check", help="validate a YAML config", formatter_class=fmt)
+    chk.add_argument("file", metavar="FILE")
+    chk.set_defaults(func=_cmd_config_check)
+
+    gen = sub.add_parser("generate", help="write Verilog and manifest.json", formatter_class=fmt)
+    gen.add_argument("file", metavar="FILE")
+    gen.add_argument("-o", "--output", metavar="DIR", help="output directory (default: build/<name>)")
+    gen.add_argument("--force", action="store_true", help="overwrite files hwgen did not write")
+    gen.set_defaults(func=_cmd_generate)
+
+    s = sub.add_parser("sim", help="simulate with Verilator + cocotb against the golden model",
+                       formatter_class=fmt)
+    s.add_argument("file", metavar="FILE")
+    s.add_argument("--seed", metavar="N", type=int, help="random seed (default: random, printed)")
+    s.add_argument("--waves", action="store_true", help="write an FST waveform into the work directory")
+    s.add_argument("--work-dir", metavar="DIR", help="where logs/results go (default: build/<name>/sim)")
+    s.set_defaults(func=_cmd_sim)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .config import ConfigError
+    from .generate import GenerateError
+    from .sim.runner import SimFailure
+    from .sim.tools import ToolError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (GenerateError, ToolError, SimFailure) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from hwgen.config import ArrayConfig, ConfigError, HwgenConfig, PEConfig, dumps, load, loads
+from hwgen.config import FieldError
+from hwgen.numerics import Format
+
+EXAMPLES = sorted(Path(__file__).parent.parent.joinpath("examples").glob("*.yaml"))
+
+GOOD = """\
+name: t
+array:
+  rows: 4
+  cols: 2
+"""
+
+
+def err(text: str) -> str:
+    with pytest.raises(ConfigError) as e:
+        loads(text, source="x.yaml")
+    return str(e.value)
+
+
+def test_defaults():
+    cfg = loads(GOOD)
+    assert cfg.array == ArrayConfig(rows=4, cols=2)
+    assert cfg.array.pe == PEConfig(a=Format(8), w=Format(8), acc=32, overflow="wrap")
+    assert cfg.array.dataflow == "output_stationary"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: t\narray:\n  rows: 0\n  cols: 2\n", "x.yaml:3: array.rows: must be an integer 1..64, got 0"),
+    ("name: t\narray:\n  rows: 65\n  cols: 2\n", "x.yaml:3: array.rows: must be an integer 1..64, got 65"),
+    ("name: t\narray:\n  rows: 2\n  cols: eight\n", "x.yaml:4: array.cols: must be an integer 1..64, got 'eight'"),
+    ("name: t\narray:\n  rows: 2\n  colls: 2\n",
+     "x.yaml:4: array.colls: unknown key; did you mean 'cols'? allowed: rows, cols, kind, dataflow, pe"),
+    ("name: t\narray:\n  rows: 2\n  cols: 2\n  dataflow: ws\n",
+     "x.yaml:5: array.dataflow: must be one of output_stationary, weight_stationary; got 'ws'"),
+    ("name: t\narray:\n  rows: 2\n  cols: 2\n  kind: cube\n",
+     "x.yaml:5: array.kind: must be one of systolic; got 'cube'"),
+    ("name: t\narray:\n  rows: 2\n  cols: 2\n  pe:\n    a: int17\n",
+     "x.yaml:6: array.pe.a: must be intN or uintN with N = 2..16 (e.g. int8, int4, uint8); got 'int17'"),
+    ("name: t\narray:\n  rows: 2\n  cols: 2\n  pe:\n    w: float8\n",
+     "x.yaml:6: array.pe.w: must be intN or uintN with N = 2..16 (e.g. int8, int4, uint8); got 'float8'"),
+    ("name: t\narray:\n  rows: 2\n  cols: 2\n  pe:\n    overflow: clamp\n",
+     "x.yaml:6: array.pe.overflow: must be one of wrap, saturate; got 'clamp'"),
+    ("name: t\narray:\n  rows: 2\n  cols: 2\n  pe:\n    acc: 12\n",
+     "x.yaml:6: array.pe.acc: must be at least the product width 16 (int8 × int8) up to 64, got 12"),
+    ("name: t\narray:\n  rows: 2\n  cols: 2\n  pe:\n    a: uint8\n    w: uint8\n    acc: 16\n",
+     "x.yaml:8: array.pe.acc: must be at least the product width 17 (uint8 × uint8) up to 64, got 16"),
+    ("name: 3x\narray: {rows: 1, cols: 1}\n",
+     "x.yaml:1: name: must be an identifier (letters, digits, _; not starting with a digit), got '3x'"),
+    ("name: t\n", "x.yaml:1: array: required key is missing"),
+    ("array: {rows: 2, cols: 2}\n", "x.yaml:1: name: required key is missing"),
+    ("name: t\narray:\n  cols: 2\n", "x.yaml:3: array.rows: required key is missing"),
+    ("name: t\narray: [1, 2]\n", "x.yaml:2: array: must be a mapping with keys rows, cols, kind, dataflow, pe"),
+    ("name: t\narray:\n  rows: 2\n  rows: 3\n  cols: 2\n", "x.yaml:4: array.rows: duplicate key"),
+    ("name: t\narray:\n  rows: [2\n", "x.yaml:4: not valid YAML"),
+    ("", "x.yaml:1: empty config; expected keys name, array"),
+])
+def test_error_messages_are_pinned(text, message):
+    assert err(text).startswith(message)
+
+
+def test_missing_file_names_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.yaml: cannot read config"):
+        load(tmp_path / "nope.yaml")
+
+
+def test_python_construction_is_checked_too():
+    with pytest.raises(FieldError, match=r"rows: must be an integer 1..64, got 0"):
+        ArrayConfig(rows=0, cols=1)
+    with pytest.raises(FieldError, match=r"acc: must be at least the product width 12"):
+        PEConfig(a=Format(4), w=Format(8), acc=8)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_load_and_round_trip(path):
+    cfg = load(path)
+    again = loads(dumps(cfg))
+    assert again == cfg
+    assert again.content_hash == cfg.content_hash
+
+
+def test_presets_by_replace_and_hash_changes():
+    base = loads(GOOD)
+    ws = dataclasses.replace(base, array=dataclasses.replace(base.array, dataflow="weight_stationary"))
+    assert ws.array.rows == 4 and ws.content_hash != base.content_hash
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        base.name = "x"
+
+
+def test_product_bits():
+    assert PEConfig(a=Format(8, signed=False), w=Format(8)).product_bits == 16
+    assert PEConfig(a=Format(4), w=Format(2)).product_bits == 6
+    assert PEConfig(a=Format(8, False), w=Format(8, False), acc=17).product_bits == 17
+
+
+def test_hwgen_config_requires_array():
+    with pytest.raises(FieldError, match="array: is required"):
+        HwgenConfig(name="x")

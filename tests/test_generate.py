@@ -1,0 +1,56 @@
+import json
+
+import pytest
+
+from hwgen.config import dumps, loads
+from hwgen.generate import GenerateError, emit_verilog, generate
+
+OS = loads("name: gen_os\narray: {rows: 2, cols: 3}\n")
+WS = loads("name: gen_ws\narray: {rows: 3, cols: 2, dataflow: weight_stationary, pe: {w: int4}}\n")
+
+
+@pytest.mark.parametrize("cfg", [OS, WS], ids=["os", "ws"])
+def test_same_config_same_bytes(cfg):
+    a, ports = emit_verilog(cfg)
+    b, _ = emit_verilog(loads(dumps(cfg)))
+    assert a == b
+    assert f"module {cfg.name}(" in a
+    names = {p["name"]: p for p in ports}
+    assert names["out__payload"]["width"] == cfg.array.cols * cfg.array.pe.acc
+    assert names["a__payload"]["width"] == cfg.array.rows * cfg.array.pe.a.bits + 1
+
+
+def test_generate_writes_manifest_and_is_idempotent(tmp_path):
+    g = generate(WS, tmp_path)
+    assert g.written and g.verilog.name == "gen_ws.v"
+    man = json.loads(g.manifest.read_text())
+    assert man["config"]["array"]["dataflow"] == "weight_stationary"
+    assert man["config"]["array"]["pe"]["w"] == "int4"
+    assert man["files"]["gen_ws.v"] == g.verilog_sha256
+    assert {p["name"] for p in man["ports"]} >= {"clk", "rst", "w__payload", "a__payload", "c__payload", "out__payload"}
+    assert man["latency"]["a_to_out"] == 3 + 2 + 1
+    before = g.verilog.stat().st_mtime_ns
+    again = generate(WS, tmp_path)
+    assert not again.written and g.verilog.stat().st_mtime_ns == before
+
+
+def test_generate_never_overwrites_a_foreign_file(tmp_path):
+    mine = tmp_path / "gen_os.v"
+    mine.write_text("// my hand-written RTL\n")
+    with pytest.raises(GenerateError, match=r"gen_os.v exists and was not written by hwgen.*--force"):
+        generate(OS, tmp_path)
+    assert mine.read_text() == "// my hand-written RTL\n"
+    generate(OS, tmp_path, force=True)
+    assert "module gen_os(" in mine.read_text()
+
+
+def test_generate_refuses_edited_output_and_foreign_manifest(tmp_path):
+    g = generate(OS, tmp_path)
+    g.verilog.write_text(g.verilog.read_text() + "// edited\n")
+    with pytest.raises(GenerateError, match="or was edited since"):
+        generate(OS, tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "manifest.json").write_text('{"mine": true}')
+    with pytest.raises(GenerateError, match="manifest.json exists and was not written by hwgen"):
+        generate(OS, other)
