@@ -92,16 +92,29 @@ def build(cfg: HwgenConfig, *, waves: bool = False, log=None) -> tuple[Path, boo
     build_log = build_dir / "build.log"
     if log:
         log(f"building {cfg.name} with Verilator (cached in {build_dir})")
+    extra = ["--trace-fst", "--trace-structs", *_lz4_args(build_dir)] if waves else []
     with verilator_env():
         runner = get_runner("verilator")
         try:
             runner.build(sources=[src], hdl_toplevel=cfg.name, build_dir=build_dir,
-                         build_args=VERILATOR_ARGS + (["--trace-fst", "--trace-structs"] if waves else []),
+                         build_args=VERILATOR_ARGS + extra,
                          waves=waves, log_file=build_log, always=True)
         except (SystemExit, Exception) as e:  # cocotb raises SystemExit / CalledProcessError
             raise ToolError(f"Verilator build of {cfg.name} failed ({e}); full log: {build_log}") from None
     stamp.write_text(key + "\n")
     return build_dir, False
+
+
+def _lz4_args(build_dir: Path) -> list[str]:
+    """Verilator's FST writer needs <lz4.h> and -llz4. Where the system has no lz4
+    development files, use hwgen's literal-only LZ4 header and an empty liblz4.a."""
+    if Path("/usr/include/lz4.h").exists():
+        return []
+    shim = build_dir / "lz4shim"
+    shim.mkdir(exist_ok=True)
+    shutil.copy(Path(__file__).parent / "csrc" / "lz4.h", shim / "lz4.h")
+    (shim / "liblz4.a").write_bytes(b"!<arch>\n")  # an empty static archive
+    return ["-CFLAGS", f"-I{shim}", "-LDFLAGS", f"-L{shim}"]
 
 
 def sim(cfg: HwgenConfig, *, seed: int | None = None, waves: bool = False, gemms: list[dict] | None = None,
