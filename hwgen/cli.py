@@ -39,7 +39,8 @@ def _cmd_sim(args) -> int:
     cfg = load(args.file)
     res = sim(cfg, seed=args.seed, waves=args.waves, work_dir=args.work_dir, log=print, check=False)
     a = cfg.array
-    print(f"\n{cfg.name}: {a.rows}x{a.cols} {a.dataflow}, {a.pe.a}×{a.pe.w} → acc{a.pe.acc} {a.pe.overflow}; "
+    print(f"\n{cfg.name}: {a.rows}x{a.cols} {a.dataflow} systolic array, {a.pe.a}×{a.pe.w} → "
+          f"acc{a.pe.acc} {a.pe.overflow}; Verilog {res.verilog_bytes:,} bytes; "
           f"seed {res.seed}{' (cached build)' if res.cached_build else ''}")
     rows = [[f"{g['m']}x{g['k']}x{g['n']}", g.get("note", ""), g["tiles"], g["cycles"], g["ideal"],
              g["utilization"], "pass" if g["ok"] else f"FAIL ({g['mismatches']})"] for g in res.gemms]

@@ -63,6 +63,28 @@ def _latency(cfg: HwgenConfig) -> dict:
             "weight_load_beats": R}
 
 
+def _streams(cfg: HwgenConfig) -> dict:
+    """Payload layouts of the array's streams, for users who drive the Verilog by hand."""
+    a = cfg.array
+    R, C, pe = a.rows, a.cols, a.pe
+
+    def vec(n, fmt_name, bits, last=False, meaning=""):
+        d = {"elements": n, "element": fmt_name, "element_bits": bits,
+             "layout": f"element i at bits [i*{bits}, (i+1)*{bits})", "meaning": meaning}
+        if last:
+            d["last_bit"] = n * bits
+        return d
+    acc = f"int{pe.acc}"
+    if a.dataflow == "output_stationary":
+        return {"a": vec(R, str(pe.a), pe.a.bits, True, "column k of the A tile; last on the final k"),
+                "w": vec(C, str(pe.w), pe.w.bits, meaning="row k of the W tile, paired with a"),
+                "out": vec(C, acc, pe.acc, meaning="result rows 0..R-1 of the tile")}
+    return {"w": vec(C, str(pe.w), pe.w.bits, meaning="weight rows 0..R-1 of a tile (R beats)"),
+            "a": vec(R, str(pe.a), pe.a.bits, True, "row m of the A tile; last on the final m"),
+            "c": vec(C, acc, pe.acc, meaning="initial accumulator for row m, paired with a"),
+            "out": vec(C, acc, pe.acc, meaning="c[m] + A[m, tile] @ W_tile, one beat per a beat")}
+
+
 def manifest(cfg: HwgenConfig, verilog_text: str, ports: list[dict]) -> dict:
     import amaranth
     return {
@@ -73,6 +95,7 @@ def manifest(cfg: HwgenConfig, verilog_text: str, ports: list[dict]) -> dict:
         "config_sha256": cfg.content_hash,
         "files": {f"{cfg.name}.v": hashlib.sha256(verilog_text.encode()).hexdigest()},
         "ports": ports,
+        "streams": _streams(cfg),
         "latency": _latency(cfg),
         "tools": {"amaranth": amaranth.__version__},
     }

@@ -22,7 +22,7 @@ Weight-stationary (:class:`SystolicWS`), one R×C weight tile per ``last``:
 """
 from __future__ import annotations
 
-from amaranth.hdl import EnableInserter, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -48,6 +48,18 @@ def _delay(m: Module, sig, n: int, name: str):
     return sig
 
 
+def _stallable(out):
+    """A module whose ``fabric`` submodule advances only while ``out`` can move.
+
+    The output register is the fabric's last stage, so the enable is simply "the output
+    holds nothing, or it is being taken" — the one place a stall enters the grid.
+    """
+    m, fab, en = Module(), Module(), Signal()
+    m.d.comb += en.eq(~out.valid | out.ready)
+    m.submodules.fabric = EnableInserter(en)(fab)
+    return m, fab, en
+
+
 def os_min_tile_k(cfg: ArrayConfig) -> int:
     """Fewest steps between two OS tiles' last beats; shorter tiles are spaced by bubbles."""
     return max(cfg.rows, cfg.cols)
@@ -71,11 +83,7 @@ class SystolicOS(wiring.Component):
 
     def elaborate(self, platform):
         R, C, cfg = self.cfg.rows, self.cfg.cols, self.cfg
-        m = Module()
-        fab = Module()  # everything that advances one step per enabled cycle
-        en = Signal()
-        m.d.comb += en.eq(~self.out.valid | self.out.ready)
-        m.submodules.fabric = EnableInserter(en)(fab)
+        m, fab, en = _stallable(self.out)
 
         # A tile's last beat waits until the previous one is at least L steps old, so
         # its hold registers are read out before being overwritten.
@@ -105,10 +113,10 @@ class SystolicOS(wiring.Component):
         for r in range(R):
             for j in range(C):
                 fab.submodules[f"pe_{r}_{j}"] = p = pes[r][j]
-                if j == 0:
-                    fab.d.comb += [p.a_in.eq(_delay(fab, a0[r], r, f"skew_a{r}")),
-                                   p.v_in.eq(_delay(fab, v0, r, f"skew_v{r}")),
-                                   p.l_in.eq(_delay(fab, l0, r, f"skew_l{r}"))]
+                if j == 0:  # operand, valid and last share one delay line per row
+                    ab = cfg.pe.a.bits
+                    row = _delay(fab, Cat(a0[r], v0, l0), r, f"skew_a{r}")
+                    fab.d.comb += [p.a_in.eq(row[:ab]), p.v_in.eq(row[ab]), p.l_in.eq(row[ab + 1])]
                 else:
                     west = pes[r][j - 1]
                     fab.d.comb += [p.a_in.eq(west.a_out), p.v_in.eq(west.v_out), p.l_in.eq(west.l_out)]
@@ -119,7 +127,7 @@ class SystolicOS(wiring.Component):
         # tile complete on consecutive steps, so a one-hot AND-OR mux picks the row.
         done = [Signal(name=f"row_done{r}") for r in range(R)]
         fab.d.comb += [done[r].eq(pes[r][C - 1].v_out & pes[r][C - 1].l_out) for r in range(R)]
-        fab.d.sync += self.out.valid.eq(sum(done) != 0 if R > 1 else done[0])
+        fab.d.sync += self.out.valid.eq(Cat(*done).any())
         for j in range(C):
             sel = 0
             for r in range(R):
@@ -147,11 +155,7 @@ class SystolicWS(wiring.Component):
 
     def elaborate(self, platform):
         R, C, cfg = self.cfg.rows, self.cfg.cols, self.cfg
-        m = Module()
-        fab = Module()
-        en = Signal()
-        m.d.comb += en.eq(~self.out.valid | self.out.ready)
-        m.submodules.fabric = EnableInserter(en)(fab)
+        m, fab, en = _stallable(self.out)
 
         # Bank bookkeeping: a bank is loaded (R beats), used by one tile, then drains for
         # R + C - 1 steps (its last activation crossing the grid) before it may reload.
@@ -200,9 +204,10 @@ class SystolicWS(wiring.Component):
         for r in range(R):
             for j in range(C):
                 fab.submodules[f"pe_{r}_{j}"] = p = pes[r][j]
-                if j == 0:
-                    fab.d.comb += [p.a_in.eq(_delay(fab, a0[r], r, f"skew_a{r}")),
-                                   p.s_in.eq(_delay(fab, s0, r, f"skew_s{r}"))]
+                if j == 0:  # activation and bank select share one delay line per row
+                    ab = cfg.pe.a.bits
+                    row = _delay(fab, Cat(a0[r], s0), r, f"skew_a{r}")
+                    fab.d.comb += [p.a_in.eq(row[:ab]), p.s_in.eq(row[ab])]
                 else:
                     fab.d.comb += [p.a_in.eq(pes[r][j - 1].a_out), p.s_in.eq(pes[r][j - 1].s_out)]
                 north = _delay(fab, c0[j], j, f"skew_c{j}") if r == 0 else pes[r - 1][j].p_out

@@ -34,6 +34,7 @@ class SimResult:
     log: Path
     waves: Path | None = None
     cached_build: bool = False
+    verilog_bytes: int = 0
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -75,7 +76,9 @@ def _build_key(cfg: HwgenConfig, verilog_text: str, waves: bool) -> str:
 
 
 def build(cfg: HwgenConfig, *, waves: bool = False, log=None) -> tuple[Path, bool]:
-    """Verilate the config's Verilog into a cached directory; returns (build dir, was cached)."""
+    """Verilate the config's Verilog into a cached directory; returns (build dir, was cached).
+
+    The directory holds ``<name>.v`` (the exact source that was built) and ``build.log``."""
     from cocotb_tools.runner import get_runner
 
     text, _ = emit_verilog(cfg)
@@ -150,7 +153,8 @@ def sim(cfg: HwgenConfig, *, seed: int | None = None, waves: bool = False, gemms
         raise SimFailure(f"simulation of {cfg.name} (seed {seed}) ended without results; log: {sim_log}")
     data = json.loads(results_path.read_text())
     res = SimResult(seed=seed, gemms=data["gemms"], build_dir=build_dir, work_dir=work, log=sim_log,
-                    waves=(work / "dump.fst") if waves else None, cached_build=cached)
+                    waves=(work / "dump.fst") if waves else None, cached_build=cached,
+                    verilog_bytes=(build_dir / f"{cfg.name}.v").stat().st_size)
     res.failures = [f"GEMM {g['index']} {g['m']}x{g['k']}x{g['n']}: {g['mismatches']} mismatches "
                     f"(first {g.get('first_mismatch')})" for g in res.gemms if not g["ok"]]
     if failed and not res.failures:
