@@ -128,7 +128,7 @@ class ArrayConfig:
     cols: int = _spec(_int_in(1, MAX_DIM))
     kind: str = _spec(_choice(KINDS), default="systolic")
     dataflow: str = _spec(_choice(DATAFLOWS), default="output_stationary")
-    pe: PEConfig = field(default_factory=PEConfig)
+    pe: PEConfig = field(default_factory=PEConfig, metadata={"nested": PEConfig})
 
     def __post_init__(self):
         _check(self)
@@ -143,12 +143,12 @@ class HwgenConfig:
     """A whole hwgen design. YAML is only its serialization."""
 
     name: str = _spec(_name)
-    array: ArrayConfig = field(default=None)
+    array: ArrayConfig = field(metadata={"nested": ArrayConfig})
 
     def __post_init__(self):
         _check(self)
         if not isinstance(self.array, ArrayConfig):
-            raise FieldError("array", "is required")
+            raise FieldError("array", f"must be an ArrayConfig, got {type(self.array).__name__}")
 
     def to_dict(self) -> dict:
         return _to_dict(self)
@@ -192,9 +192,8 @@ def _build(cls, node, path: str, src: str):
                               file=src, line=_line(knode), key=kpath)
         f = allowed[key]
         key_lines[key] = _line(knode)
-        if dataclasses.is_dataclass(f.type) or f.type in ("PEConfig", "ArrayConfig"):
-            sub = {"PEConfig": PEConfig, "ArrayConfig": ArrayConfig}.get(f.type, f.type)
-            values[key] = _build(sub, vnode, kpath, src)
+        if "nested" in f.metadata:
+            values[key] = _build(f.metadata["nested"], vnode, kpath, src)
         else:
             if not isinstance(vnode, yaml.ScalarNode):
                 raise ConfigError("must be a single value, not a list or mapping",
@@ -206,7 +205,7 @@ def _build(cls, node, path: str, src: str):
                 raise ConfigError(str(e), file=src, line=_line(vnode), key=kpath) from None
     for f in fields(cls):
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if f.name not in values and (required or (f.name == "array" and cls is HwgenConfig)):
+        if f.name not in values and required:
             raise ConfigError("required key is missing", file=src, line=_line(node),
                               key=f"{path}.{f.name}" if path else f.name)
     try:

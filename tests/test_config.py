@@ -98,6 +98,6 @@ def test_product_bits():
     assert PEConfig(a=Format(8, False), w=Format(8, False), acc=17).product_bits == 17
 
 
-def test_hwgen_config_requires_array():
-    with pytest.raises(FieldError, match="array: is required"):
-        HwgenConfig(name="x")
+def test_hwgen_config_requires_an_array_config():
+    with pytest.raises(FieldError, match="array: must be an ArrayConfig, got dict"):
+        HwgenConfig(name="x", array={"rows": 1})
