@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .generate import GenerateError
     from .sim.runner import SimFailure
-    from .sim.tools import ToolError
+    from .tools import ToolError
 
     args = build_parser().parse_args(argv)
     try:

@@ -19,11 +19,13 @@ import yaml
 from .numerics import Format, parse_format
 
 __all__ = ["ConfigError", "PEConfig", "ArrayConfig", "HwgenConfig", "load", "loads", "dump", "dumps",
-           "DATAFLOWS", "KINDS", "OVERFLOWS", "MAX_DIM", "ACC_BITS"]
+           "DATAFLOWS", "KINDS", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS"]
 
 KINDS = ("systolic",)
 DATAFLOWS = ("output_stationary", "weight_stationary")
 OVERFLOWS = ("wrap", "saturate")
+#: PE arithmetic: ``mac`` is the baseline; the others are the bit-weight transformations.
+ARITHS = ("mac", "carry_save")
 MAX_DIM = 64
 ACC_BITS = range(2, 65)
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -101,15 +103,24 @@ class PEConfig:
 
     ``overflow: saturate`` clamps after *every* addition into the accumulator (each
     MAC step, in increasing k order); ``wrap`` keeps the low ``acc`` bits.
+
+    ``arith`` selects how the PE adds: ``mac`` multiplies then adds with a carry-propagate
+    adder each step; ``carry_save`` (the paper's OPT1, "compressed accumulative") compresses
+    the partial products together with the accumulator kept in carry-save form, and
+    resolves it with one carry-propagate addition only when a result leaves the array.
     """
 
     a: Format = _spec(_fmt, str, default=Format(8))
     w: Format = _spec(_fmt, str, default=Format(8))
     acc: int = _spec(_int_in(ACC_BITS.start, ACC_BITS.stop - 1), default=32)
     overflow: str = _spec(_choice(OVERFLOWS), default="wrap")
+    arith: str = _spec(_choice(ARITHS), default="mac")
 
     def __post_init__(self):
         _check(self)
+        if self.arith == "carry_save" and self.overflow != "wrap":
+            raise FieldError("arith", "carry_save keeps the accumulator as two unresolved words, so it "
+                                      f"supports overflow: wrap only (got overflow: {self.overflow})")
         if self.acc < self.product_bits:
             raise FieldError("acc", f"must be at least the product width {self.product_bits} "
                                     f"({self.a} × {self.w}) up to {ACC_BITS.stop - 1}, got {self.acc}")

@@ -50,6 +50,11 @@ def test_defaults():
      "x.yaml:6: array.pe.acc: must be at least the product width 16 (int8 × int8) up to 64, got 12"),
     ("name: t\narray:\n  rows: 2\n  cols: 2\n  pe:\n    a: uint8\n    w: uint8\n    acc: 16\n",
      "x.yaml:8: array.pe.acc: must be at least the product width 17 (uint8 × uint8) up to 64, got 16"),
+    ("name: t\narray:\n  rows: 2\n  cols: 2\n  pe:\n    overflow: saturate\n    arith: carry_save\n",
+     "x.yaml:7: array.pe.arith: carry_save keeps the accumulator as two unresolved words, so it supports "
+     "overflow: wrap only (got overflow: saturate)"),
+    ("name: t\narray:\n  rows: 2\n  cols: 2\n  pe:\n    arith: booth\n",
+     "x.yaml:6: array.pe.arith: must be one of mac, carry_save; got 'booth'"),
     ("name: 3x\narray: {rows: 1, cols: 1}\n",
      "x.yaml:1: name: must be an identifier (letters, digits, _; not starting with a digit), got '3x'"),
     ("name: t\n", "x.yaml:1: array: required key is missing"),

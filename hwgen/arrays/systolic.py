@@ -22,12 +22,12 @@ Weight-stationary (:class:`SystolicWS`), one R×C weight tile per ``last``:
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
-from ..pe.mac import OSMacPE, WSMacPE, operand_shape
+from ..pe.mac import OSMacPE, WSMacPE, acc_layout, operand_shape, resolve, words
 
 __all__ = ["SystolicOS", "SystolicWS", "build_array", "os_min_tile_k"]
 
@@ -128,11 +128,12 @@ class SystolicOS(wiring.Component):
         done = [Signal(name=f"row_done{r}") for r in range(R)]
         fab.d.comb += [done[r].eq(pes[r][C - 1].v_out & pes[r][C - 1].l_out) for r in range(R)]
         fab.d.sync += self.out.valid.eq(Cat(*done).any())
+        width = words(cfg.pe) * cfg.pe.acc
         for j in range(C):
             sel = 0
             for r in range(R):
-                sel = sel | (pes[r][j].hold & done[r].replicate(cfg.pe.acc))
-            fab.d.sync += self.out.payload[j].eq(sel)
+                sel = sel | (pes[r][j].hold.as_value() & done[r].replicate(width))
+            fab.d.sync += self.out.payload[j].eq(resolve(cfg.pe, data.View(acc_layout(cfg.pe), sel)))
         return m
 
 
@@ -210,7 +211,10 @@ class SystolicWS(wiring.Component):
                     fab.d.comb += [p.a_in.eq(row[:ab]), p.s_in.eq(row[ab])]
                 else:
                     fab.d.comb += [p.a_in.eq(pes[r][j - 1].a_out), p.s_in.eq(pes[r][j - 1].s_out)]
-                north = _delay(fab, c0[j], j, f"skew_c{j}") if r == 0 else pes[r - 1][j].p_out
+                if r == 0:  # the initial accumulator enters as one word (plus zero carry word)
+                    north = Cat(_delay(fab, c0[j], j, f"skew_c{j}"), Const(0, cfg.pe.acc * (words(cfg.pe) - 1)))
+                else:
+                    north = pes[r - 1][j].p_out
                 fab.d.comb += p.p_in.eq(north)
                 # weight chain enters at the bottom row and shifts north
                 if r == R - 1:
@@ -223,7 +227,9 @@ class SystolicWS(wiring.Component):
         vout = _delay(fab, v0, R + C - 1, "valid")
         fab.d.sync += self.out.valid.eq(vout)
         for j in range(C):
-            fab.d.sync += self.out.payload[j].eq(_delay(fab, pes[R - 1][j].p_out, C - 1 - j, f"deskew{j}"))
+            bottom = Signal(signed(cfg.pe.acc), name=f"bottom{j}")
+            fab.d.comb += bottom.eq(resolve(cfg.pe, pes[R - 1][j].p_out))
+            fab.d.sync += self.out.payload[j].eq(_delay(fab, bottom, C - 1 - j, f"deskew{j}"))
         return m
 
 

