@@ -70,12 +70,15 @@ def generic_stats(verilog: Path, top: str, workdir: Path) -> dict:
 
 
 def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", freq_mhz: float = 200,
-             seed: int = 1) -> dict:
-    """``synth_ecp5`` then out-of-context ``nextpnr-ecp5``: resources and achieved Fmax."""
+             seed: int = 1, dsp: bool = True) -> dict:
+    """``synth_ecp5`` then out-of-context ``nextpnr-ecp5``: resources and achieved Fmax.
+
+    ``dsp=False`` maps multipliers to LUTs (``-nodsp``), so designs compare in one unit."""
     src = _stage(verilog, workdir)
     netlist = workdir / f"{top}.json"
     t0 = time.time()
-    _yosys(f"read_verilog {src}; synth_ecp5 -top {top} -json {netlist.name}; tee -q -o ecp5_stat.json stat -json",
+    nodsp = "" if dsp else " -nodsp"
+    _yosys(f"read_verilog {src}; synth_ecp5{nodsp} -top {top} -json {netlist.name}; tee -q -o ecp5_stat.json stat -json",
            workdir, "synth_ecp5", f"yosys synth_ecp5 {top}")
     cells = _stat(workdir / "ecp5_stat.json").get("num_cells_by_type", {})
     report = workdir / "nextpnr_report.json"
@@ -89,6 +92,7 @@ def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", fre
         "device": f"LFE5U-{device.upper()}",
         "lut4": cells.get("LUT4", 0), "carry_ccu2c": cells.get("CCU2C", 0),
         "ff": cells.get("TRELLIS_FF", 0), "dsp_mult18": cells.get("MULT18X18D", 0),
+        "lut4_equiv": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0),
         "fmax_mhz": round(achieved, 1), "requested_mhz": freq_mhz,
         "seconds": round(time.time() - t0, 1), "logs": str(workdir),
     }

@@ -89,13 +89,13 @@ class OSMacPE(wiring.Component):
         acc = self.acc
         m.d.sync += [self.a_out.eq(self.a_in), self.w_out.eq(self.w_in),
                      self.v_out.eq(self.v_in), self.l_out.eq(self.l_in)]
-        nxt = mac_step(m, self.pe, acc, self.a_in, self.w_in)
+        nxt = Signal(acc_layout(self.pe))  # one datapath, read by both branches below
+        m.d.comb += [nxt[i].eq(v) for i, v in enumerate(mac_step(m, self.pe, acc, self.a_in, self.w_in))]
         with m.If(self.v_in):
             with m.If(self.l_in):
-                m.d.sync += [self.hold[i].eq(v) for i, v in enumerate(nxt)]
-                m.d.sync += acc.eq(0)
+                m.d.sync += [self.hold.eq(nxt), acc.eq(0)]
             with m.Else():
-                m.d.sync += [acc[i].eq(v) for i, v in enumerate(nxt)]
+                m.d.sync += acc.eq(nxt)
         return m
 
 
