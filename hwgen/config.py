@@ -22,7 +22,7 @@ __all__ = ["ConfigError", "PEConfig", "ArrayConfig", "HwgenConfig", "load", "loa
            "DATAFLOWS", "KINDS", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS"]
 
 KINDS = ("systolic",)
-DATAFLOWS = ("output_stationary", "weight_stationary")
+DATAFLOWS = ("output_stationary", "weight_stationary", "input_stationary")
 OVERFLOWS = ("wrap", "saturate")
 #: PE arithmetic: ``mac`` is the baseline; the others are the bit-weight transformations.
 ARITHS = ("mac", "carry_save")

@@ -58,6 +58,9 @@ def _latency(cfg: HwgenConfig) -> dict:
         return {"tile_cycles": "K + R + C + 1",
                 "first_in_to_last_out": f"K + {R + C + 1}",
                 "min_tile_k_for_full_overlap": os_min_tile_k(a)}
+    if a.dataflow == "input_stationary":
+        return {"tile_cycles": "R (activation load) + N + R + C + 1", "w_to_out": R + C + 1,
+                "activation_load_beats": R}
     return {"tile_cycles": "R (weight load) + M + R + C + 1",
             "a_to_out": R + C + 1,
             "weight_load_beats": R}
@@ -79,6 +82,11 @@ def _streams(cfg: HwgenConfig) -> dict:
         return {"a": vec(R, str(pe.a), pe.a.bits, True, "column k of the A tile; last on the final k"),
                 "w": vec(C, str(pe.w), pe.w.bits, meaning="row k of the W tile, paired with a"),
                 "out": vec(C, acc, pe.acc, meaning="result rows 0..R-1 of the tile")}
+    if a.dataflow == "input_stationary":
+        return {"a": vec(C, str(pe.a), pe.a.bits, meaning="rows 0..R-1 of the A^T tile: A[m0:m0+C, k0+r] (R beats)"),
+                "w": vec(R, str(pe.w), pe.w.bits, True, "column n of the W tile: W[k0:k0+R, n]; last on the final n"),
+                "c": vec(C, acc, pe.acc, meaning="initial accumulator for result column n, paired with w"),
+                "out": vec(C, acc, pe.acc, meaning="c[n] + A[m0:m0+C, tile] @ W[tile, n], one beat per w beat")}
     return {"w": vec(C, str(pe.w), pe.w.bits, meaning="weight rows 0..R-1 of a tile (R beats)"),
             "a": vec(R, str(pe.a), pe.a.bits, True, "row m of the A tile; last on the final m"),
             "c": vec(C, acc, pe.acc, meaning="initial accumulator for row m, paired with a"),

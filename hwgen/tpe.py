@@ -23,12 +23,13 @@ from .sim.runner import sim
 __all__ = ["FAMILIES", "PAPER_AREA_EFFICIENCY", "Engine", "engines", "measure", "compare"]
 
 #: Area-efficiency gain of the optimized engine over its baseline, as reported by the paper.
-PAPER_AREA_EFFICIENCY = {"systolic_os": 1.27, "systolic_ws": 1.27, "cube": 1.28, "adder_tree": 1.56,
+PAPER_AREA_EFFICIENCY = {"systolic_os": 1.27, "systolic_ws": 1.27, "systolic_is": 1.27, "cube": 1.28, "adder_tree": 1.56,
                          "matrix2d": 1.44}
 #: Families implemented so far, with the paper's sizes and (baseline, optimized) arithmetic.
 FAMILIES = {
     "systolic_os": {"dataflow": "output_stationary", "sizes": (16,), "arith": ("mac", "carry_save")},
     "systolic_ws": {"dataflow": "weight_stationary", "sizes": (16,), "arith": ("mac", "carry_save")},
+    "systolic_is": {"dataflow": "input_stationary", "sizes": (16,), "arith": ("mac", "carry_save")},
 }
 #: Transistors per flip-flop bit added to yosys' estimate, which counts no flip-flops:
 #: a static CMOS D flip-flop with enable and synchronous reset (~24 transistors).

@@ -37,7 +37,8 @@ def test_defaults():
     ("name: t\narray:\n  rows: 2\n  colls: 2\n",
      "x.yaml:4: array.colls: unknown key; did you mean 'cols'? allowed: rows, cols, kind, dataflow, pe"),
     ("name: t\narray:\n  rows: 2\n  cols: 2\n  dataflow: ws\n",
-     "x.yaml:5: array.dataflow: must be one of output_stationary, weight_stationary; got 'ws'"),
+     "x.yaml:5: array.dataflow: must be one of output_stationary, weight_stationary, input_stationary; "
+     "got 'ws'"),
     ("name: t\narray:\n  rows: 2\n  cols: 2\n  kind: cube\n",
      "x.yaml:5: array.kind: must be one of systolic; got 'cube'"),
     ("name: t\narray:\n  rows: 2\n  cols: 2\n  pe:\n    a: int17\n",

@@ -19,8 +19,16 @@ Weight-stationary (:class:`SystolicWS`), one R×C weight tile per ``last``:
     ``c``   C-vector: initial accumulator for row m (zeros, a bias, or the previous K tile's
             result). Paired beat-for-beat with ``a``.
     ``out`` C-vector: c[m] + A[m, k0:k0+R] @ W_tile, one beat per ``a`` beat.
+
+Input-stationary (the same :class:`SystolicWS` grid, operands exchanged: C^T = W^T A^T):
+    ``a``   C-vector: rows 0..R-1 of the stationary A^T tile (A[m0:m0+C, k0+r]), R beats.
+    ``w``   R-vector: column n of the W tile (W[k0:k0+R, n]); ``last`` on the final n.
+    ``c``   C-vector: initial accumulator for column n of the result. Paired with ``w``.
+    ``out`` C-vector: c[n] + (A_tile @ W[k0:k0+R, n]) over the tile's C rows of A.
 """
 from __future__ import annotations
+
+import dataclasses
 
 from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
@@ -29,7 +37,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import ArrayConfig
 from ..pe.mac import OSMacPE, WSMacPE, acc_layout, operand_shape, resolve, words
 
-__all__ = ["SystolicOS", "SystolicWS", "build_array", "os_min_tile_k"]
+__all__ = ["SystolicOS", "SystolicWS", "build_array", "os_min_tile_k", "ws_view"]
 
 
 def _vec_stream(shape, n: int, *, last: bool = False):
@@ -144,12 +152,13 @@ class SystolicWS(wiring.Component):
     so tiles with M ≥ R follow each other without a gap.
     """
 
-    def __init__(self, cfg: ArrayConfig):
+    def __init__(self, cfg: ArrayConfig, *, stationary: str = "w", streamed: str = "a"):
         self.cfg = cfg
+        self._names = (stationary, streamed)
         pe = cfg.pe
         super().__init__({
-            "w": In(_vec_stream(operand_shape(pe.w), cfg.cols)),
-            "a": In(_vec_stream(operand_shape(pe.a), cfg.rows, last=True)),
+            stationary: In(_vec_stream(operand_shape(pe.w), cfg.cols)),
+            streamed: In(_vec_stream(operand_shape(pe.a), cfg.rows, last=True)),
             "c": In(_vec_stream(signed(pe.acc), cfg.cols)),
             "out": Out(_vec_stream(signed(pe.acc), cfg.cols)),
         })
@@ -157,6 +166,7 @@ class SystolicWS(wiring.Component):
     def elaborate(self, platform):
         R, C, cfg = self.cfg.rows, self.cfg.cols, self.cfg
         m, fab, en = _stallable(self.out)
+        st, sm = (getattr(self, n) for n in self._names)  # stationary and streamed operands
 
         # Bank bookkeeping: a bank is loaded (R beats), used by one tile, then drains for
         # R + C - 1 steps (its last activation crossing the grid) before it may reload.
@@ -170,16 +180,16 @@ class SystolicWS(wiring.Component):
         w_fire, a_fire = Signal(), Signal()
         use_ready = Mux(use_bank, loaded[1], loaded[0])
         m.d.comb += [
-            self.w.ready.eq(en & free),
-            w_fire.eq(self.w.ready & self.w.valid),
-            a_fire.eq(en & use_ready & self.a.valid & self.c.valid),
-            self.a.ready.eq(en & use_ready & self.c.valid),
-            self.c.ready.eq(en & use_ready & self.a.valid),
+            st.ready.eq(en & free),
+            w_fire.eq(st.ready & st.valid),
+            a_fire.eq(en & use_ready & sm.valid & self.c.valid),
+            sm.ready.eq(en & use_ready & self.c.valid),
+            self.c.ready.eq(en & use_ready & sm.valid),
         ]
         for b in range(2):
             with fab.If(w_fire & (load_bank == b) & (load_cnt == R - 1)):
                 fab.d.sync += loaded[b].eq(1)
-            with fab.Elif(a_fire & self.a.payload.last & (use_bank == b)):
+            with fab.Elif(a_fire & sm.payload.last & (use_bank == b)):
                 fab.d.sync += [loaded[b].eq(0), drain[b].eq(drain_steps)]
             with fab.Elif(drain[b] != 0):
                 fab.d.sync += drain[b].eq(drain[b] - 1)
@@ -188,7 +198,7 @@ class SystolicWS(wiring.Component):
                 fab.d.sync += [load_cnt.eq(0), load_bank.eq(~load_bank)]
             with fab.Else():
                 fab.d.sync += load_cnt.eq(load_cnt + 1)
-        with fab.If(a_fire & self.a.payload.last):
+        with fab.If(a_fire & sm.payload.last):
             fab.d.sync += use_bank.eq(~use_bank)
 
         # Input registers and skew: row r's activation waits r steps, column j's psum j steps.
@@ -196,7 +206,7 @@ class SystolicWS(wiring.Component):
         a0 = [Signal(operand_shape(cfg.pe.a), name=f"a_in{r}") for r in range(R)]
         c0 = [Signal(signed(cfg.pe.acc), name=f"c_in{j}") for j in range(C)]
         fab.d.sync += [v0.eq(a_fire), s0.eq(use_bank)]
-        fab.d.sync += [a0[r].eq(self.a.payload.data[r]) for r in range(R)]
+        fab.d.sync += [a0[r].eq(sm.payload.data[r]) for r in range(R)]
         fab.d.sync += [c0[j].eq(self.c.payload[j]) for j in range(C)]
 
         load = Signal(2)
@@ -218,7 +228,7 @@ class SystolicWS(wiring.Component):
                 fab.d.comb += p.p_in.eq(north)
                 # weight chain enters at the bottom row and shifts north
                 if r == R - 1:
-                    fab.d.comb += [p.wl0_in.eq(self.w.payload[j]), p.wl1_in.eq(self.w.payload[j])]
+                    fab.d.comb += [p.wl0_in.eq(st.payload[j]), p.wl1_in.eq(st.payload[j])]
                 else:
                     fab.d.comb += [p.wl0_in.eq(pes[r + 1][j].wl0_out), p.wl1_in.eq(pes[r + 1][j].wl1_out)]
                 fab.d.comb += p.load.eq(load)
@@ -238,8 +248,21 @@ def _load_strobes(fire, bank):
     return (fire & ~bank) | ((fire & bank) << 1)
 
 
+def ws_view(cfg: ArrayConfig) -> ArrayConfig:
+    """The weight-stationary array an input-stationary config runs on: C^T = W^T A^T, so the
+    activations are the stationary operand and the weights stream (formats swapped)."""
+    if cfg.dataflow != "input_stationary":
+        return cfg
+    pe = dataclasses.replace(cfg.pe, a=cfg.pe.w, w=cfg.pe.a)
+    return dataclasses.replace(cfg, dataflow="weight_stationary", pe=pe)
+
+
 def build_array(cfg: ArrayConfig) -> wiring.Component:
     """The array component a config describes."""
     if cfg.kind != "systolic":
         raise ValueError(f"unsupported array kind {cfg.kind!r}")
-    return SystolicOS(cfg) if cfg.dataflow == "output_stationary" else SystolicWS(cfg)
+    if cfg.dataflow == "output_stationary":
+        return SystolicOS(cfg)
+    if cfg.dataflow == "input_stationary":
+        return SystolicWS(ws_view(cfg), stationary="a", streamed="w")
+    return SystolicWS(cfg)

@@ -50,7 +50,8 @@ async def gemm_plan(dut):
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
-    names = ["w", "a", "c"] if cfg.dataflow == "weight_stationary" else ["a", "w"]
+    names = {"output_stationary": ["a", "w"], "weight_stationary": ["w", "a", "c"],
+             "input_stationary": ["a", "w", "c"]}[cfg.dataflow]
     sink = Sink(dut, "out", stall_rng)
     sources = {n: Source(dut, n, stall_rng, sink=sink) for n in names}
     await ClockCycles(dut.clk, 3)
@@ -69,7 +70,7 @@ async def gemm_plan(dut):
         sink.reset()
         sink.p_stall = g.get("stall_out", 0.0)
         ports = [*sources.values(), sink]
-        timeout = 50 * (len(sched.inputs["a"]) + sched.out_beats + cfg.rows + cfg.cols) + 1000
+        timeout = 50 * (max(map(len, sched.inputs.values())) + sched.out_beats + cfg.rows + cfg.cols) + 1000
         cycle = await run_until(dut.clk, ports, lambda: len(sink.raw) >= sched.out_beats,
                                 start_cycle=cycle, timeout=timeout)
         rows = [unpack(x, cfg.pe.acc, cfg.cols) for x in sink.raw]

@@ -47,10 +47,13 @@ def default_plan(cfg: HwgenConfig, rng: random.Random) -> list[dict]:
     (not multiples of the array) with stalls, extreme values and zeros, then all-extreme
     operands that exercise the accumulator's overflow rule."""
     R, C = cfg.array.rows, cfg.array.cols
-    perf = [dict(m=R, k=256, n=C, note="one tile, no stalls")]
-    if cfg.array.dataflow == "weight_stationary":
-        perf = [dict(m=256, k=R, n=C, note="one weight tile, no stalls")]
-    perf.append(dict(m=2 * R, k=64, n=2 * C, note="2x2 tiles, no stalls"))
+    # one tile with a long streamed dimension, then 2x2 tiles of the stationary dimensions
+    perf = {"output_stationary": [dict(m=R, k=256, n=C, note="one tile, no stalls"),
+                                  dict(m=2 * R, k=64, n=2 * C, note="2x2 tiles, no stalls")],
+            "weight_stationary": [dict(m=256, k=R, n=C, note="one weight tile, no stalls"),
+                                  dict(m=64, k=2 * R, n=2 * C, note="2x2 weight tiles, no stalls")],
+            "input_stationary": [dict(m=C, k=R, n=256, note="one input tile, no stalls"),
+                                 dict(m=2 * C, k=2 * R, n=64, note="2x2 input tiles, no stalls")]}[cfg.array.dataflow]
 
     def odd(base):  # a size that is not a multiple of base (unless base is 1)
         v = rng.randint(1, 3 * base)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..arrays.systolic import ws_view
 from ..config import ArrayConfig
 
 __all__ = ["pack", "unpack", "OutRef", "Schedule", "schedule_gemm"]
@@ -47,12 +48,14 @@ class Schedule:
     # (out beat index, result row, first col, number of cols) for beats that are final results
     placement: list[tuple[int, int, int, int]] = field(default_factory=list)
     tiles: int = 0
+    transposed: bool = False  # the beats compute the result's transpose (input-stationary)
 
     def assemble(self, out: list[list[int]], m: int, n: int) -> np.ndarray:
-        result = np.zeros((m, n), dtype=np.int64)
+        rows, cols = (n, m) if self.transposed else (m, n)
+        result = np.zeros((rows, cols), dtype=np.int64)
         for idx, row, col, width in self.placement:
             result[row, col:col + width] = out[idx][:width]
-        return result
+        return result.T if self.transposed else result
 
 
 def _pad(vec, n: int) -> list[int]:
@@ -62,6 +65,11 @@ def _pad(vec, n: int) -> list[int]:
 
 def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray) -> Schedule:
     """Beats that compute ``a @ w`` (M×K @ K×N) on the array ``cfg``, edge tiles zero-padded."""
+    if cfg.dataflow == "input_stationary":  # the WS grid on C^T = W^T A^T
+        s = schedule_gemm(ws_view(cfg), np.asarray(w).T, np.asarray(a).T)
+        s.inputs = {"a": s.inputs["w"], "w": s.inputs["a"], "c": s.inputs["c"]}
+        s.transposed = True
+        return s
     R, C = cfg.rows, cfg.cols
     ab, wb, accb = cfg.pe.a.bits, cfg.pe.w.bits, cfg.pe.acc
     M, K = a.shape

@@ -29,11 +29,14 @@ CASES = [
     # carry-save PEs (OPT1); acc 20 wraps on the all-extreme GEMMs
     (4, 3, "output_stationary", "int8", "int8", 20, "wrap", "carry_save"),
     (3, 4, "weight_stationary", "uint8", "int4", 16, "wrap", "carry_save"),
+    # input-stationary: the WS grid with the activations held (C^T = W^T A^T)
+    (3, 4, "input_stationary", "uint8", "int4", 16, "saturate"),
+    (4, 2, "input_stationary", "int4", "int8", 14, "wrap", "carry_save"),
 ]
 
 
 def make(rows, cols, dataflow, a, w, acc, overflow, arith="mac") -> HwgenConfig:
-    name = f"t{rows}x{cols}_{'os' if dataflow[0] == 'o' else 'ws'}_{a}_{w}_{acc}{overflow[0]}_{arith}"
+    name = f"t{rows}x{cols}_{dataflow[0]}s_{a}_{w}_{acc}{overflow[0]}_{arith}"
     return HwgenConfig(name=name, array=ArrayConfig(rows=rows, cols=cols, dataflow=dataflow, pe=PEConfig(
         a=parse_format(a), w=parse_format(w), acc=acc, overflow=overflow, arith=arith)))
 
