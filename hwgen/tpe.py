@@ -11,7 +11,6 @@ paper's ratio.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 

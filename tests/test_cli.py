@@ -1,11 +1,9 @@
 """The command line: exit codes, messages, and the files it writes."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from hwgen.cli import main
 

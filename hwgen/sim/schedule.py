@@ -71,7 +71,7 @@ def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray) -> Schedule:
         s.transposed = True
         return s
     R, C = cfg.rows, cfg.cols
-    ab, wb, accb = cfg.pe.a.bits, cfg.pe.w.bits, cfg.pe.acc
+    ab, wb = cfg.pe.a.bits, cfg.pe.w.bits
     M, K = a.shape
     N = w.shape[1]
     s = Schedule()

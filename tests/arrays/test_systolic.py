@@ -4,7 +4,6 @@ Each config runs ``hwgen.sim.default_plan``: no-stall performance shapes, random
 that are not multiples of the array with random valid/ready stalls, extreme values and
 zeros, and all-extreme operands that overflow narrow accumulators.
 """
-import dataclasses
 import random
 
 import pytest
