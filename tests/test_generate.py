@@ -54,3 +54,12 @@ def test_generate_refuses_edited_output_and_foreign_manifest(tmp_path):
     (other / "manifest.json").write_text('{"mine": true}')
     with pytest.raises(GenerateError, match="manifest.json exists and was not written by hwgen"):
         generate(OS, other)
+
+
+@pytest.mark.parametrize("rows, cols", [(64, 1), (1, 64)])
+def test_largest_dimension_generates(rows, cols):
+    cfg = loads(f"name: edge\narray: {{rows: {rows}, cols: {cols}}}\n")
+    text, ports = emit_verilog(cfg)
+    widths = {p["name"]: p["width"] for p in ports}
+    assert widths["a__payload"] == rows * 8 + 1 and widths["out__payload"] == cols * 32
+    assert text.count("module ") == rows * cols + 2  # top, fabric, one module per PE
