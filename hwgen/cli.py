@@ -56,43 +56,11 @@ def _cmd_sim(args) -> int:
 
 
 def _cmd_bench_tpe(args) -> int:
-    import json
-    from datetime import datetime, timezone
-
-    from .report import table
-    from .tpe import FAMILIES, compare
+    from .tpe import FAMILIES, bench_tpe
     families = args.family or list(FAMILIES)
-    results, rows = [], []
-    for fam in families:
-        for size in (args.size or FAMILIES[fam]["sizes"]):
-            print(f"[{fam} {size}x{size}] baseline vs optimized ...", flush=True)
-            r = compare(fam, size, Path(args.work_dir), ecp5=not args.no_ecp5)
-            results.append(r)
-            for side in ("baseline", "optimized"):
-                e = r[side]
-                ecp5 = e.get("ecp5", {})
-                rows.append([fam, f"{size}x{size}", e["arith"], e["logic_cells"], e["ff_bits"], e["area_transistors"],
-                             e["logic_depth"], ecp5.get("lut4", "-"), ecp5.get("carry_ccu2c", "-"), ecp5.get("ff", "-"),
-                             ecp5.get("fmax_mhz", "-"), e["cycles"], "yes" if e["bit_exact"] else "NO"])
-            q = r["ratios"]
-            rows.append([fam, f"{size}x{size}", "ratio opt/base", "", "", f"{q['transistors']:.3f}",
-                         f"{q['logic_depth']:.3f}", f"{q.get('lut4_equiv', 0):.3f}" if 'lut4_equiv' in q else "-", "", "",
-                         f"{q['fmax']:.3f}" if "fmax" in q else "-", "", ""])
-            rows.append([fam, f"{size}x{size}", "area eff. opt/base", "", "", f"{q['area_efficiency_generic']:.3f}", "",
-                         f"{q['area_efficiency_ecp5']:.3f}" if "area_efficiency_ecp5" in q else "-", "", "",
-                         f"paper {r['paper_area_efficiency']}", "", ""])
-    text = table(["family", "size", "arith", "cells", "FF", "transistors", "depth", "LUT4", "CCU2C", "ECP5 FF",
-                  "Fmax MHz", "cycles", "exact"], rows, align="lllrrrrrrrrrl")
+    results, text = bench_tpe(families, args.size, Path(args.work_dir), Path(args.output), ecp5=not args.no_ecp5)
     print(text)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "tpe", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               "notes": {"transistors": "yosys stat -tech cmos (combinational) + 24 per FF bit",
-                                         "ecp5": "synth_ecp5 -nodsp, nextpnr-ecp5 --85k --out-of-context",
-                                         "area_efficiency": "MACs/cycle x speed / area; generic speed = 1/logic depth, "
-                                                            "ECP5 speed = Fmax, ECP5 area = LUT4 + 2*CCU2C + FF"},
-                               "results": results, "table": text}, indent=1) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {args.output}")
     return 0 if all(r[s]["bit_exact"] for r in results for s in ("baseline", "optimized")) else 1
 
 

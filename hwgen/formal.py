@@ -47,7 +47,7 @@ class StepMiter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         base = dataclasses.replace(self.pe, arith="mac")
-        value = Signal.like(Signal(acc_layout(base)))
+        value = Signal(acc_layout(base))
         m.d.comb += value[0].eq(resolve(self.pe, self.state))
         want = Signal(acc_layout(base).elem_shape)
         got = Signal(acc_layout(base).elem_shape)

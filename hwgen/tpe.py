@@ -11,15 +11,18 @@ paper's ratio.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import ArrayConfig, HwgenConfig, PEConfig
 from .fpga.ooc import ecp5_ooc, generic_stats
 from .generate import generate
+from .report import table
 from .sim.runner import sim
 
-__all__ = ["FAMILIES", "PAPER_AREA_EFFICIENCY", "Engine", "engines", "measure", "compare"]
+__all__ = ["FAMILIES", "PAPER_AREA_EFFICIENCY", "Engine", "engines", "measure", "compare", "bench_tpe"]
 
 #: Area-efficiency gain of the optimized engine over its baseline, as reported by the paper.
 PAPER_AREA_EFFICIENCY = {"systolic_os": 1.27, "systolic_ws": 1.27, "systolic_is": 1.27, "cube": 1.28, "adder_tree": 1.56,
@@ -103,3 +106,48 @@ def compare(family: str, size: int, workdir: Path, *, ecp5: bool = True, log=pri
                                           _efficiency(base, "ecp5", base["ecp5"]["fmax_mhz"]))
     out["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
     return out
+
+
+def bench_tpe(families: list[str], sizes: list[int] | None, workdir: Path, output: Path, *,
+              ecp5: bool = True, log=print) -> tuple[list[dict], str]:
+    """Run :func:`compare` for each family (at ``sizes`` or the paper's), print progress,
+    write ``output`` (JSON with the results and the table); returns (results, table text)."""
+    results, rows = [], []
+    for fam in families:
+        for size in (sizes or FAMILIES[fam]["sizes"]):
+            log(f"[{fam} {size}x{size}] baseline vs optimized ...")
+            r = compare(fam, size, workdir, ecp5=ecp5, log=log)
+            results.append(r)
+            rows += _table_rows(r)
+    text = table(["family", "size", "arith", "cells", "FF", "transistors", "depth", "LUT4", "CCU2C", "ECP5 FF",
+                  "Fmax MHz", "cycles", "exact"], rows, align="lllrrrrrrrrrl")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({
+        "benchmark": "tpe", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "notes": {"transistors": f"yosys stat -tech cmos (combinational) + {FF_TRANSISTORS} per FF bit",
+                  "ecp5": "synth_ecp5 -nodsp, nextpnr-ecp5 --85k --out-of-context",
+                  "area_efficiency": "MACs/cycle x speed / area; generic speed = 1/logic depth, "
+                                     "ECP5 speed = Fmax, ECP5 area = LUT4 + 2*CCU2C + FF"},
+        "results": results, "table": text}, indent=1) + "\n")
+    return results, text
+
+
+def _table_rows(r: dict) -> list[list]:
+    """Baseline, optimized, ratio and area-efficiency rows of one comparison."""
+    fam, size = r["family"], f"{r['size']}x{r['size']}"
+    rows = []
+    for side in ("baseline", "optimized"):
+        e = r[side]
+        x = e.get("ecp5", {})
+        rows.append([fam, size, e["arith"], e["logic_cells"], e["ff_bits"], e["area_transistors"], e["logic_depth"],
+                     x.get("lut4", "-"), x.get("carry_ccu2c", "-"), x.get("ff", "-"), x.get("fmax_mhz", "-"),
+                     e["cycles"], "yes" if e["bit_exact"] else "NO"])
+    q = r["ratios"]
+
+    def fmt(key):
+        return f"{q[key]:.3f}" if key in q else "-"
+    rows.append([fam, size, "ratio opt/base", "", "", fmt("transistors"), fmt("logic_depth"), fmt("lut4_equiv"),
+                 "", "", fmt("fmax"), "", ""])
+    rows.append([fam, size, "area eff. opt/base", "", "", fmt("area_efficiency_generic"), "",
+                 fmt("area_efficiency_ecp5"), "", "", f"paper {r['paper_area_efficiency']}", "", ""])
+    return rows

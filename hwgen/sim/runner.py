@@ -68,7 +68,7 @@ def default_plan(cfg: HwgenConfig, rng: random.Random) -> list[dict]:
     return perf + random_shapes + extreme
 
 
-def _build_key(cfg: HwgenConfig, verilog_text: str, waves: bool) -> str:
+def _build_key(verilog_text: str, waves: bool) -> str:
     import cocotb
     h = hashlib.sha256()
     for part in (verilog_text, verilator_identity(), cocotb.__version__, " ".join(VERILATOR_ARGS), str(waves)):
@@ -84,7 +84,7 @@ def build(cfg: HwgenConfig, *, waves: bool = False, log=None) -> tuple[Path, boo
     from cocotb_tools.runner import get_runner
 
     text, _ = emit_verilog(cfg)
-    key = _build_key(cfg, text, waves)
+    key = _build_key(text, waves)
     build_dir = cache_dir() / "verilator" / f"{cfg.name}-{key}"
     stamp = build_dir / "hwgen-build.ok"
     if stamp.exists() and (build_dir / cfg.name).exists():

@@ -18,3 +18,18 @@ def test_generic_and_ecp5_stats(tmp_path):
     assert ecp5["lut4"] > 0 and ecp5["ff"] == gen["ff_bits"]
     assert ecp5["fmax_mhz"] > 0
     assert (tmp_path / "ecp5" / "nextpnr.log").exists() and (tmp_path / "ecp5" / "synth_ecp5.log").exists()
+
+
+def test_bench_tpe_without_ecp5_writes_results(tmp_path):
+    """The tpe benchmark end to end on a 1x1 engine (generic synthesis + simulation only)."""
+    import json
+
+    from hwgen.tpe import bench_tpe
+    out = tmp_path / "tpe.json"
+    results, text = bench_tpe(["systolic_os"], [1], tmp_path / "work", out, ecp5=False, log=lambda _: None)
+    (r,) = results
+    assert r["baseline"]["arith"] == "mac" and r["optimized"]["arith"] == "carry_save"
+    assert r["baseline"]["bit_exact"] and r["optimized"]["bit_exact"]
+    assert r["baseline"]["cycles"] == r["optimized"]["cycles"]
+    assert "area eff. opt/base" in text and "paper 1.27" in text
+    assert json.loads(out.read_text())["table"] == text
