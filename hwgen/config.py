@@ -18,13 +18,22 @@ import yaml
 from .numerics import Format, parse_format
 
 __all__ = ["ConfigError", "PEConfig", "ArrayConfig", "HwgenConfig", "load", "loads", "dump", "dumps",
-           "DATAFLOWS", "KINDS", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS"]
+           "DATAFLOWS", "KINDS", "KIND_RULES", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS"]
 
-KINDS = ("systolic",)
+#: Engine kinds (``array.kind``); :data:`KIND_RULES` says which dataflows and arithmetic each takes.
+KINDS = ("systolic", "cube", "matrix2d", "adder_tree", "bit_serial")
 DATAFLOWS = ("output_stationary", "weight_stationary", "input_stationary")
 OVERFLOWS = ("wrap", "saturate")
 #: PE arithmetic: ``mac`` is the baseline; the others are the bit-weight transformations.
-ARITHS = ("mac", "carry_save")
+ARITHS = ("mac", "carry_save", "compressor_tree", "sparse_serial")
+#: kind -> (allowed dataflows, allowed arithmetic, uses ``depth``)
+KIND_RULES = {
+    "systolic": (DATAFLOWS, ("mac", "carry_save"), False),
+    "cube": (("output_stationary",), ("mac", "carry_save", "compressor_tree"), True),
+    "matrix2d": (("output_stationary",), ("mac", "carry_save", "compressor_tree"), True),
+    "adder_tree": (("weight_stationary",), ("mac", "compressor_tree"), False),
+    "bit_serial": (("output_stationary",), ("mac", "sparse_serial"), False),
+}
 MAX_DIM = 64
 ACC_BITS = range(2, 65)
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -103,10 +112,14 @@ class PEConfig:
     ``overflow: saturate`` clamps after *every* addition into the accumulator (each
     MAC step, in increasing k order); ``wrap`` keeps the low ``acc`` bits.
 
-    ``arith`` selects how the PE adds: ``mac`` multiplies then adds with a carry-propagate
-    adder each step; ``carry_save`` (the paper's OPT1, "compressed accumulative") compresses
-    the partial products together with the accumulator kept in carry-save form, and
-    resolves it with one carry-propagate addition only when a result leaves the array.
+    ``arith`` selects how the PE adds (docs/config.md maps them to the paper's OPT1-OPT4):
+    ``mac`` multiplies then adds with a carry-propagate adder each step; ``carry_save`` (OPT1,
+    "compressed accumulative") compresses the partial products together with the accumulator
+    kept in carry-save form, and resolves it with one carry-propagate addition only when a
+    result leaves the array; ``compressor_tree`` (OPT2) compresses the radix-4 Booth partial
+    products of a whole dot product by bit weight in one tree with one final adder;
+    ``sparse_serial`` (OPT3/OPT4C) spends one cycle per non-zero canonical-signed-digit of
+    the weight, the digit sequence shared by a column of PEs.
     """
 
     a: Format = _spec(_fmt, str, default=Format(8))
@@ -117,8 +130,8 @@ class PEConfig:
 
     def __post_init__(self):
         _check(self)
-        if self.arith == "carry_save" and self.overflow != "wrap":
-            raise FieldError("arith", "carry_save keeps the accumulator as two unresolved words, so it "
+        if self.arith != "mac" and self.overflow != "wrap":
+            raise FieldError("arith", f"{self.arith} adds the products in its own order and form, so it "
                                       f"supports overflow: wrap only (got overflow: {self.overflow})")
         if self.acc < self.product_bits:
             raise FieldError("acc", f"must be at least the product width {self.product_bits} "
@@ -132,16 +145,56 @@ class PEConfig:
 
 @dataclass(frozen=True)
 class ArrayConfig:
-    """The tensor engine: an ``rows`` × ``cols`` grid of PEs."""
+    """The tensor engine. What ``rows``, ``cols`` and ``depth`` mean depends on ``kind``:
+
+    * ``systolic``: a ``rows`` × ``cols`` grid of MAC PEs (one MAC each per cycle);
+    * ``cube``: ``rows`` = ``cols`` = ``depth`` = N, an N×N output tile, each output
+      reducing N products per cycle (N³ MACs per cycle, the paper's 3D-Cube);
+    * ``matrix2d``: a ``rows`` × ``cols`` output tile, each output with its own
+      ``depth``-wide dot-product unit;
+    * ``adder_tree``: ``rows`` = K products reduced per cycle by each of ``cols`` = N
+      weight-stationary columns;
+    * ``bit_serial``: a ``rows`` × ``cols`` output tile whose PEs take the weight one bit
+      (``mac``) or one non-zero digit (``sparse_serial``) per cycle.
+
+    ``overflow: saturate`` on a dot-product engine clamps after every addition into the
+    accumulator, i.e. after each ``depth`` (or ``rows`` for ``adder_tree``) products.
+    """
 
     rows: int = _spec(_int_in(1, MAX_DIM))
     cols: int = _spec(_int_in(1, MAX_DIM))
     kind: str = _spec(_choice(KINDS), default="systolic")
     dataflow: str = _spec(_choice(DATAFLOWS), default="output_stationary")
+    depth: int = _spec(_int_in(1, MAX_DIM), default=1)
     pe: PEConfig = field(default_factory=PEConfig, metadata={"nested": PEConfig})
 
     def __post_init__(self):
         _check(self)
+        flows, ariths, uses_depth = KIND_RULES[self.kind]
+        if self.dataflow not in flows:
+            raise FieldError("dataflow", f"a {self.kind} engine is {' or '.join(flows)}; got {self.dataflow}")
+        if self.pe.arith not in ariths:
+            raise FieldError("pe.arith", f"a {self.kind} engine supports arith {', '.join(ariths)}; "
+                                         f"got {self.pe.arith}")
+        if not uses_depth and self.depth != 1:
+            raise FieldError("depth", f"applies to cube and matrix2d engines only; remove it for {self.kind}")
+        if self.kind == "cube" and not self.rows == self.cols == self.depth:
+            raise FieldError("depth", f"a cube is N×N×N: rows, cols and depth must be equal; got "
+                                      f"{self.rows}, {self.cols}, {self.depth}")
+        if self.kind == "bit_serial" and self.pe.w.bits > 8 and self.pe.arith == "sparse_serial":
+            raise FieldError("pe.w", f"sparse_serial encodes weights of up to 8 bits; got {self.pe.w}")
+
+    @property
+    def macs_per_cycle(self) -> int:
+        """Peak multiply-accumulates per cycle (bit-serial: per cycle of a 1-bit weight)."""
+        return self.rows * self.cols * self.depth
+
+    @property
+    def group(self) -> int:
+        """Products summed exactly before each (saturating) accumulator addition."""
+        if self.kind in ("cube", "matrix2d"):
+            return self.depth
+        return self.rows if self.kind == "adder_tree" else 1
 
     @property
     def pes(self) -> int:
@@ -222,7 +275,8 @@ def _build(cls, node, path: str, src: str):
         return cls(**values)
     except FieldError as e:
         kpath = f"{path}.{e.key}" if path else e.key
-        raise ConfigError(e.message, file=src, line=key_lines.get(e.key, _line(node)), key=kpath) from None
+        line = key_lines.get(e.key.split(".")[0], _line(node))
+        raise ConfigError(e.message, file=src, line=line, key=kpath) from None
 
 
 def loads(text: str, *, source: str = "<string>") -> HwgenConfig:

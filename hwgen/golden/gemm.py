@@ -9,7 +9,9 @@ Semantics (what the hardware implements, stated once):
   so the result is the exact sum reduced modulo ``2**acc_bits``, independent of order;
 * ``overflow="saturate"``: after *every* addition the accumulator is clamped to
   ``[-2**(acc_bits-1), 2**(acc_bits-1) - 1]``. The result then depends on the order, and
-  is the order above: both dataflows add products in increasing k.
+  is the order above: every dataflow adds products in increasing k. Dot-product engines
+  add ``group`` products at a time (k = 0..group-1, group..2·group-1, …): each group's
+  sum is exact and the clamp follows each group's addition (``group=1``: every product).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from ..numerics import acc_range, saturate
 __all__ = ["gemm", "gemm_tiled_ws"]
 
 
-def gemm(a, w, *, acc_bits: int = 32, overflow: str = "wrap", c=None) -> np.ndarray:
+def gemm(a, w, *, acc_bits: int = 32, overflow: str = "wrap", c=None, group: int = 1) -> np.ndarray:
     """``c + a @ w`` with the accumulator semantics in this module's docstring.
 
     Parameters
@@ -32,6 +34,8 @@ def gemm(a, w, *, acc_bits: int = 32, overflow: str = "wrap", c=None) -> np.ndar
     overflow : {"wrap", "saturate"}
     c : (M, N) integer array, optional
         Initial accumulator value (must already fit in ``acc_bits``).
+    group : int
+        Products added exactly before each clamp (``saturate`` only; see module docstring).
 
     Returns
     -------
@@ -55,8 +59,8 @@ def gemm(a, w, *, acc_bits: int = 32, overflow: str = "wrap", c=None) -> np.ndar
         if c0.size and (c0.min() < lo or c0.max() > hi):
             raise ValueError(f"c does not fit a {acc_bits}-bit accumulator")
         acc = c0.copy()
-        for k in range(a.shape[1]):
-            acc = saturate(acc + np.outer(a[:, k], w[k, :]), acc_bits)
+        for k0 in range(0, a.shape[1], group):
+            acc = saturate(acc + a[:, k0:k0 + group] @ w[k0:k0 + group, :], acc_bits)
         return acc
     raise ValueError(f"overflow must be 'wrap' or 'saturate', got {overflow!r}")
 
@@ -66,7 +70,7 @@ def _wrap_int(v: int, bits: int) -> int:
     return ((int(v) + half) % (1 << bits)) - half
 
 
-def gemm_tiled_ws(a, w, *, rows: int, acc_bits: int = 32, overflow: str = "wrap") -> np.ndarray:
+def gemm_tiled_ws(a, w, *, rows: int, acc_bits: int = 32, overflow: str = "wrap", group: int = 1) -> np.ndarray:
     """GEMM computed the way a weight-stationary array chains K tiles of ``rows``.
 
     Each K tile's output is the next tile's initial accumulator; with the semantics of
@@ -76,5 +80,5 @@ def gemm_tiled_ws(a, w, *, rows: int, acc_bits: int = 32, overflow: str = "wrap"
     w = np.asarray(w, dtype=np.int64)
     c = None
     for k0 in range(0, max(a.shape[1], 1), rows):
-        c = gemm(a[:, k0:k0 + rows], w[k0:k0 + rows], acc_bits=acc_bits, overflow=overflow, c=c)
+        c = gemm(a[:, k0:k0 + rows], w[k0:k0 + rows], acc_bits=acc_bits, overflow=overflow, c=c, group=group)
     return c

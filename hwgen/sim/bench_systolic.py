@@ -77,10 +77,10 @@ async def gemm_plan(dut):
         got = sched.assemble(rows, g["m"], g["n"])
         first = min(s.first_fire for s in sources.values())
         cycles = sink.last_fire - first + 1
-        ideal = math.ceil(g["m"] * g["n"] * g["k"] / cfg.pes)
+        ideal = math.ceil(g["m"] * g["n"] * g["k"] / cfg.macs_per_cycle)
         bad = np.argwhere(got != want)
         res = dict(g, index=i, cycles=cycles, ideal=ideal, tiles=sched.tiles,
-                   utilization=g["m"] * g["n"] * g["k"] / (cfg.pes * cycles),
+                   utilization=g["m"] * g["n"] * g["k"] / (cfg.macs_per_cycle * cycles),
                    ok=bool(bad.size == 0), mismatches=int(len(bad)))
         if bad.size:
             r, c = bad[0]
