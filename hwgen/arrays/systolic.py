@@ -30,42 +30,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Const, Signal, signed
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
 from ..pe.mac import OSMacPE, WSMacPE, acc_layout, operand_shape, resolve, words
+from .common import delay as _delay
+from .common import stallable as _stallable
+from .common import vec_stream as _vec_stream
+from .common import weight_banks
 
-__all__ = ["SystolicOS", "SystolicWS", "build_array", "os_min_tile_k", "ws_view"]
-
-
-def _vec_stream(shape, n: int, *, last: bool = False):
-    layout = data.ArrayLayout(shape, n)
-    if last:
-        layout = data.StructLayout({"data": layout, "last": 1})
-    return stream.Signature(layout)
-
-
-def _delay(m: Module, sig, n: int, name: str):
-    """``sig`` delayed by ``n`` registers (in ``m``'s sync domain)."""
-    for i in range(n):
-        nxt = Signal.like(sig, name=f"{name}_d{i}")
-        m.d.sync += nxt.eq(sig)
-        sig = nxt
-    return sig
-
-
-def _stallable(out):
-    """A module whose ``fabric`` submodule advances only while ``out`` can move.
-
-    The output register is the fabric's last stage, so the enable is simply "the output
-    holds nothing, or it is being taken" — the one place a stall enters the grid.
-    """
-    m, fab, en = Module(), Module(), Signal()
-    m.d.comb += en.eq(~out.valid | out.ready)
-    m.submodules.fabric = EnableInserter(en)(fab)
-    return m, fab, en
+__all__ = ["SystolicOS", "SystolicWS", "os_min_tile_k", "ws_view"]
 
 
 def os_min_tile_k(cfg: ArrayConfig) -> int:
@@ -168,38 +144,9 @@ class SystolicWS(wiring.Component):
         m, fab, en = _stallable(self.out)
         st, sm = (getattr(self, n) for n in self._names)  # stationary and streamed operands
 
-        # Bank bookkeeping: a bank is loaded (R beats), used by one tile, then drains for
-        # R + C - 1 steps (its last activation crossing the grid) before it may reload.
-        drain_steps = R + C - 1
-        loaded = [Signal(name=f"bank{b}_loaded") for b in range(2)]
-        drain = [Signal(range(drain_steps + 1), name=f"bank{b}_drain") for b in range(2)]
-        load_bank, use_bank = Signal(), Signal()
-        load_cnt = Signal(range(R))
-        free = Signal()
-        m.d.comb += free.eq(Mux(load_bank, ~loaded[1] & (drain[1] == 0), ~loaded[0] & (drain[0] == 0)))
-        w_fire, a_fire = Signal(), Signal()
-        use_ready = Mux(use_bank, loaded[1], loaded[0])
-        m.d.comb += [
-            st.ready.eq(en & free),
-            w_fire.eq(st.ready & st.valid),
-            a_fire.eq(en & use_ready & sm.valid & self.c.valid),
-            sm.ready.eq(en & use_ready & self.c.valid),
-            self.c.ready.eq(en & use_ready & sm.valid),
-        ]
-        for b in range(2):
-            with fab.If(w_fire & (load_bank == b) & (load_cnt == R - 1)):
-                fab.d.sync += loaded[b].eq(1)
-            with fab.Elif(a_fire & sm.payload.last & (use_bank == b)):
-                fab.d.sync += [loaded[b].eq(0), drain[b].eq(drain_steps)]
-            with fab.Elif(drain[b] != 0):
-                fab.d.sync += drain[b].eq(drain[b] - 1)
-        with fab.If(w_fire):
-            with fab.If(load_cnt == R - 1):
-                fab.d.sync += [load_cnt.eq(0), load_bank.eq(~load_bank)]
-            with fab.Else():
-                fab.d.sync += load_cnt.eq(load_cnt + 1)
-        with fab.If(a_fire & sm.payload.last):
-            fab.d.sync += use_bank.eq(~use_bank)
+        # A bank drains for R + C - 1 steps after its tile's last activation (crossing the grid).
+        banks = weight_banks(m, fab, en, st, sm, self.c, R, R + C - 1)
+        a_fire, use_bank = banks.a_fire, banks.use_bank
 
         # Input registers and skew: row r's activation waits r steps, column j's psum j steps.
         v0, s0 = Signal(), Signal()
@@ -209,8 +156,7 @@ class SystolicWS(wiring.Component):
         fab.d.sync += [a0[r].eq(sm.payload.data[r]) for r in range(R)]
         fab.d.sync += [c0[j].eq(self.c.payload[j]) for j in range(C)]
 
-        load = Signal(2)
-        m.d.comb += load.eq(_load_strobes(w_fire, load_bank))
+        load = banks.load
         pes = [[WSMacPE(cfg.pe) for _ in range(C)] for _ in range(R)]
         for r in range(R):
             for j in range(C):
@@ -243,11 +189,6 @@ class SystolicWS(wiring.Component):
         return m
 
 
-def _load_strobes(fire, bank):
-    """Two load strobes: bit b set when a weight beat fires into bank b."""
-    return (fire & ~bank) | ((fire & bank) << 1)
-
-
 def ws_view(cfg: ArrayConfig) -> ArrayConfig:
     """The weight-stationary array an input-stationary config runs on: C^T = W^T A^T, so the
     activations are the stationary operand and the weights stream (formats swapped)."""
@@ -255,14 +196,3 @@ def ws_view(cfg: ArrayConfig) -> ArrayConfig:
         return cfg
     pe = dataclasses.replace(cfg.pe, a=cfg.pe.w, w=cfg.pe.a)
     return dataclasses.replace(cfg, dataflow="weight_stationary", pe=pe)
-
-
-def build_array(cfg: ArrayConfig) -> wiring.Component:
-    """The array component a config describes."""
-    if cfg.kind != "systolic":
-        raise ValueError(f"unsupported array kind {cfg.kind!r}")
-    if cfg.dataflow == "output_stationary":
-        return SystolicOS(cfg)
-    if cfg.dataflow == "input_stationary":
-        return SystolicWS(ws_view(cfg), stationary="a", streamed="w")
-    return SystolicWS(cfg)

@@ -17,7 +17,7 @@ __all__ = ["SimResult", "SimFailure", "sim", "build", "default_plan", "VERILATOR
 #: Amaranth's Verilog trips these lint warnings; none is a functional problem.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                   "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE", "-Wno-PINCONNECTEMPTY", "-O3"]
-BENCH_MODULE = "hwgen.sim.bench_systolic"
+BENCH_MODULE = "hwgen.sim.bench_gemm"
 
 
 class SimFailure(AssertionError):
@@ -44,28 +44,39 @@ class SimResult:
 def default_plan(cfg: HwgenConfig, rng: random.Random) -> list[dict]:
     """The GEMMs ``hwgen sim`` runs: performance shapes without stalls, then random shapes
     (not multiples of the array) with stalls, extreme values and zeros, then all-extreme
-    operands that exercise the accumulator's overflow rule."""
-    R, C = cfg.array.rows, cfg.array.cols
+    operands that exercise the accumulator's overflow rule; bit-serial engines add run-time
+    precisions and normally distributed weights."""
+    arr = cfg.array
+    R, C, D = arr.rows, arr.cols, arr.depth
+    serial = arr.kind == "bit_serial"
+    long_k = 64 if serial else 256
     # one tile with a long streamed dimension, then 2x2 tiles of the stationary dimensions
-    perf = {"output_stationary": [dict(m=R, k=256, n=C, note="one tile, no stalls"),
+    perf = {"output_stationary": [dict(m=R, k=long_k, n=C, note="one tile, no stalls"),
                                   dict(m=2 * R, k=64, n=2 * C, note="2x2 tiles, no stalls")],
             "weight_stationary": [dict(m=256, k=R, n=C, note="one weight tile, no stalls"),
                                   dict(m=64, k=2 * R, n=2 * C, note="2x2 weight tiles, no stalls")],
             "input_stationary": [dict(m=C, k=R, n=256, note="one input tile, no stalls"),
-                                 dict(m=2 * C, k=2 * R, n=64, note="2x2 input tiles, no stalls")]}[cfg.array.dataflow]
+                                 dict(m=2 * C, k=2 * R, n=64, note="2x2 input tiles, no stalls")]}[arr.dataflow]
 
     def odd(base):  # a size that is not a multiple of base (unless base is 1)
         v = rng.randint(1, 3 * base)
         return v + 1 if base > 1 and v % base == 0 else v
 
-    random_shapes = [dict(m=odd(R), k=rng.randint(1, 3 * max(R, C) + 5), n=odd(C),
+    random_shapes = [dict(m=odd(R), k=odd(D) if D > 1 else rng.randint(1, 3 * max(R, C) + 5), n=odd(C),
                           stall_in=0.3, stall_out=0.3, extremes=0.15, zeros=0.1, note="random, stalls")
                      for _ in range(3)]
-    extreme = [dict(m=R + (R > 1), k=2 * R + 3, n=C, stall_in=0.2, stall_out=0.4, fill="min*min",
+    extreme = [dict(m=R + (R > 1), k=2 * R * D + 3, n=C, stall_in=0.2, stall_out=0.4, fill="min*min",
                     note="all min × min, stalls"),
-               dict(m=R, k=R + 2, n=C + (C > 1), stall_in=0.1, stall_out=0.1, fill="min*max",
+               dict(m=R, k=R * D + 2, n=C + (C > 1), stall_in=0.1, stall_out=0.1, fill="min*max",
                     note="all min × max, stalls")]
-    return perf + random_shapes + extreme
+    extra = []
+    if serial and arr.pe.arith == "mac":
+        extra = [dict(m=odd(R), k=rng.randint(1, 40), n=odd(C), w_bits=b, stall_in=0.2, stall_out=0.2,
+                      extremes=0.2, note=f"run-time precision {b} bits, stalls")
+                 for b in sorted({1, max(1, arr.pe.w.bits // 2), rng.randint(1, arr.pe.w.bits)})]
+    if serial and arr.pe.arith == "sparse_serial" and arr.pe.w.bits >= 4:
+        extra = [dict(m=R, k=128, n=C, w_sigma=(1 << (arr.pe.w.bits - 1)) / 5, note="normal weights (σ = range/10)")]
+    return perf + random_shapes + extreme + extra
 
 
 def _build_key(verilog_text: str, waves: bool) -> str:

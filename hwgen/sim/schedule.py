@@ -1,10 +1,11 @@
-"""How a GEMM of any shape becomes beats on a systolic array's streams, and back.
+"""How a GEMM of any shape becomes beats on an engine's streams, and back.
 
 Pure Python, no simulator: the cocotb bench replays these beats, and tests check the
 schedule itself against ``hwgen.golden`` without hardware.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,8 +64,20 @@ def _pad(vec, n: int) -> list[int]:
     return vec + [0] * (n - len(vec))
 
 
-def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray) -> Schedule:
-    """Beats that compute ``a @ w`` (M×K @ K×N) on the array ``cfg``, edge tiles zero-padded."""
+def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, *, w_bits: int | None = None) -> Schedule:
+    """Beats that compute ``a @ w`` (M×K @ K×N) on the engine ``cfg``, edge tiles zero-padded.
+
+    ``w_bits`` is a bit-serial engine's run-time weight precision (default: the format's)."""
+    if cfg.kind in ("cube", "matrix2d"):
+        return _schedule_dot(cfg, np.asarray(a), np.asarray(w))
+    if cfg.kind == "bit_serial" and cfg.pe.arith == "mac":
+        bits = w_bits or cfg.pe.w.bits
+        if not 1 <= bits <= cfg.pe.w.bits:
+            raise ValueError(f"w_bits must be 1..{cfg.pe.w.bits}, got {bits}")
+        s = schedule_gemm(dataclasses.replace(cfg, kind="systolic", pe=dataclasses.replace(cfg.pe, arith="mac")), a, w)
+        R, ab = cfg.rows, cfg.pe.a.bits
+        s.inputs["a"] = [b | ((bits - 1) << (R * ab + 1)) for b in s.inputs["a"]]
+        return s
     if cfg.dataflow == "input_stationary":  # the WS grid on C^T = W^T A^T
         s = schedule_gemm(ws_view(cfg), np.asarray(w).T, np.asarray(a).T)
         s.inputs = {"a": s.inputs["w"], "w": s.inputs["a"], "c": s.inputs["c"]}
@@ -105,4 +118,33 @@ def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray) -> Schedule:
             s.out_beats += M
             s.tiles += 1
     s.inputs = {"w": w_beats, "a": a_beats, "c": c_beats}
+    return s
+
+
+def _schedule_dot(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray) -> Schedule:
+    """Cube / 2D-matrix: each beat an R×D block of A and a D×C block of W (K zero-padded to D)."""
+    R, C, D = cfg.rows, cfg.cols, cfg.depth
+    ab, wb = cfg.pe.a.bits, cfg.pe.w.bits
+    M, K = a.shape
+    N = w.shape[1]
+    steps = max(1, -(-K // D))
+    s = Schedule()
+    a_beats, w_beats = [], []
+    for m0 in range(0, M, R):
+        for n0 in range(0, N, C):
+            for t in range(steps):
+                k0 = t * D
+                ablk = np.zeros((R, D), dtype=np.int64)
+                wblk = np.zeros((D, C), dtype=np.int64)
+                part_a = a[m0:m0 + R, k0:k0 + D]
+                part_w = w[k0:k0 + D, n0:n0 + C]
+                ablk[:part_a.shape[0], :part_a.shape[1]] = part_a
+                wblk[:part_w.shape[0], :part_w.shape[1]] = part_w
+                a_beats.append(pack(ablk.reshape(-1), ab) | ((t == steps - 1) << (R * D * ab)))
+                w_beats.append(pack(wblk.reshape(-1), wb))
+            for r in range(min(R, M - m0)):
+                s.placement.append((s.out_beats + r, m0 + r, n0, min(C, N - n0)))
+            s.out_beats += R
+            s.tiles += 1
+    s.inputs = {"a": a_beats, "w": w_beats}
     return s

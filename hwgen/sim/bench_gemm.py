@@ -1,4 +1,4 @@
-"""cocotb bench for the systolic arrays: driver, monitor, scoreboard against ``hwgen.golden``.
+"""cocotb bench for every engine: driver, monitor, scoreboard against ``hwgen.golden``.
 
 The same module serves ``hwgen sim`` and the test suite. It reads a plan (JSON, path in
 ``HWGEN_SIM_PLAN``) written by :func:`hwgen.sim.runner.sim`, runs each GEMM in it and
@@ -32,8 +32,20 @@ def make_operands(rng, cfg, g: dict):
         return (np.full(shape_a, pick[fa_v](fa), dtype=np.int64),
                 np.full(shape_w, pick[fw_v](fw), dtype=np.int64))
     ext, zer = g.get("extremes", 0.0), g.get("zeros", 0.0)
+    if g.get("w_bits"):  # a bit-serial run-time precision: weights of that many bits (1 allowed)
+        b = g["w_bits"]
+        lo, hi = (-(1 << (b - 1)), (1 << (b - 1)) - 1) if fw.signed else (0, (1 << b) - 1)
+        w = rng.integers(lo, hi, size=shape_w, endpoint=True, dtype=np.int64)
+        if ext:
+            pick = rng.random(shape_w) < ext
+            w[pick] = rng.choice(np.array([lo, hi], dtype=np.int64), size=int(pick.sum()))
+        return fa.random(rng, shape_a, extremes=ext, zeros=zer), w
+    if g.get("w_sigma"):  # normally distributed weights (sparse-serial statistics), clipped
+        w = np.clip(np.round(rng.normal(0.0, g["w_sigma"], shape_w)), fw.min, fw.max).astype(np.int64)
+        return fa.random(rng, shape_a, extremes=ext, zeros=zer), w
     return (fa.random(rng, shape_a, extremes=ext, zeros=zer),
             fw.random(rng, shape_w, extremes=ext, zeros=zer))
+
 
 
 @cocotb.test()
@@ -62,15 +74,16 @@ async def gemm_plan(dut):
     cycle = 0
     for i, g in enumerate(plan["gemms"]):
         a, w = make_operands(data_rng, cfg, g)
-        want = golden.gemm(a, w, acc_bits=cfg.pe.acc, overflow=cfg.pe.overflow)
-        sched = schedule_gemm(cfg, a, w)
+        want = golden.gemm(a, w, acc_bits=cfg.pe.acc, overflow=cfg.pe.overflow, group=cfg.group)
+        sched = schedule_gemm(cfg, a, w, w_bits=g.get("w_bits"))
         for n, src in sources.items():
             src.load(sched.inputs[n])
             src.p_idle = g.get("stall_in", 0.0)
         sink.reset()
         sink.p_stall = g.get("stall_out", 0.0)
         ports = [*sources.values(), sink]
-        timeout = 50 * (max(map(len, sched.inputs.values())) + sched.out_beats + cfg.rows + cfg.cols) + 1000
+        per_beat = cfg.pe.w.bits + 1 if cfg.kind == "bit_serial" else 1
+        timeout = 50 * (per_beat * max(map(len, sched.inputs.values())) + sched.out_beats + cfg.rows + cfg.cols) + 1000
         cycle = await run_until(dut.clk, ports, lambda: len(sink.raw) >= sched.out_beats,
                                 start_cycle=cycle, timeout=timeout)
         rows = [unpack(x, cfg.pe.acc, cfg.cols) for x in sink.raw]
