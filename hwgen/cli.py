@@ -16,8 +16,11 @@ def _cmd_config_check(args) -> int:
     from .config import load
     cfg = load(args.file)
     a = cfg.array
-    print(f"{args.file}: ok — {cfg.name}: {a.kind} {a.rows}x{a.cols} {a.dataflow}, "
-          f"{a.pe.a}×{a.pe.w} → acc{a.pe.acc} ({a.pe.overflow})")
+    dims = f"{a.rows}x{a.cols}" + (f"x{a.depth}" if a.depth > 1 else "")
+    print(f"{args.file}: ok — {cfg.name}: {a.kind} {dims} {a.dataflow}, "
+          f"{a.pe.a}×{a.pe.w} → acc{a.pe.acc} ({a.pe.overflow}, {a.pe.arith}), "
+          + (f"{a.pes} PEs (one weight bit or digit per cycle)" if a.kind == "bit_serial"
+             else f"{a.macs_per_cycle} MACs/cycle"))
     return 0
 
 
@@ -61,7 +64,7 @@ def _cmd_bench_tpe(args) -> int:
     results, text = bench_tpe(families, args.size, Path(args.work_dir), Path(args.output), ecp5=not args.no_ecp5)
     print(text)
     print(f"wrote {args.output}")
-    return 0 if all(r[s]["bit_exact"] for r in results for s in ("baseline", "optimized")) else 1
+    return 0 if all(e["bit_exact"] for r in results for e in [r["baseline"], *r["optimized"]]) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .tpe import FAMILIES
     t.add_argument("--family", action="append", choices=list(FAMILIES), metavar="FAMILY",
                    help=f"family to run (repeatable; default: all of {', '.join(FAMILIES)})")
-    t.add_argument("--size", action="append", type=int, metavar="N", help="array size (default: the paper's)")
+    t.add_argument("--size", action="append", type=int, metavar="N", help="family size N (repeatable; default: the paper's sizes, listed in docs/config.md)")
     t.add_argument("--no-ecp5", action="store_true", help="skip ECP5 synthesis and place-and-route")
     t.add_argument("--work-dir", metavar="DIR", default="build/tpe", help="where designs and tool logs go")
     t.add_argument("--output", metavar="FILE", default="bench/results/tpe.json", help="results file")

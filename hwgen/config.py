@@ -172,10 +172,10 @@ class ArrayConfig:
         _check(self)
         flows, ariths, uses_depth = KIND_RULES[self.kind]
         if self.dataflow not in flows:
-            raise FieldError("dataflow", f"a {self.kind} engine is {' or '.join(flows)}; got {self.dataflow}")
+            raise FieldError("dataflow", f"kind {self.kind} takes dataflow {' or '.join(flows)}; "
+                                         f"got {self.dataflow}" + ("" if len(flows) > 1 else f" (set dataflow: {flows[0]})"))
         if self.pe.arith not in ariths:
-            raise FieldError("pe.arith", f"a {self.kind} engine supports arith {', '.join(ariths)}; "
-                                         f"got {self.pe.arith}")
+            raise FieldError("pe.arith", f"kind {self.kind} takes arith {', '.join(ariths)}; got {self.pe.arith}")
         if not uses_depth and self.depth != 1:
             raise FieldError("depth", f"applies to cube and matrix2d engines only; remove it for {self.kind}")
         if self.kind == "cube" and not self.rows == self.cols == self.depth:
@@ -275,7 +275,8 @@ def _build(cls, node, path: str, src: str):
         return cls(**values)
     except FieldError as e:
         kpath = f"{path}.{e.key}" if path else e.key
-        line = key_lines.get(e.key.split(".")[0], _line(node))
+        # a missing key's default broke a rule about another one: point at that one (kind)
+        line = key_lines.get(e.key.split(".")[0]) or key_lines.get("kind") or _line(node)
         raise ConfigError(e.message, file=src, line=line, key=kpath) from None
 
 

@@ -12,6 +12,12 @@ Two proofs per rewrite, both run in ``make test``:
   accumulator and the hold register in every reachable state. A bounded variant
   (``steps=N``) unrolls N cycles from reset instead.
 
+Dot-product units (:func:`hwgen.pe.dot.dot_step`, used by the cube, matrix2d and adder-tree
+engines) get the same treatment with :class:`DotMiter`: ``compressor_tree`` (OPT2) against
+the plain ``mac`` dot step for every accumulator and operand vector, and the carry-save dot
+step as an induction step like the systolic one. The bit-serial engines are proved by
+bounded model checking of the whole engine in :mod:`hwgen.formal_engines`.
+
 SAT on multiplier equivalence grows quickly with operand width: the tests prove every
 signedness combination at widths up to 4×4 and 8×2 bits in seconds; wider formats are
 attempted by ``bench/formal_equiv.py`` under a time limit and reported as they finish.
@@ -25,15 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import verilog
-from amaranth.hdl import Module, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import PEConfig
-from .pe.mac import OSMacPE, acc_layout, mac_step, operand_shape, resolve
+from .pe.dot import dot_step
+from .pe.mac import OSMacPE, acc_layout, mac_step, operand_shape, resolve, words
 from .tools import ToolError, run_tool, yosys_command
 
-__all__ = ["StepMiter", "PEMiter", "ProofResult", "prove", "prove_arith"]
+__all__ = ["StepMiter", "PEMiter", "DotMiter", "ProofResult", "prove", "prove_arith", "prove_dot"]
 
 
 class StepMiter(wiring.Component):
@@ -77,6 +84,45 @@ class PEMiter(wiring.Component):
         return m
 
 
+class DotMiter(wiring.Component):
+    """``ok`` is high when one ``depth``-wide dot-product step of ``pe.arith`` equals the plain
+    ``mac`` dot step (overflow wrap), for every accumulator state and operand vectors
+    (combinational).
+
+    * ``compressor_tree`` (one accumulator word): ``dot_step(compressor_tree)(acc, a, w) ==
+      dot_step(mac)(acc, a, w)`` — the rewrite is a drop-in replacement, step by step.
+    * ``carry_save`` (two words ``(s, c)``): ``resolve(dot_step(carry_save)((s, c), a, w)) ==
+      dot_step(mac)(resolve((s, c)), a, w)``. Both accumulators start at zero (which
+      resolves to zero), so by induction on the steps the carry-save engine resolves to the
+      plain one after any number of steps — the same argument as :class:`StepMiter`.
+
+    ``ref`` replaces the reference PE (default: ``pe`` with ``arith="mac"``); a reference
+    that differs on purpose (e.g. the weight's signedness flipped) must be refuted.
+    """
+
+    def __init__(self, pe: PEConfig, depth: int, *, ref: PEConfig | None = None):
+        if pe.overflow != "wrap":
+            raise ValueError("dot-product rewrites are defined for overflow: wrap only")
+        self.pe, self.depth = pe, depth
+        self.ref = ref or dataclasses.replace(pe, arith="mac")
+        super().__init__({"a": In(data.ArrayLayout(operand_shape(pe.a), depth)),
+                          "w": In(data.ArrayLayout(operand_shape(pe.w), depth)),
+                          "state": In(acc_layout(pe)), "ok": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        pe, D = self.pe, self.depth
+        a = [self.a[d] for d in range(D)]
+        w = [self.w[d] for d in range(D)]
+        state = [self.state[i] for i in range(words(pe))]
+        value, want, got = (Signal(signed(pe.acc), name=n) for n in ("value", "want", "got"))
+        m.d.comb += [value.eq(resolve(pe, state)),
+                     want.eq(dot_step(m, self.ref, [value], a, w, name="ref")[0]),
+                     got.eq(resolve(pe, dot_step(m, pe, state, a, w, name="dut"))),
+                     self.ok.eq(want == got)]
+        return m
+
+
 @dataclass(frozen=True)
 class ProofResult:
     kind: str
@@ -88,7 +134,7 @@ class ProofResult:
 
 
 def prove(miter: wiring.Component, workdir: Path, *, name: str, steps: int | None = None,
-          timeout: float = 900) -> ProofResult:
+          timeout: float = 900, kind: str | None = None) -> ProofResult:
     """Prove ``miter.ok`` is always 1: combinationally (``steps=None`` and no state), in every
     reachable state by induction (``steps=0``), or for ``steps`` cycles from reset."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -114,7 +160,8 @@ def prove(miter: wiring.Component, workdir: Path, *, name: str, steps: int | Non
         proved = False
     text = log.read_text() if log.exists() else out
     cex = "" if proved else "\n".join(re.findall(r"^\s+\\?\S+\s+\S+\s+\S+\s*$", text, re.M)[:40])
-    kind = "step" if steps is None else ("pe-induction" if steps == 0 else f"pe-bmc{steps}")
+    if kind is None:
+        kind = "step" if steps is None else ("pe-induction" if steps == 0 else f"pe-bmc{steps}")
     return ProofResult(kind, proved, steps, time.time() - t0, log, cex)
 
 
@@ -123,3 +170,10 @@ def prove_arith(pe: PEConfig, workdir: Path, *, timeout: float = 900) -> list[Pr
     tag = f"{pe.arith}_{pe.a}x{pe.w}_acc{pe.acc}"
     return [prove(StepMiter(pe), workdir, name=f"step_{tag}", timeout=timeout),
             prove(PEMiter(pe), workdir, name=f"pe_{tag}", steps=0, timeout=timeout)]
+
+
+def prove_dot(pe: PEConfig, depth: int, workdir: Path, *, ref: PEConfig | None = None,
+              timeout: float = 900) -> ProofResult:
+    """The dot-product step proof (:class:`DotMiter`) for ``pe.arith`` at ``depth``."""
+    tag = f"{pe.arith}_d{depth}_{pe.a}x{pe.w}_acc{pe.acc}" + ("" if ref is None else f"_vs_{ref.a}x{ref.w}")
+    return prove(DotMiter(pe, depth, ref=ref), workdir, name=f"dot_{tag}", timeout=timeout, kind="dot-step")

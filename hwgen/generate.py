@@ -9,7 +9,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 
 from . import __version__
 from .arrays import build_array
@@ -35,9 +35,15 @@ class Generated:
 
 def emit_verilog(cfg: HwgenConfig) -> tuple[str, list[dict]]:
     """The Verilog text and port list for a config; the same config gives the same bytes."""
+    text, ports, _ = _emit(cfg)
+    return text, ports
+
+
+def _emit(cfg: HwgenConfig) -> tuple[str, list[dict], dict]:
+    """Verilog text, port list and stream descriptions, from one elaboration."""
     top = build_array(cfg.array)
-    ports = port_list(top.signature)
-    return verilog.convert(top, name=cfg.name, emit_src=False), ports
+    streams = _streams(cfg, top)
+    return verilog.convert(top, name=cfg.name, emit_src=False), port_list(top.signature), streams
 
 
 def port_list(signature: wiring.Signature) -> list[dict]:
@@ -54,6 +60,15 @@ def port_list(signature: wiring.Signature) -> list[dict]:
 def _latency(cfg: HwgenConfig) -> dict:
     a = cfg.array
     R, C = a.rows, a.cols
+    if a.kind in ("cube", "matrix2d"):
+        return {"tile_cycles": "ceil(K/D) + R + 2", "beats_per_tile": "ceil(K/D)",
+                "min_beats_for_full_overlap": R}
+    if a.kind == "bit_serial":
+        step = ("prec + 1 (run-time weight precision)" if a.pe.arith == "mac"
+                else "max over columns of max(1, non-zero NAF digits of the weight)")
+        return {"tile_cycles": "sum of step cycles + R + 2", "step_cycles": step}
+    if a.kind == "adder_tree":
+        return {"tile_cycles": "K (weight load) + M + 2", "a_to_out": 2, "weight_load_beats": R}
     if a.dataflow == "output_stationary":
         return {"tile_cycles": "K + R + C + 1",
                 "first_in_to_last_out": f"K + {R + C + 1}",
@@ -66,34 +81,58 @@ def _latency(cfg: HwgenConfig) -> dict:
             "weight_load_beats": R}
 
 
-def _streams(cfg: HwgenConfig) -> dict:
-    """Payload layouts of the array's streams, for users who drive the Verilog by hand."""
+def _describe(shape) -> dict:
+    """A payload layout as nested plain data: arrays, struct fields with bit offsets, scalars."""
+    if isinstance(shape, data.ArrayLayout):
+        return {"array": shape.length, "element_bits": Shape.cast(shape.elem_shape).width,
+                "element": _describe(shape.elem_shape), "layout": "element i at bits [i*element_bits, ...)"}
+    if isinstance(shape, data.StructLayout):
+        return {"fields": {name: {"offset": f.offset, "width": f.width, **_describe(f.shape)}
+                           for name, f in shape}}
+    s = Shape.cast(shape)
+    return {"bits": s.width, "signed": s.signed}
+
+
+def _streams(cfg: HwgenConfig, top: wiring.Component) -> dict:
+    """Every stream's payload layout (from the component's signature) and its meaning (the
+    engine's contract, docs/config.md), for users who drive the Verilog by hand."""
+    out = {}
+    for name, member in top.signature.members.items():
+        if member.is_signature:
+            payload = member.signature.members["payload"].shape
+            out[name] = {"dir": "in" if member.flow == wiring.In else "out",
+                         "payload_bits": Shape.cast(payload).width, "payload": _describe(payload),
+                         "meaning": _MEANING.get((_contract(cfg), name), "")}
+    return out
+
+
+def _contract(cfg: HwgenConfig) -> str:
     a = cfg.array
-    R, C, pe = a.rows, a.cols, a.pe
-
-    def vec(n, fmt_name, bits, last=False, meaning=""):
-        d = {"elements": n, "element": fmt_name, "element_bits": bits,
-             "layout": f"element i at bits [i*{bits}, (i+1)*{bits})", "meaning": meaning}
-        if last:
-            d["last_bit"] = n * bits
-        return d
-    acc = f"int{pe.acc}"
-    if a.dataflow == "output_stationary":
-        return {"a": vec(R, str(pe.a), pe.a.bits, True, "column k of the A tile; last on the final k"),
-                "w": vec(C, str(pe.w), pe.w.bits, meaning="row k of the W tile, paired with a"),
-                "out": vec(C, acc, pe.acc, meaning="result rows 0..R-1 of the tile")}
-    if a.dataflow == "input_stationary":
-        return {"a": vec(C, str(pe.a), pe.a.bits, meaning="rows 0..R-1 of the A^T tile: A[m0:m0+C, k0+r] (R beats)"),
-                "w": vec(R, str(pe.w), pe.w.bits, True, "column n of the W tile: W[k0:k0+R, n]; last on the final n"),
-                "c": vec(C, acc, pe.acc, meaning="initial accumulator for result column n, paired with w"),
-                "out": vec(C, acc, pe.acc, meaning="c[n] + A[m0:m0+C, tile] @ W[tile, n], one beat per w beat")}
-    return {"w": vec(C, str(pe.w), pe.w.bits, meaning="weight rows 0..R-1 of a tile (R beats)"),
-            "a": vec(R, str(pe.a), pe.a.bits, True, "row m of the A tile; last on the final m"),
-            "c": vec(C, acc, pe.acc, meaning="initial accumulator for row m, paired with a"),
-            "out": vec(C, acc, pe.acc, meaning="c[m] + A[m, tile] @ W_tile, one beat per a beat")}
+    if a.kind in ("cube", "matrix2d"):
+        return "dot"
+    return "weight_stationary" if a.kind == "adder_tree" else a.dataflow
 
 
-def manifest(cfg: HwgenConfig, verilog_text: str, ports: list[dict]) -> dict:
+_MEANING = {
+    ("output_stationary", "a"): "column k of the A tile (R values); last on the final k"
+                                " (bit-serial mac: prec = weight bits - 1)",
+    ("output_stationary", "w"): "row k of the W tile (C values), paired with a",
+    ("output_stationary", "out"): "result rows 0..R-1 of the tile, R beats per tile",
+    ("weight_stationary", "w"): "weight rows 0..R-1 of a tile (R beats)",
+    ("weight_stationary", "a"): "row m of the A tile: A[m, k0:k0+R]; last on the final m",
+    ("weight_stationary", "c"): "initial accumulator for row m, paired with a",
+    ("weight_stationary", "out"): "c[m] + A[m, k0:k0+R] @ W_tile, one beat per a beat",
+    ("input_stationary", "a"): "rows 0..R-1 of the A^T tile: A[m0:m0+C, k0+r] (R beats)",
+    ("input_stationary", "w"): "column n of the W tile: W[k0:k0+R, n]; last on the final n",
+    ("input_stationary", "c"): "initial accumulator for result column n, paired with w",
+    ("input_stationary", "out"): "c[n] + A[m0:m0+C, k0:k0+R] @ W[k0:k0+R, n], one beat per w beat",
+    ("dot", "a"): "R x D block: data[r][d] = A[m0+r, k0+d]; last on the final k0",
+    ("dot", "w"): "D x C block: [d][j] = W[k0+d, n0+j], paired with a",
+    ("dot", "out"): "result rows 0..R-1 of the tile, R beats per tile",
+}
+
+
+def manifest(cfg: HwgenConfig, verilog_text: str, ports: list[dict], streams: dict) -> dict:
     import amaranth
     return {
         "hwgen_version": __version__,
@@ -103,7 +142,7 @@ def manifest(cfg: HwgenConfig, verilog_text: str, ports: list[dict]) -> dict:
         "config_sha256": cfg.content_hash,
         "files": {f"{cfg.name}.v": hashlib.sha256(verilog_text.encode()).hexdigest()},
         "ports": ports,
-        "streams": _streams(cfg),
+        "streams": streams,
         "latency": _latency(cfg),
         "tools": {"amaranth": amaranth.__version__},
     }
@@ -131,8 +170,8 @@ def generate(cfg: HwgenConfig, outdir: str | Path, *, force: bool = False) -> Ge
     it wrote it, unless ``force``. Rewrites nothing when the content is already identical.
     """
     outdir = Path(outdir)
-    text, ports = emit_verilog(cfg)
-    man = manifest(cfg, text, ports)
+    text, ports, streams = _emit(cfg)
+    man = manifest(cfg, text, ports, streams)
     body = json.dumps(man, indent=2, sort_keys=True) + "\n"
     vpath, mpath = outdir / f"{cfg.name}.v", outdir / MANIFEST
     sha = man["files"][vpath.name]

@@ -27,12 +27,29 @@ __all__ = ["FAMILIES", "PAPER_AREA_EFFICIENCY", "Engine", "engines", "measure", 
 #: Area-efficiency gain of the optimized engine over its baseline, as reported by the paper.
 PAPER_AREA_EFFICIENCY = {"systolic_os": 1.27, "systolic_ws": 1.27, "systolic_is": 1.27, "cube": 1.28, "adder_tree": 1.56,
                          "matrix2d": 1.44}
-#: Families implemented so far, with the paper's sizes and (baseline, optimized) arithmetic.
+#: Each family: the paper's sizes, the arithmetic variants (baseline first), how a size
+#: becomes an engine, and the GEMM whose simulated cycles are reported.
 FAMILIES = {
-    "systolic_os": {"dataflow": "output_stationary", "sizes": (16,), "arith": ("mac", "carry_save")},
-    "systolic_ws": {"dataflow": "weight_stationary", "sizes": (16,), "arith": ("mac", "carry_save")},
-    "systolic_is": {"dataflow": "input_stationary", "sizes": (16,), "arith": ("mac", "carry_save")},
+    "systolic_os": {"sizes": (16,), "arith": ("mac", "carry_save"),
+                    "shape": lambda n: dict(kind="systolic", rows=n, cols=n, dataflow="output_stationary")},
+    "systolic_ws": {"sizes": (16,), "arith": ("mac", "carry_save"),
+                    "shape": lambda n: dict(kind="systolic", rows=n, cols=n, dataflow="weight_stationary")},
+    "systolic_is": {"sizes": (16,), "arith": ("mac", "carry_save"),
+                    "shape": lambda n: dict(kind="systolic", rows=n, cols=n, dataflow="input_stationary")},
+    "cube": {"sizes": (8, 4), "arith": ("mac", "carry_save", "compressor_tree"),
+             "shape": lambda n: dict(kind="cube", rows=n, cols=n, depth=n), "label": "{n}x{n}x{n}"},
+    "matrix2d": {"sizes": (8,), "arith": ("mac", "carry_save", "compressor_tree"),
+                 "shape": lambda n: dict(kind="matrix2d", rows=n, cols=n, depth=4), "label": "{n}x{n}, depth 4"},
+    "adder_tree": {"sizes": (4, 8, 16, 32), "arith": ("mac", "compressor_tree"),
+                   "shape": lambda n: dict(kind="adder_tree", rows=16, cols=n, dataflow="weight_stationary"),
+                   "label": "K=16, N={n}"},
+    "sparse_serial": {"sizes": (16, 32), "arith": ("mac", "sparse_serial"),
+                      "shape": lambda n: dict(kind="bit_serial", rows=n, cols=1), "label": "column N={n}",
+                      # normally distributed int8 weights (σ = 25: a 3σ-ish int8 quantization)
+                      "gemm": lambda n: dict(m=n, k=512, n=1, w_sigma=25.0)},
 }
+#: The paper's average cycles per operand for sparse-serial PEs on normally distributed int8.
+PAPER_SPARSE_CYCLES_PER_OPERAND = 2.05
 #: Transistors per flip-flop bit added to yosys' estimate, which counts no flip-flops:
 #: a static CMOS D flip-flop with enable and synchronous reset (~24 transistors).
 FF_TRANSISTORS = 24
@@ -45,19 +62,29 @@ class Engine:
     arith: str
     config: HwgenConfig
 
+    @property
+    def label(self) -> str:
+        return FAMILIES[self.family].get("label", "{n}x{n}").format(n=self.size)
+
 
 def engines(family: str, size: int) -> list[Engine]:
-    """Baseline and optimized engine of a family at one size (int8 × int8 → 32-bit wrap)."""
+    """The engines of a family at one size (int8 × int8 → 32-bit wrap), baseline first."""
     spec = FAMILIES[family]
     out = []
     for arith in spec["arith"]:
         pe = PEConfig(acc=32, overflow="wrap", arith=arith)
-        arr = ArrayConfig(rows=size, cols=size, dataflow=spec["dataflow"], pe=pe)
+        arr = ArrayConfig(pe=pe, **spec["shape"](size))
         out.append(Engine(family, size, arith, HwgenConfig(name=f"tpe_{family}_{size}_{arith}", array=arr)))
     return out
 
 
-def measure(engine: Engine, workdir: Path, *, ecp5: bool = True, gemm=(64, 64, 64), seed: int = 1,
+def default_gemm(engine: Engine) -> dict:
+    """The GEMM an engine's cycles are measured on: 64³ unless the family says otherwise."""
+    make = FAMILIES[engine.family].get("gemm")
+    return make(engine.size) if make else dict(m=64, k=64, n=64)
+
+
+def measure(engine: Engine, workdir: Path, *, ecp5: bool = True, gemm: dict | None = None, seed: int = 1,
             log=print) -> dict:
     """All numbers for one engine; tool logs stay under ``workdir``."""
     cfg = engine.config
@@ -69,12 +96,16 @@ def measure(engine: Engine, workdir: Path, *, ecp5: bool = True, gemm=(64, 64, 6
     if ecp5:
         log(f"  {cfg.name}: ECP5-85F out-of-context synthesis + nextpnr")
         row["ecp5"] = ecp5_ooc(gen.verilog, cfg.name, work / "ecp5", dsp=False)
-    m, k, n = gemm
+    gemm = gemm or default_gemm(engine)
+    m, k, n = gemm["m"], gemm["k"], gemm["n"]
     log(f"  {cfg.name}: simulating {m}x{k}x{n}")
-    res = sim(cfg, seed=seed, gemms=[dict(m=m, k=k, n=n)], work_dir=work / "sim")
+    res = sim(cfg, seed=seed, gemms=[gemm], work_dir=work / "sim", check=False)
     g = res.gemms[0]
-    row.update(gemm=f"{m}x{k}x{n}", cycles=g["cycles"], macs_per_cycle=round(m * k * n / g["cycles"], 2),
+    row.update(gemm=f"{m}x{k}x{n}", cycles=g["cycles"], macs_per_cycle=round(m * k * n / g["cycles"], 3),
                bit_exact=g["ok"])
+    if cfg.array.kind == "bit_serial":  # cycles a weight operand occupies its column (pipeline fill excluded)
+        tiles = -(-n // cfg.array.cols) * -(-m // cfg.array.rows)
+        row["cycles_per_operand"] = round((g["cycles"] - cfg.array.rows - 2) / (k * tiles), 3)
     row["area_transistors"] = row["cmos_transistors_comb"] + FF_TRANSISTORS * row["ff_bits"]
     return row
 
@@ -89,22 +120,24 @@ def _efficiency(row: dict, area_key: str, fmax: float | None) -> float | None:
 
 
 def compare(family: str, size: int, workdir: Path, *, ecp5: bool = True, log=print) -> dict:
-    """Baseline vs optimized for one family and size, with ratios (optimized ÷ baseline)."""
-    rows = [measure(e, workdir, ecp5=ecp5, log=log) for e in engines(family, size)]
-    base, opt = rows
-    out = {"family": family, "size": size, "baseline": base, "optimized": opt,
-           "paper_area_efficiency": PAPER_AREA_EFFICIENCY.get(family)}
-    ratios = {
-        "transistors": opt["area_transistors"] / base["area_transistors"],
-        "logic_depth": (opt["logic_depth"] or 0) / (base["logic_depth"] or 1),
-        "area_efficiency_generic": _efficiency(opt, "generic", None) / _efficiency(base, "generic", None),
-    }
-    if ecp5:
-        ratios["lut4_equiv"] = opt["ecp5"]["lut4_equiv"] / max(base["ecp5"]["lut4_equiv"], 1)
-        ratios["fmax"] = opt["ecp5"]["fmax_mhz"] / max(base["ecp5"]["fmax_mhz"], 1e-9)
-        ratios["area_efficiency_ecp5"] = (_efficiency(opt, "ecp5", opt["ecp5"]["fmax_mhz"]) /
-                                          _efficiency(base, "ecp5", base["ecp5"]["fmax_mhz"]))
-    out["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
+    """Baseline vs each optimized variant of one family at one size, with ratios
+    (optimized ÷ baseline) per variant."""
+    base, *opts = [measure(e, workdir, ecp5=ecp5, log=log) for e in engines(family, size)]
+    out = {"family": family, "size": size, "label": engines(family, size)[0].label, "baseline": base,
+           "optimized": opts, "paper_area_efficiency": PAPER_AREA_EFFICIENCY.get(family), "ratios": {}}
+    for opt in opts:
+        ratios = {
+            "transistors": opt["area_transistors"] / base["area_transistors"],
+            "logic_depth": (opt["logic_depth"] or 0) / (base["logic_depth"] or 1),
+            "cycles": opt["cycles"] / base["cycles"],
+            "area_efficiency_generic": _efficiency(opt, "generic", None) / _efficiency(base, "generic", None),
+        }
+        if ecp5:
+            ratios["lut4_equiv"] = opt["ecp5"]["lut4_equiv"] / max(base["ecp5"]["lut4_equiv"], 1)
+            ratios["fmax"] = opt["ecp5"]["fmax_mhz"] / max(base["ecp5"]["fmax_mhz"], 1e-9)
+            ratios["area_efficiency_ecp5"] = (_efficiency(opt, "ecp5", opt["ecp5"]["fmax_mhz"]) /
+                                              _efficiency(base, "ecp5", base["ecp5"]["fmax_mhz"]))
+        out["ratios"][opt["arith"]] = {k: round(v, 3) for k, v in ratios.items()}
     return out
 
 
@@ -115,39 +148,44 @@ def bench_tpe(families: list[str], sizes: list[int] | None, workdir: Path, outpu
     results, rows = [], []
     for fam in families:
         for size in (sizes or FAMILIES[fam]["sizes"]):
-            log(f"[{fam} {size}x{size}] baseline vs optimized ...")
+            log(f"[{fam} {size}] baseline vs optimized ...")
             r = compare(fam, size, workdir, ecp5=ecp5, log=log)
             results.append(r)
             rows += _table_rows(r)
     text = table(["family", "size", "arith", "cells", "FF", "transistors", "depth", "LUT4", "CCU2C", "ECP5 FF",
-                  "Fmax MHz", "cycles", "exact"], rows, align="lllrrrrrrrrrl")
+                  "Fmax MHz", "cycles", "MAC/cyc", "exact"], rows, align="lllrrrrrrrrrrl")
+    for r in results:
+        for e in [r["baseline"], *r["optimized"]]:
+            if "cycles_per_operand" in e:
+                text += (f"\n{r['family']} {r['label']} {e['arith']}: {e['cycles_per_operand']} cycles per weight "
+                         f"operand (normal int8, σ = 25; paper: {PAPER_SPARSE_CYCLES_PER_OPERAND} for sparse_serial)")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({
         "benchmark": "tpe", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "notes": {"transistors": f"yosys stat -tech cmos (combinational) + {FF_TRANSISTORS} per FF bit",
                   "ecp5": "synth_ecp5 -nodsp, nextpnr-ecp5 --85k --out-of-context",
                   "area_efficiency": "MACs/cycle x speed / area; generic speed = 1/logic depth, "
-                                     "ECP5 speed = Fmax, ECP5 area = LUT4 + 2*CCU2C + FF"},
+                                     "ECP5 speed = Fmax, ECP5 area = LUT4 + 2*CCU2C + FF",
+                  "sparse_serial": f"cycles per operand on normal int8 weights; paper: {PAPER_SPARSE_CYCLES_PER_OPERAND}"},
         "results": results, "table": text}, indent=1) + "\n")
     return results, text
 
 
 def _table_rows(r: dict) -> list[list]:
-    """Baseline, optimized, ratio and area-efficiency rows of one comparison."""
-    fam, size = r["family"], f"{r['size']}x{r['size']}"
+    """One row per engine, then ratio and area-efficiency rows per optimized variant."""
+    fam, size = r["family"], r["label"]
     rows = []
-    for side in ("baseline", "optimized"):
-        e = r[side]
+    for e in [r["baseline"], *r["optimized"]]:
         x = e.get("ecp5", {})
         rows.append([fam, size, e["arith"], e["logic_cells"], e["ff_bits"], e["area_transistors"], e["logic_depth"],
                      x.get("lut4", "-"), x.get("carry_ccu2c", "-"), x.get("ff", "-"), x.get("fmax_mhz", "-"),
-                     e["cycles"], "yes" if e["bit_exact"] else "NO"])
-    q = r["ratios"]
-
-    def fmt(key):
-        return f"{q[key]:.3f}" if key in q else "-"
-    rows.append([fam, size, "ratio opt/base", "", "", fmt("transistors"), fmt("logic_depth"), fmt("lut4_equiv"),
-                 "", "", fmt("fmax"), "", ""])
-    rows.append([fam, size, "area eff. opt/base", "", "", fmt("area_efficiency_generic"), "",
-                 fmt("area_efficiency_ecp5"), "", "", f"paper {r['paper_area_efficiency']}", "", ""])
+                     e["cycles"], e["macs_per_cycle"], "yes" if e["bit_exact"] else "NO"])
+    for arith, q in r["ratios"].items():
+        def fmt(key):
+            return f"{q[key]:.3f}" if key in q else "-"
+        rows.append([fam, size, f"{arith}/mac", "", "", fmt("transistors"), fmt("logic_depth"), fmt("lut4_equiv"),
+                     "", "", fmt("fmax"), fmt("cycles"), "", ""])
+        paper = r["paper_area_efficiency"]
+        rows.append([fam, size, f"area eff. {arith}/mac", "", "", fmt("area_efficiency_generic"), "",
+                     fmt("area_efficiency_ecp5"), "", "", f"paper {paper}" if paper else "-", "", "", ""])
     return rows
