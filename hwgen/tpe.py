@@ -179,7 +179,7 @@ def _table_rows(r: dict) -> list[list]:
         x = e.get("ecp5", {})
         rows.append([fam, size, e["arith"], e["logic_cells"], e["ff_bits"], e["area_transistors"], e["logic_depth"],
                      x.get("lut4", "-"), x.get("carry_ccu2c", "-"), x.get("ff", "-"), x.get("fmax_mhz", "-"),
-                     e["cycles"], e["macs_per_cycle"], "yes" if e["bit_exact"] else "NO"])
+                     e["cycles"], f"{e['macs_per_cycle']:.2f}", "yes" if e["bit_exact"] else "NO"])
     for arith, q in r["ratios"].items():
         def fmt(key):
             return f"{q[key]:.3f}" if key in q else "-"

@@ -77,3 +77,37 @@ def test_shape_and_argument_errors():
         gemm(np.zeros((1, 1)), np.zeros((1, 1)), overflow="clip")
     with pytest.raises(ValueError, match=r"c must be \(1, 1\)"):
         gemm(np.zeros((1, 1)), np.zeros((1, 1)), c=np.zeros((2, 2)))
+
+
+def group_loop_reference(a, w, acc_bits, group):
+    """Saturation after each group of products (summed exactly), spelled out."""
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    out = np.zeros((a.shape[0], w.shape[1]), dtype=np.int64)
+    for m in range(a.shape[0]):
+        for n in range(w.shape[1]):
+            acc = 0
+            for k0 in range(0, a.shape[1], group):
+                acc += sum(int(a[m, k]) * int(w[k, n]) for k in range(k0, min(k0 + group, a.shape[1])))
+                acc = min(max(acc, lo), hi)
+            out[m, n] = acc
+    return out
+
+
+@pytest.mark.parametrize("group", [1, 3, 4, 16])
+def test_saturate_by_group_matches_loop(seed, group):
+    rng = np.random.default_rng(seed)
+    a = Format(8).random(rng, (4, 37), extremes=0.6)
+    w = Format(8).random(rng, (37, 3), extremes=0.6)
+    got = gemm(a, w, acc_bits=16, overflow="saturate", group=group)
+    assert np.array_equal(got, group_loop_reference(a, w, 16, group))
+    if group == 1:
+        assert np.array_equal(got, loop_reference(a, w, 16, "saturate"))
+
+
+def test_group_changes_saturated_result():
+    """Grouping is not cosmetic: +20000 then -20000 in a 15-bit accumulator clamps at 16383
+    when added one by one, but cancels exactly when summed as one group."""
+    a, w = np.array([[1, 1]]), np.array([[20000], [-20000]])
+    one = gemm(a, w, acc_bits=15, overflow="saturate", group=1)[0, 0]
+    two = gemm(a, w, acc_bits=15, overflow="saturate", group=2)[0, 0]
+    assert (one, two) == (16383 - 20000, 0)
