@@ -17,7 +17,7 @@ import yaml
 
 from .numerics import Format, parse_format
 
-__all__ = ["ConfigError", "PEConfig", "ArrayConfig", "HwgenConfig", "load", "loads", "dump", "dumps",
+__all__ = ["ConfigError", "PEConfig", "ArrayConfig", "SocConfig", "HwgenConfig", "load", "loads", "dump", "dumps",
            "DATAFLOWS", "KINDS", "KIND_RULES", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS"]
 
 #: Engine kinds (``array.kind``); :data:`KIND_RULES` says which dataflows and arithmetic each takes.
@@ -202,11 +202,36 @@ class ArrayConfig:
 
 
 @dataclass(frozen=True)
+class SocConfig:
+    """The accelerator around the engine: on-chip memories, output stage and host link.
+
+    Memory sizes are in words: an activation word is one ``a`` beat of the engine (R values,
+    or an R×D block), a weight word one ``w`` beat, an accumulator word one output row
+    (C accumulators), a scale word C per-column output scales.
+    """
+
+    a_words: int = _spec(_int_in(16, 1 << 20), default=2048)
+    w_words: int = _spec(_int_in(16, 1 << 20), default=2048)
+    acc_words: int = _spec(_int_in(16, 1 << 20), default=1024)
+    scale_words: int = _spec(_int_in(1, 1 << 16), default=64)
+    out: Format = _spec(_fmt, str, default=Format(8))
+    clock_hz: int = _spec(_int_in(1_000_000, 1_000_000_000), default=50_000_000)
+    baud: int = _spec(_int_in(1200, 50_000_000), default=1_000_000)
+
+    def __post_init__(self):
+        _check(self)
+        if self.clock_hz // self.baud < 4:
+            raise FieldError("baud", f"needs at least 4 clock cycles per bit: clock_hz {self.clock_hz} "
+                                     f"allows baud up to {self.clock_hz // 4}, got {self.baud}")
+
+
+@dataclass(frozen=True)
 class HwgenConfig:
     """A whole hwgen design. YAML is only its serialization."""
 
     name: str = _spec(_name)
     array: ArrayConfig = field(metadata={"nested": ArrayConfig})
+    soc: SocConfig = field(default_factory=SocConfig, metadata={"nested": SocConfig})
 
     def __post_init__(self):
         _check(self)

@@ -14,7 +14,8 @@ TINY = "name: cli_tiny\narray: {rows: 1, cols: 2, pe: {a: int4, w: int4, acc: 8,
 
 def test_config_check_ok(capsys):
     assert main(["config", "check", str(EXAMPLE)]) == 0
-    assert "systolic_8x8: systolic 8x8 output_stationary, int8×int8 → acc32 (wrap)" in capsys.readouterr().out
+    assert ("systolic_8x8: systolic 8x8 output_stationary, int8×int8 → acc32 (wrap, mac), 64 MACs/cycle"
+            in capsys.readouterr().out)
 
 
 def test_config_check_error_names_file_line_key(tmp_path, capsys):

@@ -1,0 +1,106 @@
+"""The native simulation harness: the Verilated accelerator top compiled with a small C++
+loop into a shared library that the driver calls through ``ctypes``.
+
+Python never runs per clock cycle here: :meth:`NativeSim.xfer` hands over whole request
+frames and gets whole response frames back. Builds are cached by content hash (Verilog,
+harness source, Verilator identity, flags) under ``hwgen.tools.cache_dir()``.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import shutil
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from ..config import HwgenConfig
+from ..tools import ToolError, cache_dir, run_tool, verilator_env, verilator_identity, verilator_root
+from .runner import VERILATOR_ARGS
+
+__all__ = ["build_native", "NativeSim", "top_verilog"]
+
+HARNESS = Path(__file__).parent / "csrc" / "harness.cpp"
+CXXFLAGS = ["-O2", "-fPIC"]
+
+
+def top_verilog(cfg: HwgenConfig, phy: str = "stream") -> tuple[str, str]:
+    """(module name, Verilog) of the accelerator top."""
+    from ..soc.top import Accelerator
+    name = f"{cfg.name}_top"
+    return name, verilog.convert(Accelerator(cfg, phy=phy), name=name, emit_src=False)
+
+
+def build_native(cfg: HwgenConfig, *, log=None) -> Path:
+    """Compile (or find cached) the native harness library for ``cfg``; returns its path."""
+    name, text = top_verilog(cfg)
+    h = hashlib.sha256()
+    for part in (text, HARNESS.read_text(), verilator_identity(), " ".join(VERILATOR_ARGS + CXXFLAGS)):
+        h.update(part.encode())
+        h.update(b"\0")
+    build_dir = cache_dir() / "native" / f"{cfg.name}-{h.hexdigest()[:20]}"
+    lib = build_dir / "libhwgen_top.so"
+    if lib.exists():
+        return lib
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    build_dir.mkdir(parents=True)
+    (build_dir / f"{name}.v").write_text(text)
+    if log:
+        log(f"building the native harness for {cfg.name} (cached in {build_dir})")
+    with verilator_env():
+        root = verilator_root()
+        verilator = str(root / "bin" / "verilator")
+        run_tool([verilator, "--cc", f"{name}.v", "--top-module", name, "--prefix", "Vtop", "-Mdir", "obj",
+                  "--build", "-j", "2", *VERILATOR_ARGS, "-CFLAGS", " ".join(CXXFLAGS)],
+                 build_dir / "verilator.log", what="Verilator build of the accelerator top", cwd=build_dir)
+        inc = root / "include"
+        run_tool(["g++", "-shared", *CXXFLAGS, "-std=c++17", f"-I{build_dir / 'obj'}", f"-I{inc}",
+                  f"-I{inc / 'vltstd'}", str(HARNESS), str(build_dir / "obj" / "Vtop__ALL.a"),
+                  str(build_dir / "obj" / "libverilated.a"), "-o", str(lib), "-pthread", "-latomic"],
+                 build_dir / "link.log", what="linking the native harness", cwd=build_dir)
+    return lib
+
+
+class NativeSim:
+    """One simulated accelerator (byte-stream PHY) in this process."""
+
+    def __init__(self, lib_path: Path):
+        self.lib = ctypes.CDLL(str(lib_path))
+        L = self.lib
+        L.hw_open.restype = ctypes.c_void_p
+        L.hw_close.argtypes = [ctypes.c_void_p]
+        L.hw_cycles.argtypes = [ctypes.c_void_p]
+        L.hw_cycles.restype = ctypes.c_uint64
+        L.hw_xfer.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t,
+                              ctypes.c_uint64, ctypes.c_uint32]
+        L.hw_xfer.restype = ctypes.c_int64
+        L.hw_idle.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+        self.handle = L.hw_open()
+        if not self.handle:
+            raise ToolError(f"{lib_path}: hw_open failed")
+
+    @property
+    def cycles(self) -> int:
+        return self.lib.hw_cycles(self.handle)
+
+    def xfer(self, request: bytes, *, frames: int = 1, max_cycles: int = 10_000_000, out_cap: int = 1 << 20) -> bytes:
+        """Send ``request`` and return the response bytes of ``frames`` frames (fewer if
+        ``max_cycles`` pass first)."""
+        buf = ctypes.create_string_buffer(out_cap)
+        n = self.lib.hw_xfer(self.handle, request, len(request), buf, out_cap, max_cycles, frames)
+        return buf.raw[:n]
+
+    def idle(self, cycles: int) -> None:
+        self.lib.hw_idle(self.handle, cycles)
+
+    def close(self) -> None:
+        if self.handle:
+            self.lib.hw_close(self.handle)
+            self.handle = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass

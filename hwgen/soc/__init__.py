@@ -1,0 +1,1 @@
+"""The accelerator top: host link, memories, sequencer, output stage."""

@@ -1,0 +1,193 @@
+"""The accelerator executed in NumPy: the same bytes in, the same bytes out as the RTL.
+
+This is the ``golden`` transport's device. It parses request frames exactly as the
+hardware does (hunt for SOF, header CRC, payload CRC, truncation on idle), keeps the four
+memories as arrays of words, and computes RUN with ``hwgen.golden.gemm`` and READ's
+requantization with ``hwgen.golden.requant`` — so a driver test against it checks the
+driver and the protocol, and the same test against the RTL checks the hardware.
+"""
+from __future__ import annotations
+
+import struct
+
+from .. import golden
+from ..config import HwgenConfig
+from ..golden.requant import requantize
+from ..numerics import saturate, wrap_signed
+from ..sim.schedule import pack
+from .layout import Geometry
+from .protocol import (READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, Cmd, Mem, Reg, Status, crc16,
+                       response)
+
+__all__ = ["GoldenDevice", "run_cycles_model"]
+
+
+def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int) -> int:
+    """Modeled cycles of one RUN (the RTL's counters are measured; this is an estimate)."""
+    a = geo.cfg.array
+    tiles = m_tiles * n_tiles
+    if a.kind == "systolic":
+        return tiles * max(k_beats, max(a.rows, a.cols)) + a.rows + a.cols + 4
+    return tiles * max(k_beats, a.rows) + a.rows + 4
+
+
+class GoldenDevice:
+    """Feed request bytes with :meth:`feed`; it returns the response bytes they cause."""
+
+    def __init__(self, cfg: HwgenConfig):
+        self.cfg, self.geo = cfg, Geometry(cfg)
+        self.mem = {m: [0] * self.geo.depth(m) for m in Mem}  # words as unsigned ints
+        self.regs = {r: 0 for r in Reg}
+        self.last_run_tag: int | None = None
+        self._buf = bytearray()
+
+    # -- byte interface
+    def feed(self, data: bytes) -> bytes:
+        self.regs[Reg.BYTES_IN] += len(data)
+        self._buf += data
+        out = bytearray()
+        while True:
+            rsp, done = self._step()
+            out += rsp
+            if not done:
+                break
+        self.regs[Reg.BYTES_OUT] += len(out)
+        return bytes(out)
+
+    def idle(self) -> bytes:
+        """The link went quiet: a partial frame times out (``TRUNCATED``)."""
+        if not self._buf:
+            return b""
+        self._buf.clear()
+        self.regs[Reg.FRAMES_BAD] += 1
+        rsp = response(Status.TRUNCATED, 0)
+        self.regs[Reg.BYTES_OUT] += len(rsp)
+        return rsp
+
+    def _step(self) -> tuple[bytes, bool]:
+        """Consume one frame (or garbage) from the buffer; (response, progress made)."""
+        buf = self._buf
+        while buf and buf[0] != SOF_REQ:
+            buf.pop(0)
+            self.regs[Reg.GARBAGE] += 1
+        hl = REQ_HEADER.size
+        if len(buf) < 1 + hl + 2:
+            return b"", False
+        header = bytes(buf[1:1 + hl])
+        if struct.unpack_from("<H", buf, 1 + hl)[0] != crc16(header):
+            del buf[:1 + hl + 2]
+            return self._error(Status.BAD_HEADER, 0), True
+        cmd, tag, mem, _, addr, length = REQ_HEADER.unpack(header)
+        end = 1 + hl + 2 + (length + 2 if length else 0)
+        if len(buf) < end:
+            return b"", False
+        payload = bytes(buf[1 + hl + 2:1 + hl + 2 + length])
+        crc_ok = not length or struct.unpack_from("<H", buf, end - 2)[0] == crc16(payload)
+        del buf[:end]
+        return self._execute(cmd, tag, mem, addr, payload, crc_ok), True
+
+    def _error(self, status: Status, tag: int) -> bytes:
+        self.regs[Reg.FRAMES_BAD] += 1
+        return response(status, tag)
+
+    # -- commands
+    def _execute(self, cmd, tag, mem, addr, payload, crc_ok) -> bytes:
+        if cmd not in set(Cmd):
+            return self._error(Status.UNKNOWN_CMD, tag)
+        cmd = Cmd(cmd)
+        if cmd == Cmd.WRITE:
+            return self._write(tag, mem, addr, payload, crc_ok)
+        if not crc_ok:
+            return self._error(Status.BAD_CRC, tag)
+        if cmd == Cmd.INFO:
+            return response(Status.OK, tag, self.geo.info())
+        if cmd == Cmd.READ:
+            return self._read(tag, mem, addr, payload)
+        if cmd == Cmd.RUN:
+            return self._run(tag, payload)
+        if cmd == Cmd.REGS:
+            self.regs[Reg.CYCLES] = max(self.regs[Reg.CYCLES], self.regs[Reg.BUSY])
+            return response(Status.OK, tag, b"".join(struct.pack("<I", self.regs[r] & 0xFFFFFFFF) for r in Reg))
+        if cmd == Cmd.SET:
+            if addr not in (Reg.SHIFT, Reg.RELU) or len(payload) != 4:
+                return self._error(Status.BAD_ARGS, tag)
+            self.regs[Reg(addr)] = struct.unpack("<I", payload)[0] & (63 if addr == Reg.SHIFT else 1)
+            return response(Status.OK, tag)
+        # RESET
+        for r in Reg:
+            if r not in (Reg.SHIFT, Reg.RELU):
+                self.regs[r] = 0
+        self.last_run_tag = None
+        return response(Status.OK, tag)
+
+    def _write(self, tag, mem, addr, payload, crc_ok) -> bytes:
+        if mem not in set(Mem):
+            return self._error(Status.BAD_ARGS, tag)
+        nb = self.geo.word_bytes(Mem(mem))
+        words = self.mem[Mem(mem)]
+        n = len(payload) // nb
+        # like the hardware: whole words are written as they arrive, inside the memory
+        for i in range(n):
+            if addr + i < len(words):
+                words[addr + i] = int.from_bytes(payload[i * nb:(i + 1) * nb], "little") & ((1 << (8 * nb)) - 1)
+        if len(payload) % nb or addr + n > len(words):
+            return self._error(Status.BAD_ARGS, tag)
+        if not crc_ok:
+            return self._error(Status.BAD_CRC, tag)
+        return response(Status.OK, tag)
+
+    def _read(self, tag, mem, addr, payload) -> bytes:
+        if mem not in set(Mem) or len(payload) != READ_FORMAT.size:
+            return self._error(Status.BAD_ARGS, tag)
+        count, mode, scale_addr = READ_FORMAT.unpack(payload)
+        mem = Mem(mem)
+        if (count == 0 or addr + count > self.geo.depth(mem) or mode > 1 or (mode and mem != Mem.ACC)
+                or scale_addr >= self.geo.depth(Mem.SCALE)):
+            return self._error(Status.BAD_ARGS, tag)
+        nb = self.geo.word_bytes(mem)
+        raw = b"".join(self.mem[mem][addr + i].to_bytes(nb, "little") for i in range(count))
+        if not mode:
+            return response(Status.OK, tag, raw)
+        acc = self.geo.unpack_words(raw, Mem.ACC)
+        scale = self.geo.unpack_words(self.mem[Mem.SCALE][scale_addr].to_bytes(
+            self.geo.word_bytes(Mem.SCALE), "little"), Mem.SCALE)[0]
+        y = requantize(acc, scale, self.regs[Reg.SHIFT], relu=bool(self.regs[Reg.RELU]),
+                                      out_fmt=self.cfg.soc.out)
+        onb, bits = self.geo.word_bytes(Mem.ACC, requant=True), self.cfg.soc.out.bits
+        return response(Status.OK, tag, b"".join(pack(row, bits).to_bytes(onb, "little") for row in y))
+
+    def _run(self, tag, payload) -> bytes:
+        if len(payload) != RUN_FORMAT.size:
+            return self._error(Status.BAD_ARGS, tag)
+        mt_n, nt_n, kb, a_base, w_base, out_base, flags, _prec = RUN_FORMAT.unpack(payload)
+        g = self.geo
+        if (not mt_n or not nt_n or not kb or a_base + mt_n * kb > g.depth(Mem.A)
+                or w_base + nt_n * kb > g.depth(Mem.W) or out_base + mt_n * nt_n * g.R > g.depth(Mem.ACC)):
+            return self._error(Status.BAD_ARGS, tag)
+        cycles = run_cycles_model(g, mt_n, nt_n, kb)
+        if tag == self.last_run_tag:  # a retried RUN: acknowledge, do not run twice
+            return response(Status.OK, tag, struct.pack("<I", cycles))
+        pe, R, C, D = self.cfg.array.pe, g.R, g.C, g.D
+        nbw = g.word_bytes(Mem.A), g.word_bytes(Mem.W)
+        a_words = b"".join(self.mem[Mem.A][a_base + i].to_bytes(nbw[0], "little") for i in range(mt_n * kb))
+        w_words = b"".join(self.mem[Mem.W][w_base + i].to_bytes(nbw[1], "little") for i in range(nt_n * kb))
+        a_blocks = g.unpack_words(a_words, Mem.A).reshape(mt_n, kb, R, D)
+        w_blocks = g.unpack_words(w_words, Mem.W).reshape(nt_n, kb, D, C)
+        acc_nb = g.word_bytes(Mem.ACC)
+        for mt in range(mt_n):
+            a_tile = a_blocks[mt].transpose(1, 0, 2).reshape(R, kb * D)
+            for nt in range(nt_n):
+                w_tile = w_blocks[nt].reshape(kb * D, C)
+                res = golden.gemm(a_tile, w_tile, acc_bits=pe.acc, overflow=pe.overflow, group=self.cfg.array.group)
+                for r in range(R):
+                    addr = out_base + (mt * nt_n + nt) * R + r
+                    row = res[r]
+                    if flags & 1:  # accumulate: one more addition with the PE's overflow rule
+                        old = g.unpack_words(self.mem[Mem.ACC][addr].to_bytes(acc_nb, "little"), Mem.ACC)[0]
+                        row = (saturate if pe.overflow == "saturate" else wrap_signed)(old + row, pe.acc)
+                    self.mem[Mem.ACC][addr] = pack(row, pe.acc)
+        self.last_run_tag = tag
+        self.regs[Reg.BUSY] += cycles
+        self.regs[Reg.ARRAY] += mt_n * nt_n * kb
+        self.regs[Reg.RUNS] += 1
+        return response(Status.OK, tag, struct.pack("<I", cycles))

@@ -1,0 +1,146 @@
+"""Memory geometry of the accelerator: word widths, byte sizes, and how GEMM operands are
+laid out in the scratchpads. Shared by the hardware, the golden device and the driver.
+
+Engines with the output-stationary contract (systolic OS, cube, 2D-matrix, bit-serial)
+run on the accelerator. One *beat* of the engine is one scratchpad word:
+
+* A scratchpad, M tile ``mt``: words ``a_base + mt·Kb + kb`` hold the engine's ``a`` beat
+  ``kb`` (R values ``A[mt·R + r, kb]``, or an R×D block for dot-product engines);
+* W scratchpad, N tile ``nt``: words ``w_base + nt·Kb + kb`` hold the ``w`` beat ``kb``;
+* accumulator memory: the R rows of tile (mt, nt) at ``out_base + (mt·NT + nt)·R + r``,
+  C accumulators each;
+* scale memory: word ``s`` holds C unsigned 16-bit output scales.
+
+A word travels on the host link as ``ceil(bits / 8)`` bytes, little-endian, element 0 in
+the low bits (``hwgen.sim.schedule.pack``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import HwgenConfig
+from ..sim.schedule import pack, unpack
+from .protocol import Mem
+
+__all__ = ["Geometry", "SCALE_BITS", "SUPPORTED_KINDS"]
+
+SCALE_BITS = 16
+SUPPORTED_KINDS = ("systolic", "cube", "matrix2d", "bit_serial")
+
+
+def _nbytes(bits: int) -> int:
+    return (bits + 7) // 8
+
+
+@dataclass(frozen=True)
+class Geometry:
+    cfg: HwgenConfig
+
+    def __post_init__(self):
+        a = self.cfg.array
+        if a.kind not in SUPPORTED_KINDS or a.dataflow != "output_stationary":
+            raise ValueError(f"the accelerator top runs output-stationary engines ({', '.join(SUPPORTED_KINDS)}); "
+                             f"{self.cfg.name} is {a.kind} {a.dataflow}")
+
+    # -- engine beat shapes
+    @property
+    def R(self) -> int:
+        return self.cfg.array.rows
+
+    @property
+    def C(self) -> int:
+        return self.cfg.array.cols
+
+    @property
+    def D(self) -> int:
+        return self.cfg.array.depth
+
+    def word_bits(self, mem: Mem, *, requant: bool = False) -> int:
+        a, pe = self.cfg.array, self.cfg.array.pe
+        if mem == Mem.A:
+            return a.rows * a.depth * pe.a.bits
+        if mem == Mem.W:
+            return a.depth * a.cols * pe.w.bits
+        if mem == Mem.ACC:
+            return a.cols * (self.cfg.soc.out.bits if requant else pe.acc)
+        return a.cols * SCALE_BITS
+
+    def word_bytes(self, mem: Mem, *, requant: bool = False) -> int:
+        return _nbytes(self.word_bits(mem, requant=requant))
+
+    def depth(self, mem: Mem) -> int:
+        s = self.cfg.soc
+        return {Mem.A: s.a_words, Mem.W: s.w_words, Mem.ACC: s.acc_words, Mem.SCALE: s.scale_words}[Mem(mem)]
+
+    def info(self) -> bytes:
+        """INFO payload: protocol version, engine geometry, formats (bits | 0x80 if signed),
+        accumulator bits, memory depths, first 8 bytes of the config hash."""
+        import struct
+
+        from .protocol import VERSION
+        a, pe, soc = self.cfg.array, self.cfg.array.pe, self.cfg.soc
+        fmt = lambda f: f.bits | (0x80 if f.signed else 0)  # noqa: E731
+        return struct.pack("<BBBBBBBBIIII8s", VERSION, a.rows, a.cols, a.depth, fmt(pe.a), fmt(pe.w), pe.acc,
+                           fmt(soc.out), soc.a_words, soc.w_words, soc.acc_words, soc.scale_words,
+                           bytes.fromhex(self.cfg.content_hash[:16]))
+
+    # -- operand packing (host side)
+    def k_beats(self, k: int) -> int:
+        return max(1, -(-k // self.D))
+
+    def pack_a(self, a: np.ndarray) -> bytes:
+        """A (M×K, M a multiple of R after padding) as A-scratchpad words, M tiles outer."""
+        R, D, bits = self.R, self.D, self.cfg.array.pe.a.bits
+        m, k = a.shape
+        kb = self.k_beats(k)
+        pad = np.zeros((-(-m // R) * R, kb * D), dtype=np.int64)
+        pad[:m, :k] = a
+        out = bytearray()
+        nb = self.word_bytes(Mem.A)
+        for mt in range(pad.shape[0] // R):
+            for b in range(kb):
+                blk = pad[mt * R:(mt + 1) * R, b * D:(b + 1) * D]  # R×D, element r·D + d
+                out += pack(blk.reshape(-1), bits).to_bytes(nb, "little")
+        return bytes(out)
+
+    def pack_w(self, w: np.ndarray) -> bytes:
+        """W (K×N) as W-scratchpad words, N tiles outer."""
+        C, D, bits = self.C, self.D, self.cfg.array.pe.w.bits
+        k, n = w.shape
+        kb = self.k_beats(k)
+        pad = np.zeros((kb * D, -(-n // C) * C), dtype=np.int64)
+        pad[:k, :n] = w
+        out = bytearray()
+        nb = self.word_bytes(Mem.W)
+        for nt in range(pad.shape[1] // C):
+            for b in range(kb):
+                blk = pad[b * D:(b + 1) * D, nt * C:(nt + 1) * C]  # D×C, element d·C + j
+                out += pack(blk.reshape(-1), bits).to_bytes(nb, "little")
+        return bytes(out)
+
+    def pack_scale(self, scale: np.ndarray) -> bytes:
+        """Per-column scales (N,) as scale words (C per word, zero-padded)."""
+        C = self.C
+        n = len(scale)
+        pad = np.zeros(-(-n // C) * C, dtype=np.int64)
+        pad[:n] = scale
+        nb = self.word_bytes(Mem.SCALE)
+        return b"".join(pack(pad[i:i + C], SCALE_BITS).to_bytes(nb, "little") for i in range(0, len(pad), C))
+
+    def unpack_words(self, data: bytes, mem: Mem, *, requant: bool = False) -> np.ndarray:
+        """Words read back from memory ``mem`` as a (words × elements) int64 array."""
+        nb = self.word_bytes(mem, requant=requant)
+        if mem == Mem.ACC:
+            bits, n, signed = ((self.cfg.soc.out.bits, self.C, self.cfg.soc.out.signed) if requant
+                               else (self.cfg.array.pe.acc, self.C, True))
+        elif mem == Mem.A:
+            bits, n, signed = self.cfg.array.pe.a.bits, self.R * self.D, self.cfg.array.pe.a.signed
+        elif mem == Mem.W:
+            bits, n, signed = self.cfg.array.pe.w.bits, self.D * self.C, self.cfg.array.pe.w.signed
+        else:
+            bits, n, signed = SCALE_BITS, self.C, False
+        words = [unpack(int.from_bytes(data[i:i + nb], "little"), bits, n, signed=signed)
+                 for i in range(0, len(data), nb)]
+        return np.array(words, dtype=np.int64).reshape(-1, n)

@@ -1,0 +1,394 @@
+"""The host link's frame engine: parses request frames from a byte stream, executes them
+against the memories, the sequencer and the registers, and sends response frames.
+
+The framing is defined in :mod:`hwgen.soc.protocol`. One byte per cycle at most in each
+direction, half duplex: while a response goes out, no request byte is taken. The PHY
+(UART for boards, a plain byte stream for simulation) is outside this block.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .crc import crc16_update
+from .layout import Geometry
+from .protocol import READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, SOF_RSP, Cmd, Mem, Reg, Status
+
+__all__ = ["HostLink", "MemPort", "RunArgs"]
+
+#: RUN arguments as the sequencer sees them (RUN_FORMAT, little-endian, as one struct)
+RunArgs = data.StructLayout({"m_tiles": 16, "n_tiles": 16, "k_beats": 16, "a_base": 32, "w_base": 32,
+                             "out_base": 32, "flags": 8, "prec": 8})
+_ARG_BYTES = RUN_FORMAT.size  # the longest argument payload
+
+
+def MemPort(addr_bits: int, data_bits: int) -> wiring.Signature:
+    """The link's access to one memory: a write port and a 1-cycle-latency read port."""
+    return wiring.Signature({
+        "wr_addr": Out(addr_bits), "wr_data": Out(data_bits), "wr_en": Out(1),
+        "rd_addr": Out(addr_bits), "rd_en": Out(1), "rd_data": In(data_bits),
+    })
+
+
+class HostLink(wiring.Component):
+    """Frame engine. ``regs`` are the register values REGS returns (Reg order)."""
+
+    def __init__(self, geo: Geometry, *, timeout: int, info: bytes):
+        self.geo, self.timeout, self.info = geo, timeout, info
+        soc, pe = geo.cfg.soc, geo.cfg.array.pe
+        self.words = {m: geo.word_bytes(m) for m in Mem}
+        ports = {f"mem_{m.name.lower()}": Out(MemPort(max(1, (geo.depth(m) - 1).bit_length()),
+                                                     geo.word_bits(m))) for m in Mem}
+        out_shape = unsigned(soc.out.bits)
+        super().__init__({
+            "rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)),
+            **ports,
+            "rq_in": Out(stream.Signature(data.StructLayout({
+                "acc": data.ArrayLayout(unsigned(pe.acc), geo.C), "scale": data.ArrayLayout(16, geo.C)}))),
+            "rq_out": In(stream.Signature(data.ArrayLayout(out_shape, geo.C))),
+            "run_start": Out(1), "run_args": Out(RunArgs), "run_done": In(1),
+            "regs": In(data.ArrayLayout(32, len(Reg))),
+            "shift": Out(6), "relu": Out(1), "clear": Out(1),
+            "bad_frame": Out(1), "garbage": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        geo = self.geo
+        rx, tx = self.rx, self.tx
+
+        hdr = Signal(8 * REQ_HEADER.size)                 # request header, little-endian
+        cmd, tag, mem, addr, length = hdr[0:8], hdr[8:16], hdr[16:24], hdr[32:64], hdr[64:80]
+        crc = Signal(16)
+        rcv = Signal(16)                                  # a received CRC
+        cnt = Signal(16)                                  # bytes of the current field
+        args = Signal(8 * _ARG_BYTES)
+        status, rsp_len = Signal(8), Signal(16)
+        idle = Signal(range(self.timeout + 1))
+
+        took = rx.valid & rx.ready
+        with m.If(took):
+            m.d.sync += idle.eq(0)
+        with m.Elif(idle < self.timeout):
+            m.d.sync += idle.eq(idle + 1)
+        timed_out = idle == self.timeout
+
+        # WRITE word assembly: bytes shift in from the top; a memory's word sits in its top bytes.
+        maxb = max(self.words.values())
+        wreg = Signal(8 * maxb)
+        wbyte = Signal(range(maxb + 1))
+        waddr = Signal(32)
+        werr = Signal()
+        nb = Signal(range(maxb + 1))
+        m.d.comb += nb.eq(Mux(mem == Mem.A, self.words[Mem.A], Mux(mem == Mem.W, self.words[Mem.W],
+                                                                  Mux(mem == Mem.ACC, self.words[Mem.ACC],
+                                                                      self.words[Mem.SCALE]))))
+        ports = {mm: getattr(self, f"mem_{mm.name.lower()}") for mm in Mem}
+        depth = {mm: geo.depth(mm) for mm in Mem}
+        w_en, w_addr, w_data = Signal(), Signal(32), Signal(8 * maxb)  # registered write
+        m.d.sync += w_en.eq(0)
+        for mm, p in ports.items():
+            w = geo.word_bits(mm)
+            m.d.comb += [p.wr_addr.eq(w_addr), p.wr_data.eq(w_data[8 * maxb - 8 * self.words[mm]:][:w]),
+                         p.wr_en.eq(w_en & (mem == mm))]
+
+        # Response payload sources
+        regbuf = Signal(8 * max(len(self.info), 4 * len(Reg)))
+        rb_idx = Signal(range(len(regbuf) // 8 + 1))
+        src = Signal(2)   # 0: regbuf, 1: memory words, 2: requantized words
+        # READ state
+        rd_left = Signal(16)
+        rd_addr = Signal(32)
+        word = Signal(8 * max(maxb, geo.word_bytes(Mem.ACC, requant=True)))
+        word_n = Signal(range(len(word) // 8 + 1))
+        scale = Signal(16 * geo.C)
+        r_count, r_mode, r_scale = args[0:16], args[16:24], args[24:40]
+        last_run_tag, last_run_valid = Signal(8), Signal()
+        run_cycles = Signal(32)
+        run = data.View(RunArgs, args[:RunArgs.size])
+        m.d.comb += self.run_args.eq(run)
+
+        def respond(st, n=0):
+            return [status.eq(st), rsp_len.eq(n), cnt.eq(0)]
+
+        with m.FSM():
+            with m.State("HUNT"):
+                m.d.comb += rx.ready.eq(1)
+                with m.If(took):
+                    with m.If(rx.payload == SOF_REQ):
+                        m.d.sync += [crc.eq(0xFFFF), cnt.eq(0)]
+                        m.next = "HDR"
+                    with m.Else():
+                        m.d.comb += self.garbage.eq(1)
+            with m.State("HDR"):
+                m.d.comb += rx.ready.eq(1)
+                with m.If(took):
+                    m.d.sync += [hdr.eq(Cat(hdr[8:], rx.payload)), crc.eq(crc16_update(crc, rx.payload)),
+                                 cnt.eq(cnt + 1)]
+                    with m.If(cnt == REQ_HEADER.size - 1):
+                        m.d.sync += cnt.eq(0)
+                        m.next = "HCRC"
+                with m.Elif(timed_out):
+                    m.d.sync += respond(Status.TRUNCATED) + [tag.eq(0)]
+                    m.next = "ERR"
+            with m.State("HCRC"):
+                m.d.comb += rx.ready.eq(1)
+                with m.If(took):
+                    m.d.sync += [rcv.eq(Cat(rcv[8:], rx.payload)), cnt.eq(cnt + 1)]
+                    with m.If(cnt == 1):
+                        m.d.sync += cnt.eq(0)
+                        m.next = "CHECK_HDR"
+                with m.Elif(timed_out):
+                    m.d.sync += respond(Status.TRUNCATED) + [tag.eq(0)]
+                    m.next = "ERR"
+            with m.State("CHECK_HDR"):
+                with m.If(rcv != crc):
+                    m.d.sync += respond(Status.BAD_HEADER) + [tag.eq(0)]
+                    m.next = "ERR"
+                with m.Else():
+                    m.d.sync += [crc.eq(0xFFFF), status.eq(Status.OK), waddr.eq(addr), wbyte.eq(0),
+                                 werr.eq(mem > Mem.SCALE)]
+                    with m.Switch(cmd):
+                        with m.Case(Cmd.WRITE):
+                            m.next = "WPAY"
+                            with m.If(length == 0):
+                                m.d.sync += respond(Mux(mem > Mem.SCALE, Status.BAD_ARGS, Status.OK))
+                                m.next = "RESP_DONE_CHECK"
+                        with m.Case(Cmd.READ, Cmd.RUN, Cmd.SET):
+                            want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, RUN_FORMAT.size, 4))
+                            with m.If(length != want):
+                                m.d.sync += status.eq(Status.BAD_ARGS)
+                                m.next = "SKIP"
+                                with m.If(length == 0):
+                                    m.next = "ERR"
+                            with m.Else():
+                                m.d.sync += args.eq(0)
+                                m.next = "ARGS"
+                        with m.Case(Cmd.INFO, Cmd.REGS, Cmd.RESET):
+                            with m.If(length != 0):
+                                m.d.sync += status.eq(Status.BAD_ARGS)
+                                m.next = "SKIP"
+                            with m.Else():
+                                m.next = "EXEC"
+                        with m.Default():
+                            m.d.sync += status.eq(Status.UNKNOWN_CMD)
+                            m.next = "SKIP"
+                            with m.If(length == 0):
+                                m.next = "ERR"
+            with m.State("WPAY"):
+                m.d.comb += rx.ready.eq(1)
+                with m.If(took):
+                    m.d.sync += [crc.eq(crc16_update(crc, rx.payload)), cnt.eq(cnt + 1),
+                                 wreg.eq(Cat(wreg[8:], rx.payload)), wbyte.eq(wbyte + 1)]
+                    with m.If(wbyte == nb - 1):  # a whole word: write it (if inside the memory)
+                        m.d.sync += [wbyte.eq(0), waddr.eq(waddr + 1), w_addr.eq(waddr),
+                                     w_data.eq(Cat(wreg[8:], rx.payload))]
+                        for mm in Mem:
+                            with m.If(mem == mm):
+                                with m.If(waddr < depth[mm]):
+                                    m.d.sync += w_en.eq(1)
+                                with m.Else():
+                                    m.d.sync += werr.eq(1)
+                    with m.If(cnt == length - 1):
+                        m.d.sync += cnt.eq(0)
+                        m.next = "PCRC"
+                with m.Elif(timed_out):
+                    m.d.sync += respond(Status.TRUNCATED)
+                    m.next = "ERR"
+            with m.State("ARGS"):
+                m.d.comb += rx.ready.eq(1)
+                with m.If(took):
+                    m.d.sync += [crc.eq(crc16_update(crc, rx.payload)), cnt.eq(cnt + 1),
+                                 args.word_select(cnt[:5], 8).eq(rx.payload)]
+                    with m.If(cnt == length - 1):
+                        m.d.sync += cnt.eq(0)
+                        m.next = "PCRC"
+                with m.Elif(timed_out):
+                    m.d.sync += respond(Status.TRUNCATED)
+                    m.next = "ERR"
+            with m.State("SKIP"):  # an argument error or unknown command: drop payload + CRC
+                m.d.comb += rx.ready.eq(1)
+                with m.If(took):
+                    m.d.sync += cnt.eq(cnt + 1)
+                    with m.If(cnt == length + 1):
+                        m.next = "ERR"
+                with m.Elif(timed_out):
+                    m.d.sync += respond(Status.TRUNCATED)
+                    m.next = "ERR"
+            with m.State("PCRC"):
+                m.d.comb += rx.ready.eq(1)
+                with m.If(took):
+                    m.d.sync += [rcv.eq(Cat(rcv[8:], rx.payload)), cnt.eq(cnt + 1)]
+                    with m.If(cnt == 1):
+                        m.d.sync += cnt.eq(0)
+                        m.next = "CHECK_PAY"
+                with m.Elif(timed_out):
+                    m.d.sync += respond(Status.TRUNCATED)
+                    m.next = "ERR"
+            with m.State("CHECK_PAY"):
+                with m.If(cmd == Cmd.WRITE):
+                    m.d.sync += respond(Mux(werr | (wbyte != 0), Status.BAD_ARGS,
+                                            Mux(rcv != crc, Status.BAD_CRC, Status.OK)))
+                    m.next = "RESP_DONE_CHECK"
+                with m.Elif(rcv != crc):
+                    m.d.sync += respond(Status.BAD_CRC)
+                    m.next = "ERR"
+                with m.Else():
+                    m.next = "EXEC"
+            with m.State("RESP_DONE_CHECK"):  # count errors of completed WRITEs, then answer
+                m.d.comb += self.bad_frame.eq(status != Status.OK)
+                m.d.sync += src.eq(0)
+                m.next = "TX_SOF"
+            with m.State("ERR"):
+                m.d.comb += self.bad_frame.eq(1)
+                m.d.sync += [src.eq(0), rsp_len.eq(0)]
+                m.next = "TX_SOF"
+            with m.State("EXEC"):
+                m.d.sync += [src.eq(0), status.eq(Status.OK), rb_idx.eq(0)]
+                with m.Switch(cmd):
+                    with m.Case(Cmd.INFO):
+                        m.d.sync += [regbuf.eq(int.from_bytes(self.info, "little")), rsp_len.eq(len(self.info))]
+                        m.next = "TX_SOF"
+                    with m.Case(Cmd.REGS):
+                        m.d.sync += [regbuf.eq(self.regs.as_value()), rsp_len.eq(4 * len(Reg))]
+                        m.next = "TX_SOF"
+                    with m.Case(Cmd.RESET):
+                        m.d.comb += self.clear.eq(1)
+                        m.d.sync += [last_run_valid.eq(0), rsp_len.eq(0)]
+                        m.next = "TX_SOF"
+                    with m.Case(Cmd.SET):
+                        with m.If(addr == Reg.SHIFT):
+                            m.d.sync += [self.shift.eq(args[:6]), rsp_len.eq(0)]
+                            m.next = "TX_SOF"
+                        with m.Elif(addr == Reg.RELU):
+                            m.d.sync += [self.relu.eq(args[0]), rsp_len.eq(0)]
+                            m.next = "TX_SOF"
+                        with m.Else():
+                            m.d.sync += status.eq(Status.BAD_ARGS)
+                            m.next = "ERR"
+                    with m.Case(Cmd.READ):
+                        ok, in_range = Signal(), Signal()
+                        for mm in Mem:
+                            with m.If(mem == mm):
+                                m.d.comb += in_range.eq(addr + r_count <= depth[mm])
+                        m.d.comb += ok.eq((r_count != 0) & in_range & (r_mode <= 1)
+                                          & ((r_mode == 0) | (mem == Mem.ACC)) & (r_scale < depth[Mem.SCALE]))
+                        with m.If(~ok):
+                            m.d.sync += status.eq(Status.BAD_ARGS)
+                            m.next = "ERR"
+                        with m.Else():
+                            obytes = Mux(r_mode != 0, geo.word_bytes(Mem.ACC, requant=True), nb)
+                            m.d.sync += [rsp_len.eq(r_count * obytes), rd_left.eq(r_count), rd_addr.eq(addr),
+                                         src.eq(Mux(r_mode != 0, 2, 1))]
+                            m.next = "SCALE_RD"
+                    with m.Case(Cmd.RUN):
+                        g = geo
+                        ok = Signal()
+                        m.d.comb += ok.eq((run.m_tiles != 0) & (run.n_tiles != 0) & (run.k_beats != 0)
+                                          & (run.a_base + run.m_tiles * run.k_beats <= g.depth(Mem.A))
+                                          & (run.w_base + run.n_tiles * run.k_beats <= g.depth(Mem.W))
+                                          & (run.out_base + run.m_tiles * run.n_tiles * g.R <= g.depth(Mem.ACC)))
+                        with m.If(~ok):
+                            m.d.sync += status.eq(Status.BAD_ARGS)
+                            m.next = "ERR"
+                        with m.Elif(last_run_valid & (last_run_tag == tag)):
+                            m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles)]
+                            m.next = "TX_SOF"
+                        with m.Else():
+                            m.d.comb += self.run_start.eq(1)
+                            m.d.sync += run_cycles.eq(0)
+                            m.next = "RUNNING"
+            with m.State("RUNNING"):
+                m.d.sync += run_cycles.eq(run_cycles + 1)
+                with m.If(self.run_done):
+                    m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles + 1), last_run_tag.eq(tag),
+                                 last_run_valid.eq(1)]
+                    m.next = "TX_SOF"
+            with m.State("SCALE_RD"):  # requantized reads need the column scales first
+                p = ports[Mem.SCALE]
+                m.d.comb += [p.rd_addr.eq(r_scale), p.rd_en.eq(1)]
+                m.next = "SCALE_WAIT"
+            with m.State("SCALE_WAIT"):
+                m.d.sync += scale.eq(ports[Mem.SCALE].rd_data)
+                m.next = "TX_SOF"
+
+            # -- response: SOF, 4 header bytes, header CRC, payload, payload CRC
+            rsp_hdr = Cat(status, tag, rsp_len)
+            with m.State("TX_SOF"):
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(SOF_RSP)]
+                with m.If(tx.ready):
+                    m.d.sync += [cnt.eq(0), crc.eq(0xFFFF)]
+                    m.next = "TX_HDR"
+            with m.State("TX_HDR"):
+                byte = rsp_hdr.word_select(cnt[:2], 8)
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(byte)]
+                with m.If(tx.ready):
+                    m.d.sync += [crc.eq(crc16_update(crc, byte)), cnt.eq(cnt + 1)]
+                    with m.If(cnt == 3):
+                        m.d.sync += cnt.eq(0)
+                        m.next = "TX_HCRC"
+            with m.State("TX_HCRC"):
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(crc.word_select(cnt[0], 8))]
+                with m.If(tx.ready):
+                    m.d.sync += cnt.eq(cnt + 1)
+                    with m.If(cnt == 1):
+                        m.d.sync += [cnt.eq(0), crc.eq(0xFFFF), word_n.eq(0)]
+                        m.next = "HUNT"
+                        with m.If(rsp_len != 0):
+                            m.next = "TX_PAY"
+            with m.State("TX_PAY"):
+                # one byte from the selected source; memory words are fetched when the
+                # previous word is used up
+                byte = Signal(8)
+                have = Signal()
+                with m.Switch(src):
+                    with m.Case(0):
+                        m.d.comb += [byte.eq(regbuf.word_select(rb_idx, 8)), have.eq(1)]
+                    with m.Default():
+                        m.d.comb += [byte.eq(word[:8]), have.eq(word_n != 0)]
+                m.d.comb += [tx.valid.eq(have), tx.payload.eq(byte)]
+                with m.If(tx.valid & tx.ready):
+                    m.d.sync += [crc.eq(crc16_update(crc, byte)), cnt.eq(cnt + 1), rb_idx.eq(rb_idx + 1),
+                                 word.eq(word >> 8), word_n.eq(word_n - 1)]
+                    with m.If(cnt == rsp_len - 1):
+                        m.d.sync += cnt.eq(0)
+                        m.next = "TX_PCRC"
+                with m.If((src != 0) & (word_n == 0)):
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                for mm, p in ports.items():
+                    with m.If(mem == mm):
+                        m.d.comb += [p.rd_addr.eq(rd_addr), p.rd_en.eq(1)]
+                m.d.sync += [rd_addr.eq(rd_addr + 1), rd_left.eq(rd_left - 1)]
+                m.next = "FETCH_WAIT"
+            with m.State("FETCH_WAIT"):
+                data_now = Signal(len(word))
+                for mm, p in ports.items():
+                    with m.If(mem == mm):
+                        m.d.comb += data_now.eq(p.rd_data)
+                with m.If(src == 1):
+                    m.d.sync += [word.eq(data_now), word_n.eq(nb)]
+                    m.next = "TX_PAY"
+                with m.Else():
+                    m.d.sync += word.eq(data_now)
+                    m.next = "RQ_SEND"
+            with m.State("RQ_SEND"):
+                m.d.comb += [self.rq_in.valid.eq(1), self.rq_in.payload.acc.as_value().eq(word),
+                             self.rq_in.payload.scale.as_value().eq(scale)]
+                with m.If(self.rq_in.ready):
+                    m.next = "RQ_WAIT"
+            with m.State("RQ_WAIT"):
+                m.d.comb += self.rq_out.ready.eq(1)
+                with m.If(self.rq_out.valid):
+                    m.d.sync += [word.eq(self.rq_out.payload.as_value()),
+                                 word_n.eq(geo.word_bytes(Mem.ACC, requant=True))]
+                    m.next = "TX_PAY"
+            with m.State("TX_PCRC"):
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(crc.word_select(cnt[0], 8))]
+                with m.If(tx.ready):
+                    m.d.sync += cnt.eq(cnt + 1)
+                    with m.If(cnt == 1):
+                        m.d.sync += cnt.eq(0)
+                        m.next = "HUNT"
+        return m

@@ -1,0 +1,168 @@
+"""The host protocol: one definition shared by the hardware, the driver, the golden
+transport, ``manifest.json`` and ``docs/protocol.md``.
+
+Every frame, both directions::
+
+    SOF | header (request: 10 bytes, response: 4 bytes) | CRC16(header) | payload | CRC16(payload)
+
+Request header: ``cmd u8, tag u8, mem u8, 0 u8, addr u32, len u16``; response header:
+``status u8, tag u8, len u16``. Multi-byte fields are little-endian; ``len`` counts payload
+bytes; the payload CRC is present only when ``len > 0``. CRC16 is CRC-16/CCITT-FALSE
+(poly 0x1021, init 0xFFFF, no reflection, no final xor).
+
+The header has its own CRC so that a corrupted address or length is never acted on: a
+frame whose header CRC fails is dropped whole (error ``BAD_HEADER``) and the device
+hunts for the next SOF. A corrupted payload is detected at its end (``BAD_CRC``); a
+``WRITE`` may then have written wrong data, but only inside the range its (valid) header
+named, so retrying the frame repairs it. ``RUN`` executes only after its payload CRC
+passes, and a ``RUN`` whose tag equals the last completed one is acknowledged without
+running again, so a retried ``RUN`` never accumulates twice. A frame that stops arriving
+for ``timeout`` cycles is answered with ``TRUNCATED``.
+"""
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+
+__all__ = ["VERSION", "SOF_REQ", "SOF_RSP", "Cmd", "Status", "Mem", "Reg", "REGISTERS", "crc16",
+           "request", "response", "parse_response", "ResponseFrame", "ProtocolError", "RUN_FORMAT",
+           "READ_FORMAT", "describe", "REQ_HEADER", "RSP_HEADER", "MAX_PAYLOAD"]
+
+VERSION = 1
+SOF_REQ = 0xA5
+SOF_RSP = 0x5A
+REQ_HEADER = struct.Struct("<BBBBIH")   # cmd, tag, mem, reserved, addr, len
+RSP_HEADER = struct.Struct("<BBH")      # status, tag, len
+MAX_PAYLOAD = 0xFFFF
+#: RUN payload: m_tiles, n_tiles, k_beats, a_base, w_base, out_base, flags, prec
+RUN_FORMAT = struct.Struct("<HHHIIIBB")
+#: READ payload: count (words), mode (0 raw, 1 requantized), scale address
+READ_FORMAT = struct.Struct("<HBH")
+
+
+class Cmd(enum.IntEnum):
+    INFO = 0x01    #: response: version, engine and memory geometry (see :func:`describe`)
+    WRITE = 0x02   #: write ``len`` bytes (whole words) to memory ``mem`` from word ``addr``
+    READ = 0x03    #: payload READ_FORMAT; response: the words (raw or requantized)
+    RUN = 0x04     #: payload RUN_FORMAT; response after the GEMM: cycles u32
+    REGS = 0x05    #: response: every register, u32 each, in :data:`REGISTERS` order
+    SET = 0x06     #: set config register ``addr`` to payload u32
+    RESET = 0x07   #: clear counters and the remembered RUN tag
+
+
+class Status(enum.IntEnum):
+    OK = 0
+    BAD_HEADER = 1    #: header CRC failed (frame dropped, nothing done)
+    BAD_CRC = 2       #: payload CRC failed (WRITE: the named range may hold bad data)
+    UNKNOWN_CMD = 3
+    BAD_ARGS = 4      #: memory id, address range, length or RUN shape out of bounds
+    TRUNCATED = 5     #: the frame stopped arriving
+
+
+class Mem(enum.IntEnum):
+    A = 0      #: activation scratchpad
+    W = 1      #: weight scratchpad
+    ACC = 2    #: accumulator memory
+    SCALE = 3  #: per-column output scales (u16 each)
+
+
+class Reg(enum.IntEnum):
+    """Register map, read by ``REGS`` (all) and partly written by ``SET``."""
+    CYCLES = 0        #: clock cycles since reset (counter)
+    BUSY = 1          #: cycles a GEMM was running
+    ARRAY = 2         #: cycles the engine took an operand beat (useful MAC steps)
+    BYTES_IN = 3      #: host-link bytes received
+    BYTES_OUT = 4     #: host-link bytes sent
+    FRAMES_BAD = 5    #: frames answered with an error
+    GARBAGE = 6       #: bytes skipped while hunting for SOF
+    SHIFT = 7         #: output stage right shift (SET)
+    RELU = 8          #: output stage ReLU enable (SET)
+    RUNS = 9          #: GEMMs completed
+
+
+REGISTERS = [r.name.lower() for r in Reg]
+CONFIG_REGS = (Reg.SHIFT, Reg.RELU)
+
+
+class ProtocolError(RuntimeError):
+    """A frame could not be parsed (bad SOF, CRC, length)."""
+
+
+def crc16(data: bytes, crc: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE."""
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def _frame(sof: int, header: bytes, payload: bytes) -> bytes:
+    out = bytes([sof]) + header + struct.pack("<H", crc16(header))
+    if payload:
+        out += payload + struct.pack("<H", crc16(payload))
+    return out
+
+
+def request(cmd: Cmd, tag: int, *, mem: int = 0, addr: int = 0, payload: bytes = b"") -> bytes:
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    return _frame(SOF_REQ, REQ_HEADER.pack(int(cmd), tag & 0xFF, mem, 0, addr, len(payload)), payload)
+
+
+def response(status: Status, tag: int, payload: bytes = b"") -> bytes:
+    return _frame(SOF_RSP, RSP_HEADER.pack(int(status), tag & 0xFF, len(payload)), payload)
+
+
+@dataclass(frozen=True)
+class ResponseFrame:
+    status: Status
+    tag: int
+    payload: bytes
+    size: int  # bytes consumed from the input
+
+
+def parse_response(buf: bytes) -> ResponseFrame | None:
+    """The first complete response frame in ``buf`` (None if incomplete).
+
+    Raises :class:`ProtocolError` on a bad SOF or CRC."""
+    if not buf:
+        return None
+    if buf[0] != SOF_RSP:
+        raise ProtocolError(f"expected response SOF 0x{SOF_RSP:02X}, got 0x{buf[0]:02X}")
+    hl = RSP_HEADER.size
+    if len(buf) < 1 + hl + 2:
+        return None
+    header = buf[1:1 + hl]
+    if struct.unpack_from("<H", buf, 1 + hl)[0] != crc16(header):
+        raise ProtocolError("response header CRC mismatch")
+    status, tag, length = RSP_HEADER.unpack(header)
+    end = 1 + hl + 2 + (length + 2 if length else 0)
+    if len(buf) < end:
+        return None
+    payload = buf[1 + hl + 2:1 + hl + 2 + length]
+    if length and struct.unpack_from("<H", buf, end - 2)[0] != crc16(payload):
+        raise ProtocolError("response payload CRC mismatch")
+    try:
+        st = Status(status)
+    except ValueError:
+        raise ProtocolError(f"unknown status {status}") from None
+    return ResponseFrame(st, tag, payload, end)
+
+
+def describe() -> dict:
+    """The protocol as data, for ``manifest.json``."""
+    return {
+        "version": VERSION, "sof_request": SOF_REQ, "sof_response": SOF_RSP,
+        "request_header": "cmd u8, tag u8, mem u8, 0 u8, addr u32, len u16 (little-endian)",
+        "response_header": "status u8, tag u8, len u16",
+        "crc": "CRC-16/CCITT-FALSE over header, and over payload when len > 0",
+        "commands": {c.name: int(c) for c in Cmd},
+        "status": {s.name: int(s) for s in Status},
+        "memories": {m.name: int(m) for m in Mem},
+        "registers": {r.name.lower(): int(r) for r in Reg},
+        "run_payload": "m_tiles u16, n_tiles u16, k_beats u16, a_base u32, w_base u32, out_base u32, "
+                       "flags u8 (bit 0: accumulate), prec u8",
+        "read_payload": "count u16 (words), mode u8 (0 raw, 1 requantized), scale_addr u16",
+    }

@@ -1,0 +1,125 @@
+"""The output stage: accumulators to next-layer activations (Gemmini's requantizing store).
+
+Each beat carries one row of ``cols`` accumulators and the columns' multipliers; each
+element becomes ``clip(round_half_even(acc * scale / 2**shift))``, then ReLU if enabled —
+exactly :func:`hwgen.golden.requant.requantize`.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..numerics import Format
+
+__all__ = ["Requant"]
+
+
+class Requant(wiring.Component):
+    """Per-column scale, rounding right shift, clip and optional ReLU, pipelined.
+
+    Two register stages: the products are registered, then the rounded, clipped results
+    (the output stream's payload). A beat taken on ``i`` at clock edge *t* is offered on
+    ``o`` right after edge *t* + 1 (:attr:`LATENCY` = 2 edges), one beat per cycle.
+    Every stage moves when the next one is empty or being emptied, so any valid/ready
+    pattern is handled without dropping or repeating a beat; ``i.ready`` depends
+    combinationally on ``o.ready``.
+
+    Parameters
+    ----------
+    cols : int
+        Elements per beat.
+    acc_bits : int
+        Width of the signed accumulators, 2..64.
+    out_fmt : Format
+        Output format (results are clipped to its range).
+    scale_bits : int
+        Width of the unsigned per-column multipliers.
+    shift_bits : int
+        Width of the ``shift`` input (right shifts 0..2**shift_bits-1).
+
+    Attributes
+    ----------
+    i : In(stream.Signature(StructLayout({"acc": ArrayLayout(signed(acc_bits), cols), "scale": ArrayLayout(unsigned(scale_bits), cols)})))
+    shift : In(shift_bits)
+        Right shift, sampled with each beat taken on ``i``.
+    relu : In(1)
+        ReLU enable, sampled with each beat taken on ``i``.
+    o : Out(stream.Signature(ArrayLayout(out_fmt's shape, cols)))
+    """
+
+    #: Clock edges from a beat taken on ``i`` to its result being valid on ``o``.
+    LATENCY = 2
+
+    def __init__(self, cols: int, acc_bits: int, out_fmt: Format, scale_bits: int = 16, shift_bits: int = 6):
+        for name, value, lo, hi in (("cols", cols, 1, None), ("acc_bits", acc_bits, 2, 64),
+                                    ("scale_bits", scale_bits, 1, None), ("shift_bits", shift_bits, 1, 8)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+                allowed = f"{lo}..{hi}" if hi is not None else f"an integer >= {lo}"
+                raise ValueError(f"Requant: {name} must be {allowed}, not {value!r}")
+        if not isinstance(out_fmt, Format):
+            raise TypeError(f"Requant: out_fmt must be a hwgen.numerics.Format, not {out_fmt!r}")
+        self._cols, self._acc_bits, self._out_fmt = cols, acc_bits, out_fmt
+        self._scale_bits, self._shift_bits = scale_bits, shift_bits
+        out_shape = signed(out_fmt.bits) if out_fmt.signed else unsigned(out_fmt.bits)
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({
+                "acc": data.ArrayLayout(signed(acc_bits), cols),
+                "scale": data.ArrayLayout(unsigned(scale_bits), cols),
+            }))),
+            "shift": In(shift_bits),
+            "relu": In(1),
+            "o": Out(stream.Signature(data.ArrayLayout(out_shape, cols))),
+        })
+
+    cols = property(lambda self: self._cols)
+    acc_bits = property(lambda self: self._acc_bits)
+    out_fmt = property(lambda self: self._out_fmt)
+    scale_bits = property(lambda self: self._scale_bits)
+    shift_bits = property(lambda self: self._shift_bits)
+
+    def elaborate(self, platform):
+        m = Module()
+        prod_bits = self._acc_bits + self._scale_bits    # exact: |acc| <= 2**(a-1), scale < 2**s
+
+        # Stage 1: products. Stage 2 is the output register itself.
+        p_valid = Signal()
+        prod = [Signal(signed(prod_bits), name=f"prod{c}") for c in range(self._cols)]
+        p_shift = Signal(self._shift_bits)
+        p_relu = Signal()
+
+        o_en, p_en = Signal(), Signal()
+        m.d.comb += [
+            o_en.eq(~self.o.valid | self.o.ready),
+            p_en.eq(~p_valid | o_en),
+            self.i.ready.eq(p_en),
+        ]
+        with m.If(p_en):
+            m.d.sync += [p_valid.eq(self.i.valid), p_shift.eq(self.shift), p_relu.eq(self.relu)]
+            m.d.sync += [prod[c].eq(self.i.payload.acc[c] * self.i.payload.scale[c]) for c in range(self._cols)]
+        with m.If(o_en):
+            m.d.sync += self.o.valid.eq(p_valid)
+            m.d.sync += [self.o.payload[c].eq(self._round_clip(m, prod[c], p_shift, p_relu, f"col{c}"))
+                         for c in range(self._cols)]
+        return m
+
+    def _round_clip(self, m: Module, p, shift, relu, name: str):
+        """``p / 2**shift`` rounded half to even, clipped to the output format (ReLU: floor 0)."""
+        n = len(p)
+        q = Signal(signed(n), name=f"{name}_q")            # floor(p / 2**shift): arithmetic shift
+        half = Signal(name=f"{name}_half")                  # the first bit shifted out (0 if shift == 0)
+        sticky = Signal(name=f"{name}_sticky")              # any bit below it
+        y = Signal(signed(n + 1), name=f"{name}_y")
+        m.d.comb += [
+            q.eq(p >> shift),
+            half.eq(((p << 1) >> shift)[0]),
+            # Bits k < shift - 1 are below the half bit. Past the top of p they are copies of
+            # the sign bit, which is itself below the half bit once shift > n, so p's own
+            # bits suffice.
+            sticky.eq(Cat(p[k] & (shift > k + 1) for k in range(n)).any()),
+            # Above one half, or exactly one half with an odd kept part: round up.
+            y.eq(q + (half & (sticky | q[0]))),
+        ]
+        fmt = self._out_fmt
+        floor = Mux(relu, max(fmt.min, 0), fmt.min)        # ReLU after the clip == a raised floor
+        return Mux(y < floor, floor, Mux(y > fmt.max, fmt.max, y))

@@ -1,0 +1,131 @@
+"""The GEMM sequencer: one RUN command becomes every beat of every tile.
+
+For M tile ``mt`` (outer) and N tile ``nt`` (inner) it streams the K beats of A words
+``a_base + mt·Kb + kb`` and W words ``w_base + nt·Kb + kb`` into the engine (``last`` on
+``kb = Kb - 1``), and writes the engine's result rows, in the order they leave, to
+consecutive accumulator words from ``out_base`` — optionally adding them to what is there
+(``flags`` bit 0: K-accumulation across RUNs). Scratchpad reads run ahead of the engine
+through a small FIFO, so tiles follow each other as closely as the engine allows.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from ..numerics import acc_range
+from .layout import Geometry
+from .link import RunArgs
+from .protocol import Mem
+
+__all__ = ["Sequencer", "ReadPort", "AccPort"]
+
+_FIFO_DEPTH = 4
+
+
+def ReadPort(addr_bits: int, data_bits: int) -> wiring.Signature:
+    return wiring.Signature({"addr": Out(addr_bits), "en": Out(1), "data": In(data_bits)})
+
+
+def AccPort(addr_bits: int, data_bits: int) -> wiring.Signature:
+    return wiring.Signature({"rd_addr": Out(addr_bits), "rd_en": Out(1), "rd_data": In(data_bits),
+                             "wr_addr": Out(addr_bits), "wr_data": Out(data_bits), "wr_en": Out(1)})
+
+
+def _abits(n: int) -> int:
+    return max(1, (n - 1).bit_length())
+
+
+class Sequencer(wiring.Component):
+    def __init__(self, geo: Geometry, engine_sig: wiring.Signature):
+        self.geo = geo
+        # the engine's In streams seen from the member are flipped: flip back to the plain stream
+        a_sig, w_sig = (engine_sig.members[n].signature.flip() for n in ("a", "w"))
+        out_sig = engine_sig.members["out"].signature
+        super().__init__({
+            "start": In(1), "args": In(RunArgs), "busy": Out(1), "done": Out(1),
+            "a_rd": Out(ReadPort(_abits(geo.depth(Mem.A)), geo.word_bits(Mem.A))),
+            "w_rd": Out(ReadPort(_abits(geo.depth(Mem.W)), geo.word_bits(Mem.W))),
+            "acc": Out(AccPort(_abits(geo.depth(Mem.ACC)), geo.word_bits(Mem.ACC))),
+            "a": Out(a_sig), "w": Out(w_sig), "res": In(out_sig),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        geo, args = self.geo, Signal(RunArgs)
+        pe = geo.cfg.array.pe
+        abits, wbits = geo.word_bits(Mem.A), geo.word_bits(Mem.W)
+
+        # -- issue: scratchpad reads, one A and one W word per cycle, into the FIFO
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=abits + wbits + 1, depth=_FIFO_DEPTH)
+        mt, nt, kb = Signal(16), Signal(16), Signal(16)
+        a_row, w_row = Signal(32), Signal(32)
+        issuing, inflight, in_last = Signal(), Signal(), Signal()
+        room = Signal()
+        m.d.comb += room.eq(fifo.level + inflight < _FIFO_DEPTH - 1)
+        fire = Signal()
+        m.d.comb += [fire.eq(issuing & room),
+                     self.a_rd.addr.eq(a_row + kb), self.w_rd.addr.eq(w_row + kb),
+                     self.a_rd.en.eq(fire), self.w_rd.en.eq(fire)]
+        m.d.sync += [inflight.eq(fire), in_last.eq(kb == args.k_beats - 1)]
+        m.d.comb += [fifo.w_en.eq(inflight), fifo.w_data.eq(Cat(self.a_rd.data, self.w_rd.data, in_last))]
+        with m.If(fire):
+            with m.If(kb == args.k_beats - 1):
+                m.d.sync += kb.eq(0)
+                with m.If(nt == args.n_tiles - 1):
+                    m.d.sync += [nt.eq(0), w_row.eq(args.w_base), a_row.eq(a_row + args.k_beats), mt.eq(mt + 1)]
+                    with m.If(mt == args.m_tiles - 1):
+                        m.d.sync += issuing.eq(0)
+                with m.Else():
+                    m.d.sync += [nt.eq(nt + 1), w_row.eq(w_row + args.k_beats)]
+            with m.Else():
+                m.d.sync += kb.eq(kb + 1)
+
+        # -- the engine's operand streams straight from the FIFO
+        a_data, w_data, last = fifo.r_data[:abits], fifo.r_data[abits:abits + wbits], fifo.r_data[-1]
+        m.d.comb += [self.a.valid.eq(fifo.r_rdy), self.w.valid.eq(fifo.r_rdy),
+                     self.a.payload.data.as_value().eq(a_data), self.a.payload.last.eq(last),
+                     self.w.payload.as_value().eq(w_data),
+                     fifo.r_en.eq(self.a.valid & self.a.ready)]
+        if "prec" in dict(self.a.payload.shape()):  # a bit-serial engine's run-time precision
+            m.d.comb += self.a.payload.prec.eq(args.prec)
+
+        # -- results: consecutive accumulator words, optionally accumulated
+        out_addr = Signal(32)
+        m.d.comb += self.res.ready.eq(1)
+        got = self.res.valid & self.res.ready
+        accumulate = args.flags[0]
+        pend, pend_addr, pend_data = Signal(), Signal(32), Signal(len(self.res.payload.as_value()))
+        m.d.sync += pend.eq(got & accumulate)
+        with m.If(got):
+            m.d.sync += [out_addr.eq(out_addr + 1), pend_addr.eq(out_addr), pend_data.eq(self.res.payload.as_value())]
+        m.d.comb += [self.acc.rd_addr.eq(out_addr), self.acc.rd_en.eq(got & accumulate)]
+        with m.If(pend):  # second stage of read-add-write
+            summed = []
+            for j in range(geo.C):
+                old = self.acc.rd_data.word_select(j, pe.acc).as_signed()
+                new = pend_data.word_select(j, pe.acc).as_signed()
+                total = old + new
+                if pe.overflow == "saturate":
+                    lo, hi = acc_range(pe.acc)
+                    total = Mux(total > hi, hi, Mux(total < lo, lo, total))
+                summed.append(total[:pe.acc])
+            m.d.comb += [self.acc.wr_addr.eq(pend_addr), self.acc.wr_data.eq(Cat(*summed)), self.acc.wr_en.eq(1)]
+        with m.Elif(got & ~accumulate):
+            m.d.comb += [self.acc.wr_addr.eq(out_addr), self.acc.wr_data.eq(self.res.payload.as_value()),
+                         self.acc.wr_en.eq(1)]
+
+        # -- control
+        remaining = Signal(32)
+        m.d.comb += self.busy.eq(issuing | (remaining != 0) | pend)
+        with m.If(got):
+            m.d.sync += remaining.eq(remaining - 1)
+        was_busy = Signal()
+        m.d.sync += was_busy.eq(self.busy)
+        m.d.comb += self.done.eq(was_busy & ~self.busy)
+        with m.If(self.start):
+            m.d.sync += [args.eq(self.args), issuing.eq(1), mt.eq(0), nt.eq(0), kb.eq(0),
+                         a_row.eq(self.args.a_base), w_row.eq(self.args.w_base), out_addr.eq(self.args.out_base),
+                         remaining.eq(self.args.m_tiles * self.args.n_tiles * geo.R)]
+        return m

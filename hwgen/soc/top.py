@@ -1,0 +1,116 @@
+"""The accelerator top: host link + PHY, four memories, the sequencer, the engine, the
+output stage and the counters.
+
+PHYs: ``stream`` (a byte stream in each direction, one byte per cycle: the native
+simulation harness drives it) and ``uart`` (8N1 at ``soc.baud`` from ``soc.clock_hz``:
+boards). Both carry the same frames (:mod:`hwgen.soc.protocol`).
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out, connect
+
+from ..arrays import build_array
+from ..config import HwgenConfig
+from .layout import Geometry
+from .link import HostLink
+from .protocol import Mem, Reg
+from .requant import Requant
+from .sequencer import Sequencer
+from .uart import UARTPhy
+
+__all__ = ["Accelerator", "PHYS", "link_timeout"]
+
+PHYS = ("stream", "uart")
+
+
+def link_timeout(cfg: HwgenConfig, phy: str) -> int:
+    """Cycles without a byte after which a partial frame is answered ``TRUNCATED``:
+    64 byte times on the UART, 4096 cycles on the byte stream."""
+    if phy == "uart":
+        return 64 * 10 * (cfg.soc.clock_hz // cfg.soc.baud)
+    return 4096
+
+
+class Accelerator(wiring.Component):
+    def __init__(self, cfg: HwgenConfig, *, phy: str = "stream"):
+        if phy not in PHYS:
+            raise ValueError(f"phy must be one of {', '.join(PHYS)}, got {phy!r}")
+        self.cfg, self.phy, self.geo = cfg, phy, Geometry(cfg)
+        if phy == "stream":
+            sig = {"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8))}
+        else:
+            sig = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1)}
+        super().__init__(sig)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, geo = self.cfg, self.geo
+        m.submodules.link = link = HostLink(geo, timeout=link_timeout(cfg, self.phy), info=geo.info())
+        m.submodules.engine = engine = build_array(cfg.array)
+        m.submodules.seq = seq = Sequencer(geo, engine.signature)
+        m.submodules.requant = rq = Requant(geo.C, cfg.array.pe.acc, cfg.soc.out)
+
+        if self.phy == "stream":
+            rx, tx = self.rx, self.tx
+        else:
+            m.submodules.uart = uart = UARTPhy(cfg.soc.clock_hz // cfg.soc.baud)
+            m.d.comb += [uart.rx.eq(self.uart_rx), self.uart_tx.eq(uart.tx)]
+            rx, tx = uart.rx_data, uart.tx_data
+        connect(m, wiring.flipped(rx) if self.phy == "stream" else rx, link.rx)
+        connect(m, link.tx, wiring.flipped(tx) if self.phy == "stream" else tx)
+
+        # engine <-> sequencer
+        connect(m, seq.a, engine.a)
+        connect(m, seq.w, engine.w)
+        connect(m, engine.out, seq.res)
+        m.d.comb += [seq.start.eq(link.run_start), seq.args.eq(link.run_args), link.run_done.eq(seq.done)]
+
+        # output stage on the link's read path
+        m.d.comb += [rq.i.valid.eq(link.rq_in.valid), link.rq_in.ready.eq(rq.i.ready),
+                     rq.i.payload.as_value().eq(link.rq_in.payload.as_value()),
+                     link.rq_out.valid.eq(rq.o.valid), rq.o.ready.eq(link.rq_out.ready),
+                     link.rq_out.payload.as_value().eq(rq.o.payload.as_value()),
+                     rq.shift.eq(link.shift), rq.relu.eq(link.relu)]
+
+        # memories: the link writes all four and reads them while no GEMM runs; the
+        # sequencer reads A and W and reads/writes ACC while it runs
+        busy = seq.busy
+        for mem in Mem:
+            store = Memory(shape=unsigned(geo.word_bits(mem)), depth=geo.depth(mem), init=[])
+            m.submodules[f"mem_{mem.name.lower()}"] = store
+            lp = getattr(link, f"mem_{mem.name.lower()}")
+            wp, rp = store.write_port(), store.read_port(transparent_for=())
+            seq_rd = {Mem.A: seq.a_rd, Mem.W: seq.w_rd}.get(mem)
+            if mem == Mem.ACC:
+                m.d.comb += [wp.addr.eq(Mux(busy, seq.acc.wr_addr, lp.wr_addr)),
+                             wp.data.eq(Mux(busy, seq.acc.wr_data, lp.wr_data)),
+                             wp.en.eq(Mux(busy, seq.acc.wr_en, lp.wr_en)),
+                             rp.addr.eq(Mux(busy, seq.acc.rd_addr, lp.rd_addr)),
+                             rp.en.eq(Mux(busy, seq.acc.rd_en, lp.rd_en)),
+                             seq.acc.rd_data.eq(rp.data), lp.rd_data.eq(rp.data)]
+            else:
+                m.d.comb += [wp.addr.eq(lp.wr_addr), wp.data.eq(lp.wr_data), wp.en.eq(lp.wr_en)]
+                if seq_rd is not None:
+                    m.d.comb += [rp.addr.eq(Mux(busy, seq_rd.addr, lp.rd_addr)),
+                                 rp.en.eq(Mux(busy, seq_rd.en, lp.rd_en)),
+                                 seq_rd.data.eq(rp.data), lp.rd_data.eq(rp.data)]
+                else:
+                    m.d.comb += [rp.addr.eq(lp.rd_addr), rp.en.eq(lp.rd_en), lp.rd_data.eq(rp.data)]
+
+        # counters (REGS), cleared by RESET
+        counters = {Reg.CYCLES: 1, Reg.BUSY: busy, Reg.ARRAY: engine.a.valid & engine.a.ready,
+                    Reg.BYTES_IN: link.rx.valid & link.rx.ready, Reg.BYTES_OUT: link.tx.valid & link.tx.ready,
+                    Reg.FRAMES_BAD: link.bad_frame, Reg.GARBAGE: link.garbage, Reg.RUNS: seq.done}
+        for reg in Reg:
+            if reg in counters:
+                c = Signal(32, name=f"count_{reg.name.lower()}")
+                with m.If(link.clear):
+                    m.d.sync += c.eq(0)
+                with m.Elif(counters[reg]):
+                    m.d.sync += c.eq(c + 1)
+                m.d.comb += link.regs[reg].eq(c)
+        m.d.comb += [link.regs[Reg.SHIFT].eq(link.shift), link.regs[Reg.RELU].eq(link.relu)]
+        return m
