@@ -31,14 +31,16 @@ def top_verilog(cfg: HwgenConfig, phy: str = "stream") -> tuple[str, str]:
     return name, verilog.convert(Accelerator(cfg, phy=phy), name=name, emit_src=False)
 
 
-def build_native(cfg: HwgenConfig, *, log=None) -> Path:
-    """Compile (or find cached) the native harness library for ``cfg``; returns its path."""
-    name, text = top_verilog(cfg)
+def build_native(cfg: HwgenConfig, *, phy: str = "stream", log=None) -> Path:
+    """Compile (or find cached) the native harness library for ``cfg`` with the ``stream``
+    or ``uart`` PHY; returns the library's path."""
+    name, text = top_verilog(cfg, phy)
+    defines = [f"-DHWGEN_UART_DIVISOR={cfg.soc.clock_hz // cfg.soc.baud}"] if phy == "uart" else []
     h = hashlib.sha256()
-    for part in (text, HARNESS.read_text(), verilator_identity(), " ".join(VERILATOR_ARGS + CXXFLAGS)):
+    for part in (text, HARNESS.read_text(), verilator_identity(), " ".join(VERILATOR_ARGS + CXXFLAGS + defines)):
         h.update(part.encode())
         h.update(b"\0")
-    build_dir = cache_dir() / "native" / f"{cfg.name}-{h.hexdigest()[:20]}"
+    build_dir = cache_dir() / "native" / f"{cfg.name}-{phy}-{h.hexdigest()[:20]}"
     lib = build_dir / "libhwgen_top.so"
     if lib.exists():
         return lib
@@ -55,7 +57,7 @@ def build_native(cfg: HwgenConfig, *, log=None) -> Path:
                   "--build", "-j", "2", *VERILATOR_ARGS, "-CFLAGS", " ".join(CXXFLAGS)],
                  build_dir / "verilator.log", what="Verilator build of the accelerator top", cwd=build_dir)
         inc = root / "include"
-        run_tool(["g++", "-shared", *CXXFLAGS, "-std=c++17", f"-I{build_dir / 'obj'}", f"-I{inc}",
+        run_tool(["g++", "-shared", *CXXFLAGS, *defines, "-std=c++17", f"-I{build_dir / 'obj'}", f"-I{inc}",
                   f"-I{inc / 'vltstd'}", str(HARNESS), str(build_dir / "obj" / "Vtop__ALL.a"),
                   str(build_dir / "obj" / "libverilated.a"), "-o", str(lib), "-pthread", "-latomic"],
                  build_dir / "link.log", what="linking the native harness", cwd=build_dir)
@@ -63,7 +65,7 @@ def build_native(cfg: HwgenConfig, *, log=None) -> Path:
 
 
 class NativeSim:
-    """One simulated accelerator (byte-stream PHY) in this process."""
+    """One simulated accelerator in this process."""
 
     def __init__(self, lib_path: Path):
         self.lib = ctypes.CDLL(str(lib_path))
@@ -76,6 +78,9 @@ class NativeSim:
                               ctypes.c_uint64, ctypes.c_uint32]
         L.hw_xfer.restype = ctypes.c_int64
         L.hw_idle.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+        L.hw_pump.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t,
+                              ctypes.c_uint64]
+        L.hw_pump.restype = ctypes.c_int64
         self.handle = L.hw_open()
         if not self.handle:
             raise ToolError(f"{lib_path}: hw_open failed")
@@ -89,6 +94,12 @@ class NativeSim:
         ``max_cycles`` pass first)."""
         buf = ctypes.create_string_buffer(out_cap)
         n = self.lib.hw_xfer(self.handle, request, len(request), buf, out_cap, max_cycles, frames)
+        return buf.raw[:n]
+
+    def pump(self, data: bytes, cycles: int, *, out_cap: int = 1 << 16) -> bytes:
+        """Queue ``data``, run exactly ``cycles`` cycles, return the bytes that came out."""
+        buf = ctypes.create_string_buffer(out_cap)
+        n = self.lib.hw_pump(self.handle, data, len(data), buf, out_cap, cycles)
         return buf.raw[:n]
 
     def idle(self, cycles: int) -> None:

@@ -97,6 +97,10 @@ class GoldenDevice:
         cmd = Cmd(cmd)
         if cmd == Cmd.WRITE:
             return self._write(tag, mem, addr, payload, crc_ok)
+        # a payload of the wrong length is skipped unchecked, like the hardware's SKIP state
+        want = {Cmd.READ: READ_FORMAT.size, Cmd.RUN: RUN_FORMAT.size, Cmd.SET: 4}.get(cmd, 0)
+        if len(payload) != want:
+            return self._error(Status.BAD_ARGS, tag)
         if not crc_ok:
             return self._error(Status.BAD_CRC, tag)
         if cmd == Cmd.INFO:
@@ -109,7 +113,7 @@ class GoldenDevice:
             self.regs[Reg.CYCLES] = max(self.regs[Reg.CYCLES], self.regs[Reg.BUSY])
             return response(Status.OK, tag, b"".join(struct.pack("<I", self.regs[r] & 0xFFFFFFFF) for r in Reg))
         if cmd == Cmd.SET:
-            if addr not in (Reg.SHIFT, Reg.RELU) or len(payload) != 4:
+            if addr not in (Reg.SHIFT, Reg.RELU):
                 return self._error(Status.BAD_ARGS, tag)
             self.regs[Reg(addr)] = struct.unpack("<I", payload)[0] & (63 if addr == Reg.SHIFT else 1)
             return response(Status.OK, tag)
@@ -137,7 +141,7 @@ class GoldenDevice:
         return response(Status.OK, tag)
 
     def _read(self, tag, mem, addr, payload) -> bytes:
-        if mem not in set(Mem) or len(payload) != READ_FORMAT.size:
+        if mem not in set(Mem):
             return self._error(Status.BAD_ARGS, tag)
         count, mode, scale_addr = READ_FORMAT.unpack(payload)
         mem = Mem(mem)
@@ -157,8 +161,6 @@ class GoldenDevice:
         return response(Status.OK, tag, b"".join(pack(row, bits).to_bytes(onb, "little") for row in y))
 
     def _run(self, tag, payload) -> bytes:
-        if len(payload) != RUN_FORMAT.size:
-            return self._error(Status.BAD_ARGS, tag)
         mt_n, nt_n, kb, a_base, w_base, out_base, flags, _prec = RUN_FORMAT.unpack(payload)
         g = self.geo
         if (not mt_n or not nt_n or not kb or a_base + mt_n * kb > g.depth(Mem.A)

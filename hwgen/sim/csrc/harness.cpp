@@ -1,32 +1,93 @@
-// Native harness for the accelerator top with the byte-stream PHY: the driver calls
-// these C functions (ctypes) to push whole request frames and collect whole response
-// frames; the clock loop runs here, never in Python. (Verilator spells the Verilog
-// port rx__valid as rx___05Fvalid.)
-#include <cstdint>
+// Native harness for the accelerator top: the driver calls these C functions (ctypes)
+// to push whole request frames and collect whole response frames; the clock loop runs
+// here, never in Python. Two builds: the byte-stream PHY (default) and, with
+// -DHWGEN_UART_DIVISOR=N, the UART PHY driven bit by bit at N clock cycles per bit.
+// (Verilator spells the Verilog port rx__valid as rx___05Fvalid.)
 #include <cstddef>
+#include <cstdint>
+#include <deque>
 #include "Vtop.h"
 #include "verilated.h"
 
 namespace {
+
+#ifdef HWGEN_UART_DIVISOR
+// Host side of an 8N1 line: an encoder for what we send, a decoder for what we receive.
+struct UartEncoder {
+    int bit = -1;           // -1 idle, 0 start, 1..8 data, 9 stop
+    int count = 0;
+    uint8_t byte = 0;
+    bool busy() const { return bit >= 0; }
+    void start(uint8_t b) { byte = b; bit = 0; count = 0; }
+    int level() const {
+        if (bit < 0) return 1;
+        if (bit == 0) return 0;
+        if (bit <= 8) return (byte >> (bit - 1)) & 1;
+        return 1;
+    }
+    void step() {
+        if (bit < 0) return;
+        if (++count == HWGEN_UART_DIVISOR) { count = 0; if (++bit == 10) bit = -1; }
+    }
+};
+struct UartDecoder {
+    int bit = -1, count = 0, prev = 1;   // bit: -1 idle, 0 start, 1..8 data, 9 stop
+    uint8_t byte = 0;
+    // Samples each bit in its middle; true with a byte when a frame with a good stop bit ends.
+    bool sample(int level, uint8_t& out) {
+        bool got = false;
+        if (bit < 0) {
+            if (prev == 1 && level == 0) { bit = 0; count = 0; }
+        } else if (++count >= (bit == 0 ? HWGEN_UART_DIVISOR / 2 : HWGEN_UART_DIVISOR)) {
+            count = 0;
+            if (bit == 0) bit = (level == 0) ? 1 : -1;                 // a glitch is not a start bit
+            else if (bit <= 8) { byte = (byte >> 1) | (level << 7); ++bit; }
+            else { if (level == 1) { out = byte; got = true; } bit = -1; }
+        }
+        prev = level;
+        return got;
+    }
+};
+#endif
+
 struct Harness {
     VerilatedContext ctx;
     Vtop* top;
     uint64_t cycles = 0;
+    std::deque<uint8_t> pending;   // request bytes not yet taken by the device
+#ifdef HWGEN_UART_DIVISOR
+    UartEncoder enc;
+    UartDecoder dec;
+#endif
     Harness() { top = new Vtop{&ctx}; }
     ~Harness() { top->final(); delete top; }
-    // One clock cycle with the given stream inputs; reports the handshakes that happened.
-    inline void tick(bool rx_valid, uint8_t rx_byte, bool& rx_fire, bool& tx_fire, uint8_t& tx_byte) {
-        top->rx___05Fvalid = rx_valid;
-        top->rx___05Fpayload = rx_byte;
+
+    // One clock cycle; returns true and sets `out` when a response byte left the device.
+    inline bool tick(uint8_t& out) {
+#ifdef HWGEN_UART_DIVISOR
+        if (!enc.busy() && !pending.empty()) { enc.start(pending.front()); pending.pop_front(); }
+        top->uart_rx = enc.level();
+        top->clk = 0;
+        top->eval();
+        bool got = dec.sample(top->uart_tx, out);
+        top->clk = 1;
+        top->eval();
+        enc.step();
+#else
+        bool valid = !pending.empty();
+        top->rx___05Fvalid = valid;
+        top->rx___05Fpayload = valid ? pending.front() : 0;
         top->tx___05Fready = 1;
         top->clk = 0;
         top->eval();
-        rx_fire = rx_valid && top->rx___05Fready;
-        tx_fire = top->tx___05Fvalid;
-        tx_byte = top->tx___05Fpayload;
+        if (valid && top->rx___05Fready) pending.pop_front();
+        bool got = top->tx___05Fvalid;
+        out = top->tx___05Fpayload;
         top->clk = 1;
         top->eval();
+#endif
         ++cycles;
+        return got;
     }
 };
 
@@ -51,9 +112,9 @@ extern "C" {
 
 void* hw_open() {
     Harness* h = new Harness();
-    bool a, b; uint8_t c;
+    uint8_t b;
     h->top->rst = 1;
-    for (int i = 0; i < 4; ++i) h->tick(false, 0, a, b, c);
+    for (int i = 0; i < 4; ++i) h->tick(b);
     h->top->rst = 0;
     h->cycles = 0;
     return h;
@@ -63,35 +124,45 @@ void hw_close(void* p) { delete static_cast<Harness*>(p); }
 
 uint64_t hw_cycles(void* p) { return static_cast<Harness*>(p)->cycles; }
 
-// Push n_in request bytes (as fast as the device takes them) while collecting response
-// bytes, until `frames` complete response frames arrived or max_cycles passed.
-// Returns the number of response bytes written to out (at most out_cap).
+// Queue n_in request bytes and run until `frames` complete response frames arrived (and
+// every queued byte was taken) or max_cycles passed. Returns the response bytes written
+// to out (at most out_cap).
 int64_t hw_xfer(void* p, const uint8_t* in, size_t n_in, uint8_t* out, size_t out_cap,
                 uint64_t max_cycles, uint32_t frames) {
     Harness* h = static_cast<Harness*>(p);
+    h->pending.insert(h->pending.end(), in, in + n_in);
     FrameCounter fc;
-    size_t i = 0, n_out = 0;
+    size_t n_out = 0;
     uint64_t start = h->cycles;
     while (h->cycles - start < max_cycles) {
-        bool rx_fire, tx_fire; uint8_t tx_byte;
-        bool valid = i < n_in;
-        h->tick(valid, valid ? in[i] : 0, rx_fire, tx_fire, tx_byte);
-        if (rx_fire) ++i;
-        if (tx_fire) {
-            if (n_out < out_cap) out[n_out] = tx_byte;
-            ++n_out;
-            fc.push(tx_byte);
-            if (fc.frames >= frames && i >= n_in) break;
+        uint8_t b;
+        if (h->tick(b)) {
+            if (n_out < out_cap) out[n_out++] = b;
+            fc.push(b);
+            if (fc.frames >= frames && h->pending.empty()) break;
         }
     }
-    return static_cast<int64_t>(n_out < out_cap ? n_out : out_cap);
+    return static_cast<int64_t>(n_out);
 }
 
-// Run the clock with nothing on the link (benchmarks: bare cycles per second).
+// Queue n_in bytes, run exactly `cycles` cycles, return what came out (a byte pump for
+// bridging the simulated device to a pseudo-terminal).
+int64_t hw_pump(void* p, const uint8_t* in, size_t n_in, uint8_t* out, size_t out_cap, uint64_t cycles) {
+    Harness* h = static_cast<Harness*>(p);
+    h->pending.insert(h->pending.end(), in, in + n_in);
+    size_t n_out = 0;
+    for (uint64_t k = 0; k < cycles; ++k) {
+        uint8_t b;
+        if (h->tick(b) && n_out < out_cap) out[n_out++] = b;
+    }
+    return static_cast<int64_t>(n_out);
+}
+
+// Run the clock with nothing queued (benchmarks: bare cycles per second).
 void hw_idle(void* p, uint64_t n) {
     Harness* h = static_cast<Harness*>(p);
-    bool a, b; uint8_t c;
-    for (uint64_t k = 0; k < n; ++k) h->tick(false, 0, a, b, c);
+    uint8_t b;
+    for (uint64_t k = 0; k < n; ++k) h->tick(b);
 }
 
 }  // extern "C"
