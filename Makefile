@@ -15,16 +15,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-# Generate the default example's Verilog, then prove it against NumPy in Verilator.
+# Generate the default example's Verilog, prove it against NumPy in Verilator, then run a
+# GEMM through the host driver on the Verilated accelerator (native harness).
 demo: $(STAMP)
 	$(BIN)/hwgen generate $(EXAMPLE)
 	$(BIN)/hwgen sim $(EXAMPLE)
+	$(BIN)/hwgen run gemm $(EXAMPLE) --m 64 --k 256 --n 64
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -ra
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.hwgen-bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $(BENCH_STAMP)
+
+# Benchmarks: array cycles, accelerator utilization vs SCALE-Sim, simulation speed.
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/gemm_cycles.py
+	$(BIN)/python bench/utilization.py
+	$(BIN)/python bench/sim_speed.py
 
 clean:
 	rm -rf build .pytest_cache

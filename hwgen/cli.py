@@ -67,6 +67,15 @@ def _cmd_bench_tpe(args) -> int:
     return 0 if all(e["bit_exact"] for r in results for e in [r["baseline"], *r["optimized"]]) else 1
 
 
+def _cmd_run_gemm(args) -> int:
+    from .config import load
+    from .driver.run import format_report, run_gemm
+    cfg = load(args.file)
+    r = run_gemm(cfg, args.m, args.k, args.n, transport=args.transport, seed=args.seed, log=print)
+    print(format_report(r, cfg))
+    return 0 if r["ok"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(prog="hwgen", description=__doc__, formatter_class=fmt)
@@ -93,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--work-dir", metavar="DIR", help="where logs/results go (default: build/<name>/sim)")
     s.set_defaults(func=_cmd_sim)
 
+    r = sub.add_parser("run", help="run work on the accelerator through the host driver", formatter_class=fmt)
+    rsub = r.add_subparsers(dest="run_command", required=True, metavar="WHAT")
+    g = rsub.add_parser("gemm", help="a random GEMM, checked against hwgen.golden, with counters", formatter_class=fmt)
+    g.add_argument("file", help="config YAML")
+    g.add_argument("--m", type=int, default=64, help="rows of A")
+    g.add_argument("--k", type=int, default=64, help="columns of A = rows of W")
+    g.add_argument("--n", type=int, default=64, help="columns of W")
+    g.add_argument("--transport", default="verilator",
+                   help="golden (NumPy), verilator (the RTL, native harness) or serial:PORT[@BAUD] (a board)")
+    g.add_argument("--seed", type=int, help="operand seed (random and printed when omitted)")
+    g.set_defaults(func=_cmd_run_gemm)
+
     b = sub.add_parser("bench", help="benchmarks", formatter_class=fmt)
     bsub = b.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
     t = bsub.add_parser("tpe", help="engine families: baseline vs optimized PE arithmetic", formatter_class=fmt)
@@ -111,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .generate import GenerateError
     from .sim.runner import SimFailure
+    from .driver import DeviceError
+    from .driver.transports import TransportError
     from .tools import ToolError
 
     args = build_parser().parse_args(argv)
@@ -119,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (GenerateError, ToolError, SimFailure) as e:
+    except (GenerateError, ToolError, SimFailure, DeviceError, TransportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

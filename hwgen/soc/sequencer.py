@@ -21,7 +21,7 @@ from .protocol import Mem
 
 __all__ = ["Sequencer", "ReadPort", "AccPort"]
 
-_FIFO_DEPTH = 4
+_FIFO_DEPTH = 8
 
 
 def ReadPort(addr_bits: int, data_bits: int) -> wiring.Signature:
@@ -63,7 +63,7 @@ class Sequencer(wiring.Component):
         a_row, w_row = Signal(32), Signal(32)
         issuing, inflight, in_last = Signal(), Signal(), Signal()
         room = Signal()
-        m.d.comb += room.eq(fifo.level + inflight < _FIFO_DEPTH - 1)
+        m.d.comb += room.eq(fifo.level + inflight < _FIFO_DEPTH)
         fire = Signal()
         m.d.comb += [fire.eq(issuing & room),
                      self.a_rd.addr.eq(a_row + kb), self.w_rd.addr.eq(w_row + kb),
