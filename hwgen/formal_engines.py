@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,18 +32,6 @@ from .formal import ProofResult, prove
 from .pe.mac import operand_shape
 
 __all__ = ["BitSerialMiter", "bit_serial_bound", "prove_bit_serial"]
-
-
-def _product(a, w, w_signed: bool):
-    """``a * w`` written as its definition, one shifted copy of ``a`` per bit of ``w`` (the top
-    one negative for a signed ``w``): the same number, but easier for SAT than a ``$mul``
-    cell, which yosys sign-extends both operands of to the full result width."""
-    n = len(w)
-    total = 0
-    for i in range(n):
-        term = Mux(w[i], a << i, 0)
-        total = total - term if (w_signed and i == n - 1) else total + term
-    return total
 
 
 def bit_serial_bound(cfg: ArrayConfig, k: int) -> int:
@@ -104,8 +92,7 @@ class BitSerialMiter(wiring.Component):
         want = [[Signal(signed(pe.acc), name=f"want_{r}_{j}") for j in range(C)] for r in range(R)]
         for r in range(R):
             for j in range(C):
-                m.d.comb += want[r][j].eq(sum(_product(a[kk][r], w[kk][j], pe.w.signed) for kk in range(K))
-                                          + self.offset)
+                m.d.comb += want[r][j].eq(sum(a[kk][r] * w[kk][j] for kk in range(K)) + self.offset)
         seen = Signal(range(R + 2))  # beats so far
         cycle = Signal(range(self.bound))
         with m.If(cycle < self.bound - 1):

@@ -89,18 +89,25 @@ class NativeSim:
     def cycles(self) -> int:
         return self.lib.hw_cycles(self.handle)
 
+    def _buffer(self, size: int):
+        """A reusable output buffer of at least ``size`` bytes (allocating per call costs more
+        than simulating a short frame)."""
+        if getattr(self, "_buf_size", 0) < size:
+            self._buf, self._buf_size = ctypes.create_string_buffer(size), size
+        return self._buf
+
     def xfer(self, request: bytes, *, frames: int = 1, max_cycles: int = 10_000_000, out_cap: int = 1 << 20) -> bytes:
         """Send ``request`` and return the response bytes of ``frames`` frames (fewer if
         ``max_cycles`` pass first)."""
-        buf = ctypes.create_string_buffer(out_cap)
+        buf = self._buffer(out_cap)
         n = self.lib.hw_xfer(self.handle, request, len(request), buf, out_cap, max_cycles, frames)
-        return buf.raw[:n]
+        return ctypes.string_at(buf, n)
 
     def pump(self, data: bytes, cycles: int, *, out_cap: int = 1 << 16) -> bytes:
         """Queue ``data``, run exactly ``cycles`` cycles, return the bytes that came out."""
-        buf = ctypes.create_string_buffer(out_cap)
+        buf = self._buffer(out_cap)
         n = self.lib.hw_pump(self.handle, data, len(data), buf, out_cap, cycles)
-        return buf.raw[:n]
+        return ctypes.string_at(buf, n)
 
     def idle(self, cycles: int) -> None:
         self.lib.hw_idle(self.handle, cycles)

@@ -12,7 +12,7 @@ from ..config import HwgenConfig, dumps
 from ..generate import emit_verilog
 from ..tools import ToolError, cache_dir, verilator_env, verilator_identity
 
-__all__ = ["SimResult", "SimFailure", "sim", "build", "default_plan", "VERILATOR_ARGS"]
+__all__ = ["SimResult", "SimFailure", "sim", "build", "build_verilog", "default_plan", "VERILATOR_ARGS"]
 
 #: Amaranth's Verilog trips these lint warnings; none is a functional problem.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
@@ -92,31 +92,36 @@ def build(cfg: HwgenConfig, *, waves: bool = False, log=None) -> tuple[Path, boo
     """Verilate the config's Verilog into a cached directory; returns (build dir, was cached).
 
     The directory holds ``<name>.v`` (the exact source that was built) and ``build.log``."""
+    text, _ = emit_verilog(cfg)
+    return build_verilog(cfg.name, text, waves=waves, log=log)
+
+
+def build_verilog(name: str, text: str, *, waves: bool = False, log=None) -> tuple[Path, bool]:
+    """Verilate ``text`` (top module ``name``) for cocotb into a cached directory."""
     from cocotb_tools.runner import get_runner
 
-    text, _ = emit_verilog(cfg)
     key = _build_key(text, waves)
-    build_dir = cache_dir() / "verilator" / f"{cfg.name}-{key}"
+    build_dir = cache_dir() / "verilator" / f"{name}-{key}"
     stamp = build_dir / "hwgen-build.ok"
-    if stamp.exists() and (build_dir / cfg.name).exists():
+    if stamp.exists() and (build_dir / name).exists():
         return build_dir, True
     if build_dir.exists():
         shutil.rmtree(build_dir)
     build_dir.mkdir(parents=True)
-    src = build_dir / f"{cfg.name}.v"
+    src = build_dir / f"{name}.v"
     src.write_text(text)
     build_log = build_dir / "build.log"
     if log:
-        log(f"building {cfg.name} with Verilator (cached in {build_dir})")
+        log(f"building {name} with Verilator (cached in {build_dir})")
     extra = ["--trace-fst", "--trace-structs", *_lz4_args(build_dir)] if waves else []
     with verilator_env():
         runner = get_runner("verilator")
         try:
-            runner.build(sources=[src], hdl_toplevel=cfg.name, build_dir=build_dir,
+            runner.build(sources=[src], hdl_toplevel=name, build_dir=build_dir,
                          build_args=VERILATOR_ARGS + extra,
                          waves=waves, log_file=build_log, always=True)
         except (SystemExit, Exception) as e:  # cocotb raises SystemExit / CalledProcessError
-            raise ToolError(f"Verilator build of {cfg.name} failed ({e}); full log: {build_log}") from None
+            raise ToolError(f"Verilator build of {name} failed ({e}); full log: {build_log}") from None
     stamp.write_text(key + "\n")
     return build_dir, False
 

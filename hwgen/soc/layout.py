@@ -21,10 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import HwgenConfig
-from ..sim.schedule import pack, unpack
 from .protocol import Mem
 
-__all__ = ["Geometry", "SCALE_BITS", "SUPPORTED_KINDS"]
+__all__ = ["Geometry", "SCALE_BITS", "SUPPORTED_KINDS", "pack_words", "unpack_words"]
 
 SCALE_BITS = 16
 SUPPORTED_KINDS = ("systolic", "cube", "matrix2d", "bit_serial")
@@ -32,6 +31,29 @@ SUPPORTED_KINDS = ("systolic", "cube", "matrix2d", "bit_serial")
 
 def _nbytes(bits: int) -> int:
     return (bits + 7) // 8
+
+
+def pack_words(values: np.ndarray, bits: int, nbytes: int) -> bytes:
+    """Rows of ``values`` (words × elements) as little-endian words of ``nbytes`` bytes,
+    element 0 in the low ``bits`` bits (vectorized :func:`hwgen.sim.schedule.pack`)."""
+    v = np.asarray(values, dtype=np.int64)
+    words, n = v.shape
+    u = v.astype(np.uint64) & np.uint64((1 << bits) - 1 if bits < 64 else 0xFFFFFFFFFFFFFFFF)
+    b = ((u[:, :, None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+    flat = np.zeros((words, nbytes * 8), dtype=np.uint8)
+    flat[:, :n * bits] = b.reshape(words, n * bits)
+    return np.packbits(flat, axis=1, bitorder="little").tobytes()
+
+
+def unpack_words(data: bytes, bits: int, n: int, nbytes: int, *, signed: bool) -> np.ndarray:
+    """Inverse of :func:`pack_words`: a (words × n) int64 array."""
+    raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, nbytes)
+    b = np.unpackbits(raw, axis=1, bitorder="little")[:, :n * bits].reshape(-1, n, bits).astype(np.uint64)
+    u = (b << np.arange(bits, dtype=np.uint64)).sum(axis=2, dtype=np.uint64)
+    out = u.astype(np.int64)
+    if signed and bits < 64:
+        out = np.where(out >= (1 << (bits - 1)), out - (1 << bits), out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -97,13 +119,9 @@ class Geometry:
         kb = self.k_beats(k)
         pad = np.zeros((-(-m // R) * R, kb * D), dtype=np.int64)
         pad[:m, :k] = a
-        out = bytearray()
-        nb = self.word_bytes(Mem.A)
-        for mt in range(pad.shape[0] // R):
-            for b in range(kb):
-                blk = pad[mt * R:(mt + 1) * R, b * D:(b + 1) * D]  # R×D, element r·D + d
-                out += pack(blk.reshape(-1), bits).to_bytes(nb, "little")
-        return bytes(out)
+        # word (mt, b) holds the R×D block A[mt·R + r, b·D + d] as element r·D + d
+        blocks = pad.reshape(-1, R, kb, D).transpose(0, 2, 1, 3).reshape(-1, R * D)
+        return pack_words(blocks, bits, self.word_bytes(Mem.A))
 
     def pack_w(self, w: np.ndarray) -> bytes:
         """W (K×N) as W-scratchpad words, N tiles outer."""
@@ -112,13 +130,9 @@ class Geometry:
         kb = self.k_beats(k)
         pad = np.zeros((kb * D, -(-n // C) * C), dtype=np.int64)
         pad[:k, :n] = w
-        out = bytearray()
-        nb = self.word_bytes(Mem.W)
-        for nt in range(pad.shape[1] // C):
-            for b in range(kb):
-                blk = pad[b * D:(b + 1) * D, nt * C:(nt + 1) * C]  # D×C, element d·C + j
-                out += pack(blk.reshape(-1), bits).to_bytes(nb, "little")
-        return bytes(out)
+        # word (nt, b) holds the D×C block W[b·D + d, nt·C + j] as element d·C + j
+        blocks = pad.reshape(kb, D, -1, C).transpose(2, 0, 1, 3).reshape(-1, D * C)
+        return pack_words(blocks, bits, self.word_bytes(Mem.W))
 
     def pack_scale(self, scale: np.ndarray) -> bytes:
         """Per-column scales (N,) as scale words (C per word, zero-padded)."""
@@ -126,8 +140,7 @@ class Geometry:
         n = len(scale)
         pad = np.zeros(-(-n // C) * C, dtype=np.int64)
         pad[:n] = scale
-        nb = self.word_bytes(Mem.SCALE)
-        return b"".join(pack(pad[i:i + C], SCALE_BITS).to_bytes(nb, "little") for i in range(0, len(pad), C))
+        return pack_words(pad.reshape(-1, C), SCALE_BITS, self.word_bytes(Mem.SCALE))
 
     def unpack_words(self, data: bytes, mem: Mem, *, requant: bool = False) -> np.ndarray:
         """Words read back from memory ``mem`` as a (words × elements) int64 array."""
@@ -141,6 +154,4 @@ class Geometry:
             bits, n, signed = self.cfg.array.pe.w.bits, self.D * self.C, self.cfg.array.pe.w.signed
         else:
             bits, n, signed = SCALE_BITS, self.C, False
-        words = [unpack(int.from_bytes(data[i:i + nb], "little"), bits, n, signed=signed)
-                 for i in range(0, len(data), nb)]
-        return np.array(words, dtype=np.int64).reshape(-1, n)
+        return unpack_words(data, bits, n, nb, signed=signed)
