@@ -31,7 +31,10 @@ def _cmd_generate(args) -> int:
     out = Path(args.output) if args.output else Path("build") / cfg.name
     g = generate(cfg, out, force=args.force)
     state = "wrote" if g.written else "unchanged"
-    print(f"{state} {g.verilog} ({g.verilog.stat().st_size:,} bytes, sha256 {g.verilog_sha256[:12]}) and {g.manifest}")
+    top = g.verilog.with_name(f"{cfg.name}_top.v")
+    extra = f", {top} (the accelerator)" if top.exists() else ""
+    print(f"{state} {g.verilog} ({g.verilog.stat().st_size:,} bytes, sha256 {g.verilog_sha256[:12]}){extra} "
+          f"and {g.manifest}")
     return 0
 
 

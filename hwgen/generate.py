@@ -132,20 +132,50 @@ _MEANING = {
 }
 
 
-def manifest(cfg: HwgenConfig, verilog_text: str, ports: list[dict], streams: dict) -> dict:
+def manifest(cfg: HwgenConfig, verilog_text: str, ports: list[dict], streams: dict,
+             top_text: str | None = None) -> dict:
     import amaranth
-    return {
+    files = {f"{cfg.name}.v": hashlib.sha256(verilog_text.encode()).hexdigest()}
+    man = {
         "hwgen_version": __version__,
         "name": cfg.name,
         "top": cfg.name,
         "config": cfg.to_dict(),
         "config_sha256": cfg.content_hash,
-        "files": {f"{cfg.name}.v": hashlib.sha256(verilog_text.encode()).hexdigest()},
+        "files": files,
         "ports": ports,
         "streams": streams,
         "latency": _latency(cfg),
         "tools": {"amaranth": amaranth.__version__},
     }
+    if top_text is not None:
+        files[f"{cfg.name}_top.v"] = hashlib.sha256(top_text.encode()).hexdigest()
+        man["accelerator"] = _accelerator(cfg)
+    return man
+
+
+def _accelerator(cfg: HwgenConfig) -> dict:
+    """The accelerator top: its module, memories, output format and host protocol (the same
+    definitions the driver uses: ``hwgen.soc.protocol``, ``hwgen.soc.layout``)."""
+    from .soc.layout import Geometry
+    from .soc.protocol import Mem, describe
+    geo = Geometry(cfg)
+    return {
+        "top": f"{cfg.name}_top", "phy": "stream (rx/tx byte streams); boards add the UART PHY",
+        "memories": {m.name: {"id": int(m), "words": geo.depth(m), "word_bits": geo.word_bits(m),
+                              "word_bytes": geo.word_bytes(m)} for m in Mem},
+        "output_format": str(cfg.soc.out), "info": geo.info().hex(),
+        "protocol": describe(),
+    }
+
+
+def emit_top(cfg: HwgenConfig) -> str | None:
+    """The accelerator top's Verilog, or None when the engine does not run in it yet."""
+    from .soc.layout import SUPPORTED_KINDS
+    if cfg.array.kind not in SUPPORTED_KINDS or cfg.array.dataflow != "output_stationary":
+        return None
+    from .sim.native import top_verilog
+    return top_verilog(cfg)[1]
 
 
 def _owned(outdir: Path) -> dict:
@@ -164,29 +194,36 @@ def _sha(path: Path) -> str | None:
 
 
 def generate(cfg: HwgenConfig, outdir: str | Path, *, force: bool = False) -> Generated:
-    """Write ``outdir/<name>.v`` and ``outdir/manifest.json``.
+    """Write ``outdir/<name>.v`` (the engine), ``outdir/<name>_top.v`` (the accelerator
+    around it, for engines it supports) and ``outdir/manifest.json``.
 
     Refuses (``GenerateError``) to replace a file it did not write, or one edited since
     it wrote it, unless ``force``. Rewrites nothing when the content is already identical.
     """
     outdir = Path(outdir)
     text, ports, streams = _emit(cfg)
-    man = manifest(cfg, text, ports, streams)
+    top = emit_top(cfg)
+    man = manifest(cfg, text, ports, streams, top)
     body = json.dumps(man, indent=2, sort_keys=True) + "\n"
     vpath, mpath = outdir / f"{cfg.name}.v", outdir / MANIFEST
+    texts = {vpath: text}
+    if top is not None:
+        texts[outdir / f"{cfg.name}_top.v"] = top
     sha = man["files"][vpath.name]
-    if _sha(vpath) == sha and mpath.exists() and mpath.read_text() == body:
+    if all(_sha(p) == man["files"][p.name] for p in texts) and mpath.exists() and mpath.read_text() == body:
         return Generated(vpath, mpath, sha, written=False)
     if not force:
         owned = _owned(outdir)
         if mpath.exists() and not owned:
             raise GenerateError(f"{mpath} exists and was not written by hwgen; "
                                 "use --force to overwrite or choose another -o DIR")
-        if vpath.exists() and owned.get(vpath.name) != _sha(vpath):
-            raise GenerateError(f"{vpath} exists and was not written by hwgen (or was edited since); "
-                                "use --force to overwrite or choose another -o DIR")
+        for p in texts:
+            if p.exists() and owned.get(p.name) != _sha(p):
+                raise GenerateError(f"{p} exists and was not written by hwgen (or was edited since); "
+                                    "use --force to overwrite or choose another -o DIR")
     outdir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(vpath, text)
+    for p, t in texts.items():
+        _atomic_write(p, t)
     _atomic_write(mpath, body)
     return Generated(vpath, mpath, sha, written=True)
 

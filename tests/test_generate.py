@@ -63,3 +63,25 @@ def test_largest_dimension_generates(rows, cols):
     widths = {p["name"]: p["width"] for p in ports}
     assert widths["a__payload"] == rows * 8 + 1 and widths["out__payload"] == cols * 32
     assert text.count("module ") == rows * cols + 2  # top, fabric, one module per PE
+
+
+def test_accelerator_top_and_protocol_in_manifest(tmp_path):
+    """The accelerator top is generated beside the engine; the manifest carries the protocol
+    and register map from the same definitions the driver uses."""
+    import json
+
+    from hwgen.config import loads
+    from hwgen.soc.layout import Geometry
+    from hwgen.soc.protocol import VERSION, Reg
+    cfg = loads("name: gen_top\narray: {rows: 2, cols: 2}\nsoc: {a_words: 32, w_words: 32, acc_words: 32}\n")
+    g = generate(cfg, tmp_path)
+    man = json.loads(g.manifest.read_text())
+    assert (tmp_path / "gen_top_top.v").exists() and "gen_top_top.v" in man["files"]
+    acc = man["accelerator"]
+    assert acc["protocol"]["version"] == VERSION
+    assert acc["protocol"]["registers"] == {r.name.lower(): int(r) for r in Reg}
+    assert acc["info"] == Geometry(cfg).info().hex() and acc["memories"]["A"]["words"] == 32
+    ws = loads("name: gen_at\narray: {rows: 2, cols: 2, kind: adder_tree, dataflow: weight_stationary}\n")
+    g2 = generate(ws, tmp_path / "ws")
+    assert "accelerator" not in json.loads(g2.manifest.read_text())
+    assert not (tmp_path / "ws" / "gen_at_top.v").exists()
