@@ -45,7 +45,9 @@ def _cmd_sim(args) -> int:
     cfg = load(args.file)
     res = sim(cfg, seed=args.seed, waves=args.waves, work_dir=args.work_dir, log=print, check=False)
     a = cfg.array
-    print(f"\n{cfg.name}: {a.rows}x{a.cols} {a.dataflow} systolic array, {a.pe.a}×{a.pe.w} → "
+    dims = f"{a.rows}x{a.cols}" + (f"x{a.depth}" if a.depth > 1 else "")
+    kind = "systolic array" if a.kind == "systolic" else f"{a.kind} engine ({a.pe.arith})"
+    print(f"\n{cfg.name}: {dims} {a.dataflow} {kind}, {a.pe.a}×{a.pe.w} → "
           f"acc{a.pe.acc} {a.pe.overflow}; Verilog {res.verilog_bytes:,} bytes; "
           f"seed {res.seed}{' (cached build)' if res.cached_build else ''}")
     rows = [[f"{g['m']}x{g['k']}x{g['n']}", g.get("note", ""), g["tiles"], g["cycles"], g["ideal"],

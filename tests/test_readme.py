@@ -24,6 +24,13 @@ def test_readme_python_example_runs(monkeypatch, tmp_path):
     assert lines[-2].endswith("True") and lines[-1] == "[[32258]]"
 
 
+def test_readme_driver_example_runs():
+    code = re.findall(r"```python\n(.*?)```", README, re.S)[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "True int64 True 4"
+
+
 def test_readme_quoted_config_error_is_real(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     quoted = re.search(r"\$ hwgen config check (examples/broken/\S+)\n(error: .*)\n", README)
