@@ -146,7 +146,7 @@ def prove(miter: wiring.Component, workdir: Path, *, name: str, steps: int | Non
         sat = "sat -tempinduct -prove ok 1 -set-init-zero -show-inputs -verify"
     else:  # registers start at their reset value (zero); rst stays low
         sat = f"sat -seq {steps} -prove ok 1 -set-init-zero -set rst 0 -show-inputs -verify"
-    script = f"read_verilog {src.name}; prep -top {name}; flatten; opt_clean; {sat}"
+    script = f"read_verilog {src.name}; prep -top {name}; flatten; opt; {sat}"
     log = workdir / f"{name}.log"
     t0 = time.time()
     try:

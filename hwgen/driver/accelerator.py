@@ -17,8 +17,8 @@ import numpy as np
 
 from ..config import HwgenConfig
 from ..soc.layout import Geometry
-from ..soc.protocol import (MAX_PAYLOAD, READ_FORMAT, RUN_FORMAT, Cmd, Mem, ProtocolError, Reg, Status,
-                            parse_response, request)
+from ..soc.protocol import (MAX_PAYLOAD, READ_FORMAT, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, Cmd, Mem,
+                            ProtocolError, Reg, Status, parse_response, request)
 from .transports import Transport, open_transport
 
 __all__ = ["Accelerator", "Requant", "DeviceError", "DeviceTimeout", "Stats"]
@@ -67,6 +67,7 @@ class Accelerator:
         self.max_frame = max_frame
         self._tag = 0
         self._last_run_tag = -1
+        self._running = False
         self.stats = Stats()
         self._check_identity()
 
@@ -116,6 +117,10 @@ class Accelerator:
             if rsp.status in _RETRY:
                 problem = f"device reported {rsp.status.name}"
                 continue
+            if rsp.status == Status.BUSY and cmd != Cmd.WAIT:  # an asynchronous RUN still executes
+                problem = "device busy"
+                self.wait()
+                continue
             if rsp.tag != tag:
                 problem = f"response tag {rsp.tag} for request tag {tag}"
                 continue
@@ -151,12 +156,26 @@ class Accelerator:
         return bytes(out)
 
     def run(self, m_tiles: int, n_tiles: int, k_beats: int, *, a_base: int = 0, w_base: int = 0,
-            out_base: int = 0, accumulate: bool = False, prec: int | None = None) -> int:
-        """One RUN; returns the device's cycle count for it."""
+            out_base: int = 0, accumulate: bool = False, prec: int | None = None, wait: bool = True) -> int | None:
+        """One RUN; returns the device's cycle count for it. With ``wait=False`` it returns at
+        once (the device keeps computing; :meth:`wait` collects the cycle count)."""
         prec = self.cfg.array.pe.w.bits - 1 if prec is None else prec
-        payload = RUN_FORMAT.pack(m_tiles, n_tiles, k_beats, a_base, w_base, out_base, int(accumulate), prec)
-        cycles = struct.unpack("<I", self.command(Cmd.RUN, payload=payload))[0]
+        flags = (RUN_ACCUMULATE if accumulate else 0) | (0 if wait else RUN_ASYNC)
+        payload = RUN_FORMAT.pack(m_tiles, n_tiles, k_beats, a_base, w_base, out_base, flags, prec)
+        answer = self.command(Cmd.RUN, payload=payload)
+        if not wait:
+            self._running = True
+            return None
+        cycles = struct.unpack("<I", answer)[0]
         self.stats.gemm_cycles += cycles
+        return cycles
+
+    def wait(self) -> int:
+        """Wait for an asynchronous RUN to finish; returns its cycles (counted once)."""
+        cycles = struct.unpack("<I", self.command(Cmd.WAIT))[0]
+        if self._running:
+            self.stats.gemm_cycles += cycles
+            self._running = False
         return cycles
 
     def set_reg(self, reg: Reg, value: int) -> None:
@@ -177,7 +196,11 @@ class Accelerator:
     # -- GEMM
     def gemm(self, a, w, *, requant: Requant | None = None) -> np.ndarray:
         """``a @ w`` (M×K @ K×N) with the engine's accumulator semantics; with ``requant``,
-        the output stage's result in ``soc.out``. Tiles, pads and chunks itself."""
+        the output stage's result in ``soc.out``. Tiles, pads and chunks itself.
+
+        Double-buffered: every memory is used as two halves, and while the device computes
+        one chunk (an asynchronous RUN) the next chunk's operands are written into the other
+        half, so host-link writes overlap compute."""
         a, w = np.asarray(a, dtype=np.int64), np.asarray(w, dtype=np.int64)
         if a.ndim != 2 or w.ndim != 2 or a.shape[1] != w.shape[0]:
             raise ValueError(f"gemm needs (M, K) @ (K, N), got {a.shape} @ {w.shape}")
@@ -188,52 +211,75 @@ class Accelerator:
         N = w.shape[1]
         R, C, D = g.R, g.C, g.D
         s = self.cfg.soc
+        ha, hw, hacc, hsc = s.a_words // 2, s.w_words // 2, s.acc_words // 2, max(1, s.scale_words // 2)
         kb_all = g.k_beats(K)
-        kb_max = min(s.a_words, s.w_words)
+        kb_max = min(ha, hw)
         if kb_all > kb_max and pe.overflow == "saturate":
-            raise ValueError(f"K = {K} needs {kb_all} scratchpad words per tile, more than {kb_max}; splitting K "
-                             "changes a saturating accumulation — use overflow: wrap or larger a_words/w_words")
+            raise ValueError(f"K = {K} needs {kb_all} scratchpad words per tile, more than {kb_max} (half of "
+                             "a_words/w_words); splitting K changes a saturating accumulation — use overflow: wrap "
+                             "or larger a_words/w_words")
+        if hacc < R:
+            raise ValueError(f"acc_words = {s.acc_words} cannot hold two tiles of {R} rows")
         k_chunks = [(k0, min(K, k0 + kb_max * D)) for k0 in range(0, K, kb_max * D)]
         kb = g.k_beats(k_chunks[0][1] - k_chunks[0][0])
         MT, NT = -(-M // R), -(-N // C)
-        nt_c = max(1, min(NT, s.w_words // kb, s.scale_words if requant else NT, s.acc_words // R))
-        mt_c = max(1, min(MT, s.a_words // kb, s.acc_words // (nt_c * R)))
+        nt_c = max(1, min(NT, hw // kb, hsc if requant else NT, hacc // R))
+        mt_c = max(1, min(MT, ha // kb, hacc // (nt_c * R)))
         if requant is not None:
             scale = np.asarray(requant.scale, dtype=np.int64).reshape(-1)
             if scale.shape != (N,):
                 raise ValueError(f"requant.scale must have N = {N} entries, got {scale.shape}")
             self.set_reg(Reg.SHIFT, requant.shift)
             self.set_reg(Reg.RELU, int(requant.relu))
-        out = np.zeros((M, N), dtype=np.int64)
+        # jobs: one RUN each; the blocks' K chunks accumulate into the same accumulator half
+        jobs = []
         for m0 in range(0, M, mt_c * R):
-            m1 = min(M, m0 + mt_c * R)
-            mts = -(-(m1 - m0) // R)
             for n0 in range(0, N, nt_c * C):
-                n1 = min(N, n0 + nt_c * C)
-                nts = -(-(n1 - n0) // C)
                 for i, (k0, k1) in enumerate(k_chunks):
-                    kbc = g.k_beats(k1 - k0)
-                    self.write(Mem.A, 0, g.pack_a(a[m0:m1, k0:k1]))
-                    self.write(Mem.W, 0, g.pack_w(w[k0:k1, n0:n1]))
-                    self.run(mts, nts, kbc, accumulate=i > 0)
-                self.stats.gemm_macs += (m1 - m0) * (n1 - n0) * K
-                out[m0:m1, n0:n1] = self._collect(mts, nts, m1 - m0, n1 - n0,
-                                                  None if requant is None else scale[n0:n1], requant)
+                    jobs.append((m0, min(M, m0 + mt_c * R), n0, min(N, n0 + nt_c * C), k0, k1, i))
+        out = np.zeros((M, N), dtype=np.int64)
+        if requant is None:
+            scale = None
+        pending = None  # (job index, accumulator half) of the RUN computing on the device
+        block = -1
+        for idx, (m0, m1, n0, n1, k0, k1, i) in enumerate(jobs):
+            block += i == 0
+            half, acc_half = idx % 2, block % 2
+            self.write(Mem.A, half * ha, g.pack_a(a[m0:m1, k0:k1]))   # overlaps the pending RUN
+            self.write(Mem.W, half * hw, g.pack_w(w[k0:k1, n0:n1]))
+            if pending is not None:
+                self.wait()
+                self._finish(jobs, *pending, out, hacc, hsc, scale, requant)
+            mts, nts = -(-(m1 - m0) // R), -(-(n1 - n0) // C)
+            self.run(mts, nts, g.k_beats(k1 - k0), a_base=half * ha, w_base=half * hw, out_base=acc_half * hacc,
+                     accumulate=i > 0, wait=False)
+            pending = (idx, acc_half)
+        if pending is not None:
+            self.wait()
+            self._finish(jobs, *pending, out, hacc, hsc, scale, requant)
         return out
 
-    def _collect(self, mts, nts, m, n, scale, requant) -> np.ndarray:
+    def _finish(self, jobs, idx, acc_half, out, hacc, hsc, scale, requant) -> None:
+        """After job ``idx``'s RUN: if it was its block's last K chunk, read the block."""
+        m0, m1, n0, n1, _, k1, _ = jobs[idx]
+        if idx + 1 < len(jobs) and jobs[idx + 1][6] != 0:
+            return  # more K chunks of this block follow
+        self.stats.gemm_macs += (m1 - m0) * (n1 - n0) * k1  # the last chunk ends at K
         g, R, C = self.geo, self.geo.R, self.geo.C
-        block = np.zeros((mts * R, nts * C), dtype=np.int64)
+        mts, nts = -(-(m1 - m0) // R), -(-(n1 - n0) // C)
+        base = acc_half * hacc
+        blk = np.zeros((mts * R, nts * C), dtype=np.int64)
         if requant is None:
-            words = g.unpack_words(self.read(Mem.ACC, 0, mts * nts * R), Mem.ACC)
+            words = g.unpack_words(self.read(Mem.ACC, base, mts * nts * R), Mem.ACC)
             for mt in range(mts):
                 for nt in range(nts):
-                    base = (mt * nts + nt) * R
-                    block[mt * R:(mt + 1) * R, nt * C:(nt + 1) * C] = words[base:base + R]
+                    w0 = (mt * nts + nt) * R
+                    blk[mt * R:(mt + 1) * R, nt * C:(nt + 1) * C] = words[w0:w0 + R]
         else:
-            self.write(Mem.SCALE, 0, g.pack_scale(scale))
+            sbase = acc_half * hsc
+            self.write(Mem.SCALE, sbase, g.pack_scale(scale[n0:n1]))
             for mt in range(mts):
                 for nt in range(nts):
-                    raw = self.read(Mem.ACC, (mt * nts + nt) * R, R, requant=True, scale_addr=nt)
-                    block[mt * R:(mt + 1) * R, nt * C:(nt + 1) * C] = g.unpack_words(raw, Mem.ACC, requant=True)
-        return block[:m, :n]
+                    raw = self.read(Mem.ACC, base + (mt * nts + nt) * R, R, requant=True, scale_addr=sbase + nt)
+                    blk[mt * R:(mt + 1) * R, nt * C:(nt + 1) * C] = g.unpack_words(raw, Mem.ACC, requant=True)
+        out[m0:m1, n0:n1] = blk[:m1 - m0, :n1 - n0]

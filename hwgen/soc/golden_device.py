@@ -16,8 +16,8 @@ from ..golden.requant import requantize
 from ..numerics import saturate, wrap_signed
 from ..sim.schedule import pack
 from .layout import Geometry
-from .protocol import (READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, Cmd, Mem, Reg, Status, crc16,
-                       response)
+from .protocol import (READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, SOF_REQ, Cmd, Mem, Reg,
+                       Status, crc16, response)
 
 __all__ = ["GoldenDevice", "run_cycles_model"]
 
@@ -39,6 +39,7 @@ class GoldenDevice:
         self.mem = {m: [0] * self.geo.depth(m) for m in Mem}  # words as unsigned ints
         self.regs = {r: 0 for r in Reg}
         self.last_run_tag: int | None = None
+        self.last_run_cycles = 0
         self._buf = bytearray()
 
     # -- byte interface
@@ -112,6 +113,8 @@ class GoldenDevice:
         if cmd == Cmd.REGS:
             self.regs[Reg.CYCLES] = max(self.regs[Reg.CYCLES], self.regs[Reg.BUSY])
             return response(Status.OK, tag, b"".join(struct.pack("<I", self.regs[r] & 0xFFFFFFFF) for r in Reg))
+        if cmd == Cmd.WAIT:  # RUNs execute at once here, so the last one has always finished
+            return response(Status.OK, tag, struct.pack("<I", self.last_run_cycles))
         if cmd == Cmd.SET:
             if addr not in (Reg.SHIFT, Reg.RELU):
                 return self._error(Status.BAD_ARGS, tag)
@@ -167,8 +170,9 @@ class GoldenDevice:
                 or w_base + nt_n * kb > g.depth(Mem.W) or out_base + mt_n * nt_n * g.R > g.depth(Mem.ACC)):
             return self._error(Status.BAD_ARGS, tag)
         cycles = run_cycles_model(g, mt_n, nt_n, kb)
+        answer = b"" if flags & RUN_ASYNC else struct.pack("<I", cycles)
         if tag == self.last_run_tag:  # a retried RUN: acknowledge, do not run twice
-            return response(Status.OK, tag, struct.pack("<I", cycles))
+            return response(Status.OK, tag, answer)
         pe, R, C, D = self.cfg.array.pe, g.R, g.C, g.D
         nbw = g.word_bytes(Mem.A), g.word_bytes(Mem.W)
         a_words = b"".join(self.mem[Mem.A][a_base + i].to_bytes(nbw[0], "little") for i in range(mt_n * kb))
@@ -184,12 +188,12 @@ class GoldenDevice:
                 for r in range(R):
                     addr = out_base + (mt * nt_n + nt) * R + r
                     row = res[r]
-                    if flags & 1:  # accumulate: one more addition with the PE's overflow rule
+                    if flags & RUN_ACCUMULATE:  # accumulate: one more addition with the PE's overflow rule
                         old = g.unpack_words(self.mem[Mem.ACC][addr].to_bytes(acc_nb, "little"), Mem.ACC)[0]
                         row = (saturate if pe.overflow == "saturate" else wrap_signed)(old + row, pe.acc)
                     self.mem[Mem.ACC][addr] = pack(row, pe.acc)
-        self.last_run_tag = tag
+        self.last_run_tag, self.last_run_cycles = tag, cycles
         self.regs[Reg.BUSY] += cycles
         self.regs[Reg.ARRAY] += mt_n * nt_n * kb
         self.regs[Reg.RUNS] += 1
-        return response(Status.OK, tag, struct.pack("<I", cycles))
+        return response(Status.OK, tag, answer)

@@ -47,7 +47,7 @@ class HostLink(wiring.Component):
             "rq_in": Out(stream.Signature(data.StructLayout({
                 "acc": data.ArrayLayout(unsigned(pe.acc), geo.C), "scale": data.ArrayLayout(16, geo.C)}))),
             "rq_out": In(stream.Signature(data.ArrayLayout(out_shape, geo.C))),
-            "run_start": Out(1), "run_args": Out(RunArgs), "run_done": In(1),
+            "run_start": Out(1), "run_args": Out(RunArgs), "run_done": In(1), "run_busy": In(1),
             "regs": In(data.ArrayLayout(32, len(Reg))),
             "shift": Out(6), "relu": Out(1), "clear": Out(1),
             "bad_frame": Out(1), "garbage": Out(1),
@@ -105,7 +105,14 @@ class HostLink(wiring.Component):
         scale = Signal(16 * geo.C)
         r_count, r_mode, r_scale = args[0:16], args[16:24], args[24:40]
         last_run_tag, last_run_valid = Signal(8), Signal()
-        run_cycles = Signal(32)
+        run_cycles, counting = Signal(32), Signal()   # cycles of the current/last RUN
+        with m.If(self.run_start):
+            m.d.sync += [run_cycles.eq(0), counting.eq(1)]
+        with m.Elif(counting):
+            m.d.sync += run_cycles.eq(run_cycles + 1)
+            with m.If(self.run_done):
+                m.d.sync += counting.eq(0)
+        busy = self.run_busy | counting
         run = data.View(RunArgs, args[:RunArgs.size])
         m.d.comb += self.run_args.eq(run)
 
@@ -152,8 +159,12 @@ class HostLink(wiring.Component):
                     with m.Switch(cmd):
                         with m.Case(Cmd.WRITE):
                             m.next = "WPAY"
+                            with m.If((mem == Mem.ACC) & busy):  # the sequencer owns ACC's write port
+                                m.d.sync += status.eq(Status.BUSY)
+                                m.next = "SKIP"
                             with m.If(length == 0):
-                                m.d.sync += respond(Mux(mem > Mem.SCALE, Status.BAD_ARGS, Status.OK))
+                                m.d.sync += respond(Mux(mem > Mem.SCALE, Status.BAD_ARGS,
+                                                        Mux((mem == Mem.ACC) & busy, Status.BUSY, Status.OK)))
                                 m.next = "RESP_DONE_CHECK"
                         with m.Case(Cmd.READ, Cmd.RUN, Cmd.SET):
                             want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, RUN_FORMAT.size, 4))
@@ -165,7 +176,7 @@ class HostLink(wiring.Component):
                             with m.Else():
                                 m.d.sync += args.eq(0)
                                 m.next = "ARGS"
-                        with m.Case(Cmd.INFO, Cmd.REGS, Cmd.RESET):
+                        with m.Case(Cmd.INFO, Cmd.REGS, Cmd.RESET, Cmd.WAIT):
                             with m.If(length != 0):
                                 m.d.sync += status.eq(Status.BAD_ARGS)
                                 m.next = "SKIP"
@@ -267,6 +278,12 @@ class HostLink(wiring.Component):
                         with m.Else():
                             m.d.sync += status.eq(Status.BAD_ARGS)
                             m.next = "ERR"
+                    with m.Case(Cmd.WAIT):
+                        with m.If(busy):
+                            m.next = "RUNNING"
+                        with m.Else():
+                            m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles)]
+                            m.next = "TX_SOF"
                     with m.Case(Cmd.READ):
                         ok, in_range = Signal(), Signal()
                         for mm in Mem:
@@ -276,6 +293,9 @@ class HostLink(wiring.Component):
                                           & ((r_mode == 0) | (mem == Mem.ACC)) & (r_scale < depth[Mem.SCALE]))
                         with m.If(~ok):
                             m.d.sync += status.eq(Status.BAD_ARGS)
+                            m.next = "ERR"
+                        with m.Elif(busy):  # the sequencer owns the read ports
+                            m.d.sync += status.eq(Status.BUSY)
                             m.next = "ERR"
                         with m.Else():
                             obytes = Mux(r_mode != 0, geo.word_bytes(Mem.ACC, requant=True), nb)
@@ -292,18 +312,23 @@ class HostLink(wiring.Component):
                         with m.If(~ok):
                             m.d.sync += status.eq(Status.BAD_ARGS)
                             m.next = "ERR"
-                        with m.Elif(last_run_valid & (last_run_tag == tag)):
-                            m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles)]
+                        with m.Elif(last_run_valid & (last_run_tag == tag)):  # a retry: do not run again
+                            m.d.sync += [rsp_len.eq(Mux(run.flags[1], 0, 4)), regbuf.eq(run_cycles)]
                             m.next = "TX_SOF"
+                        with m.Elif(busy):
+                            m.d.sync += status.eq(Status.BUSY)
+                            m.next = "ERR"
                         with m.Else():
                             m.d.comb += self.run_start.eq(1)
-                            m.d.sync += run_cycles.eq(0)
-                            m.next = "RUNNING"
-            with m.State("RUNNING"):
-                m.d.sync += run_cycles.eq(run_cycles + 1)
+                            m.d.sync += [last_run_tag.eq(tag), last_run_valid.eq(1)]
+                            with m.If(run.flags[1]):  # asynchronous: answer now, WAIT answers later
+                                m.d.sync += rsp_len.eq(0)
+                                m.next = "TX_SOF"
+                            with m.Else():
+                                m.next = "RUNNING"
+            with m.State("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM is done
                 with m.If(self.run_done):
-                    m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles + 1), last_run_tag.eq(tag),
-                                 last_run_valid.eq(1)]
+                    m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles + 1)]
                     m.next = "TX_SOF"
             with m.State("SCALE_RD"):  # requantized reads need the column scales first
                 p = ports[Mem.SCALE]

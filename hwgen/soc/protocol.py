@@ -17,7 +17,9 @@ hunts for the next SOF. A corrupted payload is detected at its end (``BAD_CRC``)
 named, so retrying the frame repairs it. ``RUN`` executes only after its payload CRC
 passes, and a ``RUN`` whose tag equals the last completed one is acknowledged without
 running again, so a retried ``RUN`` never accumulates twice. A frame that stops arriving
-for ``timeout`` cycles is answered with ``TRUNCATED``.
+for ``timeout`` cycles is answered with ``TRUNCATED``. An asynchronous ``RUN`` (flags bit 1)
+answers at once; while it executes the host may WRITE the A, W and SCALE memories (the other
+half of a double buffer), and ``WAIT`` answers when it has finished.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 
 __all__ = ["VERSION", "SOF_REQ", "SOF_RSP", "Cmd", "Status", "Mem", "Reg", "REGISTERS", "crc16",
            "request", "response", "parse_response", "ResponseFrame", "ProtocolError", "RUN_FORMAT",
-           "READ_FORMAT", "describe", "REQ_HEADER", "RSP_HEADER", "MAX_PAYLOAD"]
+           "RUN_ACCUMULATE", "RUN_ASYNC", "READ_FORMAT", "describe", "REQ_HEADER", "RSP_HEADER", "MAX_PAYLOAD"]
 
 VERSION = 1
 SOF_REQ = 0xA5
@@ -37,6 +39,8 @@ RSP_HEADER = struct.Struct("<BBH")      # status, tag, len
 MAX_PAYLOAD = 0xFFFF
 #: RUN payload: m_tiles, n_tiles, k_beats, a_base, w_base, out_base, flags, prec
 RUN_FORMAT = struct.Struct("<HHHIIIBB")
+RUN_ACCUMULATE = 1   #: flags bit 0: add the results to the accumulator memory
+RUN_ASYNC = 2        #: flags bit 1: answer at the start (WAIT answers at the end)
 #: READ payload: count (words), mode (0 raw, 1 requantized), scale address
 READ_FORMAT = struct.Struct("<HBH")
 
@@ -49,6 +53,7 @@ class Cmd(enum.IntEnum):
     REGS = 0x05    #: response: every register, u32 each, in :data:`REGISTERS` order
     SET = 0x06     #: set config register ``addr`` to payload u32
     RESET = 0x07   #: clear counters and the remembered RUN tag
+    WAIT = 0x08    #: response when no RUN is executing: the last RUN's cycles u32
 
 
 class Status(enum.IntEnum):
@@ -58,6 +63,7 @@ class Status(enum.IntEnum):
     UNKNOWN_CMD = 3
     BAD_ARGS = 4      #: memory id, address range, length or RUN shape out of bounds
     TRUNCATED = 5     #: the frame stopped arriving
+    BUSY = 6          #: a RUN is executing: READ, RUN and WRITE to ACC must wait (WAIT)
 
 
 class Mem(enum.IntEnum):
@@ -163,6 +169,6 @@ def describe() -> dict:
         "memories": {m.name: int(m) for m in Mem},
         "registers": {r.name.lower(): int(r) for r in Reg},
         "run_payload": "m_tiles u16, n_tiles u16, k_beats u16, a_base u32, w_base u32, out_base u32, "
-                       "flags u8 (bit 0: accumulate), prec u8",
+                       "flags u8 (bit 0: accumulate, bit 1: asynchronous), prec u8",
         "read_payload": "count u16 (words), mode u8 (0 raw, 1 requantized), scale_addr u16",
     }

@@ -66,7 +66,8 @@ class Accelerator(wiring.Component):
         connect(m, seq.a, engine.a)
         connect(m, seq.w, engine.w)
         connect(m, engine.out, seq.res)
-        m.d.comb += [seq.start.eq(link.run_start), seq.args.eq(link.run_args), link.run_done.eq(seq.done)]
+        m.d.comb += [seq.start.eq(link.run_start), seq.args.eq(link.run_args), link.run_done.eq(seq.done),
+                     link.run_busy.eq(seq.busy)]
 
         # output stage on the link's read path
         m.d.comb += [rq.i.valid.eq(link.rq_in.valid), link.rq_in.ready.eq(rq.i.ready),

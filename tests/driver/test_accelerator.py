@@ -57,7 +57,8 @@ def test_stats_count_the_work(acc, seed):
     acc.gemm(a, w)
     s = acc.stats_dict()
     assert s["gemm_macs"] == 6 * 20 * 4
-    assert s["regs"]["runs"] == 1 and s["regs"]["array"] == 2 * 2 * 20  # one RUN: 2 M tiles × 2 N tiles × K
+    # half of each memory per chunk (double buffering): one tile per RUN here, 2 × 2 tiles of K beats
+    assert s["regs"]["runs"] == 4 and s["regs"]["array"] == 2 * 2 * 20
     # the device counted every request byte since RESET; its bytes out include RESET's answer
     # (7 bytes, before the driver's counts start) but not the REGS answer being built (49 bytes)
     assert s["link_bytes_out"] == s["regs"]["bytes_in"]
@@ -93,10 +94,11 @@ def test_saturating_engine_refuses_to_split_k():
     cfg = HwgenConfig(name="drv_sat", array=ArrayConfig(rows=2, cols=2, pe=PEConfig(acc=16, overflow="saturate")),
                       soc=SOC)
     with Accelerator.open(cfg, "golden") as dev:
-        a, w = np.full((2, 41), 127), np.full((41, 2), 127)
+        # w_words = 40: half of it (the double buffer) holds K = 20 beats per tile
+        a, w = np.full((2, 21), 127), np.full((21, 2), 127)
         with pytest.raises(ValueError, match="splitting K changes a saturating accumulation"):
             dev.gemm(a, w)
-        assert np.array_equal(dev.gemm(a[:, :40], w[:40]), want(cfg, a[:, :40], w[:40]))
+        assert np.array_equal(dev.gemm(a[:, :20], w[:20]), want(cfg, a[:, :20], w[:20]))
 
 
 class Faulty(Transport):

@@ -98,3 +98,28 @@ def test_registers_count_link_and_engine_activity(devices):
     r = dict(zip((x.name for x in Reg), regs))
     assert r["CYCLES"] > r["BUSY"] >= 0 and r["BYTES_IN"] > 0 and r["BYTES_OUT"] > 0
     assert crc16(raw[1:5]) == struct.unpack_from("<H", raw, 5)[0]
+
+
+def test_asynchronous_run_busy_rules_and_wait():
+    """While an asynchronous RUN executes: READ, RUN and WRITE to ACC answer BUSY; WRITE to
+    A/W (the other half of a double buffer) is taken; WAIT answers when the RUN is done."""
+    from hwgen.soc.protocol import RUN_ASYNC, Status
+    cfg = HwgenConfig(name="soc_rtl_async", array=CFG.array, soc=SocConfig(a_words=512, w_words=512, acc_words=32))
+    hw = NativeSim(build_native(cfg))
+    status = lambda raw: parse_response(raw).status  # noqa: E731
+    start = request(Cmd.RUN, 50, payload=RUN_FORMAT.pack(4, 4, 128, 0, 0, 0, RUN_ASYNC, 7))  # ~2,000 cycles
+    assert parse_response(hw.xfer(start, frames=1, max_cycles=10_000)).payload == b""
+    assert status(hw.xfer(request(Cmd.READ, 51, mem=Mem.ACC, addr=0, payload=READ_FORMAT.pack(1, 0, 0)),
+                          frames=1, max_cycles=10_000)) == Status.BUSY
+    assert status(hw.xfer(request(Cmd.WRITE, 52, mem=Mem.ACC, addr=0, payload=bytes(12)),
+                          frames=1, max_cycles=10_000)) == Status.BUSY
+    assert status(hw.xfer(request(Cmd.RUN, 53, payload=RUN_FORMAT.pack(1, 1, 1, 0, 0, 0, 0, 7)),
+                          frames=1, max_cycles=10_000)) == Status.BUSY
+    assert status(hw.xfer(request(Cmd.WRITE, 54, mem=Mem.A, addr=600 // 2, payload=bytes(2)),
+                          frames=1, max_cycles=10_000)) == Status.OK
+    done = parse_response(hw.xfer(request(Cmd.WAIT, 55), frames=1, max_cycles=100_000))
+    assert done.status == Status.OK and struct.unpack("<I", done.payload)[0] >= 16 * 128
+    again = parse_response(hw.xfer(request(Cmd.WAIT, 56), frames=1, max_cycles=1000))
+    assert again.payload == done.payload  # idle: the last RUN's cycles at once
+    assert status(hw.xfer(request(Cmd.READ, 57, mem=Mem.ACC, addr=0, payload=READ_FORMAT.pack(1, 0, 0)),
+                          frames=1, max_cycles=10_000)) == Status.OK
