@@ -13,19 +13,18 @@ Two proofs per rewrite, both run in ``make test``:
   (``steps=N``) unrolls N cycles from reset instead.
 
 Dot-product units (:func:`hwgen.pe.dot.dot_step`, used by the cube, matrix2d and adder-tree
-engines) get the same treatment with :class:`DotMiter`: ``compressor_tree`` (OPT2) against
-the plain ``mac`` dot step for every accumulator and operand vector, and the carry-save dot
-step as an induction step like the systolic one. The bit-serial engines are proved by
+engines) get the step proof with :class:`DotMiter`: ``compressor_tree`` (OPT2) equals the
+plain ``mac`` dot step for every accumulator and operand vector, and the carry-save dot
+step is the induction step, as for the systolic PE. The bit-serial engines are proved by
 bounded model checking of the whole engine in :mod:`hwgen.formal_engines`.
 
 SAT on multiplier equivalence grows quickly with operand width: the tests prove every
 signedness combination at widths up to 4×4 and 8×2 bits in seconds; wider formats are
-attempted by ``bench/formal_equiv.py`` under a time limit and reported as they finish.
+not in the test suite (SAT time grows steeply; see the tests for what is proven).
 """
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,8 +95,9 @@ class DotMiter(wiring.Component):
       resolves to zero), so by induction on the steps the carry-save engine resolves to the
       plain one after any number of steps — the same argument as :class:`StepMiter`.
 
-    ``ref`` replaces the reference PE (default: ``pe`` with ``arith="mac"``); a reference
-    that differs on purpose (e.g. the weight's signedness flipped) must be refuted.
+    ``ref`` replaces the reference PE (default: ``pe`` with ``arith="mac"``); it reads the same
+    operand bits in its own formats, so a reference that differs on purpose (e.g. the weight
+    read as unsigned) must be refuted.
     """
 
     def __init__(self, pe: PEConfig, depth: int, *, ref: PEConfig | None = None):
@@ -105,6 +105,8 @@ class DotMiter(wiring.Component):
             raise ValueError("dot-product rewrites are defined for overflow: wrap only")
         self.pe, self.depth = pe, depth
         self.ref = ref or dataclasses.replace(pe, arith="mac")
+        if (self.ref.a.bits, self.ref.w.bits, self.ref.acc) != (pe.a.bits, pe.w.bits, pe.acc):
+            raise ValueError("the reference must have the same operand and accumulator widths")
         super().__init__({"a": In(data.ArrayLayout(operand_shape(pe.a), depth)),
                           "w": In(data.ArrayLayout(operand_shape(pe.w), depth)),
                           "state": In(acc_layout(pe)), "ok": Out(1)})
@@ -112,13 +114,20 @@ class DotMiter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         pe, D = self.pe, self.depth
-        a = [self.a[d] for d in range(D)]
-        w = [self.w[d] for d in range(D)]
         state = [self.state[i] for i in range(words(pe))]
         value, want, got = (Signal(signed(pe.acc), name=n) for n in ("value", "want", "got"))
+
+        def operands(port, fmt):  # the port's raw bits, read in format ``fmt``
+            bits = port.as_value()
+            return [(v.as_signed() if fmt.signed else v.as_unsigned())
+                    for v in (bits[d * fmt.bits:(d + 1) * fmt.bits] for d in range(D))]
+
+        ref = self.ref
         m.d.comb += [value.eq(resolve(pe, state)),
-                     want.eq(dot_step(m, self.ref, [value], a, w, name="ref")[0]),
-                     got.eq(resolve(pe, dot_step(m, pe, state, a, w, name="dut"))),
+                     want.eq(dot_step(m, ref, [value], operands(self.a, ref.a), operands(self.w, ref.w),
+                                      name="ref")[0]),
+                     got.eq(resolve(pe, dot_step(m, pe, state, operands(self.a, pe.a), operands(self.w, pe.w),
+                                                 name="dut"))),
                      self.ok.eq(want == got)]
         return m
 
@@ -133,18 +142,37 @@ class ProofResult:
     counterexample: str = ""
 
 
+def _model_table(text: str, limit: int = 80) -> str:
+    """The counterexample table yosys prints after a failed proof (header and rows)."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if "Signal Name" in line), None)
+    if start is None:
+        return ""
+    rows = []
+    for line in lines[start:]:
+        if not line.strip() or line.startswith("ERROR"):
+            break
+        if line.strip().strip("- "):
+            rows.append(line.rstrip())
+    return "\n".join(rows[:limit])
+
+
 def prove(miter: wiring.Component, workdir: Path, *, name: str, steps: int | None = None,
           timeout: float = 900, kind: str | None = None) -> ProofResult:
     """Prove ``miter.ok`` is always 1: combinationally (``steps=None`` and no state), in every
-    reachable state by induction (``steps=0``), or for ``steps`` cycles from reset."""
+    reachable state by induction (``steps=0``), or for ``steps`` cycles from reset.
+
+    Registers start at their ``init`` value (yosys honours the init attributes; the rest are
+    zero). ``opt`` after ``flatten`` propagates constants across the hierarchy (a miter's
+    constant ``ready``, say) before the SAT problem is built."""
     workdir.mkdir(parents=True, exist_ok=True)
     src = workdir / f"{name}.v"
     src.write_text(verilog.convert(miter, name=name, emit_src=False))
     if steps is None:
         sat = "sat -prove ok 1 -show-inputs -verify"
-    elif steps == 0:  # k-induction from reset state (registers' reset value is zero)
+    elif steps == 0:  # k-induction from the reset state (init values, else zero)
         sat = "sat -tempinduct -prove ok 1 -set-init-zero -show-inputs -verify"
-    else:  # registers start at their reset value (zero); rst stays low
+    else:  # registers start at their init value (else zero); rst stays low
         sat = f"sat -seq {steps} -prove ok 1 -set-init-zero -set rst 0 -show-inputs -verify"
     script = f"read_verilog {src.name}; prep -top {name}; flatten; opt; {sat}"
     log = workdir / f"{name}.log"
@@ -159,7 +187,7 @@ def prove(miter: wiring.Component, workdir: Path, *, name: str, steps: int | Non
             raise
         proved = False
     text = log.read_text() if log.exists() else out
-    cex = "" if proved else "\n".join(re.findall(r"^\s+\\?\S+\s+\S+\s+\S+\s*$", text, re.M)[:40])
+    cex = "" if proved else _model_table(text)
     if kind is None:
         kind = "step" if steps is None else ("pe-induction" if steps == 0 else f"pe-bmc{steps}")
     return ProofResult(kind, proved, steps, time.time() - t0, log, cex)

@@ -110,7 +110,7 @@ def saturating_add(acc: Value, x: Value, bits: int) -> Value:
 
 
 def _product(a: Value, a_fmt: Format, w: Value, w_fmt: Format, pe: PEConfig) -> Value:
-    return (a.as_signed() if a_fmt.signed else a) * (w.as_signed() if w_fmt.signed else w)
+    return (a.as_signed() if a_fmt.signed else a.as_unsigned()) * (w.as_signed() if w_fmt.signed else w.as_unsigned())
 
 
 def dot_step(m: Module, pe: PEConfig, acc_words: list[Value], a: list[Value], w: list[Value],
