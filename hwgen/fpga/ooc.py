@@ -11,9 +11,9 @@ import shutil
 import time
 from pathlib import Path
 
-from ..tools import nextpnr_ecp5_command, run_tool, yosys_command
+from ..tools import ToolError, nextpnr_ecp5_command, run_tool, yosys_command
 
-__all__ = ["generic_stats", "ecp5_ooc"]
+__all__ = ["generic_stats", "ecp5_ooc", "FLOWS", "YosysAssertion"]
 
 
 def _stage(verilog: Path, workdir: Path) -> str:
@@ -54,17 +54,38 @@ def generic_stats(verilog: Path, top: str, workdir: Path) -> dict:
             "seconds": round(time.time() - t0, 1), "log": str(workdir / "generic.log")}
 
 
+#: LUT-mapping flows for ``synth_ecp5``: its default (ABC9), or classic ABC — the fallback
+#: for designs where this yosys's ABC9 pass fails an internal assertion (seen on 4×4×4 cubes).
+FLOWS = ("abc9", "abc")
+
+
+class YosysAssertion(ToolError):
+    """yosys stopped on an internal assertion (a tool bug, not a design error)."""
+
+
 def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", freq_mhz: float = 200,
-             seed: int = 1, dsp: bool = True) -> dict:
+             seed: int = 1, dsp: bool = True, flow: str = "abc9") -> dict:
     """``synth_ecp5`` then out-of-context ``nextpnr-ecp5``: resources and achieved Fmax.
 
-    ``dsp=False`` maps multipliers to LUTs (``-nodsp``), so designs compare in one unit."""
+    ``dsp=False`` maps multipliers to LUTs (``-nodsp``), so designs compare in one unit.
+    ``flow="abc"`` maps LUTs with classic ABC instead of ABC9."""
+    if flow not in FLOWS:
+        raise ValueError(f"flow must be one of {FLOWS}, got {flow!r}")
     src = _stage(verilog, workdir)
     netlist = workdir / f"{top}.json"
     t0 = time.time()
     nodsp = "" if dsp else " -nodsp"
-    _yosys(f"read_verilog {src}; synth_ecp5{nodsp} -top {top} -json {netlist.name}; tee -q -o ecp5_stat.json stat -json",
-           workdir, "synth_ecp5", f"yosys synth_ecp5 {top}")
+    synth = (f"synth_ecp5{nodsp} -top {top}" if flow == "abc9" else
+             f"synth_ecp5{nodsp} -top {top} -run :map_luts; abc -lut 4:7 -dress; clean; "
+             f"synth_ecp5{nodsp} -top {top} -run map_cells:")
+    try:
+        _yosys(f"read_verilog {src}; {synth}; write_json {netlist.name}; tee -q -o ecp5_stat.json stat -json",
+               workdir, "synth_ecp5", f"yosys synth_ecp5 {top}")
+    except ToolError as e:
+        log = workdir / "synth_ecp5.log"
+        if log.exists() and "ERROR: Assert" in log.read_text()[-4000:]:
+            raise YosysAssertion(f"{e} (an internal yosys assertion; try flow='abc')") from None
+        raise
     cells = _stat(workdir / "ecp5_stat.json").get("num_cells_by_type", {})
     report = workdir / "nextpnr_report.json"
     run_tool([*nextpnr_ecp5_command(), f"--{device}", "--out-of-context", "--json", netlist.name,
@@ -78,7 +99,7 @@ def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", fre
         "lut4": cells.get("LUT4", 0), "carry_ccu2c": cells.get("CCU2C", 0),
         "ff": cells.get("TRELLIS_FF", 0), "dsp_mult18": cells.get("MULT18X18D", 0),
         "lut4_equiv": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0),
-        "fmax_mhz": round(achieved, 1), "requested_mhz": freq_mhz,
+        "fmax_mhz": round(achieved, 1), "requested_mhz": freq_mhz, "flow": flow,
         "seconds": round(time.time() - t0, 1), "logs": str(workdir),
     }
 
