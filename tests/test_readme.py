@@ -28,7 +28,7 @@ def test_readme_driver_example_runs():
     code = re.findall(r"```python\n(.*?)```", README, re.S)[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "True int64 True 4"
+    assert out.stdout.strip() == "True int64 True 6"
 
 
 def test_readme_quoted_config_error_is_real(capsys, monkeypatch):
