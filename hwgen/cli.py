@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     from .sim.runner import SimFailure
     from .driver import DeviceError
     from .driver.transports import TransportError
+    from .soc.layout import UnsupportedEngine
     from .tools import ToolError
 
     args = build_parser().parse_args(argv)
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (GenerateError, ToolError, SimFailure, DeviceError, TransportError) as e:
+    except (GenerateError, ToolError, SimFailure, DeviceError, TransportError, UnsupportedEngine) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..config import HwgenConfig
 from .protocol import Mem
 
-__all__ = ["Geometry", "SCALE_BITS", "SUPPORTED_KINDS", "pack_words", "unpack_words"]
+__all__ = ["Geometry", "SCALE_BITS", "SUPPORTED_KINDS", "UnsupportedEngine", "pack_words", "unpack_words"]
 
 SCALE_BITS = 16
 SUPPORTED_KINDS = ("systolic", "cube", "matrix2d", "bit_serial")
@@ -56,6 +56,10 @@ def unpack_words(data: bytes, bits: int, n: int, nbytes: int, *, signed: bool) -
     return out
 
 
+class UnsupportedEngine(ValueError):
+    """The engine cannot run inside the accelerator top (yet)."""
+
+
 @dataclass(frozen=True)
 class Geometry:
     cfg: HwgenConfig
@@ -63,8 +67,8 @@ class Geometry:
     def __post_init__(self):
         a = self.cfg.array
         if a.kind not in SUPPORTED_KINDS or a.dataflow != "output_stationary":
-            raise ValueError(f"the accelerator top runs output-stationary engines ({', '.join(SUPPORTED_KINDS)}); "
-                             f"{self.cfg.name} is {a.kind} {a.dataflow}")
+            raise UnsupportedEngine(f"the accelerator top runs output-stationary engines ({', '.join(SUPPORTED_KINDS)})"
+                                    f"; {self.cfg.name} is {a.kind} {a.dataflow} (hwgen sim still simulates it)")
 
     # -- engine beat shapes
     @property
