@@ -10,6 +10,7 @@ driver above decides what they mean.
 """
 from __future__ import annotations
 
+import abc
 import time
 
 from ..config import HwgenConfig
@@ -32,13 +33,14 @@ def frame_complete(buf: bytes) -> bool:
     return len(buf) - i >= 1 + RSP_HEADER.size + 2 + (length + 2 if length else 0)
 
 
-class Transport:
+class Transport(abc.ABC):
     name = "?"
     #: device clock cycles spent so far, when the transport can count them
     cycles: int | None = None
 
+    @abc.abstractmethod
     def exchange(self, request: bytes, *, timeout: float) -> bytes:
-        raise NotImplementedError
+        """Send ``request``; return the bytes that came back within ``timeout`` seconds."""
 
     def close(self) -> None:
         pass
