@@ -172,7 +172,7 @@ def _accelerator(cfg: HwgenConfig) -> dict:
 def emit_top(cfg: HwgenConfig) -> str | None:
     """The accelerator top's Verilog, or None when the engine does not run in it yet."""
     from .soc.layout import SUPPORTED_KINDS
-    if cfg.array.kind not in SUPPORTED_KINDS or cfg.array.dataflow != "output_stationary":
+    if cfg.array.kind not in SUPPORTED_KINDS:
         return None
     from .sim.native import top_verilog
     return top_verilog(cfg)[1]

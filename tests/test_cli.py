@@ -68,13 +68,14 @@ def test_console_script_help():
         assert cmd in out
 
 
-def test_run_gemm_golden_and_unsupported_engine(capsys):
-    """`hwgen run gemm` prints the check and counters; an engine the accelerator cannot run
-    (weight-stationary) is a one-line error, not a traceback."""
-    assert main(["run", "gemm", str(EXAMPLE), "--m", "9", "--k", "20", "--n", "11", "--transport", "golden",
-                 "--seed", "3"]) == 0
-    out = capsys.readouterr().out
-    assert "GEMM 9x20x11 (seed 3) bit-exact against hwgen.golden" in out and "host link:" in out
+def test_run_gemm_golden_and_bad_transport(capsys):
+    """`hwgen run gemm` prints the check and counters (OS and WS engines); a bad transport
+    is a one-line error, not a traceback."""
     ws = ROOT / "examples" / "systolic_ws_4x4_sat16.yaml"
-    assert main(["run", "gemm", str(ws), "--transport", "golden"]) == 1
-    assert "the accelerator top runs output-stationary engines" in capsys.readouterr().err
+    for path in (EXAMPLE, ws):
+        assert main(["run", "gemm", str(path), "--m", "9", "--k", "20", "--n", "11", "--transport", "golden",
+                     "--seed", "3"]) == 0
+        out = capsys.readouterr().out
+        assert "GEMM 9x20x11 (seed 3) bit-exact against hwgen.golden" in out and "host link:" in out
+    assert main(["run", "gemm", str(EXAMPLE), "--transport", "usb"]) == 1
+    assert "unknown transport 'usb'" in capsys.readouterr().err

@@ -82,6 +82,6 @@ def test_accelerator_top_and_protocol_in_manifest(tmp_path):
     assert acc["protocol"]["registers"] == {r.name.lower(): int(r) for r in Reg}
     assert acc["info"] == Geometry(cfg).info().hex() and acc["memories"]["A"]["words"] == 32
     ws = loads("name: gen_at\narray: {rows: 2, cols: 2, kind: adder_tree, dataflow: weight_stationary}\n")
-    g2 = generate(ws, tmp_path / "ws")
-    assert "accelerator" not in json.loads(g2.manifest.read_text())
-    assert not (tmp_path / "ws" / "gen_at_top.v").exists()
+    g2 = generate(ws, tmp_path / "ws")  # weight-stationary engines get the WS sequencer
+    assert json.loads(g2.manifest.read_text())["accelerator"]["memories"]["W"]["word_bits"] == 2 * 8
+    assert (tmp_path / "ws" / "gen_at_top.v").exists()

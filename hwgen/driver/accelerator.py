@@ -19,6 +19,7 @@ from ..config import HwgenConfig
 from ..soc.layout import Geometry
 from ..soc.protocol import (MAX_PAYLOAD, READ_FORMAT, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, Cmd, Mem,
                             ProtocolError, Reg, Status, parse_response, request)
+from .tiling import Tiling
 from .transports import Transport, open_transport
 
 __all__ = ["Accelerator", "Requant", "DeviceError", "DeviceTimeout", "Stats"]
@@ -196,7 +197,8 @@ class Accelerator:
     # -- GEMM
     def gemm(self, a, w, *, requant: Requant | None = None) -> np.ndarray:
         """``a @ w`` (M×K @ K×N) with the engine's accumulator semantics; with ``requant``,
-        the output stage's result in ``soc.out``. Tiles, pads and chunks itself.
+        the output stage's result in ``soc.out``. Tiles, pads and chunks itself
+        (:mod:`hwgen.driver.tiling`).
 
         Double-buffered: every memory is used as two halves, and while the device computes
         one chunk (an asynchronous RUN) the next chunk's operands are written into the other
@@ -207,79 +209,61 @@ class Accelerator:
         pe, g = self.cfg.array.pe, self.geo
         pe.a.check(a, "a")
         pe.w.check(w, "w")
-        M, K = a.shape
-        N = w.shape[1]
-        R, C, D = g.R, g.C, g.D
-        s = self.cfg.soc
-        ha, hw, hacc, hsc = s.a_words // 2, s.w_words // 2, s.acc_words // 2, max(1, s.scale_words // 2)
-        kb_all = g.k_beats(K)
-        kb_max = min(ha, hw)
-        if kb_all > kb_max and pe.overflow == "saturate":
-            raise ValueError(f"K = {K} needs {kb_all} scratchpad words per tile, more than {kb_max} (half of "
-                             "a_words/w_words); splitting K changes a saturating accumulation — use overflow: wrap "
-                             "or larger a_words/w_words")
-        if hacc < R:
-            raise ValueError(f"acc_words = {s.acc_words} cannot hold two tiles of {R} rows")
-        k_chunks = [(k0, min(K, k0 + kb_max * D)) for k0 in range(0, K, kb_max * D)]
-        kb = g.k_beats(k_chunks[0][1] - k_chunks[0][0])
-        MT, NT = -(-M // R), -(-N // C)
-        nt_c = max(1, min(NT, hw // kb, hsc if requant else NT, hacc // R))
-        mt_c = max(1, min(MT, ha // kb, hacc // (nt_c * R)))
+        scale = None
         if requant is not None:
+            if g.transposed:
+                raise ValueError("an input-stationary engine computes Cᵀ, and the output stage scales per "
+                                 "column of that; requantize on the host (hwgen.golden.requant) instead")
             scale = np.asarray(requant.scale, dtype=np.int64).reshape(-1)
-            if scale.shape != (N,):
-                raise ValueError(f"requant.scale must have N = {N} entries, got {scale.shape}")
+            if scale.shape != (w.shape[1],):
+                raise ValueError(f"requant.scale must have N = {w.shape[1]} entries, got {scale.shape}")
             self.set_reg(Reg.SHIFT, requant.shift)
             self.set_reg(Reg.RELU, int(requant.relu))
-        # jobs: one RUN each; the blocks' K chunks accumulate into the same accumulator half
-        jobs = []
-        for m0 in range(0, M, mt_c * R):
-            for n0 in range(0, N, nt_c * C):
-                for i, (k0, k1) in enumerate(k_chunks):
-                    jobs.append((m0, min(M, m0 + mt_c * R), n0, min(N, n0 + nt_c * C), k0, k1, i))
-        out = np.zeros((M, N), dtype=np.int64)
-        if requant is None:
-            scale = None
-        pending = None  # (job index, accumulator half) of the RUN computing on the device
+        if g.transposed:  # the WS grid on Cᵀ = Wᵀ Aᵀ
+            return self._gemm(w.T, a.T, None).T
+        return self._gemm(a, w, scale)
+
+    def _gemm(self, a: np.ndarray, w: np.ndarray, scale) -> np.ndarray:
+        plan = Tiling(self.geo, a.shape[0], a.shape[1], w.shape[1], requant=scale is not None)
+        out = np.zeros((a.shape[0], w.shape[1]), dtype=np.int64)
+        pending = None  # (job, accumulator half) of the RUN computing on the device
         block = -1
-        for idx, (m0, m1, n0, n1, k0, k1, i) in enumerate(jobs):
-            block += i == 0
+        for idx, job in enumerate(plan.jobs):
+            block += job.chunk == 0
             half, acc_half = idx % 2, block % 2
-            self.write(Mem.A, half * ha, g.pack_a(a[m0:m1, k0:k1]))   # overlaps the pending RUN
-            self.write(Mem.W, half * hw, g.pack_w(w[k0:k1, n0:n1]))
+            a_bytes, w_bytes = plan.operands(job, a, w)
+            self.write(Mem.A, half * plan.ha, a_bytes)   # overlaps the pending RUN
+            self.write(Mem.W, half * plan.hw, w_bytes)
             if pending is not None:
                 self.wait()
-                self._finish(jobs, *pending, out, hacc, hsc, scale, requant)
-            mts, nts = -(-(m1 - m0) // R), -(-(n1 - n0) // C)
-            self.run(mts, nts, g.k_beats(k1 - k0), a_base=half * ha, w_base=half * hw, out_base=acc_half * hacc,
-                     accumulate=i > 0, wait=False)
-            pending = (idx, acc_half)
+                self._collect(plan, *pending, out, scale)
+            m_tiles, n_tiles, k_beats = plan.run_shape(job)
+            self.run(m_tiles, n_tiles, k_beats, a_base=half * plan.ha, w_base=half * plan.hw,
+                     out_base=acc_half * plan.hacc, accumulate=job.chunk > 0, wait=False)
+            pending = (job, acc_half)
         if pending is not None:
             self.wait()
-            self._finish(jobs, *pending, out, hacc, hsc, scale, requant)
+            self._collect(plan, *pending, out, scale)
         return out
 
-    def _finish(self, jobs, idx, acc_half, out, hacc, hsc, scale, requant) -> None:
-        """After job ``idx``'s RUN: if it was its block's last K chunk, read the block."""
-        m0, m1, n0, n1, _, k1, _ = jobs[idx]
-        if idx + 1 < len(jobs) and jobs[idx + 1][6] != 0:
-            return  # more K chunks of this block follow
-        self.stats.gemm_macs += (m1 - m0) * (n1 - n0) * k1  # the last chunk ends at K
-        g, R, C = self.geo, self.geo.R, self.geo.C
-        mts, nts = -(-(m1 - m0) // R), -(-(n1 - n0) // C)
-        base = acc_half * hacc
-        blk = np.zeros((mts * R, nts * C), dtype=np.int64)
-        if requant is None:
-            words = g.unpack_words(self.read(Mem.ACC, base, mts * nts * R), Mem.ACC)
-            for mt in range(mts):
-                for nt in range(nts):
-                    w0 = (mt * nts + nt) * R
-                    blk[mt * R:(mt + 1) * R, nt * C:(nt + 1) * C] = words[w0:w0 + R]
-        else:
-            sbase = acc_half * hsc
-            self.write(Mem.SCALE, sbase, g.pack_scale(scale[n0:n1]))
-            for mt in range(mts):
-                for nt in range(nts):
-                    raw = self.read(Mem.ACC, base + (mt * nts + nt) * R, R, requant=True, scale_addr=sbase + nt)
-                    blk[mt * R:(mt + 1) * R, nt * C:(nt + 1) * C] = g.unpack_words(raw, Mem.ACC, requant=True)
-        out[m0:m1, n0:n1] = blk[:m1 - m0, :n1 - n0]
+    def _collect(self, plan, job, acc_half, out, scale) -> None:
+        """After a job's RUN: if it was its block's last K chunk, read the block's results."""
+        if not job.last:
+            return
+        self.stats.gemm_macs += (job.m1 - job.m0) * (job.n1 - job.n0) * job.k1  # the last chunk ends at K
+        g = self.geo
+        base, sbase = acc_half * plan.hacc, acc_half * plan.hsc
+        if scale is not None:
+            self.write(Mem.SCALE, sbase, g.pack_scale(scale[job.n0:job.n1]))
+        runs = plan.result_words(job)
+        if scale is None:  # the runs are consecutive: one READ for all of them
+            every = g.unpack_words(self.read(Mem.ACC, base, sum(r[3] for r in runs)), Mem.ACC)
+        for first, row, col, count, nt in runs:
+            if scale is None:
+                words = every[first:first + count]
+            else:
+                raw = self.read(Mem.ACC, base + first, count, requant=True, scale_addr=sbase + nt)
+                words = g.unpack_words(raw, Mem.ACC, requant=True)
+            r0, c0 = job.m0 + row, job.n0 + col
+            rows, cols = min(count, job.m1 - r0), min(g.C, job.n1 - c0)
+            out[r0:r0 + rows, c0:c0 + cols] = words[:rows, :cols]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
+
 from .. import golden
 from ..config import HwgenConfig
 from ..golden.requant import requantize
@@ -25,6 +27,8 @@ __all__ = ["GoldenDevice", "run_cycles_model"]
 def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int) -> int:
     """Modeled cycles of one RUN (the RTL's counters are measured; this is an estimate)."""
     a = geo.cfg.array
+    if geo.contract == "ws":  # M rows per (K tile, N tile), weights loaded in the shadow bank
+        return k_beats * n_tiles * max(m_tiles, a.rows) + a.rows + a.rows + a.cols + 4
     tiles = m_tiles * n_tiles
     if a.kind == "systolic":
         return tiles * max(k_beats, max(a.rows, a.cols)) + a.rows + a.cols + 4
@@ -166,34 +170,59 @@ class GoldenDevice:
     def _run(self, tag, payload) -> bytes:
         mt_n, nt_n, kb, a_base, w_base, out_base, flags, _prec = RUN_FORMAT.unpack(payload)
         g = self.geo
+        ws = g.contract == "ws"  # then mt_n = M rows, kb = K tiles
+        w_need, acc_need = (nt_n * kb * g.R, mt_n * nt_n) if ws else (nt_n * kb, mt_n * nt_n * g.R)
         if (not mt_n or not nt_n or not kb or a_base + mt_n * kb > g.depth(Mem.A)
-                or w_base + nt_n * kb > g.depth(Mem.W) or out_base + mt_n * nt_n * g.R > g.depth(Mem.ACC)):
+                or w_base + w_need > g.depth(Mem.W) or out_base + acc_need > g.depth(Mem.ACC)):
             return self._error(Status.BAD_ARGS, tag)
         cycles = run_cycles_model(g, mt_n, nt_n, kb)
         answer = b"" if flags & RUN_ASYNC else struct.pack("<I", cycles)
         if tag == self.last_run_tag:  # a retried RUN: acknowledge, do not run twice
             return response(Status.OK, tag, answer)
-        pe, R, C, D = self.cfg.array.pe, g.R, g.C, g.D
-        nbw = g.word_bytes(Mem.A), g.word_bytes(Mem.W)
-        a_words = b"".join(self.mem[Mem.A][a_base + i].to_bytes(nbw[0], "little") for i in range(mt_n * kb))
-        w_words = b"".join(self.mem[Mem.W][w_base + i].to_bytes(nbw[1], "little") for i in range(nt_n * kb))
-        a_blocks = g.unpack_words(a_words, Mem.A).reshape(mt_n, kb, R, D)
-        w_blocks = g.unpack_words(w_words, Mem.W).reshape(nt_n, kb, D, C)
-        acc_nb = g.word_bytes(Mem.ACC)
-        for mt in range(mt_n):
-            a_tile = a_blocks[mt].transpose(1, 0, 2).reshape(R, kb * D)
-            for nt in range(nt_n):
-                w_tile = w_blocks[nt].reshape(kb * D, C)
-                res = golden.gemm(a_tile, w_tile, acc_bits=pe.acc, overflow=pe.overflow, group=self.cfg.array.group)
-                for r in range(R):
-                    addr = out_base + (mt * nt_n + nt) * R + r
-                    row = res[r]
-                    if flags & RUN_ACCUMULATE:  # accumulate: one more addition with the PE's overflow rule
-                        old = g.unpack_words(self.mem[Mem.ACC][addr].to_bytes(acc_nb, "little"), Mem.ACC)[0]
-                        row = (saturate if pe.overflow == "saturate" else wrap_signed)(old + row, pe.acc)
-                    self.mem[Mem.ACC][addr] = pack(row, pe.acc)
+        a_words = self._words(Mem.A, a_base, mt_n * kb)
+        w_words = self._words(Mem.W, w_base, w_need)
+        (self._run_ws if ws else self._run_os)(mt_n, nt_n, kb, a_words, w_words, out_base, flags)
         self.last_run_tag, self.last_run_cycles = tag, cycles
         self.regs[Reg.BUSY] += cycles
         self.regs[Reg.ARRAY] += mt_n * nt_n * kb
         self.regs[Reg.RUNS] += 1
         return response(Status.OK, tag, answer)
+
+    def _words(self, mem: Mem, base: int, n: int) -> np.ndarray:
+        nb = self.geo.word_bytes(mem)
+        return self.geo.unpack_words(b"".join(self.mem[mem][base + i].to_bytes(nb, "little") for i in range(n)), mem)
+
+    def _store(self, addr: int, row, flags: int) -> None:
+        """Write one result row; with ``accumulate``, one more addition with the PE's rule."""
+        pe = self.cfg.array.pe
+        if flags & RUN_ACCUMULATE:
+            old = self._words(Mem.ACC, addr, 1)[0]
+            row = (saturate if pe.overflow == "saturate" else wrap_signed)(old + row, pe.acc)
+        self.mem[Mem.ACC][addr] = pack(row, pe.acc)
+
+    def _run_os(self, mt_n, nt_n, kb, a_words, w_words, out_base, flags) -> None:
+        g, pe = self.geo, self.cfg.array.pe
+        R, C, D = g.R, g.C, g.D
+        a_blocks, w_blocks = a_words.reshape(mt_n, kb, R, D), w_words.reshape(nt_n, kb, D, C)
+        for mt in range(mt_n):
+            a_tile = a_blocks[mt].transpose(1, 0, 2).reshape(R, kb * D)
+            for nt in range(nt_n):
+                res = golden.gemm(a_tile, w_blocks[nt].reshape(kb * D, C), acc_bits=pe.acc, overflow=pe.overflow,
+                                  group=self.cfg.array.group)
+                for r in range(R):
+                    self._store(out_base + (mt * nt_n + nt) * R + r, res[r], flags)
+
+    def _run_ws(self, rows, nt_n, kt_n, a_words, w_words, out_base, flags) -> None:
+        """K tile by K tile, each tile's result the next one's initial accumulator (``c``)."""
+        g, pe = self.geo, self.geo.view.pe
+        R, C = g.R, g.C
+        a_tiles, w_tiles = a_words.reshape(kt_n, rows, R), w_words.reshape(kt_n, nt_n, R, C)
+        for nt in range(nt_n):
+            base = out_base + nt * rows
+            c = (self._words(Mem.ACC, base, rows) if flags & RUN_ACCUMULATE
+                 else np.zeros((rows, C), dtype=np.int64))
+            for kt in range(kt_n):
+                c = golden.gemm(a_tiles[kt], w_tiles[kt, nt], acc_bits=pe.acc, overflow=pe.overflow, c=c,
+                                group=self.cfg.array.group)
+            for m in range(rows):
+                self.mem[Mem.ACC][base + m] = pack(c[m], pe.acc)

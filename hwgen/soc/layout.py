@@ -26,7 +26,7 @@ from .protocol import Mem
 __all__ = ["Geometry", "SCALE_BITS", "SUPPORTED_KINDS", "UnsupportedEngine", "pack_words", "unpack_words"]
 
 SCALE_BITS = 16
-SUPPORTED_KINDS = ("systolic", "cube", "matrix2d", "bit_serial")
+SUPPORTED_KINDS = ("systolic", "cube", "matrix2d", "bit_serial", "adder_tree")
 
 
 def _nbytes(bits: int) -> int:
@@ -66,9 +66,26 @@ class Geometry:
 
     def __post_init__(self):
         a = self.cfg.array
-        if a.kind not in SUPPORTED_KINDS or a.dataflow != "output_stationary":
-            raise UnsupportedEngine(f"the accelerator top runs output-stationary engines ({', '.join(SUPPORTED_KINDS)})"
-                                    f"; {self.cfg.name} is {a.kind} {a.dataflow} (hwgen sim still simulates it)")
+        if a.kind not in SUPPORTED_KINDS:
+            raise UnsupportedEngine(f"the accelerator top runs {', '.join(SUPPORTED_KINDS)} engines; "
+                                    f"{self.cfg.name} is {a.kind} (hwgen sim still simulates it)")
+
+    @property
+    def contract(self) -> str:
+        """``os``: output-stationary streams (a, w → out); ``ws``: weight-stationary streams
+        (stationary, streamed + c → out) — systolic WS/IS and adder trees."""
+        return "os" if self.cfg.array.dataflow == "output_stationary" else "ws"
+
+    @property
+    def view(self):
+        """The array as the engine computes it: input-stationary runs the WS grid on
+        Cᵀ = Wᵀ Aᵀ, with the operand formats exchanged (``hwgen.arrays.systolic.ws_view``)."""
+        from ..arrays.systolic import ws_view
+        return ws_view(self.cfg.array)
+
+    @property
+    def transposed(self) -> bool:
+        return self.cfg.array.dataflow == "input_stationary"
 
     # -- engine beat shapes
     @property
@@ -84,7 +101,7 @@ class Geometry:
         return self.cfg.array.depth
 
     def word_bits(self, mem: Mem, *, requant: bool = False) -> int:
-        a, pe = self.cfg.array, self.cfg.array.pe
+        a, pe = self.cfg.array, self.view.pe
         if mem == Mem.A:
             return a.rows * a.depth * pe.a.bits
         if mem == Mem.W:
@@ -115,6 +132,24 @@ class Geometry:
     # -- operand packing (host side)
     def k_beats(self, k: int) -> int:
         return max(1, -(-k // self.D))
+
+    # weight-stationary contract: A words (kt, m) = A[m, kt·R:(kt+1)·R] (the streamed operand),
+    # W words (kt, nt, r) = W[kt·R + r, nt·C:(nt+1)·C] (the stationary one), results (nt, m)
+    def pack_a_ws(self, a: np.ndarray) -> bytes:
+        R, bits = self.R, self.view.pe.a.bits
+        m, k = a.shape
+        kt = max(1, -(-k // R))
+        pad = np.zeros((m, kt * R), dtype=np.int64)
+        pad[:, :k] = a
+        return pack_words(pad.reshape(m, kt, R).transpose(1, 0, 2).reshape(-1, R), bits, self.word_bytes(Mem.A))
+
+    def pack_w_ws(self, w: np.ndarray) -> bytes:
+        R, C, bits = self.R, self.C, self.view.pe.w.bits
+        k, n = w.shape
+        kt, nt = max(1, -(-k // R)), -(-n // C)
+        pad = np.zeros((kt * R, nt * C), dtype=np.int64)
+        pad[:k, :n] = w
+        return pack_words(pad.reshape(kt, R, nt, C).transpose(0, 2, 1, 3).reshape(-1, C), bits, self.word_bytes(Mem.W))
 
     def pack_a(self, a: np.ndarray) -> bytes:
         """A (M×K, M a multiple of R after padding) as A-scratchpad words, M tiles outer."""
@@ -153,9 +188,9 @@ class Geometry:
             bits, n, signed = ((self.cfg.soc.out.bits, self.C, self.cfg.soc.out.signed) if requant
                                else (self.cfg.array.pe.acc, self.C, True))
         elif mem == Mem.A:
-            bits, n, signed = self.cfg.array.pe.a.bits, self.R * self.D, self.cfg.array.pe.a.signed
+            bits, n, signed = self.view.pe.a.bits, self.R * self.D, self.view.pe.a.signed
         elif mem == Mem.W:
-            bits, n, signed = self.cfg.array.pe.w.bits, self.D * self.C, self.cfg.array.pe.w.signed
+            bits, n, signed = self.view.pe.w.bits, self.D * self.C, self.view.pe.w.signed
         else:
             bits, n, signed = SCALE_BITS, self.C, False
         return unpack_words(data, bits, n, nb, signed=signed)

@@ -305,10 +305,13 @@ class HostLink(wiring.Component):
                     with m.Case(Cmd.RUN):
                         g = geo
                         ok = Signal()
+                        ws = g.contract == "ws"  # m_tiles = M rows, k_beats = K tiles
+                        w_need = run.n_tiles * run.k_beats * (g.R if ws else 1)
+                        acc_need = run.m_tiles * run.n_tiles * (1 if ws else g.R)
                         m.d.comb += ok.eq((run.m_tiles != 0) & (run.n_tiles != 0) & (run.k_beats != 0)
                                           & (run.a_base + run.m_tiles * run.k_beats <= g.depth(Mem.A))
-                                          & (run.w_base + run.n_tiles * run.k_beats <= g.depth(Mem.W))
-                                          & (run.out_base + run.m_tiles * run.n_tiles * g.R <= g.depth(Mem.ACC)))
+                                          & (run.w_base + w_need <= g.depth(Mem.W))
+                                          & (run.out_base + acc_need <= g.depth(Mem.ACC)))
                         with m.If(~ok):
                             m.d.sync += status.eq(Status.BAD_ARGS)
                             m.next = "ERR"

@@ -19,6 +19,7 @@ from .link import HostLink
 from .protocol import Mem, Reg
 from .requant import Requant
 from .sequencer import Sequencer
+from .sequencer_ws import SequencerWS
 from .uart import UARTPhy
 
 __all__ = ["Accelerator", "PHYS", "link_timeout"]
@@ -50,7 +51,19 @@ class Accelerator(wiring.Component):
         cfg, geo = self.cfg, self.geo
         m.submodules.link = link = HostLink(geo, timeout=link_timeout(cfg, self.phy), info=geo.info())
         m.submodules.engine = engine = build_array(cfg.array)
-        m.submodules.seq = seq = Sequencer(geo, engine.signature)
+        if geo.contract == "os":
+            m.submodules.seq = seq = Sequencer(geo, engine.signature)
+            connect(m, seq.a, engine.a)
+            connect(m, seq.w, engine.w)
+            beat = engine.a
+        else:
+            names = ("a", "w") if geo.transposed else ("w", "a")  # (stationary, streamed)
+            m.submodules.seq = seq = SequencerWS(geo, engine.signature, stationary=names[0], streamed=names[1])
+            connect(m, seq.st, getattr(engine, names[0]))
+            connect(m, seq.sm, getattr(engine, names[1]))
+            connect(m, seq.c, engine.c)
+            beat = getattr(engine, names[1])
+        connect(m, engine.out, seq.res)
         m.submodules.requant = rq = Requant(geo.C, cfg.array.pe.acc, cfg.soc.out)
 
         if self.phy == "stream":
@@ -62,10 +75,6 @@ class Accelerator(wiring.Component):
         connect(m, wiring.flipped(rx) if self.phy == "stream" else rx, link.rx)
         connect(m, link.tx, wiring.flipped(tx) if self.phy == "stream" else tx)
 
-        # engine <-> sequencer
-        connect(m, seq.a, engine.a)
-        connect(m, seq.w, engine.w)
-        connect(m, engine.out, seq.res)
         m.d.comb += [seq.start.eq(link.run_start), seq.args.eq(link.run_args), link.run_done.eq(seq.done),
                      link.run_busy.eq(seq.busy)]
 
@@ -102,7 +111,7 @@ class Accelerator(wiring.Component):
                     m.d.comb += [rp.addr.eq(lp.rd_addr), rp.en.eq(lp.rd_en), lp.rd_data.eq(rp.data)]
 
         # counters (REGS), cleared by RESET
-        counters = {Reg.CYCLES: 1, Reg.BUSY: busy, Reg.ARRAY: engine.a.valid & engine.a.ready,
+        counters = {Reg.CYCLES: 1, Reg.BUSY: busy, Reg.ARRAY: beat.valid & beat.ready,
                     Reg.BYTES_IN: link.rx.valid & link.rx.ready, Reg.BYTES_OUT: link.tx.valid & link.tx.ready,
                     Reg.FRAMES_BAD: link.bad_frame, Reg.GARBAGE: link.garbage, Reg.RUNS: seq.done}
         for reg in Reg:

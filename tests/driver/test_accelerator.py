@@ -90,6 +90,31 @@ def test_other_engines_behind_the_same_driver(kind, depth, arith, w, seed):
             assert np.array_equal(dev.gemm(a, w_), want(cfg, a, w_)), (kind, m, k, n, seed)
 
 
+WS_ENGINES = [  # weight-stationary engines behind the same driver (the WS sequencer)
+    dict(rows=3, cols=2, dataflow="weight_stationary", pe=PEConfig(acc=16, overflow="saturate")),
+    dict(rows=3, cols=2, dataflow="input_stationary", pe=PEConfig(w=parse_format("int4"))),
+    dict(rows=4, cols=2, kind="adder_tree", dataflow="weight_stationary", pe=PEConfig(arith="compressor_tree")),
+]
+
+
+@pytest.mark.parametrize("spec", WS_ENGINES, ids=["systolic_ws_sat16", "systolic_is_int4", "adder_tree_ct"])
+def test_weight_stationary_engines_behind_the_same_driver(spec, seed):
+    cfg = HwgenConfig(name=f"drv_{spec.get('kind', 'systolic')}_{spec['dataflow'][:2]}", array=ArrayConfig(**spec),
+                      soc=SOC)
+    rng = np.random.default_rng(seed)
+    with Accelerator.open(cfg, "verilator") as dev:
+        for m, k, n in [(1, 1, 1), (5, 7, 3), (9, 40, 11), (20, 13, 7)]:  # K = 40 > the W half: K chunks
+            a, w_ = random_ab(rng, cfg, m, k, n)
+            assert np.array_equal(dev.gemm(a, w_), want(cfg, a, w_)), (spec, m, k, n, seed)
+        if spec["dataflow"] == "weight_stationary":
+            a, w_ = random_ab(rng, cfg, 8, 30, 7)
+            rq = Requant(scale=rng.integers(0, 1 << 16, 7), shift=14, relu=False)
+            assert np.array_equal(dev.gemm(a, w_, requant=rq), requantize(want(cfg, a, w_), rq.scale, 14))
+        else:
+            with pytest.raises(ValueError, match="requantize on the host"):
+                dev.gemm(np.ones((2, 2), dtype=int), np.ones((2, 2), dtype=int), requant=Requant(np.ones(2), 0))
+
+
 def test_saturating_engine_refuses_to_split_k():
     cfg = HwgenConfig(name="drv_sat", array=ArrayConfig(rows=2, cols=2, pe=PEConfig(acc=16, overflow="saturate")),
                       soc=SOC)
