@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Accelerator utilization: GEMMs through the host driver on the Verilated accelerator
-(8×8 and 16×16 output-stationary systolic arrays, int8 → int32), against the ideal
+(8×8 and 16×16 systolic arrays, output- and weight-stationary, int8 → int32), against the ideal
 M·N·K ÷ (R·C) and against SCALE-Sim's model of the same array and dataflow, in one run.
 
 Compute cycles are the device's own count over its RUN commands (the sequencer streaming
@@ -38,16 +38,20 @@ SHAPES = "64x64x64,256x256x256,128x512x64,32x768x768"  # M x K x N
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="8,16")
+    p.add_argument("--dataflows", default="output_stationary,weight_stationary")
     p.add_argument("--shapes", default=SHAPES, help="MxKxN, comma-separated")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "utilization.json"))
     args = p.parse_args(argv)
 
     rows, records = [], []
-    for size in (int(s) for s in args.sizes.split(",")):
+    combos = [(int(s), f) for s in args.sizes.split(",") for f in args.dataflows.split(",")]
+    for size, flow in combos:
         soc = SocConfig(a_words=4096, w_words=4096, acc_words=4096, scale_words=64)
-        cfg = HwgenConfig(name=f"bench_acc_{size}x{size}", array=ArrayConfig(rows=size, cols=size), soc=soc)
-        print(f"[{size}x{size} OS] opening the Verilated accelerator ...", flush=True)
+        tag = "os" if flow == "output_stationary" else "ws"
+        cfg = HwgenConfig(name=f"bench_acc_{tag}_{size}x{size}",
+                          array=ArrayConfig(rows=size, cols=size, dataflow=flow), soc=soc)
+        print(f"[{size}x{size} {tag.upper()}] opening the Verilated accelerator ...", flush=True)
         with Accelerator.open(cfg, "verilator", log=print) as dev:
             for shape in args.shapes.split(","):
                 m, k, n = (int(x) for x in shape.split("x"))
@@ -61,9 +65,9 @@ def main(argv=None) -> int:
                 st = dev.stats_dict()
                 ok = bool(np.array_equal(got, golden.gemm(a, w, acc_bits=32)))
                 ideal = -(-m * n * k // (size * size))
-                ss = scalesim_cycles(size, size, "output_stationary", m, k, n, fast=True)
+                ss = scalesim_cycles(size, size, flow, m, k, n, fast=True)
                 link = st["link_bytes_out"] + st["link_bytes_in"]
-                rec = dict(array=f"{size}x{size}", gemm=f"{m}x{k}x{n}", compute_cycles=st["gemm_cycles"],
+                rec = dict(array=f"{size}x{size}", dataflow=tag.upper(), gemm=f"{m}x{k}x{n}", compute_cycles=st["gemm_cycles"],
                            ideal=ideal, utilization=round(ideal / st["gemm_cycles"], 4),
                            scalesim_cycles=ss["total_cycles"], ours_vs_scalesim=round(st["gemm_cycles"] / ss["total_cycles"], 4),
                            runs=st["regs"]["runs"], link_bytes=link, link_cycles_stream=link,
@@ -71,20 +75,20 @@ def main(argv=None) -> int:
                            device_cycles=st["regs"]["cycles"], wall_seconds=round(wall, 2), bit_exact=ok,
                            scalesim_version=ss["version"])
                 records.append(rec)
-                rows.append([rec["array"], rec["gemm"], rec["compute_cycles"], ideal, f"{rec['utilization']:.1%}",
+                rows.append([rec["array"], rec["dataflow"], rec["gemm"], rec["compute_cycles"], ideal, f"{rec['utilization']:.1%}",
                              ss["total_cycles"], f"{rec['ours_vs_scalesim']:.3f}", rec["runs"], link,
                              f"{rec['link_seconds_uart_1M']:.2f}", "yes" if ok else "NO"])
                 print(f"    {shape}: {rec['compute_cycles']:,} compute cycles ({rec['utilization']:.1%}), "
                       f"SCALE-Sim {ss['total_cycles']:,}, {wall:.1f} s wall", flush=True)
-    text = table(["array", "GEMM MxKxN", "compute cyc", "ideal", "util", "SCALE-Sim", "ours/SS", "RUNs",
-                  "link bytes", "UART 1M s", "exact"], rows, align="llrrrrrrrrl")
+    text = table(["array", "flow", "GEMM MxKxN", "compute cyc", "ideal", "util", "SCALE-Sim", "ours/SS", "RUNs",
+                  "link bytes", "UART 1M s", "exact"], rows, align="lllrrrrrrrrl")
     print()
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "benchmark": "utilization", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "engine": "systolic output-stationary, int8 x int8 -> int32 wrap", "seed": args.seed,
+        "engine": "systolic, int8 x int8 -> int32 wrap", "seed": args.seed,
         "compute_cycles": "device cycles inside RUN commands (sum over the driver's chunks)",
         "scalesim": "COMPUTE_REPORT Total Cycles, same array and dataflow (no tile overlap in its model)",
         "link": "request + response bytes; stream PHY moves 1 byte per cycle, UART 10 bits per byte",

@@ -51,7 +51,10 @@ class Tiling:
             if self.hw < R:
                 raise ValueError(f"w_words = {s.w_words} cannot hold two weight tiles of {R} rows")
             kt_all = max(1, -(-K // R))
-            kb_all, kb_max = kt_all, min(kt_all, self.hw // R, self.ha)
+            # rows per weight tile: at least enough to hide a bank's drain (R + C cycles) when
+            # M allows; K is split (exactly: the chunks chain through the accumulators) instead
+            m_want = min(M, 4 * (R + C))
+            kb_all, kb_max = kt_all, max(1, min(kt_all, self.hw // R, self.ha // m_want))
             k_step = kb_max * R
             n_tiles = max(1, min(NT, self.hw // (kb_max * R), self.hacc, self.hsc if requant else NT))
             n_step = C * n_tiles
