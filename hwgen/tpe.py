@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import ArrayConfig, HwgenConfig, PEConfig
-from .fpga.ooc import YosysAssertion, ecp5_ooc, generic_stats
+from .fpga.ooc import DoesNotFit, YosysAssertion, ecp5_ooc, generic_stats
 from .generate import generate
 from .report import table
 from .sim.runner import sim
@@ -95,7 +95,11 @@ def measure(engine: Engine, workdir: Path, *, ecp5: bool = True, gemm: dict | No
     row.update(generic_stats(gen.verilog, cfg.name, work / "generic"))
     if ecp5:
         log(f"  {cfg.name}: ECP5-85F out-of-context synthesis + nextpnr")
-        row["ecp5"] = ecp5_ooc(gen.verilog, cfg.name, work / f"ecp5_{flow}", dsp=False, flow=flow)
+        try:
+            row["ecp5"] = ecp5_ooc(gen.verilog, cfg.name, work / f"ecp5_{flow}", dsp=False, flow=flow)
+        except DoesNotFit as e:  # a result too: the engine needs a bigger part
+            log(f"  {e}")
+            row["ecp5"] = {**e.used, "fits": False, "fmax_mhz": None, "flow": flow, "note": str(e)}
     gemm = gemm or default_gemm(engine)
     m, k, n = gemm["m"], gemm["k"], gemm["n"]
     log(f"  {cfg.name}: simulating {m}x{k}x{n}")
@@ -137,10 +141,12 @@ def compare(family: str, size: int, workdir: Path, *, ecp5: bool = True, log=pri
             "area_efficiency_generic": _efficiency(opt, "generic", None) / _efficiency(base, "generic", None),
         }
         if ecp5:
-            ratios["lut4_equiv"] = opt["ecp5"]["lut4_equiv"] / max(base["ecp5"]["lut4_equiv"], 1)
-            ratios["fmax"] = opt["ecp5"]["fmax_mhz"] / max(base["ecp5"]["fmax_mhz"], 1e-9)
-            ratios["area_efficiency_ecp5"] = (_efficiency(opt, "ecp5", opt["ecp5"]["fmax_mhz"]) /
-                                              _efficiency(base, "ecp5", base["ecp5"]["fmax_mhz"]))
+            lut = lambda e: e["ecp5"]["lut4"] + 2 * e["ecp5"]["carry_ccu2c"]  # noqa: E731
+            ratios["lut4_equiv"] = lut(opt) / max(lut(base), 1)
+            if opt["ecp5"]["fmax_mhz"] and base["ecp5"]["fmax_mhz"]:  # both placed
+                ratios["fmax"] = opt["ecp5"]["fmax_mhz"] / base["ecp5"]["fmax_mhz"]
+                ratios["area_efficiency_ecp5"] = (_efficiency(opt, "ecp5", opt["ecp5"]["fmax_mhz"]) /
+                                                  _efficiency(base, "ecp5", base["ecp5"]["fmax_mhz"]))
         out["ratios"][opt["arith"]] = {k: round(v, 3) for k, v in ratios.items()}
     return out
 
@@ -185,7 +191,8 @@ def _table_rows(r: dict) -> list[list]:
         x = e.get("ecp5", {})
         rows.append([fam, size, e["arith"], e["logic_cells"], e["ff_bits"], e["area_transistors"], e["logic_depth"],
                      x.get("lut4", "-"), x.get("carry_ccu2c", "-"), x.get("ff", "-"),
-                     f"{x['fmax_mhz']}{'*' if x.get('flow') == 'abc' else ''}" if x else "-",
+                     ("does not fit" if x.get("fits") is False else
+                      f"{x['fmax_mhz']}{'*' if x.get('flow') == 'abc' else ''}") if x else "-",
                      e["cycles"], f"{e['macs_per_cycle']:.2f}", "yes" if e["bit_exact"] else "NO"])
     for arith, q in r["ratios"].items():
         def fmt(key):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..tools import ToolError, nextpnr_ecp5_command, run_tool, yosys_command
 
-__all__ = ["generic_stats", "ecp5_ooc", "FLOWS", "YosysAssertion"]
+__all__ = ["generic_stats", "ecp5_ooc", "FLOWS", "YosysAssertion", "DoesNotFit"]
 
 
 def _stage(verilog: Path, workdir: Path) -> str:
@@ -63,6 +63,14 @@ class YosysAssertion(ToolError):
     """yosys stopped on an internal assertion (a tool bug, not a design error)."""
 
 
+class DoesNotFit(ToolError):
+    """nextpnr could not place the design: it needs more of a resource than the device has."""
+
+    def __init__(self, message: str, used: dict):
+        super().__init__(message)
+        self.used = used
+
+
 def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", freq_mhz: float = 200,
              seed: int = 1, dsp: bool = True, flow: str = "abc9") -> dict:
     """``synth_ecp5`` then out-of-context ``nextpnr-ecp5``: resources and achieved Fmax.
@@ -88,9 +96,19 @@ def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", fre
         raise
     cells = _stat(workdir / "ecp5_stat.json").get("num_cells_by_type", {})
     report = workdir / "nextpnr_report.json"
-    run_tool([*nextpnr_ecp5_command(), f"--{device}", "--out-of-context", "--json", netlist.name,
-              "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", str(seed), "--report", report.name],
-             workdir / "nextpnr.log", what=f"nextpnr-ecp5 {top}", cwd=workdir)
+    used = {"lut4": cells.get("LUT4", 0), "carry_ccu2c": cells.get("CCU2C", 0), "ff": cells.get("TRELLIS_FF", 0)}
+    try:
+        run_tool([*nextpnr_ecp5_command(), f"--{device}", "--out-of-context", "--json", netlist.name,
+                  "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", str(seed), "--report", report.name],
+                 workdir / "nextpnr.log", what=f"nextpnr-ecp5 {top}", cwd=workdir)
+    except ToolError as e:
+        text = (workdir / "nextpnr.log").read_text() if (workdir / "nextpnr.log").exists() else ""
+        over = re.findall(r"Total (\w+):\s+(\d+)/(\d+)\s+(\d+)%", text)
+        if "Unable to find legal placement" in text or any(int(p) > 100 for *_, p in over):
+            detail = ", ".join(f"{n} {u}/{a} ({p}%)" for n, u, a, p in over if int(p) > 100)
+            raise DoesNotFit(f"{top} does not fit LFE5U-{device.upper()}: {detail or 'placement failed'}; "
+                             f"log: {workdir / 'nextpnr.log'}", used) from None
+        raise e
     rep = json.loads(report.read_text())
     fmax = rep.get("fmax", {})
     achieved = max((v.get("achieved", 0.0) for v in fmax.values()), default=0.0)

@@ -41,3 +41,32 @@ def test_ecp5_classic_abc_flow(tmp_path):
     g = generate(CFG, tmp_path / "rtl")
     ecp5 = ecp5_ooc(g.verilog, CFG.name, tmp_path / "ecp5", dsp=False, flow="abc")
     assert ecp5["flow"] == "abc" and ecp5["lut4"] > 0 and ecp5["fmax_mhz"] > 0
+
+
+def test_design_too_big_is_reported_as_not_fitting(tmp_path, monkeypatch):
+    """nextpnr's placement failure becomes DoesNotFit with the over-used resources (the tools
+    are stubbed here: a real too-big design takes an hour to synthesize)."""
+    import json
+
+    import pytest
+
+    from hwgen.fpga import ooc
+    from hwgen.tools import ToolError
+
+    def fake_yosys(script, workdir, name, what):
+        (workdir / "ecp5_stat.json").write_text(json.dumps({"modules": {"top": {"num_cells_by_type": {
+            "LUT4": 126031, "CCU2C": 10, "TRELLIS_FF": 500}}}}))
+        return ""
+
+    def fake_run_tool(cmd, log, *, what, cwd=None, timeout=None):
+        log.write_text("Info:     Total LUT4s:     126031/83640   150%\n"
+                       "ERROR: Unable to find legal placement for all cells, design is probably at utilisation limit.\n")
+        raise ToolError(f"{what} failed (exit 125); log: {log}")
+
+    monkeypatch.setattr(ooc, "_yosys", fake_yosys)
+    monkeypatch.setattr(ooc, "run_tool", fake_run_tool)
+    src = tmp_path / "top.v"
+    src.write_text("module top; endmodule\n")
+    with pytest.raises(ooc.DoesNotFit, match=r"does not fit LFE5U-85K: LUT4s 126031/83640 \(150%\)") as e:
+        ooc.ecp5_ooc(src, "top", tmp_path / "w", dsp=False)
+    assert e.value.used == {"lut4": 126031, "carry_ccu2c": 10, "ff": 500}
