@@ -330,8 +330,9 @@ class HostLink(wiring.Component):
                             with m.Else():
                                 m.next = "RUNNING"
             with m.State("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM is done
-                with m.If(self.run_done):
-                    m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles + 1)]
+                # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
+                with m.If(~counting):
+                    m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles)]
                     m.next = "TX_SOF"
             with m.State("SCALE_RD"):  # requantized reads need the column scales first
                 p = ports[Mem.SCALE]

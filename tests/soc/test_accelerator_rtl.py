@@ -150,3 +150,15 @@ def test_weight_stationary_top_answers_like_the_golden_device(seed):
         10, 0, 0)))).payload, Mem.ACC)
     full = 2 * (a @ w)  # results (nt, m) after the accumulating RUN
     assert np.array_equal(acc, np.concatenate([full[:, 0:2], full[:, 2:4]]))
+
+
+def test_wait_never_misses_the_end_of_a_run(devices):
+    """Regression: a RUN ending on the cycle WAIT is decoded once left WAIT waiting forever.
+    Sweep the RUN length so its end falls on every cycle of WAIT's arrival."""
+    from hwgen.soc.protocol import RUN_ASYNC, Status
+    hw, _ = devices
+    for k in range(1, 33):
+        start = request(Cmd.RUN, 100 + k, payload=RUN_FORMAT.pack(1, 1, k, 0, 0, 0, RUN_ASYNC, 7))
+        assert parse_response(hw.xfer(start, frames=1, max_cycles=10_000)).status == Status.OK
+        done = hw.xfer(request(Cmd.WAIT, 200 + k), frames=1, max_cycles=10_000)
+        assert done and parse_response(done).status == Status.OK, f"K = {k}: no answer to WAIT"
