@@ -202,7 +202,8 @@ class Accelerator:
 
         Double-buffered: every memory is used as two halves, and while the device computes
         one chunk (an asynchronous RUN) the next chunk's operands are written into the other
-        half, so host-link writes overlap compute."""
+        half, so host-link writes overlap compute. A rows stay resident while only the N
+        chunk changes."""
         a, w = np.asarray(a, dtype=np.int64), np.asarray(w, dtype=np.int64)
         if a.ndim != 2 or w.ndim != 2 or a.shape[1] != w.shape[0]:
             raise ValueError(f"gemm needs (M, K) @ (K, N), got {a.shape} @ {w.shape}")
@@ -227,18 +228,20 @@ class Accelerator:
         plan = Tiling(self.geo, a.shape[0], a.shape[1], w.shape[1], requant=scale is not None)
         out = np.zeros((a.shape[0], w.shape[1]), dtype=np.int64)
         pending = None  # (job, accumulator half) of the RUN computing on the device
-        block = -1
+        block, a_key, a_half = -1, None, 1
         for idx, job in enumerate(plan.jobs):
             block += job.chunk == 0
-            half, acc_half = idx % 2, block % 2
+            w_half, acc_half = idx % 2, block % 2
             a_bytes, w_bytes = plan.operands(job, a, w)
-            self.write(Mem.A, half * plan.ha, a_bytes)   # overlaps the pending RUN
-            self.write(Mem.W, half * plan.hw, w_bytes)
+            if (job.m0, job.m1, job.k0, job.k1) != a_key:  # A stays resident across N chunks
+                a_key, a_half = (job.m0, job.m1, job.k0, job.k1), a_half ^ 1
+                self.write(Mem.A, a_half * plan.ha, a_bytes)   # overlaps the pending RUN
+            self.write(Mem.W, w_half * plan.hw, w_bytes)
             if pending is not None:
                 self.wait()
                 self._collect(plan, *pending, out, scale)
             m_tiles, n_tiles, k_beats = plan.run_shape(job)
-            self.run(m_tiles, n_tiles, k_beats, a_base=half * plan.ha, w_base=half * plan.hw,
+            self.run(m_tiles, n_tiles, k_beats, a_base=a_half * plan.ha, w_base=w_half * plan.hw,
                      out_base=acc_half * plan.hacc, accumulate=job.chunk > 0, wait=False)
             pending = (job, acc_half)
         if pending is not None:
