@@ -7,7 +7,9 @@ direction, half duplex: while a response goes out, no request byte is taken. The
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from contextlib import contextmanager
+
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -119,6 +121,22 @@ class HostLink(wiring.Component):
         def respond(st, n=0):
             return [status.eq(st), rsp_len.eq(n), cnt.eq(0)]
 
+        @contextmanager
+        def field(last, nxt, on_timeout=()):
+            """The body of a state that takes one field of a frame: its statements run for
+            every byte taken; after byte ``last`` (counted in ``cnt``) the FSM goes to ``nxt``;
+            if the frame stops arriving, the answer is TRUNCATED."""
+            m.d.comb += rx.ready.eq(1)
+            with m.If(took):
+                m.d.sync += cnt.eq(cnt + 1)
+                yield
+                with m.If(cnt == last):
+                    m.d.sync += cnt.eq(0)
+                    m.next = nxt
+            with m.Elif(timed_out):
+                m.d.sync += respond(Status.TRUNCATED) + list(on_timeout)
+                m.next = "ERR"
+
         with m.FSM():
             with m.State("HUNT"):
                 m.d.comb += rx.ready.eq(1)
@@ -129,26 +147,11 @@ class HostLink(wiring.Component):
                     with m.Else():
                         m.d.comb += self.garbage.eq(1)
             with m.State("HDR"):
-                m.d.comb += rx.ready.eq(1)
-                with m.If(took):
-                    m.d.sync += [hdr.eq(Cat(hdr[8:], rx.payload)), crc.eq(crc16_update(crc, rx.payload)),
-                                 cnt.eq(cnt + 1)]
-                    with m.If(cnt == REQ_HEADER.size - 1):
-                        m.d.sync += cnt.eq(0)
-                        m.next = "HCRC"
-                with m.Elif(timed_out):
-                    m.d.sync += respond(Status.TRUNCATED) + [tag.eq(0)]
-                    m.next = "ERR"
+                with field(REQ_HEADER.size - 1, "HCRC", on_timeout=[tag.eq(0)]):
+                    m.d.sync += [hdr.eq(Cat(hdr[8:], rx.payload)), crc.eq(crc16_update(crc, rx.payload))]
             with m.State("HCRC"):
-                m.d.comb += rx.ready.eq(1)
-                with m.If(took):
-                    m.d.sync += [rcv.eq(Cat(rcv[8:], rx.payload)), cnt.eq(cnt + 1)]
-                    with m.If(cnt == 1):
-                        m.d.sync += cnt.eq(0)
-                        m.next = "CHECK_HDR"
-                with m.Elif(timed_out):
-                    m.d.sync += respond(Status.TRUNCATED) + [tag.eq(0)]
-                    m.next = "ERR"
+                with field(1, "CHECK_HDR", on_timeout=[tag.eq(0)]):
+                    m.d.sync += rcv.eq(Cat(rcv[8:], rx.payload))
             with m.State("CHECK_HDR"):
                 with m.If(rcv != crc):
                     m.d.sync += respond(Status.BAD_HEADER) + [tag.eq(0)]
@@ -187,56 +190,24 @@ class HostLink(wiring.Component):
                             m.next = "SKIP"
                             with m.If(length == 0):
                                 m.next = "ERR"
-            with m.State("WPAY"):
-                m.d.comb += rx.ready.eq(1)
-                with m.If(took):
-                    m.d.sync += [crc.eq(crc16_update(crc, rx.payload)), cnt.eq(cnt + 1),
-                                 wreg.eq(Cat(wreg[8:], rx.payload)), wbyte.eq(wbyte + 1)]
-                    with m.If(wbyte == nb - 1):  # a whole word: write it (if inside the memory)
-                        m.d.sync += [wbyte.eq(0), waddr.eq(waddr + 1), w_addr.eq(waddr),
-                                     w_data.eq(Cat(wreg[8:], rx.payload))]
-                        for mm in Mem:
-                            with m.If(mem == mm):
-                                with m.If(waddr < depth[mm]):
-                                    m.d.sync += w_en.eq(1)
-                                with m.Else():
-                                    m.d.sync += werr.eq(1)
-                    with m.If(cnt == length - 1):
-                        m.d.sync += cnt.eq(0)
-                        m.next = "PCRC"
-                with m.Elif(timed_out):
-                    m.d.sync += respond(Status.TRUNCATED)
-                    m.next = "ERR"
-            with m.State("ARGS"):
-                m.d.comb += rx.ready.eq(1)
-                with m.If(took):
-                    m.d.sync += [crc.eq(crc16_update(crc, rx.payload)), cnt.eq(cnt + 1),
-                                 args.word_select(cnt[:5], 8).eq(rx.payload)]
-                    with m.If(cnt == length - 1):
-                        m.d.sync += cnt.eq(0)
-                        m.next = "PCRC"
-                with m.Elif(timed_out):
-                    m.d.sync += respond(Status.TRUNCATED)
-                    m.next = "ERR"
-            with m.State("SKIP"):  # an argument error or unknown command: drop payload + CRC
-                m.d.comb += rx.ready.eq(1)
-                with m.If(took):
-                    m.d.sync += cnt.eq(cnt + 1)
-                    with m.If(cnt == length + 1):
-                        m.next = "ERR"
-                with m.Elif(timed_out):
-                    m.d.sync += respond(Status.TRUNCATED)
-                    m.next = "ERR"
-            with m.State("PCRC"):
-                m.d.comb += rx.ready.eq(1)
-                with m.If(took):
-                    m.d.sync += [rcv.eq(Cat(rcv[8:], rx.payload)), cnt.eq(cnt + 1)]
-                    with m.If(cnt == 1):
-                        m.d.sync += cnt.eq(0)
-                        m.next = "CHECK_PAY"
-                with m.Elif(timed_out):
-                    m.d.sync += respond(Status.TRUNCATED)
-                    m.next = "ERR"
+            with m.State("WPAY"), field(length - 1, "PCRC"):
+                m.d.sync += [crc.eq(crc16_update(crc, rx.payload)),
+                             wreg.eq(Cat(wreg[8:], rx.payload)), wbyte.eq(wbyte + 1)]
+                with m.If(wbyte == nb - 1):  # a whole word: write it (if inside the memory)
+                    m.d.sync += [wbyte.eq(0), waddr.eq(waddr + 1), w_addr.eq(waddr),
+                                 w_data.eq(Cat(wreg[8:], rx.payload))]
+                    for mm in Mem:
+                        with m.If(mem == mm):
+                            with m.If(waddr < depth[mm]):
+                                m.d.sync += w_en.eq(1)
+                            with m.Else():
+                                m.d.sync += werr.eq(1)
+            with m.State("ARGS"), field(length - 1, "PCRC"):
+                m.d.sync += [crc.eq(crc16_update(crc, rx.payload)), args.word_select(cnt[:5], 8).eq(rx.payload)]
+            with m.State("SKIP"), field(length + 1, "ERR"):  # bad arguments or command: drop payload + CRC
+                pass
+            with m.State("PCRC"), field(1, "CHECK_PAY"):
+                m.d.sync += rcv.eq(Cat(rcv[8:], rx.payload))
             with m.State("CHECK_PAY"):
                 with m.If(cmd == Cmd.WRITE):
                     m.d.sync += respond(Mux(werr | (wbyte != 0), Status.BAD_ARGS,
