@@ -69,7 +69,7 @@ def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, *, w_bits: int
 
     ``w_bits`` is a bit-serial engine's run-time weight precision (default: the format's)."""
     if cfg.kind in ("cube", "matrix2d"):
-        return _schedule_dot(cfg, np.asarray(a), np.asarray(w))
+        return _schedule_os(cfg, np.asarray(a), np.asarray(w))
     if cfg.kind == "bit_serial" and cfg.pe.arith == "mac":
         bits = w_bits or cfg.pe.w.bits
         if not 1 <= bits <= cfg.pe.w.bits:
@@ -88,19 +88,8 @@ def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, *, w_bits: int
     M, K = a.shape
     N = w.shape[1]
     s = Schedule()
-    if cfg.dataflow == "output_stationary":
-        a_beats, w_beats = [], []
-        for m0 in range(0, M, R):
-            for n0 in range(0, N, C):
-                for k in range(K):
-                    a_beats.append(pack(_pad(a[m0:m0 + R, k], R), ab) | ((k == K - 1) << (R * ab)))
-                    w_beats.append(pack(_pad(w[k, n0:n0 + C], C), wb))
-                for r in range(min(R, M - m0)):
-                    s.placement.append((s.out_beats + r, m0 + r, n0, min(C, N - n0)))
-                s.out_beats += R
-                s.tiles += 1
-        s.inputs = {"a": a_beats, "w": w_beats}
-        return s
+    if cfg.dataflow == "output_stationary":  # the dot-product schedule with depth 1
+        return _schedule_os(cfg, a, w)
     # weight-stationary: K tiles outer so a tile's predecessor (same n0) finished long ago
     w_beats, a_beats, c_beats = [], [], []
     first_beat = {}
@@ -121,8 +110,9 @@ def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, *, w_bits: int
     return s
 
 
-def _schedule_dot(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray) -> Schedule:
-    """Cube / 2D-matrix: each beat an R×D block of A and a D×C block of W (K zero-padded to D)."""
+def _schedule_os(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray) -> Schedule:
+    """Output-stationary engines: each beat an R×D block of A and a D×C block of W (K
+    zero-padded to a multiple of D; D = 1 for systolic and bit-serial arrays)."""
     R, C, D = cfg.rows, cfg.cols, cfg.depth
     ab, wb = cfg.pe.a.bits, cfg.pe.w.bits
     M, K = a.shape

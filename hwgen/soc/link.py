@@ -122,6 +122,17 @@ class HostLink(wiring.Component):
             return [status.eq(st), rsp_len.eq(n), cnt.eq(0)]
 
         @contextmanager
+        def send_crc():
+            """The body of a state that sends the CRC (low byte first); the statements run
+            once, as its second byte is taken."""
+            m.d.comb += [tx.valid.eq(1), tx.payload.eq(crc.word_select(cnt[0], 8))]
+            with m.If(tx.ready):
+                m.d.sync += cnt.eq(cnt + 1)
+                with m.If(cnt == 1):
+                    m.d.sync += cnt.eq(0)
+                    yield
+
+        @contextmanager
         def field(last, nxt, on_timeout=()):
             """The body of a state that takes one field of a frame: its statements run for
             every byte taken; after byte ``last`` (counted in ``cnt``) the FSM goes to ``nxt``;
@@ -328,15 +339,11 @@ class HostLink(wiring.Component):
                     with m.If(cnt == 3):
                         m.d.sync += cnt.eq(0)
                         m.next = "TX_HCRC"
-            with m.State("TX_HCRC"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(crc.word_select(cnt[0], 8))]
-                with m.If(tx.ready):
-                    m.d.sync += cnt.eq(cnt + 1)
-                    with m.If(cnt == 1):
-                        m.d.sync += [cnt.eq(0), crc.eq(0xFFFF), word_n.eq(0)]
-                        m.next = "HUNT"
-                        with m.If(rsp_len != 0):
-                            m.next = "TX_PAY"
+            with m.State("TX_HCRC"), send_crc():
+                m.d.sync += [crc.eq(0xFFFF), word_n.eq(0)]
+                m.next = "HUNT"
+                with m.If(rsp_len != 0):
+                    m.next = "TX_PAY"
             with m.State("TX_PAY"):
                 # one byte from the selected source; memory words are fetched when the
                 # previous word is used up
@@ -384,11 +391,6 @@ class HostLink(wiring.Component):
                     m.d.sync += [word.eq(self.rq_out.payload.as_value()),
                                  word_n.eq(geo.word_bytes(Mem.ACC, requant=True))]
                     m.next = "TX_PAY"
-            with m.State("TX_PCRC"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(crc.word_select(cnt[0], 8))]
-                with m.If(tx.ready):
-                    m.d.sync += cnt.eq(cnt + 1)
-                    with m.If(cnt == 1):
-                        m.d.sync += cnt.eq(0)
-                        m.next = "HUNT"
+            with m.State("TX_PCRC"), send_crc():
+                m.next = "HUNT"
         return m
