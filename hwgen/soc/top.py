@@ -17,7 +17,7 @@ from ..config import HwgenConfig
 from .layout import Geometry
 from .link import HostLink
 from .protocol import Mem, Reg
-from .requant import Requant
+from .requant import SerialRequant
 from .sequencer import Sequencer
 from .sequencer_ws import SequencerWS
 from .uart import UARTPhy
@@ -64,7 +64,7 @@ class Accelerator(wiring.Component):
             connect(m, seq.c, engine.c)
             beat = getattr(engine, names[1])
         connect(m, engine.out, seq.res)
-        m.submodules.requant = rq = Requant(geo.C, cfg.array.pe.acc, cfg.soc.out)
+        m.submodules.requant = rq = SerialRequant(geo.C, cfg.array.pe.acc, cfg.soc.out)
 
         if self.phy == "stream":
             rx, tx = self.rx, self.tx

@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 
 from hwgen.golden.requant import requantize
 from hwgen.numerics import Format
-from hwgen.soc.requant import Requant
+from hwgen.soc.requant import Requant, SerialRequant
 
 
 def random_beats(rng, cols: int, acc_bits: int, out_fmt: Format, n: int):
@@ -104,12 +104,13 @@ def expected(beats, out_fmt):
 CONFIGS = [(4, 32, Format(8)), (3, 20, Format(8, signed=False)), (2, 32, Format(4))]
 
 
+@pytest.mark.parametrize("cls", [Requant, SerialRequant])
 @pytest.mark.parametrize("cols,acc_bits,out_fmt", CONFIGS, ids=lambda v: str(v))
 @pytest.mark.parametrize("p_gap,p_stall", [(0.3, 0.4), (0.7, 0.1), (0.05, 0.8)])
-def test_matches_golden_under_stalls(seed, cols, acc_bits, out_fmt, p_gap, p_stall):
+def test_matches_golden_under_stalls(seed, cls, cols, acc_bits, out_fmt, p_gap, p_stall):
     rng = np.random.default_rng(seed)
-    beats = random_beats(rng, cols, acc_bits, out_fmt, 300)
-    got, _ = run(Requant(cols, acc_bits, out_fmt), beats, rng, p_gap, p_stall)
+    beats = random_beats(rng, cols, acc_bits, out_fmt, 300 if cls is Requant else 100)
+    got, _ = run(cls(cols, acc_bits, out_fmt), beats, rng, p_gap, p_stall)
     want = expected(beats, out_fmt)
     assert len(got) == len(want)
     bad = [(k, beats[k], got[k], want[k]) for k in range(len(want)) if got[k] != want[k]]
@@ -124,6 +125,16 @@ def test_full_throughput_and_latency(seed, cols, acc_bits, out_fmt):
     got, cycles = run(Requant(cols, acc_bits, out_fmt), beats, rng, 0.0, 0.0)
     assert got == expected(beats, out_fmt)
     assert cycles == len(beats) + Requant.LATENCY
+
+
+@pytest.mark.parametrize("cols,acc_bits,out_fmt", CONFIGS, ids=lambda v: str(v))
+def test_serial_takes_one_column_per_cycle(seed, cols, acc_bits, out_fmt):
+    """The column-serial stage: one beat every ``cols + 4`` cycles (take, cols feeds, the core's 2, hand over)."""
+    rng = np.random.default_rng(seed)
+    beats = random_beats(rng, cols, acc_bits, out_fmt, 30)
+    got, cycles = run(SerialRequant(cols, acc_bits, out_fmt), beats, rng, 0.0, 0.0)
+    assert got == expected(beats, out_fmt)
+    assert cycles == len(beats) * (cols + Requant.LATENCY + 2), cycles
 
 
 def test_fills_while_stalled(seed):

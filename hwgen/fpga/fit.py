@@ -1,0 +1,161 @@
+"""Will it fit? Checked twice before the long place-and-route: first from the config alone
+(an estimate, instant), then from yosys' exact cell counts after synthesis.
+
+The estimate's per-PE cost is calibrated on this toolchain's own builds (see
+``docs/boards.md``): a Booth LUT multiplier costs about ``1.8·a·w`` LUT4s, an accumulator
+about ``2.5`` LUT4s per bit and word (adder, hold register, output mux). Block RAM is
+counted exactly from the memory shapes and the block configurations of the family.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from ..config import HwgenConfig
+from ..soc.layout import Geometry
+from ..soc.protocol import Mem
+from .boards import Capacity
+from .ooc import DoesNotFit
+
+__all__ = ["Estimate", "estimate", "check_estimate", "check_cells", "dsp_plan", "used_from_cells", "NotFitting"]
+
+#: (depth, width) configurations of one block RAM
+BRAM_SHAPES = {"ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
+               "ecp5": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))}
+#: widest multiplier operand one DSP takes
+DSP_WIDTH = {"ice40": 16, "ecp5": 18}
+MUL_LUT_PER_BIT2 = 1.8
+ACC_LUT_PER_BIT = 2.5
+SOC_LUT = 1400            # host link, sequencer, FIFOs, UART, counters (measured 4x4 iCE40: see docs)
+RQ_LUT_PER_COL = 90       # rounding, clipping, ReLU per output column
+
+
+class NotFitting(DoesNotFit):
+    """The estimate (before any tool ran) already exceeds the device."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    lut4: int
+    ff: int
+    bram: int
+    dsp: int
+    engine_dsp: bool      # engine multipliers in DSPs (else Booth LUT multipliers)
+    detail: dict
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def bram_blocks(family: str, depth: int, bits: int) -> int:
+    return min(math.ceil(depth / d) * math.ceil(bits / w) for d, w in BRAM_SHAPES[family])
+
+
+def _dsps_per_mul(family: str, a_bits: int, b_bits: int) -> int:
+    w = DSP_WIDTH[family]
+    return math.ceil(a_bits / w) * math.ceil(b_bits / w)
+
+
+def dsp_plan(cfg: HwgenConfig, cap: Capacity) -> tuple[bool, bool, int]:
+    """(engine multipliers in DSPs, output-stage multipliers in DSPs, DSPs used).
+
+    The output stage multiplies each column's accumulator by a 16-bit scale. It gets DSPs
+    first (it is wide); the engine gets them only if all its multipliers fit too,
+    otherwise it uses Booth LUT multipliers (a bit-serial engine has no multipliers)."""
+    a = cfg.array
+    rq = a.cols * _dsps_per_mul(cap.family, a.pe.acc, 16)
+    mults = 0 if a.kind == "bit_serial" or a.pe.arith in ("compressor_tree",) else a.macs_per_cycle
+    eng = mults * _dsps_per_mul(cap.family, a.pe.a.bits, a.pe.w.bits)
+    rq_dsp = rq <= cap.dsp
+    eng_dsp = bool(mults) and rq_dsp and rq + eng <= cap.dsp
+    return eng_dsp, rq_dsp, (rq if rq_dsp else 0) + (eng if eng_dsp else 0)
+
+
+def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:
+    a, pe = cfg.array, cfg.array.pe
+    geo = Geometry(cfg)
+    eng_dsp, rq_dsp, dsp = dsp_plan(cfg, cap)
+    words = 2 if pe.arith == "carry_save" else 1
+    mul = 0 if eng_dsp else MUL_LUT_PER_BIT2 * pe.a.bits * pe.w.bits
+    if a.kind == "bit_serial":
+        mul = 2 * pe.a.bits + pe.w.bits  # shift-add of one weight bit or digit
+    engine = a.macs_per_cycle * mul + a.rows * a.cols * ACC_LUT_PER_BIT * pe.acc * words
+    rq = a.cols * (RQ_LUT_PER_COL + (0 if rq_dsp else MUL_LUT_PER_BIT2 * pe.acc * 16))
+    lut = int(engine + rq + SOC_LUT)
+    ff = int(a.macs_per_cycle * (pe.a.bits + pe.w.bits) + a.rows * a.cols * pe.acc * (words + 1) + 900)
+    brams = {m.name.lower(): bram_blocks(cap.family, geo.depth(m), geo.word_bits(m)) for m in Mem}
+    return Estimate(lut4=lut, ff=ff, bram=sum(brams.values()), dsp=dsp, engine_dsp=eng_dsp,
+                    detail={"engine_lut4": int(engine), "output_stage_lut4": int(rq), "soc_lut4": SOC_LUT,
+                            "bram_by_memory": brams})
+
+
+def _suggest(cfg: HwgenConfig, cap: Capacity, over: set[str]) -> list[str]:
+    """Changes that would fit, by the same estimate."""
+    tips = []
+    a = cfg.array
+    if "lut4" in over or "ff" in over:
+        for n in range(max(a.rows, a.cols) - 1, 0, -1):
+            try:
+                shrunk = dataclasses.replace(cfg, array=dataclasses.replace(a, rows=min(a.rows, n), cols=min(a.cols, n)))
+                e = estimate(shrunk, cap)
+            except Exception:
+                continue
+            if e.lut4 <= cap.lut4 and e.ff <= cap.ff:
+                tips.append(f"rows: {shrunk.array.rows}, cols: {shrunk.array.cols}")
+                break
+        if a.pe.w.bits > 4:
+            try:
+                from ..numerics import Format
+                narrow = dataclasses.replace(cfg, array=dataclasses.replace(
+                    a, pe=dataclasses.replace(a.pe, w=Format(4, a.pe.w.signed))))
+                if estimate(narrow, cap).lut4 <= cap.lut4:
+                    tips.append(f"pe.w: {'int' if a.pe.w.signed else 'uint'}4")
+            except Exception:
+                pass
+    if "bram" in over:
+        geo = Geometry(cfg)
+        big = max(Mem, key=lambda m: bram_blocks(cap.family, geo.depth(m), geo.word_bits(m)))
+        key = {Mem.A: "a_words", Mem.W: "w_words", Mem.ACC: "acc_words", Mem.SCALE: "scale_words"}[big]
+        tips.append(f"soc.{key}: {max(16, geo.depth(big) // 2)} (or smaller)")
+    return tips
+
+
+def _message(what: str, cfg: HwgenConfig, cap: Capacity, need: dict, have: dict) -> tuple[str, set[str]]:
+    over = {k for k in need if need[k] > have[k]}
+    names = {"lut4": "LUT4" if cap.family == "ecp5" else "logic cells", "ff": "flip-flops",
+             "bram": "block RAMs" if cap.family == "ecp5" else "EBRs", "dsp": "DSPs"}
+    parts = [f"needs {what}{need[k]:,} {names[k]}, {cap.device} has {have[k]:,}" for k in sorted(over)]
+    tips = _suggest(cfg, cap, over)
+    return "; ".join(parts) + (f": try {' or '.join(tips)}" if tips else ""), over
+
+
+def check_estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:
+    """Refuse a design whose estimate exceeds the device (before any tool runs)."""
+    e = estimate(cfg, cap)
+    need = {"lut4": e.lut4, "ff": e.ff, "bram": e.bram}
+    have = {"lut4": cap.lut4, "ff": cap.ff, "bram": cap.bram}
+    if any(need[k] > have[k] for k in need):
+        msg, _ = _message("~", cfg, cap, need, have)
+        raise NotFitting(f"{cfg.name} does not fit {cap.device}: {msg}", {**need, "estimate": True})
+    return e
+
+
+def used_from_cells(family: str, cells: dict) -> dict:
+    """Resources from yosys' cell counts after synth_ice40/synth_ecp5."""
+    if family == "ice40":
+        return {"lut4": cells.get("SB_LUT4", 0), "carry": cells.get("SB_CARRY", 0),
+                "ff": sum(n for t, n in cells.items() if t.startswith("SB_DFF")),
+                "bram": cells.get("SB_RAM40_4K", 0), "dsp": cells.get("SB_MAC16", 0)}
+    return {"lut4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 2 * cells.get("TRELLIS_DPR16X4", 0),
+            "carry": cells.get("CCU2C", 0), "ff": cells.get("TRELLIS_FF", 0),
+            "bram": cells.get("DP16KD", 0), "dsp": cells.get("MULT18X18D", 0)}
+
+
+def check_cells(cfg: HwgenConfig, cap: Capacity, used: dict) -> None:
+    """Refuse a synthesized design whose exact cell counts exceed the device."""
+    need = {k: used[k] for k in ("lut4", "ff", "bram", "dsp")}
+    have = {"lut4": cap.lut4, "ff": cap.ff, "bram": cap.bram, "dsp": cap.dsp}
+    if any(need[k] > have[k] for k in need):
+        msg, _ = _message("", cfg, cap, need, have)
+        raise DoesNotFit(f"{cfg.name} does not fit {cap.device} after synthesis: {msg}", need)

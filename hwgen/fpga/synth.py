@@ -1,0 +1,211 @@
+"""``hwgen synth``: YAML → bitstream for a board, or the bare engine out of context.
+
+Board flow, every step a real tool from PyPI, every log kept in the build directory:
+
+1. fit estimate from the config (instant; refuses with numbers and a suggestion);
+2. Amaranth elaborates the board shell (PLL, reset, UART pins from amaranth-boards) around
+   the accelerator and writes RTLIL plus the pin constraints;
+3. yosys ``synth_ice40``/``synth_ecp5``; exact cell counts checked against the device;
+4. nextpnr places and routes (``--report`` gives utilization, Fmax, critical path);
+5. ``icepack``/``ecppack`` writes the bitstream;
+6. ``report.json`` (also the manifest ``hwgen flash`` checks) — and a clear error if the
+   clock the PLL makes is faster than the design can run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from ..config import HwgenConfig
+from ..tools import ToolError, nextpnr_command, packer_command, run_tool, yosys_command
+from .boards import CAPACITY, Board
+from .fit import check_cells, check_estimate, used_from_cells
+from .ooc import DoesNotFit, ecp5_ooc
+
+__all__ = ["synth_board", "synth_ooc", "TimingNotMet", "BUILD_MARK", "prepare_dir", "TOP"]
+
+TOP = "hwgen_board"
+BUILD_MARK = ".hwgen-build"
+#: nextpnr resource names → report keys
+_PNR = {"ice40": {"lut4": "ICESTORM_LC", "bram": "ICESTORM_RAM", "dsp": "ICESTORM_DSP", "pll": "ICESTORM_PLL",
+                  "io": "SB_IO"},
+        "ecp5": {"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "bram": "DP16KD", "dsp": "MULT18X18D",
+                 "pll": "EHXPLLL", "io": "TRELLIS_IO"}}
+
+
+class TimingNotMet(ToolError):
+    """Placed and routed, but the clock asked for is faster than the design runs."""
+
+    def __init__(self, message: str, report: dict):
+        super().__init__(message)
+        self.report = report
+
+
+def prepare_dir(out: Path) -> Path:
+    """A build directory hwgen owns: refuse a non-empty one it did not create."""
+    if out.exists() and any(out.iterdir()) and not (out / BUILD_MARK).exists():
+        raise ToolError(f"{out} exists, is not empty and was not made by hwgen synth; "
+                        "choose another --output (nothing was written)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / BUILD_MARK).write_text("made by hwgen synth; files here are overwritten by the next build\n")
+    return out
+
+
+def _step(log, what: str):
+    log(f"  {what} ...")
+    return time.time()
+
+
+def _yosys_script(family: str, engine_dsp: bool, rq_dsp: bool) -> str:
+    dsp = {"ice40": "-dsp" if rq_dsp else "", "ecp5": "" if rq_dsp else "-nodsp"}[family]
+    return "\n".join([
+        f"read_rtlil {TOP}.il",
+        f"hierarchy -top {TOP}",
+        # drop Amaranth's debug alias wires (e.g. `acc[0]` beside `acc`): this yosys's
+        # ABC reintegration asserts on the name clash
+        "proc", "opt_clean -purge",
+        # the engine's multipliers become Booth LUT logic when the DSPs are too few
+        *([] if engine_dsp else [f"booth {TOP}.accel.engine*"]),
+        f"synth_{family} {dsp} -top {TOP}",
+        "tee -q -o synth_stat.json stat -json",
+        f"write_json {TOP}.json",
+        f"write_verilog -noattr {TOP}_netlist.v",
+    ]) + "\n"
+
+
+def _pnr_report(family: str, rep: dict) -> dict:
+    util = rep.get("utilization", {})
+    res = {}
+    for key, cell in _PNR[family].items():
+        if cell in util:
+            res[key] = {"used": util[cell]["used"], "available": util[cell]["available"]}
+    return res
+
+
+def _critical(rep: dict, clock: str | None) -> dict:
+    paths = rep.get("critical_paths", [])
+    if not paths:
+        return {}
+    p = next((p for p in paths if clock and clock in p.get("from", "")), paths[0])
+    steps = p.get("path", [])
+    if not steps:
+        return {}
+    return {"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+            "delay_ns": round(sum(s.get("delay", 0.0) for s in steps), 2),
+            "logic_levels": sum(1 for s in steps if s.get("type") == "logic")}
+
+
+def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, freq_mhz: float | None = None,
+                seed: int = 1, allow_timing_fail: bool = False, log=print) -> dict:
+    """Build a bitstream of ``cfg``'s accelerator for board ``b`` in ``out``; returns the report."""
+    from .shell import BoardShell, board_config, pll_for
+    cap = b.capacity
+    t_all = time.time()
+    pll = pll_for(b, (freq_mhz or b.sync_hz / 1e6) * 1e6)
+    bcfg = board_config(cfg, pll)
+    est = check_estimate(bcfg, cap)
+    if bcfg.soc.clock_hz // bcfg.soc.baud < 4:
+        raise ToolError(f"soc.baud {bcfg.soc.baud} is too fast for a {pll.fout_mhz:.1f} MHz clock "
+                        "(the UART needs >= 4 clocks per bit)")
+    out = prepare_dir(out)
+    log(f"[{b.name}] {cfg.name}: {b.title}, accelerator clock {pll.fout_mhz:.2f} MHz "
+        f"(PLL from {b.clk_hz / 1e6:g} MHz); estimate ~{est.lut4:,} LUT4, {est.bram} block RAMs, {est.dsp} DSPs "
+        f"(engine multipliers in {'DSPs' if est.engine_dsp else 'LUTs'})")
+    times = {}
+
+    t = _step(log, "elaborating (Amaranth, amaranth-boards pins)")
+    plat = b.platform_instance()
+    plan = plat.prepare(BoardShell(cfg, b, pll), name=TOP)
+    for name, content in plan.files.items():
+        if name.endswith((".il", ".pcf", ".lpf")):
+            p = out / name
+            p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    times["elaborate_s"] = round(time.time() - t, 1)
+
+    t = _step(log, f"yosys synth_{b.family} (log: {out / 'yosys.log'})")
+    (out / f"{TOP}.ys").write_text(_yosys_script(b.family, est.engine_dsp, est.dsp > 0))
+    run_tool([*yosys_command(), "-q", "-l", "yosys.log", f"{TOP}.ys"], out / "yosys.out", what="yosys", cwd=out)
+    cells = next(iter(json.loads((out / "synth_stat.json").read_text())["modules"].values())).get(
+        "num_cells_by_type", {})
+    synth_used = used_from_cells(b.family, cells)
+    check_cells(bcfg, cap, synth_used)
+    times["yosys_s"] = round(time.time() - t, 1)
+
+    t = _step(log, f"nextpnr-{b.family} place and route (log: {out / 'nextpnr.log'})")
+    cons = ["--pcf", f"{TOP}.pcf", "--asc", f"{TOP}.asc"] if b.family == "ice40" else \
+        ["--lpf", f"{TOP}.lpf", "--textcfg", f"{TOP}.config"]
+    try:
+        run_tool([*nextpnr_command(b.family), *cap.nextpnr, *b.package, "--json", f"{TOP}.json", *cons,
+                  "--report", "pnr_report.json", "--timing-allow-fail", "--seed", str(seed),
+                  "--freq", f"{pll.fout_mhz:.2f}"], out / "nextpnr.log", what=f"nextpnr-{b.family}", cwd=out)
+    except ToolError as e:
+        text = (out / "nextpnr.log").read_text() if (out / "nextpnr.log").exists() else ""
+        if "Unable to find legal placement" in text or "Failed to place" in text or "too many" in text:
+            raise DoesNotFit(f"{cfg.name} does not fit {cap.device} (placement failed); log: {out / 'nextpnr.log'}",
+                             synth_used) from None
+        raise e
+    times["nextpnr_s"] = round(time.time() - t, 1)
+
+    t = _step(log, "packing the bitstream")
+    if b.family == "ice40":
+        bit = out / f"{TOP}.bin"
+        run_tool([*packer_command("ice40"), f"{TOP}.asc", bit.name], out / "pack.log", what="icepack", cwd=out)
+    else:
+        bit = out / f"{TOP}.bit"
+        extra = ["--freq", "38.8"] if b.name == "orangecrab" else []
+        run_tool([*packer_command("ecp5"), "--compress", *extra, "--input", f"{TOP}.config", "--bit", bit.name],
+                 out / "pack.log", what="ecppack", cwd=out)
+    times["pack_s"] = round(time.time() - t, 1)
+    times["total_s"] = round(time.time() - t_all, 1)
+
+    rep = json.loads((out / "pnr_report.json").read_text())
+    fmax = rep.get("fmax", {})
+    clk = next((k for k in fmax if "sync" in k), next(iter(fmax), None))
+    achieved = round(fmax[clk]["achieved"], 1) if clk else None
+    report = {
+        "board": b.name, "title": b.title, "device": cap.device, "config": cfg.name,
+        "config_file": str(source) if source else None, "config_hash": cfg.content_hash,
+        "array": f"{cfg.array.kind} {cfg.array.rows}x{cfg.array.cols}" + (
+            f"x{cfg.array.depth}" if cfg.array.depth > 1 else "") + f" {cfg.array.pe.a}x{cfg.array.pe.w}",
+        "bitstream": bit.name, "bitstream_sha256": hashlib.sha256(bit.read_bytes()).hexdigest(),
+        "clock": {"oscillator_mhz": b.clk_hz / 1e6, "requested_mhz": round(pll.fout_mhz, 3), "achieved_mhz": achieved,
+                  "net": clk, "pll": pll.params},
+        "timing_met": achieved is not None and achieved >= pll.fout_mhz,
+        "uart": {"baud": bcfg.soc.baud, "divisor": bcfg.soc.clock_hz // bcfg.soc.baud},
+        "resources": _pnr_report(b.family, rep),
+        "synth_cells": synth_used, "estimate": est.as_dict(),
+        "critical_path": _critical(rep, clk), "seconds": times, "seed": seed,
+        "logs": {"yosys": "yosys.log", "nextpnr": "nextpnr.log", "pack": "pack.log"},
+    }
+    if b.family == "ice40":
+        report["resources"]["ff"] = {"used": synth_used["ff"], "available": cap.ff}
+    report["resources"]["carry"] = {"used": synth_used["carry"], "available": None}
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    if not report["timing_met"] and not allow_timing_fail:
+        cp = report["critical_path"]
+        raise TimingNotMet(
+            f"{cfg.name} on {b.name}: timing not met: achieved {achieved} MHz < requested {pll.fout_mhz:.2f} MHz "
+            f"(critical path {cp.get('from')} -> {cp.get('to')}, {cp.get('logic_levels')} logic levels); "
+            f"rebuild with --freq {int(achieved or 0)} or fewer/narrower PEs. The bitstream {bit} was written but "
+            f"not marked as good (report: {out / 'report.json'}; --allow-timing-fail accepts it)", report)
+    return report
+
+
+def synth_ooc(cfg: HwgenConfig, verilog: Path, device: str, out: Path, *, freq_mhz: float = 200,
+              dsp: bool = True, seed: int = 1, log=print) -> dict:
+    """The bare engine (``<name>.v``) out of context on an ECP5: resources and Fmax."""
+    cap = CAPACITY[device]
+    if cap.family != "ecp5":
+        raise ToolError(f"--ooc needs an ECP5 device (nextpnr-ice40 has no out-of-context mode); "
+                        f"choose one of {', '.join(k for k, c in CAPACITY.items() if c.family == 'ecp5')}")
+    out = prepare_dir(out)
+    log(f"[ooc {device}] {cfg.name}: synth_ecp5{'' if dsp else ' -nodsp'} + nextpnr-ecp5 --out-of-context "
+        f"(logs in {out})")
+    r = ecp5_ooc(verilog, cfg.name, out, device=device.split("-")[1], freq_mhz=freq_mhz, seed=seed, dsp=dsp)
+    report = {"mode": "out-of-context", "device": cap.device, "config": cfg.name, "config_hash": cfg.content_hash,
+              "macs_per_cycle": cfg.array.macs_per_cycle, **r,
+              "available": {"lut4": cap.lut4, "ff": cap.ff, "dsp": cap.dsp}}
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
