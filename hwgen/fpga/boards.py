@@ -76,14 +76,14 @@ class Board:
 BOARDS = {b.name: b for b in (
     Board("icebreaker", "1BitSquared iCEBreaker (iCE40UP5K-SG48)", "amaranth_boards.icebreaker:ICEBreakerPlatform",
           "ice40-up5k", ("--package", "sg48"), "clk12", 12_000_000, 42_000_000, "icebreaker", ("flash", "sram"),
-          "examples/icebreaker_4x4.yaml", note="UART through the on-board FTDI (second interface)"),
+          "examples/icebreaker_2x2.yaml", note="UART through the on-board FTDI (second interface)"),
     Board("ulx3s", "Radiona ULX3S (LFE5U-85F-6BG381)", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
           "ecp5-85k", ("--package", "CABGA381", "--speed", "6"), "clk25", 25_000_000, 50_000_000, "ulx3s",
           ("sram", "flash"), "examples/systolic_8x8.yaml", note="UART through the on-board FT231X (US1 port)"),
     Board("orangecrab", "Good Stuff Dept. OrangeCrab r0.2 (LFE5U-25F-8MG285)",
           "amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_25FPlatform", "ecp5-25k",
           ("--package", "CSFBGA285", "--speed", "8"), "clk", 48_000_000, 48_000_000, "orangeCrab", ("flash",),
-          "examples/icebreaker_4x4.yaml",
+          "examples/small_4x4.yaml",
           note="no USB-UART on board: connect a 3.3 V USB-serial adapter to Feather pins 0 (RX) and 1 (TX); "
                "openFPGALoader writes flash through the DFU bootloader (hold the button while plugging in)",
           extra_uart={"pins": {"rx": "0", "tx": "1"}, "conn": ("io", 0), "attrs": {"IO_TYPE": "LVCMOS33"}}),

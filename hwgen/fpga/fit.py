@@ -27,8 +27,9 @@ BRAM_SHAPES = {"ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
 DSP_WIDTH = {"ice40": 16, "ecp5": 18}
 MUL_LUT_PER_BIT2 = 1.8
 ACC_LUT_PER_BIT = 2.5
-SOC_LUT = 1400            # host link, sequencer, FIFOs, UART, counters (measured 4x4 iCE40: see docs)
-RQ_LUT_PER_COL = 90       # rounding, clipping, ReLU per output column
+SOC_LUT = 3300            # host link, sequencer, FIFOs, UART, counters, output stage (measured, iCE40 4x4)
+SOC_LUT_PER_COL = 120     # the word registers of the link and the ACC port grow with the columns
+OTHER_DSP = {"os": 1, "ws": 3}  # the sequencer's tile counts (16-bit products)
 
 
 class NotFitting(DoesNotFit):
@@ -58,13 +59,14 @@ def _dsps_per_mul(family: str, a_bits: int, b_bits: int) -> int:
 
 
 def dsp_plan(cfg: HwgenConfig, cap: Capacity) -> tuple[bool, bool, int]:
-    """(engine multipliers in DSPs, output-stage multipliers in DSPs, DSPs used).
+    """(engine multipliers in DSPs, the others in DSPs, DSPs used).
 
-    The output stage multiplies each column's accumulator by a 16-bit scale. It gets DSPs
-    first (it is wide); the engine gets them only if all its multipliers fit too,
+    The output stage multiplies one accumulator at a time by a 16-bit scale, the
+    sequencer counts tiles with a 16×16 product or two. They get DSPs first; the engine
+    gets them only if all its multipliers fit too,
     otherwise it uses Booth LUT multipliers (a bit-serial engine has no multipliers)."""
     a = cfg.array
-    rq = a.cols * _dsps_per_mul(cap.family, a.pe.acc, 16)
+    rq = _dsps_per_mul(cap.family, a.pe.acc, 16) + OTHER_DSP[Geometry(cfg).contract]  # one column at a time
     mults = 0 if a.kind == "bit_serial" or a.pe.arith in ("compressor_tree",) else a.macs_per_cycle
     eng = mults * _dsps_per_mul(cap.family, a.pe.a.bits, a.pe.w.bits)
     rq_dsp = rq <= cap.dsp
@@ -81,12 +83,12 @@ def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:
     if a.kind == "bit_serial":
         mul = 2 * pe.a.bits + pe.w.bits  # shift-add of one weight bit or digit
     engine = a.macs_per_cycle * mul + a.rows * a.cols * ACC_LUT_PER_BIT * pe.acc * words
-    rq = a.cols * (RQ_LUT_PER_COL + (0 if rq_dsp else MUL_LUT_PER_BIT2 * pe.acc * 16))
+    rq = a.cols * SOC_LUT_PER_COL + (0 if rq_dsp else MUL_LUT_PER_BIT2 * pe.acc * 16)
     lut = int(engine + rq + SOC_LUT)
     ff = int(a.macs_per_cycle * (pe.a.bits + pe.w.bits) + a.rows * a.cols * pe.acc * (words + 1) + 900)
     brams = {m.name.lower(): bram_blocks(cap.family, geo.depth(m), geo.word_bits(m)) for m in Mem}
     return Estimate(lut4=lut, ff=ff, bram=sum(brams.values()), dsp=dsp, engine_dsp=eng_dsp,
-                    detail={"engine_lut4": int(engine), "output_stage_lut4": int(rq), "soc_lut4": SOC_LUT,
+                    detail={"engine_lut4": int(engine), "soc_columns_lut4": int(rq), "soc_lut4": SOC_LUT,
                             "bram_by_memory": brams})
 
 

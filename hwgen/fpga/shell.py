@@ -99,13 +99,14 @@ class BoardShell(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         b, pll = self.board, self.pll
-        clk_in = platform.request(b.clk, 0)
+        # iCE40: the PLL takes its pad directly (SB_PLL40_PAD), no input buffer in between
+        clk_in = platform.request(b.clk, 0, dir="-" if b.family == "ice40" else "i")
         m.domains.sync = cd = ClockDomain("sync")
         locked = Signal()
         if b.family == "ice40":
             m.submodules.pll = Instance(
-                "SB_PLL40_CORE", **{f"p_{k}": v for k, v in pll.params.items()},
-                i_REFERENCECLK=clk_in.i, i_RESETB=1, i_BYPASS=0,
+                "SB_PLL40_PAD", **{f"p_{k}": v for k, v in pll.params.items()},
+                i_PACKAGEPIN=clk_in.io, i_RESETB=1, i_BYPASS=0,
                 o_PLLOUTGLOBAL=cd.clk, o_LOCK=locked)
         else:
             m.submodules.pll = Instance(

@@ -63,6 +63,9 @@ class HostLink(wiring.Component):
         hdr = Signal(8 * REQ_HEADER.size)                 # request header, little-endian
         cmd, tag, mem, addr, length = hdr[0:8], hdr[8:16], hdr[16:24], hdr[32:64], hdr[64:80]
         crc = Signal(16)
+        crc_in, crc_en = Signal(8), Signal()            # one CRC network, fed by whichever state
+        with m.If(crc_en):                              # (FSM assignments below take priority)
+            m.d.sync += crc.eq(crc16_update(crc, crc_in))
         rcv = Signal(16)                                  # a received CRC
         cnt = Signal(16)                                  # bytes of the current field
         args = Signal(8 * _ARG_BYTES)
@@ -97,7 +100,6 @@ class HostLink(wiring.Component):
 
         # Response payload sources
         regbuf = Signal(8 * max(len(self.info), 4 * len(Reg)))
-        rb_idx = Signal(range(len(regbuf) // 8 + 1))
         src = Signal(2)   # 0: regbuf, 1: memory words, 2: requantized words
         # READ state
         rd_left = Signal(16)
@@ -116,6 +118,10 @@ class HostLink(wiring.Component):
                 m.d.sync += counting.eq(0)
         busy = self.run_busy | counting
         run = data.View(RunArgs, args[:RunArgs.size])
+        chk = Signal(2)                                  # RUN bounds check: which product
+        ok_run, mul_busy = Signal(), Signal()
+        mul_x, prod = Signal(32), Signal(32)
+        mul_y = Signal(16)
         m.d.comb += self.run_args.eq(run)
 
         def respond(st, n=0):
@@ -159,7 +165,8 @@ class HostLink(wiring.Component):
                         m.d.comb += self.garbage.eq(1)
             with m.State("HDR"):
                 with field(REQ_HEADER.size - 1, "HCRC", on_timeout=[tag.eq(0)]):
-                    m.d.sync += [hdr.eq(Cat(hdr[8:], rx.payload)), crc.eq(crc16_update(crc, rx.payload))]
+                    m.d.sync += hdr.eq(Cat(hdr[8:], rx.payload))
+                    m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
             with m.State("HCRC"):
                 with field(1, "CHECK_HDR", on_timeout=[tag.eq(0)]):
                     m.d.sync += rcv.eq(Cat(rcv[8:], rx.payload))
@@ -202,8 +209,8 @@ class HostLink(wiring.Component):
                             with m.If(length == 0):
                                 m.next = "ERR"
             with m.State("WPAY"), field(length - 1, "PCRC"):
-                m.d.sync += [crc.eq(crc16_update(crc, rx.payload)),
-                             wreg.eq(Cat(wreg[8:], rx.payload)), wbyte.eq(wbyte + 1)]
+                m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
+                m.d.sync += [wreg.eq(Cat(wreg[8:], rx.payload)), wbyte.eq(wbyte + 1)]
                 with m.If(wbyte == nb - 1):  # a whole word: write it (if inside the memory)
                     m.d.sync += [wbyte.eq(0), waddr.eq(waddr + 1), w_addr.eq(waddr),
                                  w_data.eq(Cat(wreg[8:], rx.payload))]
@@ -214,7 +221,8 @@ class HostLink(wiring.Component):
                             with m.Else():
                                 m.d.sync += werr.eq(1)
             with m.State("ARGS"), field(length - 1, "PCRC"):
-                m.d.sync += [crc.eq(crc16_update(crc, rx.payload)), args.word_select(cnt[:5], 8).eq(rx.payload)]
+                m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
+                m.d.sync += args.word_select(cnt[:5], 8).eq(rx.payload)
             with m.State("SKIP"), field(length + 1, "ERR"):  # bad arguments or command: drop payload + CRC
                 pass
             with m.State("PCRC"), field(1, "CHECK_PAY"):
@@ -238,7 +246,7 @@ class HostLink(wiring.Component):
                 m.d.sync += [src.eq(0), rsp_len.eq(0)]
                 m.next = "TX_SOF"
             with m.State("EXEC"):
-                m.d.sync += [src.eq(0), status.eq(Status.OK), rb_idx.eq(0)]
+                m.d.sync += [src.eq(0), status.eq(Status.OK)]
                 with m.Switch(cmd):
                     with m.Case(Cmd.INFO):
                         m.d.sync += [regbuf.eq(int.from_bytes(self.info, "little")), rsp_len.eq(len(self.info))]
@@ -280,37 +288,59 @@ class HostLink(wiring.Component):
                             m.d.sync += status.eq(Status.BUSY)
                             m.next = "ERR"
                         with m.Else():
-                            obytes = Mux(r_mode != 0, geo.word_bytes(Mem.ACC, requant=True), nb)
-                            m.d.sync += [rsp_len.eq(r_count * obytes), rd_left.eq(r_count), rd_addr.eq(addr),
-                                         src.eq(Mux(r_mode != 0, 2, 1))]
+                            # bytes per word are constants per memory: no multiplier
+                            raw = r_count * self.words[Mem.SCALE]
+                            for mm in (Mem.ACC, Mem.W, Mem.A):
+                                raw = Mux(mem == mm, r_count * self.words[mm], raw)
+                            m.d.sync += [rsp_len.eq(Mux(r_mode != 0, r_count * geo.word_bytes(Mem.ACC, requant=True),
+                                                        raw)),
+                                         rd_left.eq(r_count), rd_addr.eq(addr), src.eq(Mux(r_mode != 0, 2, 1))]
                             m.next = "SCALE_RD"
                     with m.Case(Cmd.RUN):
-                        g = geo
-                        ok = Signal()
-                        ws = g.contract == "ws"  # m_tiles = M rows, k_beats = K tiles
-                        w_need = run.n_tiles * run.k_beats * (g.R if ws else 1)
-                        acc_need = run.m_tiles * run.n_tiles * (1 if ws else g.R)
-                        m.d.comb += ok.eq((run.m_tiles != 0) & (run.n_tiles != 0) & (run.k_beats != 0)
-                                          & (run.a_base + run.m_tiles * run.k_beats <= g.depth(Mem.A))
-                                          & (run.w_base + w_need <= g.depth(Mem.W))
-                                          & (run.out_base + acc_need <= g.depth(Mem.ACC)))
-                        with m.If(~ok):
-                            m.d.sync += status.eq(Status.BAD_ARGS)
-                            m.next = "ERR"
-                        with m.Elif(last_run_valid & (last_run_tag == tag)):  # a retry: do not run again
-                            m.d.sync += [rsp_len.eq(Mux(run.flags[1], 0, 4)), regbuf.eq(run_cycles)]
-                            m.next = "TX_SOF"
-                        with m.Elif(busy):
-                            m.d.sync += status.eq(Status.BUSY)
-                            m.next = "ERR"
-                        with m.Else():
-                            m.d.comb += self.run_start.eq(1)
-                            m.d.sync += [last_run_tag.eq(tag), last_run_valid.eq(1)]
-                            with m.If(run.flags[1]):  # asynchronous: answer now, WAIT answers later
-                                m.d.sync += rsp_len.eq(0)
-                                m.next = "TX_SOF"
-                            with m.Else():
-                                m.next = "RUNNING"
+                        m.d.sync += [chk.eq(0), ok_run.eq((run.m_tiles != 0) & (run.n_tiles != 0)
+                                                           & (run.k_beats != 0))]
+                        m.next = "RUN_CHECK"
+            with m.State("RUN_CHECK"):
+                # The three bounds need products of 16-bit fields; one shift-add unit makes
+                # them in turn (<= 17 cycles each) instead of three hardware multipliers.
+                g = geo
+                ws = g.contract == "ws"  # m_tiles = M rows, k_beats = K tiles
+                x_sel = Mux(chk == 0, run.m_tiles, Mux(chk == 1, run.n_tiles, run.m_tiles))
+                y_sel = Mux(chk == 0, run.k_beats, Mux(chk == 1, run.k_beats, run.n_tiles))
+                base = Mux(chk == 0, run.a_base, Mux(chk == 1, run.w_base, run.out_base))
+                scale_r = [1, g.R if ws else 1, 1 if ws else g.R]
+                limit = [g.depth(Mem.A), g.depth(Mem.W), g.depth(Mem.ACC)]
+                need = Mux(chk == 0, base + prod * scale_r[0], Mux(chk == 1, base + prod * scale_r[1],
+                                                                    base + prod * scale_r[2]))
+                lim = Mux(chk == 0, limit[0], Mux(chk == 1, limit[1], limit[2]))
+                with m.If(~mul_busy):
+                    m.d.sync += [prod.eq(0), mul_x.eq(x_sel), mul_y.eq(y_sel), mul_busy.eq(1)]
+                with m.Elif(mul_y != 0):
+                    m.d.sync += [mul_y.eq(mul_y >> 1), mul_x.eq(mul_x << 1)]
+                    with m.If(mul_y[0]):
+                        m.d.sync += prod.eq(prod + mul_x)
+                with m.Else():
+                    m.d.sync += [mul_busy.eq(0), chk.eq(chk + 1), ok_run.eq(ok_run & (need <= lim))]
+                    with m.If(chk == 2):
+                        m.next = "RUN_DECIDE"
+            with m.State("RUN_DECIDE"):
+                with m.If(~ok_run):
+                    m.d.sync += status.eq(Status.BAD_ARGS)
+                    m.next = "ERR"
+                with m.Elif(last_run_valid & (last_run_tag == tag)):  # a retry: do not run again
+                    m.d.sync += [rsp_len.eq(Mux(run.flags[1], 0, 4)), regbuf.eq(run_cycles)]
+                    m.next = "TX_SOF"
+                with m.Elif(busy):
+                    m.d.sync += status.eq(Status.BUSY)
+                    m.next = "ERR"
+                with m.Else():
+                    m.d.comb += self.run_start.eq(1)
+                    m.d.sync += [last_run_tag.eq(tag), last_run_valid.eq(1)]
+                    with m.If(run.flags[1]):  # asynchronous: answer now, WAIT answers later
+                        m.d.sync += rsp_len.eq(0)
+                        m.next = "TX_SOF"
+                    with m.Else():
+                        m.next = "RUNNING"
             with m.State("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM is done
                 # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
                 with m.If(~counting):
@@ -335,7 +365,8 @@ class HostLink(wiring.Component):
                 byte = rsp_hdr.word_select(cnt[:2], 8)
                 m.d.comb += [tx.valid.eq(1), tx.payload.eq(byte)]
                 with m.If(tx.ready):
-                    m.d.sync += [crc.eq(crc16_update(crc, byte)), cnt.eq(cnt + 1)]
+                    m.d.comb += [crc_en.eq(1), crc_in.eq(byte)]
+                    m.d.sync += cnt.eq(cnt + 1)
                     with m.If(cnt == 3):
                         m.d.sync += cnt.eq(0)
                         m.next = "TX_HCRC"
@@ -351,12 +382,13 @@ class HostLink(wiring.Component):
                 have = Signal()
                 with m.Switch(src):
                     with m.Case(0):
-                        m.d.comb += [byte.eq(regbuf.word_select(rb_idx, 8)), have.eq(1)]
+                        m.d.comb += [byte.eq(regbuf[:8]), have.eq(1)]
                     with m.Default():
                         m.d.comb += [byte.eq(word[:8]), have.eq(word_n != 0)]
                 m.d.comb += [tx.valid.eq(have), tx.payload.eq(byte)]
                 with m.If(tx.valid & tx.ready):
-                    m.d.sync += [crc.eq(crc16_update(crc, byte)), cnt.eq(cnt + 1), rb_idx.eq(rb_idx + 1),
+                    m.d.comb += [crc_en.eq(1), crc_in.eq(byte)]
+                    m.d.sync += [cnt.eq(cnt + 1), regbuf.eq(regbuf >> 8),
                                  word.eq(word >> 8), word_n.eq(word_n - 1)]
                     with m.If(cnt == rsp_len - 1):
                         m.d.sync += cnt.eq(0)

@@ -18,9 +18,10 @@ __all__ = ["Requant", "SerialRequant"]
 class Requant(wiring.Component):
     """Per-column scale, rounding right shift, clip and optional ReLU, pipelined.
 
-    Two register stages: the products are registered, then the rounded, clipped results
-    (the output stream's payload). A beat taken on ``i`` at clock edge *t* is offered on
-    ``o`` right after edge *t* + 1 (:attr:`LATENCY` = 2 edges), one beat per cycle.
+    Four register stages (product; shift with its rounding bits; rounded value; clipped
+    result = the output stream's payload), so that no path is longer than one wide add:
+    a beat taken on ``i`` at clock edge *t* is offered on ``o`` right after edge *t* + 3
+    (:attr:`LATENCY` = 4 edges), one beat per cycle.
     Every stage moves when the next one is empty or being emptied, so any valid/ready
     pattern is handled without dropping or repeating a beat; ``i.ready`` depends
     combinationally on ``o.ready``.
@@ -49,7 +50,7 @@ class Requant(wiring.Component):
     """
 
     #: Clock edges from a beat taken on ``i`` to its result being valid on ``o``.
-    LATENCY = 2
+    LATENCY = 4
 
     def __init__(self, cols: int, acc_bits: int, out_fmt: Format, scale_bits: int = 16, shift_bits: int = 6):
         for name, value, lo, hi in (("cols", cols, 1, None), ("acc_bits", acc_bits, 2, 64),
@@ -80,49 +81,51 @@ class Requant(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        prod_bits = self._acc_bits + self._scale_bits    # exact: |acc| <= 2**(a-1), scale < 2**s
+        C, n = self._cols, self._acc_bits + self._scale_bits  # exact: |acc| <= 2**(a-1), scale < 2**s
+        fmt = self._out_fmt
 
-        # Stage 1: products. Stage 2 is the output register itself.
-        p_valid = Signal()
-        prod = [Signal(signed(prod_bits), name=f"prod{c}") for c in range(self._cols)]
-        p_shift = Signal(self._shift_bits)
-        p_relu = Signal()
+        # Four stages, each a register with a valid bit; a stage loads when the one after it
+        # is empty or being emptied (``en[k]``), so stalls never drop or repeat a beat.
+        valid = [Signal(name=f"s{k}_valid") for k in range(3)] + [self.o.valid]
+        en = [Signal(name=f"s{k}_en") for k in range(4)]
+        m.d.comb += en[3].eq(~self.o.valid | self.o.ready)
+        for k in (2, 1, 0):
+            m.d.comb += en[k].eq(~valid[k] | en[k + 1])
+        m.d.comb += self.i.ready.eq(en[0])
+        for k in range(4):
+            with m.If(en[k]):
+                m.d.sync += valid[k].eq(self.i.valid if k == 0 else valid[k - 1])
 
-        o_en, p_en = Signal(), Signal()
-        m.d.comb += [
-            o_en.eq(~self.o.valid | self.o.ready),
-            p_en.eq(~p_valid | o_en),
-            self.i.ready.eq(p_en),
-        ]
-        with m.If(p_en):
-            m.d.sync += [p_valid.eq(self.i.valid), p_shift.eq(self.shift), p_relu.eq(self.relu)]
-            m.d.sync += [prod[c].eq(self.i.payload.acc[c] * self.i.payload.scale[c]) for c in range(self._cols)]
-        with m.If(o_en):
-            m.d.sync += self.o.valid.eq(p_valid)
-            m.d.sync += [self.o.payload[c].eq(self._round_clip(m, prod[c], p_shift, p_relu, f"col{c}"))
-                         for c in range(self._cols)]
-        return m
+        def stage(k, sig, value):
+            with m.If(en[k]):
+                m.d.sync += sig.eq(value)
 
-    def _round_clip(self, m: Module, p, shift, relu, name: str):
-        """``p / 2**shift`` rounded half to even, clipped to the output format (ReLU: floor 0)."""
-        n = len(p)
-        q = Signal(signed(n), name=f"{name}_q")            # floor(p / 2**shift): arithmetic shift
-        half = Signal(name=f"{name}_half")                  # the first bit shifted out (0 if shift == 0)
-        sticky = Signal(name=f"{name}_sticky")              # any bit below it
-        y = Signal(signed(n + 1), name=f"{name}_y")
-        m.d.comb += [
-            q.eq(p >> shift),
-            half.eq(((p << 1) >> shift)[0]),
+        shift = Signal(self._shift_bits, name="s0_shift")
+        relu = [Signal(name=f"s{k}_relu") for k in range(3)]
+        for k in range(3):
+            stage(k, relu[k], self.relu if k == 0 else relu[k - 1])
+        stage(0, shift, self.shift)
+        for c in range(C):
+            # 1: the product (a DSP where there is one)
+            prod = Signal(signed(n), name=f"prod{c}")
+            stage(0, prod, self.i.payload.acc[c] * self.i.payload.scale[c])
+            # 2: the arithmetic shift, the first bit shifted out (half) and any below it (sticky)
+            q = Signal(signed(n), name=f"col{c}_q")
+            half, sticky = Signal(name=f"col{c}_half"), Signal(name=f"col{c}_sticky")
+            s = shift
+            stage(1, q, prod >> s)
+            stage(1, half, ((prod << 1) >> s)[0])
             # Bits k < shift - 1 are below the half bit. Past the top of p they are copies of
             # the sign bit, which is itself below the half bit once shift > n, so p's own
             # bits suffice.
-            sticky.eq(Cat(p[k] & (shift > k + 1) for k in range(n)).any()),
-            # Above one half, or exactly one half with an odd kept part: round up.
-            y.eq(q + (half & (sticky | q[0]))),
-        ]
-        fmt = self._out_fmt
-        floor = Mux(relu, max(fmt.min, 0), fmt.min)        # ReLU after the clip == a raised floor
-        return Mux(y < floor, floor, Mux(y > fmt.max, fmt.max, y))
+            stage(1, sticky, Cat(prod[j] & (s > j + 1) for j in range(n)).any())
+            # 3: above one half, or exactly one half with an odd kept part: round up
+            y = Signal(signed(n + 1), name=f"col{c}_y")
+            stage(2, y, q + (half & (sticky | q[0])))
+            # 4: clip to the output format; ReLU after the clip == a raised floor
+            floor = Mux(relu[2], max(fmt.min, 0), fmt.min)
+            stage(3, self.o.payload[c], Mux(y < floor, floor, Mux(y > fmt.max, fmt.max, y)))
+        return m
 
 
 class SerialRequant(wiring.Component):

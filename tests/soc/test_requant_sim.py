@@ -129,7 +129,7 @@ def test_full_throughput_and_latency(seed, cols, acc_bits, out_fmt):
 
 @pytest.mark.parametrize("cols,acc_bits,out_fmt", CONFIGS, ids=lambda v: str(v))
 def test_serial_takes_one_column_per_cycle(seed, cols, acc_bits, out_fmt):
-    """The column-serial stage: one beat every ``cols + 4`` cycles (take, cols feeds, the core's 2, hand over)."""
+    """The column-serial stage: one beat every ``cols + LATENCY + 2`` cycles (take, cols feeds, the core's latency, hand over)."""
     rng = np.random.default_rng(seed)
     beats = random_beats(rng, cols, acc_bits, out_fmt, 30)
     got, cycles = run(SerialRequant(cols, acc_bits, out_fmt), beats, rng, 0.0, 0.0)
@@ -138,17 +138,17 @@ def test_serial_takes_one_column_per_cycle(seed, cols, acc_bits, out_fmt):
 
 
 def test_fills_while_stalled(seed):
-    """With ``o`` stalled, both stages still fill, even when the second beat comes late
+    """With ``o`` stalled, every stage still fills, even when the second beat comes late
     (no bubble is kept), and the beats come out in order once ``o`` is released."""
     rng = np.random.default_rng(seed)
     out_fmt = Format(8)
     dut = Requant(2, 32, out_fmt)
-    beats = random_beats(rng, 2, 32, out_fmt, 3)
+    beats = random_beats(rng, 2, 32, out_fmt, Requant.LATENCY + 1)
     got, accepted = [], []
 
     async def bench(ctx):
         ctx.set(dut.o.ready, 0)
-        for cycle in range(12):
+        for cycle in range(16):
             k = len(accepted)
             offer = k < len(beats) and not (1 <= cycle < 5)   # beat 0, a gap, then the rest
             if offer:
@@ -161,10 +161,10 @@ def test_fills_while_stalled(seed):
             await ctx.tick()
             if taken:
                 accepted.append(k)
-        assert accepted == [0, 1], "both stages should hold a beat while o is stalled"
+        assert accepted == list(range(Requant.LATENCY)), "every stage should hold a beat while o is stalled"
         ctx.set(dut.i.valid, 0)
         ctx.set(dut.o.ready, 1)
-        for _ in range(4):
+        for _ in range(2 * Requant.LATENCY):
             if ctx.get(dut.o.valid):
                 got.append([ctx.get(dut.o.payload)[c] for c in range(2)])
             await ctx.tick()
@@ -173,7 +173,7 @@ def test_fills_while_stalled(seed):
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert got == expected(beats[:2], out_fmt)
+    assert got == expected(beats[:Requant.LATENCY], out_fmt)
 
 
 def test_constructor_errors():
