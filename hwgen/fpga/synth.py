@@ -105,7 +105,10 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
     from .shell import BoardShell, board_config, pll_for
     cap = b.capacity
     t_all = time.time()
-    pll = pll_for(b, (freq_mhz or b.sync_hz / 1e6) * 1e6)
+    try:
+        pll = pll_for(b, (freq_mhz or b.sync_hz / 1e6) * 1e6)
+    except ValueError as e:
+        raise ToolError(f"--freq: {e}") from None
     bcfg = board_config(cfg, pll)
     est = check_estimate(bcfg, cap)
     if bcfg.soc.clock_hz // bcfg.soc.baud < 4:
@@ -195,13 +198,18 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
     return report
 
 
+def check_ooc_device(device: str):
+    cap = CAPACITY.get(device)
+    if cap is None or cap.family != "ecp5":
+        raise ToolError(f"--ooc needs an ECP5 device (nextpnr-ice40 has no out-of-context mode); "
+                        f"choose one of {', '.join(k for k, c in CAPACITY.items() if c.family == 'ecp5')}")
+    return cap
+
+
 def synth_ooc(cfg: HwgenConfig, verilog: Path, device: str, out: Path, *, freq_mhz: float = 200,
               dsp: bool = True, seed: int = 1, log=print) -> dict:
     """The bare engine (``<name>.v``) out of context on an ECP5: resources and Fmax."""
-    cap = CAPACITY[device]
-    if cap.family != "ecp5":
-        raise ToolError(f"--ooc needs an ECP5 device (nextpnr-ice40 has no out-of-context mode); "
-                        f"choose one of {', '.join(k for k, c in CAPACITY.items() if c.family == 'ecp5')}")
+    cap = check_ooc_device(device)
     out = prepare_dir(out)
     log(f"[ooc {device}] {cfg.name}: synth_ecp5{'' if dsp else ' -nodsp'} + nextpnr-ecp5 --out-of-context "
         f"(logs in {out})")

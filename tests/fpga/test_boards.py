@@ -1,0 +1,135 @@
+"""Boards, PLL settings, the board shell and the fit check (no place-and-route here)."""
+import dataclasses
+import json
+
+import pytest
+
+from hwgen.config import load, loads
+from hwgen.fpga.boards import BOARDS, CAPACITY, board
+from hwgen.fpga.fit import NotFitting, bram_blocks, check_cells, check_estimate, dsp_plan, estimate
+from hwgen.fpga.ooc import DoesNotFit
+from hwgen.fpga.shell import BoardShell, board_config, pll_ecp5, pll_for, pll_ice40
+from hwgen.fpga.synth import prepare_dir
+from hwgen.tools import ToolError
+
+
+@pytest.mark.parametrize("fin,want", [(12e6, 42e6), (12e6, 48e6), (12e6, 30e6), (12e6, 100e6)])
+def test_ice40_pll_within_limits(fin, want):
+    p = pll_ice40(int(fin), want).params
+    fpfd = fin / (p["DIVR"] + 1)
+    fvco = fpfd * (p["DIVF"] + 1)
+    fout = fvco / 2 ** p["DIVQ"]
+    assert 10e6 <= fpfd <= 133e6 and 533e6 <= fvco <= 1066e6
+    assert abs(fout - want) / want < 0.02
+    assert pll_ice40(int(fin), want).fout_hz == fout
+
+
+@pytest.mark.parametrize("fin,want", [(25e6, 50e6), (25e6, 100e6), (48e6, 48e6), (48e6, 65e6)])
+def test_ecp5_pll_within_limits(fin, want):
+    pll = pll_ecp5(int(fin), want)
+    p = pll.params
+    fout = fin / p["CLKI_DIV"] * p["CLKFB_DIV"]
+    assert 400e6 <= fout * p["CLKOP_DIV"] <= 800e6
+    assert fin / p["CLKI_DIV"] >= 3.125e6
+    assert abs(fout - want) / want < 0.02 and pll.fout_hz == fout
+    assert p["CLKOP_CPHASE"] == p["CLKOP_DIV"] - 1
+
+
+def test_pll_out_of_range():
+    with pytest.raises(ValueError, match="iCE40 PLL cannot make 500.0 MHz"):
+        pll_ice40(12_000_000, 500e6)
+
+
+def test_unknown_board():
+    with pytest.raises(KeyError, match="known boards: icebreaker, ulx3s, orangecrab"):
+        board("arty")
+
+
+@pytest.mark.parametrize("name", list(BOARDS))
+def test_shell_elaborates_with_board_pins(name):
+    """The shell gets clock, UART and PLL from amaranth-boards and the constraints list them."""
+    b = BOARDS[name]
+    cfg = load(b.example)
+    pll = pll_for(b, b.sync_hz)
+    plan = b.platform_instance().prepare(BoardShell(cfg, b, pll), name="t")
+    cons = plan.files["t.pcf" if b.family == "ice40" else "t.lpf"]
+    assert "uart_0__rx" in cons and "uart_0__tx" in cons
+    il = plan.files["t.il"]
+    assert ("SB_PLL40_PAD" if b.family == "ice40" else "EHXPLLL") in il
+    # the accelerator's UART divisor follows the clock the PLL really makes
+    assert board_config(cfg, pll).soc.clock_hz == int(round(pll.fout_hz))
+
+
+def test_bundled_examples_pass_the_estimate():
+    for b in BOARDS.values():
+        check_estimate(board_config(load(b.example), pll_for(b, b.sync_hz)), b.capacity)
+
+
+def test_estimate_refuses_early_with_numbers_and_a_suggestion():
+    cfg = load("examples/systolic_8x8.yaml")
+    with pytest.raises(NotFitting) as e:
+        check_estimate(cfg, CAPACITY["ice40-up5k"])
+    msg = str(e.value)
+    assert "does not fit iCE40UP5K" in msg and "needs ~" in msg and "iCE40UP5K has 5,280" in msg
+    assert "try rows: " in msg
+    assert "EBRs" in msg and "soc." in msg  # 2048-word memories exceed 30 EBRs too
+
+
+def test_bram_count_is_exact_for_the_block_shapes():
+    assert bram_blocks("ice40", 512, 32) == 4          # 2 x 256x16 deep, 2 wide
+    assert bram_blocks("ice40", 2048, 2) == 1
+    assert bram_blocks("ecp5", 2048, 64) == 8          # 2048x9 x 8 (or 512x36 x 2 x 4)
+    assert bram_blocks("ecp5", 1024, 36) == 2
+
+
+def test_dsp_plan_engine_in_dsps_only_when_all_fit():
+    small = load("examples/icebreaker_2x2.yaml")
+    eng, other, used = dsp_plan(small, CAPACITY["ice40-up5k"])
+    assert eng and other and used <= 8
+    big = load("examples/small_4x4.yaml")
+    eng, other, used = dsp_plan(big, CAPACITY["ice40-up5k"])
+    assert not eng and other and used <= 8             # 16 engine multipliers do not fit 8 DSPs
+    assert dsp_plan(big, CAPACITY["ecp5-25k"])[0]
+
+
+def test_cells_check_names_the_resource():
+    cfg = load("examples/icebreaker_2x2.yaml")
+    used = {"lut4": 6000, "ff": 2000, "bram": 10, "dsp": 9, "carry": 0}
+    with pytest.raises(DoesNotFit, match=r"after synthesis: needs 9 DSPs, iCE40UP5K has 8; needs 6,000 logic cells"):
+        check_cells(cfg, CAPACITY["ice40-up5k"], used)
+
+
+def test_build_dir_never_takes_over_a_users_directory(tmp_path):
+    d = tmp_path / "mine"
+    d.mkdir()
+    (d / "notes.txt").write_text("keep me")
+    with pytest.raises(ToolError, match="was not made by hwgen synth"):
+        prepare_dir(d)
+    assert (d / "notes.txt").read_text() == "keep me"
+    ok = prepare_dir(tmp_path / "new")
+    assert prepare_dir(ok) == ok  # its own directory is reused
+
+
+def test_estimate_scales_with_the_engine():
+    cfg = loads("name: e\narray: {rows: 4, cols: 4}\n")
+    e4 = estimate(cfg, CAPACITY["ecp5-85k"])
+    e8 = estimate(dataclasses.replace(cfg, array=dataclasses.replace(cfg.array, rows=8, cols=8)),
+                  CAPACITY["ecp5-85k"])
+    assert e8.lut4 > e4.lut4 and e8.ff > e4.ff and json.dumps(e8.as_dict())
+
+
+def test_synth_cli_errors(tmp_path, capsys):
+    from hwgen.cli import main
+    assert main(["synth", "examples/icebreaker_2x2.yaml"]) == 2
+    assert "give --board (icebreaker, ulx3s, orangecrab) or --ooc" in capsys.readouterr().err
+    assert main(["synth", "examples/icebreaker_2x2.yaml", "--ooc", "--device", "ice40-up5k",
+                 "-o", str(tmp_path / "o")]) == 1
+    assert "--ooc needs an ECP5 device" in capsys.readouterr().err
+    # too big for the board: refused from the estimate, before any tool runs, nothing written
+    out = tmp_path / "big"
+    assert main(["synth", "examples/systolic_8x8.yaml", "--board", "icebreaker", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "does not fit iCE40UP5K" in err and "try rows: " in err
+    assert not out.exists()
+    assert main(["synth", "examples/icebreaker_2x2.yaml", "--board", "icebreaker", "--freq", "900"]) == 1
+    assert "PLL cannot make 900.0 MHz" in capsys.readouterr().err
