@@ -99,8 +99,30 @@ class HostLink(wiring.Component):
                          p.wr_en.eq(w_en & (mem == mm))]
 
         # Response payload sources
-        regbuf = Signal(8 * max(len(self.info), 4 * len(Reg)))
-        src = Signal(2)   # 0: regbuf, 1: memory words, 2: requantized words
+        run_cycles, counting = Signal(32), Signal()   # cycles of the current/last RUN
+        # Small answers (INFO, REGS, a RUN's cycle count) are sent one 32-bit word at a time:
+        # each word is taken (and held) when its first byte goes out, so every register is
+        # a consistent snapshot without a copy of all of them.
+        info = self.info + bytes(-len(self.info) % 4)
+        info_words = [int.from_bytes(info[i:i + 4], "little") for i in range(0, len(info), 4)]
+        n_words = max(len(info_words), len(Reg))
+        rsel = Signal(2)                   # 0: INFO, 1: REGS, 2: the last RUN's cycles
+        ridx = Signal(range(4 * n_words + 1))
+        held = Signal(32)
+        word_no = ridx[2:]
+        info_word = Signal(32)
+        with m.Switch(word_no):
+            for i, v in enumerate(info_words):
+                with m.Case(i):
+                    m.d.comb += info_word.eq(v)
+        reg_word = Signal(32)
+        with m.Switch(word_no):
+            for i in range(len(Reg)):
+                with m.Case(i):
+                    m.d.comb += reg_word.eq(self.regs[i])
+        fresh = Mux(rsel == 0, info_word, Mux(rsel == 1, reg_word, run_cycles))
+        small_word = Mux(ridx[:2] == 0, fresh, held)
+        src = Signal(2)   # 0: the small answer above, 1: memory words, 2: requantized words
         # READ state
         rd_left = Signal(16)
         rd_addr = Signal(32)
@@ -109,7 +131,6 @@ class HostLink(wiring.Component):
         scale = Signal(16 * geo.C)
         r_count, r_mode, r_scale = args[0:16], args[16:24], args[24:40]
         last_run_tag, last_run_valid = Signal(8), Signal()
-        run_cycles, counting = Signal(32), Signal()   # cycles of the current/last RUN
         with m.If(self.run_start):
             m.d.sync += [run_cycles.eq(0), counting.eq(1)]
         with m.Elif(counting):
@@ -249,10 +270,10 @@ class HostLink(wiring.Component):
                 m.d.sync += [src.eq(0), status.eq(Status.OK)]
                 with m.Switch(cmd):
                     with m.Case(Cmd.INFO):
-                        m.d.sync += [regbuf.eq(int.from_bytes(self.info, "little")), rsp_len.eq(len(self.info))]
+                        m.d.sync += [rsel.eq(0), ridx.eq(0), rsp_len.eq(len(self.info))]
                         m.next = "TX_SOF"
                     with m.Case(Cmd.REGS):
-                        m.d.sync += [regbuf.eq(self.regs.as_value()), rsp_len.eq(4 * len(Reg))]
+                        m.d.sync += [rsel.eq(1), ridx.eq(0), rsp_len.eq(4 * len(Reg))]
                         m.next = "TX_SOF"
                     with m.Case(Cmd.RESET):
                         m.d.comb += self.clear.eq(1)
@@ -272,7 +293,7 @@ class HostLink(wiring.Component):
                         with m.If(busy):
                             m.next = "RUNNING"
                         with m.Else():
-                            m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles)]
+                            m.d.sync += [rsp_len.eq(4), rsel.eq(2), ridx.eq(0)]
                             m.next = "TX_SOF"
                     with m.Case(Cmd.READ):
                         ok, in_range = Signal(), Signal()
@@ -310,8 +331,8 @@ class HostLink(wiring.Component):
                 base = Mux(chk == 0, run.a_base, Mux(chk == 1, run.w_base, run.out_base))
                 scale_r = [1, g.R if ws else 1, 1 if ws else g.R]
                 limit = [g.depth(Mem.A), g.depth(Mem.W), g.depth(Mem.ACC)]
-                need = Mux(chk == 0, base + prod * scale_r[0], Mux(chk == 1, base + prod * scale_r[1],
-                                                                    base + prod * scale_r[2]))
+                scaled = Mux(chk == 0, prod * scale_r[0], Mux(chk == 1, prod * scale_r[1], prod * scale_r[2]))
+                need = base + scaled                      # one adder for the three bounds
                 lim = Mux(chk == 0, limit[0], Mux(chk == 1, limit[1], limit[2]))
                 with m.If(~mul_busy):
                     m.d.sync += [prod.eq(0), mul_x.eq(x_sel), mul_y.eq(y_sel), mul_busy.eq(1)]
@@ -328,7 +349,7 @@ class HostLink(wiring.Component):
                     m.d.sync += status.eq(Status.BAD_ARGS)
                     m.next = "ERR"
                 with m.Elif(last_run_valid & (last_run_tag == tag)):  # a retry: do not run again
-                    m.d.sync += [rsp_len.eq(Mux(run.flags[1], 0, 4)), regbuf.eq(run_cycles)]
+                    m.d.sync += [rsp_len.eq(Mux(run.flags[1], 0, 4)), rsel.eq(2), ridx.eq(0)]
                     m.next = "TX_SOF"
                 with m.Elif(busy):
                     m.d.sync += status.eq(Status.BUSY)
@@ -344,7 +365,7 @@ class HostLink(wiring.Component):
             with m.State("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM is done
                 # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
                 with m.If(~counting):
-                    m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles)]
+                    m.d.sync += [rsp_len.eq(4), rsel.eq(2), ridx.eq(0)]
                     m.next = "TX_SOF"
             with m.State("SCALE_RD"):  # requantized reads need the column scales first
                 p = ports[Mem.SCALE]
@@ -382,13 +403,13 @@ class HostLink(wiring.Component):
                 have = Signal()
                 with m.Switch(src):
                     with m.Case(0):
-                        m.d.comb += [byte.eq(regbuf[:8]), have.eq(1)]
+                        m.d.comb += [byte.eq(small_word.word_select(ridx[:2], 8)), have.eq(1)]
                     with m.Default():
                         m.d.comb += [byte.eq(word[:8]), have.eq(word_n != 0)]
                 m.d.comb += [tx.valid.eq(have), tx.payload.eq(byte)]
                 with m.If(tx.valid & tx.ready):
                     m.d.comb += [crc_en.eq(1), crc_in.eq(byte)]
-                    m.d.sync += [cnt.eq(cnt + 1), regbuf.eq(regbuf >> 8),
+                    m.d.sync += [cnt.eq(cnt + 1), ridx.eq(ridx + 1), held.eq(small_word),
                                  word.eq(word >> 8), word_n.eq(word_n - 1)]
                     with m.If(cnt == rsp_len - 1):
                         m.d.sync += cnt.eq(0)

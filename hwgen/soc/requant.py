@@ -119,12 +119,23 @@ class Requant(wiring.Component):
             # the sign bit, which is itself below the half bit once shift > n, so p's own
             # bits suffice.
             stage(1, sticky, Cat(prod[j] & (s > j + 1) for j in range(n)).any())
-            # 3: above one half, or exactly one half with an odd kept part: round up
-            y = Signal(signed(n + 1), name=f"col{c}_y")
-            stage(2, y, q + (half & (sticky | q[0])))
-            # 4: clip to the output format; ReLU after the clip == a raised floor
+            # 3: above one half, or exactly one half with an odd kept part: round up. Only the
+            # output's own bits are added; whether q is in range comes from its top bits, so
+            # no adder or comparator is as wide as the product.
+            b = fmt.bits
+            r = half & (sticky | q[0])
+            y = Signal(signed(b + 1) if fmt.signed else unsigned(b + 1), name=f"col{c}_y")
+            low_sum = (q[:b].as_signed() if fmt.signed else q[:b]) + r
+            if fmt.signed:
+                top = q[b - 1:]                      # all equal to the sign bit iff q fits
+                fits, neg = (top == 0) | (top == (1 << len(top)) - 1), q[n - 1]
+            else:
+                top = q[b:]
+                fits, neg = (top == 0) & ~q[n - 1], q[n - 1]
+            stage(2, y, Mux(fits, Mux(low_sum > fmt.max, fmt.max, low_sum), Mux(neg, fmt.min, fmt.max)))
+            # 4: ReLU after the clip == a raised floor
             floor = Mux(relu[2], max(fmt.min, 0), fmt.min)
-            stage(3, self.o.payload[c], Mux(y < floor, floor, Mux(y > fmt.max, fmt.max, y)))
+            stage(3, self.o.payload[c], Mux(y < floor, floor, y))
         return m
 
 
