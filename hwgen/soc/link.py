@@ -91,38 +91,21 @@ class HostLink(wiring.Component):
                                                                       self.words[Mem.SCALE]))))
         ports = {mm: getattr(self, f"mem_{mm.name.lower()}") for mm in Mem}
         depth = {mm: geo.depth(mm) for mm in Mem}
-        w_en, w_addr, w_data = Signal(), Signal(32), Signal(8 * maxb)  # registered write
+        # registered write: the cycle after a word's last byte, wreg holds exactly that word
+        # (the next byte, if any, shifts in at the same edge the memory samples it)
+        w_en, w_addr = Signal(), Signal(32)
         m.d.sync += w_en.eq(0)
         for mm, p in ports.items():
             w = geo.word_bits(mm)
-            m.d.comb += [p.wr_addr.eq(w_addr), p.wr_data.eq(w_data[8 * maxb - 8 * self.words[mm]:][:w]),
+            m.d.comb += [p.wr_addr.eq(w_addr), p.wr_data.eq(wreg[8 * maxb - 8 * self.words[mm]:][:w]),
                          p.wr_en.eq(w_en & (mem == mm))]
 
         # Response payload sources
         run_cycles, counting = Signal(32), Signal()   # cycles of the current/last RUN
-        # Small answers (INFO, REGS, a RUN's cycle count) are sent one 32-bit word at a time:
-        # each word is taken (and held) when its first byte goes out, so every register is
-        # a consistent snapshot without a copy of all of them.
-        info = self.info + bytes(-len(self.info) % 4)
-        info_words = [int.from_bytes(info[i:i + 4], "little") for i in range(0, len(info), 4)]
-        n_words = max(len(info_words), len(Reg))
-        rsel = Signal(2)                   # 0: INFO, 1: REGS, 2: the last RUN's cycles
-        ridx = Signal(range(4 * n_words + 1))
-        held = Signal(32)
-        word_no = ridx[2:]
-        info_word = Signal(32)
-        with m.Switch(word_no):
-            for i, v in enumerate(info_words):
-                with m.Case(i):
-                    m.d.comb += info_word.eq(v)
-        reg_word = Signal(32)
-        with m.Switch(word_no):
-            for i in range(len(Reg)):
-                with m.Case(i):
-                    m.d.comb += reg_word.eq(self.regs[i])
-        fresh = Mux(rsel == 0, info_word, Mux(rsel == 1, reg_word, run_cycles))
-        small_word = Mux(ridx[:2] == 0, fresh, held)
-        src = Signal(2)   # 0: the small answer above, 1: memory words, 2: requantized words
+        # Small answers (INFO, REGS, a RUN's cycle count) are loaded whole when the command
+        # executes (all registers one snapshot) and shifted out a byte at a time.
+        regbuf = Signal(8 * max(len(self.info), 4 * len(Reg)))
+        src = Signal(2)   # 0: regbuf, 1: memory words, 2: requantized words
         # READ state
         rd_left = Signal(16)
         rd_addr = Signal(32)
@@ -233,8 +216,7 @@ class HostLink(wiring.Component):
                 m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
                 m.d.sync += [wreg.eq(Cat(wreg[8:], rx.payload)), wbyte.eq(wbyte + 1)]
                 with m.If(wbyte == nb - 1):  # a whole word: write it (if inside the memory)
-                    m.d.sync += [wbyte.eq(0), waddr.eq(waddr + 1), w_addr.eq(waddr),
-                                 w_data.eq(Cat(wreg[8:], rx.payload))]
+                    m.d.sync += [wbyte.eq(0), waddr.eq(waddr + 1), w_addr.eq(waddr)]
                     for mm in Mem:
                         with m.If(mem == mm):
                             with m.If(waddr < depth[mm]):
@@ -270,10 +252,10 @@ class HostLink(wiring.Component):
                 m.d.sync += [src.eq(0), status.eq(Status.OK)]
                 with m.Switch(cmd):
                     with m.Case(Cmd.INFO):
-                        m.d.sync += [rsel.eq(0), ridx.eq(0), rsp_len.eq(len(self.info))]
+                        m.d.sync += [regbuf.eq(int.from_bytes(self.info, "little")), rsp_len.eq(len(self.info))]
                         m.next = "TX_SOF"
                     with m.Case(Cmd.REGS):
-                        m.d.sync += [rsel.eq(1), ridx.eq(0), rsp_len.eq(4 * len(Reg))]
+                        m.d.sync += [regbuf.eq(self.regs.as_value()), rsp_len.eq(4 * len(Reg))]
                         m.next = "TX_SOF"
                     with m.Case(Cmd.RESET):
                         m.d.comb += self.clear.eq(1)
@@ -293,7 +275,7 @@ class HostLink(wiring.Component):
                         with m.If(busy):
                             m.next = "RUNNING"
                         with m.Else():
-                            m.d.sync += [rsp_len.eq(4), rsel.eq(2), ridx.eq(0)]
+                            m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles)]
                             m.next = "TX_SOF"
                     with m.Case(Cmd.READ):
                         ok, in_range = Signal(), Signal()
@@ -349,7 +331,7 @@ class HostLink(wiring.Component):
                     m.d.sync += status.eq(Status.BAD_ARGS)
                     m.next = "ERR"
                 with m.Elif(last_run_valid & (last_run_tag == tag)):  # a retry: do not run again
-                    m.d.sync += [rsp_len.eq(Mux(run.flags[1], 0, 4)), rsel.eq(2), ridx.eq(0)]
+                    m.d.sync += [rsp_len.eq(Mux(run.flags[1], 0, 4)), regbuf.eq(run_cycles)]
                     m.next = "TX_SOF"
                 with m.Elif(busy):
                     m.d.sync += status.eq(Status.BUSY)
@@ -365,7 +347,7 @@ class HostLink(wiring.Component):
             with m.State("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM is done
                 # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
                 with m.If(~counting):
-                    m.d.sync += [rsp_len.eq(4), rsel.eq(2), ridx.eq(0)]
+                    m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles)]
                     m.next = "TX_SOF"
             with m.State("SCALE_RD"):  # requantized reads need the column scales first
                 p = ports[Mem.SCALE]
@@ -403,13 +385,13 @@ class HostLink(wiring.Component):
                 have = Signal()
                 with m.Switch(src):
                     with m.Case(0):
-                        m.d.comb += [byte.eq(small_word.word_select(ridx[:2], 8)), have.eq(1)]
+                        m.d.comb += [byte.eq(regbuf[:8]), have.eq(1)]
                     with m.Default():
                         m.d.comb += [byte.eq(word[:8]), have.eq(word_n != 0)]
                 m.d.comb += [tx.valid.eq(have), tx.payload.eq(byte)]
                 with m.If(tx.valid & tx.ready):
                     m.d.comb += [crc_en.eq(1), crc_in.eq(byte)]
-                    m.d.sync += [cnt.eq(cnt + 1), ridx.eq(ridx + 1), held.eq(small_word),
+                    m.d.sync += [cnt.eq(cnt + 1), regbuf.eq(regbuf >> 8),
                                  word.eq(word >> 8), word_n.eq(word_n - 1)]
                     with m.If(cnt == rsp_len - 1):
                         m.d.sync += cnt.eq(0)
