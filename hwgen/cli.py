@@ -88,10 +88,10 @@ def _cmd_synth(args) -> int:
     from .fpga.synth import synth_board, synth_ooc
     cfg = load(args.file)
     if args.ooc:
-        from .fpga.synth import check_ooc_device
+        from .fpga.synth import check_ooc_device, prepare_dir
         from .generate import generate
         check_ooc_device(args.device)
-        out = Path(args.output or Path("build") / cfg.name / f"ooc-{args.device}")
+        out = prepare_dir(Path(args.output or Path("build") / cfg.name / f"ooc-{args.device}"))
         g = generate(cfg, out / "src", force=True)
         r = synth_ooc(cfg, g.verilog, args.device, out, freq_mhz=args.freq or 200, dsp=not args.nodsp,
                       seed=args.seed)

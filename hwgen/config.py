@@ -127,9 +127,15 @@ class PEConfig:
     acc: int = _spec(_int_in(ACC_BITS.start, ACC_BITS.stop - 1), default=32)
     overflow: str = _spec(_choice(OVERFLOWS), default="wrap")
     arith: str = _spec(_choice(ARITHS), default="mac")
+    #: 1: register each product before it is accumulated (for Fmax; output-stationary
+    #: systolic ``mac`` PEs only, one more cycle of latency per tile)
+    pipeline: int = _spec(_int_in(0, 1), default=0)
 
     def __post_init__(self):
         _check(self)
+        if self.pipeline and self.arith != "mac":
+            raise FieldError("pipeline", f"registers a MAC's product; arith {self.arith} has no separate product "
+                                         "(use pipeline: 0)")
         if self.arith != "mac" and self.overflow != "wrap":
             raise FieldError("arith", f"{self.arith} adds the products in its own order and form, so it "
                                       f"supports overflow: wrap only (got overflow: {self.overflow})")
@@ -181,6 +187,9 @@ class ArrayConfig:
         if self.kind == "cube" and not self.rows == self.cols == self.depth:
             raise FieldError("depth", f"a cube is N×N×N: rows, cols and depth must be equal; got "
                                       f"{self.rows}, {self.cols}, {self.depth}")
+        if self.pe.pipeline and (self.kind, self.dataflow) != ("systolic", "output_stationary"):
+            raise FieldError("pe.pipeline", f"is available for output-stationary systolic arrays; got kind {self.kind}, "
+                                            f"dataflow {self.dataflow} (use pipeline: 0)")
         if self.kind == "bit_serial" and self.pe.w.bits > 8 and self.pe.arith == "sparse_serial":
             raise FieldError("pe.w", f"sparse_serial encodes weights of up to 8 bits; got {self.pe.w}")
 

@@ -70,8 +70,9 @@ def _latency(cfg: HwgenConfig) -> dict:
     if a.kind == "adder_tree":
         return {"tile_cycles": "K (weight load) + M + 2", "a_to_out": 2, "weight_load_beats": R}
     if a.dataflow == "output_stationary":
-        return {"tile_cycles": "K + R + C + 1",
-                "first_in_to_last_out": f"K + {R + C + 1}",
+        extra = 1 + a.pe.pipeline
+        return {"tile_cycles": f"K + R + C + {extra}",
+                "first_in_to_last_out": f"K + {R + C + extra}",
                 "min_tile_k_for_full_overlap": os_min_tile_k(a)}
     if a.dataflow == "input_stationary":
         return {"tile_cycles": "R (activation load) + N + R + C + 1", "w_to_out": R + C + 1,

@@ -110,7 +110,10 @@ class SystolicOS(wiring.Component):
         # A row is complete when its last-marked operand leaves the east edge; rows of a
         # tile complete on consecutive steps, so a one-hot AND-OR mux picks the row.
         done = [Signal(name=f"row_done{r}") for r in range(R)]
-        fab.d.comb += [done[r].eq(pes[r][C - 1].v_out & pes[r][C - 1].l_out) for r in range(R)]
+        if cfg.pe.pipeline:  # the holds are written one step after last passes: read one later
+            fab.d.sync += [done[r].eq(pes[r][C - 1].v_out & pes[r][C - 1].l_out) for r in range(R)]
+        else:
+            fab.d.comb += [done[r].eq(pes[r][C - 1].v_out & pes[r][C - 1].l_out) for r in range(R)]
         fab.d.sync += self.out.valid.eq(Cat(*done).any())
         width = words(cfg.pe) * cfg.pe.acc
         for j in range(C):

@@ -55,7 +55,8 @@ def generic_stats(verilog: Path, top: str, workdir: Path) -> dict:
 
 
 #: LUT-mapping flows for ``synth_ecp5``: its default (ABC9), or classic ABC — the fallback
-#: for designs where this yosys's ABC9 pass fails an internal assertion (seen on 4×4×4 cubes).
+#: for designs where this yosys's ABC9 pass fails an internal assertion (seen on 4×4×4 cubes
+#: before the debug-wire purge below; kept for other designs).
 FLOWS = ("abc9", "abc")
 
 
@@ -87,7 +88,9 @@ def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", fre
              f"synth_ecp5{nodsp} -top {top} -run :map_luts; abc -lut 4:7 -dress; clean; "
              f"synth_ecp5{nodsp} -top {top} -run map_cells:")
     try:
-        _yosys(f"read_verilog {src}; {synth}; write_json {netlist.name}; tee -q -o ecp5_stat.json stat -json",
+        # `opt_clean -purge` drops Amaranth's debug alias wires (`acc[0]` beside `acc`), on
+        # whose names this yosys's ABC reintegration asserts
+        _yosys(f"read_verilog {src}; hierarchy -top {top}; proc; opt_clean -purge; {synth}; write_json {netlist.name}; tee -q -o ecp5_stat.json stat -json",
                workdir, "synth_ecp5", f"yosys synth_ecp5 {top}")
     except ToolError as e:
         log = workdir / "synth_ecp5.log"

@@ -39,6 +39,9 @@ def format_ooc(r: dict) -> str:
             ["carry (CCU2C)", f"{r['carry_ccu2c']:,}", "-"],
             ["flip-flops", f"{r['ff']:,}", f"{r['available']['ff']:,}"],
             ["DSP (MULT18X18D)", f"{r['dsp_mult18']:,}", f"{r['available']['dsp']:,}"]]
+    cp = r.get("critical_path") or {}
+    path = (f"\ncritical path: {cp['from']} -> {cp['to']} ({cp['delay_ns']} ns, {cp['logic_levels']} logic levels)"
+            if cp else "")
     return "\n".join([f"{r['config']} out of context on {r['device']} ({r['flow']}): Fmax {r['fmax_mhz']} MHz "
-                      f"(target {r['requested_mhz']} MHz), {r['macs_per_cycle']} MACs/cycle, {r['seconds']} s",
+                      f"(target {r['requested_mhz']} MHz), {r['macs_per_cycle']} MACs/cycle, {r['seconds']} s{path}",
                       table(["resource", "used", "available"], rows, align="lrr")])

@@ -89,10 +89,18 @@ class OSMacPE(wiring.Component):
         acc = self.acc
         m.d.sync += [self.a_out.eq(self.a_in), self.w_out.eq(self.w_in),
                      self.v_out.eq(self.v_in), self.l_out.eq(self.l_in)]
+        a, w, v, last = self.a_in, self.w_in, self.v_in, self.l_in
         nxt = Signal(acc_layout(self.pe))  # one datapath, read by both branches below
-        m.d.comb += [nxt[i].eq(v) for i, v in enumerate(mac_step(m, self.pe, acc, self.a_in, self.w_in))]
-        with m.If(self.v_in):
-            with m.If(self.l_in):
+        if self.pe.pipeline:
+            # the product is registered (a DSP's output register); valid and last follow it
+            prod = Signal((self.a_in * self.w_in).shape(), name="prod")
+            v, last = Signal(name="v_p"), Signal(name="l_p")
+            m.d.sync += [prod.eq(self.a_in * self.w_in), v.eq(self.v_in), last.eq(self.l_in)]
+            m.d.comb += nxt[0].eq(accumulate(acc[0], prod, self.pe))
+        else:
+            m.d.comb += [nxt[i].eq(x) for i, x in enumerate(mac_step(m, self.pe, acc, a, w))]
+        with m.If(v):
+            with m.If(last):
                 m.d.sync += [self.hold.eq(nxt), acc.eq(0)]
             with m.Else():
                 m.d.sync += acc.eq(nxt)

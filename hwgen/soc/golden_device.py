@@ -31,7 +31,7 @@ def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int) ->
         return k_beats * n_tiles * max(m_tiles, a.rows) + a.rows + a.rows + a.cols + 4
     tiles = m_tiles * n_tiles
     if a.kind == "systolic":
-        return tiles * max(k_beats, max(a.rows, a.cols)) + a.rows + a.cols + 4
+        return tiles * max(k_beats, max(a.rows, a.cols)) + a.rows + a.cols + 4 + a.pe.pipeline
     return tiles * max(k_beats, a.rows) + a.rows + 4
 
 

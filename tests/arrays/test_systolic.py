@@ -70,3 +70,25 @@ def test_back_to_back_os_tiles_overlap(tmp_path):
     assert res.gemms[0]["cycles"] == 4 * 16 + 4 + 4 + 1
     # short tiles (K < max(R, C)) are spaced out by the array, still exact
     assert all(g["ok"] for g in res.gemms)
+
+
+@pytest.mark.parametrize("overflow,acc", [("wrap", 32), ("saturate", 18)])
+def test_pipelined_pe_is_exact_and_one_cycle_later(overflow, acc, seed, tmp_path):
+    """``pe.pipeline: 1`` registers the product: same results under stalls and extremes,
+    one more cycle per tile, and back-to-back tiles still overlap fully."""
+    base = make(3, 4, "output_stationary", "int8", "uint4", acc, overflow)
+    cfg = HwgenConfig(name=base.name + "_p", array=ArrayConfig(
+        rows=3, cols=4, pe=PEConfig(a=base.array.pe.a, w=base.array.pe.w, acc=acc, overflow=overflow, pipeline=1)))
+    res = sim(cfg, seed=seed, work_dir=tmp_path)
+    assert res.ok and all(g["ok"] for g in res.gemms)
+    one = sim(cfg, seed=1, gemms=[dict(m=3, k=64, n=4), dict(m=6, k=16, n=8)], work_dir=tmp_path / "one")
+    assert one.gemms[0]["cycles"] == 64 + 3 + 4 + 2
+    assert one.gemms[1]["cycles"] == 4 * 16 + 3 + 4 + 2
+
+
+def test_pipeline_only_where_it_applies():
+    from hwgen.config import FieldError
+    with pytest.raises(FieldError, match="pipeline"):
+        ArrayConfig(rows=2, cols=2, dataflow="weight_stationary", pe=PEConfig(pipeline=1))
+    with pytest.raises(FieldError, match="registers a MAC's product"):
+        PEConfig(arith="carry_save", pipeline=1)
