@@ -29,7 +29,9 @@ def main(argv=None) -> int:
     ap.add_argument("--work-dir", default=str(ROOT / "build" / "boards"))
     ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "boards.json"))
     args = ap.parse_args(argv)
-    rows, results = [], []
+    out = Path(args.output)
+    # a run of some boards keeps the others' last results
+    previous = {r["board"]: r for r in json.loads(out.read_text())["results"]} if out.exists() else {}
     for name in args.board or list(BOARDS):
         b = BOARDS[name]
         cfg = load(ROOT / b.example)
@@ -40,18 +42,20 @@ def main(argv=None) -> int:
         if args.check_netlist:
             from hwgen.fpga.netlist import check_netlist
             r["netlist_check"] = check_netlist(cfg, b, Path(args.work_dir) / name)
-        results.append(r)
+        previous[name] = r
+        print(f"[{name}] done: {r['clock']['achieved_mhz']} MHz", flush=True)
+    rows, results = [], [previous[n] for n in BOARDS if n in previous]
+    for r in results:
+        name = r["board"]
         res = r["resources"]
         pct = lambda k: f"{res[k]['used']:,}/{res[k]['available']:,}" if k in res and res[k].get("available") else "-"
         rows.append([name, r["device"], r["array"], pct("lut4"), pct("ff"), pct("bram"), pct("dsp"),
                      f"{r['clock']['requested_mhz']:.1f}", f"{r['clock']['achieved_mhz']}",
                      "yes" if r["timing_met"] else "NO", f"{r['seconds']['total_s']:.0f}",
                      ("exact" if r["netlist_check"]["ok"] else "FAIL") if "netlist_check" in r else "-"])
-        print(f"[{name}] done: {rows[-1]}", flush=True)
     text = table(["board", "device", "engine", "LUT4/LC", "FF", "BRAM", "DSP", "req MHz", "Fmax MHz", "met",
                   "wall s", "netlist"], rows, align="llllllllrrlrl")
     print(text)
-    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "boards", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                "results": results, "table": text}, indent=1) + "\n")

@@ -111,9 +111,14 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
         raise ToolError(f"--freq: {e}") from None
     bcfg = board_config(cfg, pll)
     est = check_estimate(bcfg, cap)
-    if bcfg.soc.clock_hz // bcfg.soc.baud < 4:
+    div = bcfg.soc.clock_hz // bcfg.soc.baud
+    if div < 4:
         raise ToolError(f"soc.baud {bcfg.soc.baud} is too fast for a {pll.fout_mhz:.1f} MHz clock "
                         "(the UART needs >= 4 clocks per bit)")
+    if abs(bcfg.soc.clock_hz / div - bcfg.soc.baud) > 0.02 * bcfg.soc.baud:
+        raise ToolError(f"at {pll.fout_mhz:.3f} MHz the UART divisor {div} gives {bcfg.soc.clock_hz / div:,.0f} baud, "
+                        f"{abs(bcfg.soc.clock_hz / div / bcfg.soc.baud - 1):.1%} off soc.baud {bcfg.soc.baud:,} "
+                        "(a UART tolerates about 2%): choose --freq a multiple of the baud rate")
     out = prepare_dir(out)
     log(f"[{b.name}] {cfg.name}: {b.title}, accelerator clock {pll.fout_mhz:.2f} MHz "
         f"(PLL from {b.clk_hz / 1e6:g} MHz); estimate ~{est.lut4:,} LUT4, {est.bram} block RAMs, {est.dsp} DSPs "

@@ -133,3 +133,16 @@ def test_synth_cli_errors(tmp_path, capsys):
     assert not out.exists()
     assert main(["synth", "examples/icebreaker_2x2.yaml", "--board", "icebreaker", "--freq", "900"]) == 1
     assert "PLL cannot make 900.0 MHz" in capsys.readouterr().err
+
+
+def test_baud_error_is_refused(capsys):
+    """19.875 MHz (the nearest iCE40 PLL clock to 20 MHz) gives 1.046 Mbaud with divisor 19."""
+    from hwgen.cli import main
+    assert main(["synth", "examples/icebreaker_2x2.yaml", "--board", "icebreaker", "--freq", "20"]) == 1
+    assert "4.6% off soc.baud 1,000,000" in capsys.readouterr().err
+
+
+def test_default_board_clocks_divide_the_baud_exactly():
+    for b in BOARDS.values():
+        cfg = board_config(load(b.example), pll_for(b, b.sync_hz))
+        assert cfg.soc.clock_hz % cfg.soc.baud == 0, (b.name, cfg.soc.clock_hz)
