@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-# Generate the default example's Verilog, prove it against NumPy in Verilator, then run a
-# GEMM through the host driver on the Verilated accelerator (native harness).
+# Generate the default example's Verilog, prove it against NumPy in Verilator, run a GEMM
+# through the host driver on the Verilated accelerator (native harness), then one Llama-style
+# decoder block (d=256, 4 heads, 2 KV heads, MLP 688; W8A8) with prefill and decode on it.
 demo: $(STAMP)
 	$(BIN)/hwgen generate $(EXAMPLE)
 	$(BIN)/hwgen sim $(EXAMPLE)
 	$(BIN)/hwgen run gemm $(EXAMPLE) --m 64 --k 256 --n 64
+	$(BIN)/hwgen run llm $(EXAMPLE) --prompt-len 16 --decode 4
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -ra

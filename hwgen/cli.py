@@ -122,6 +122,21 @@ def _cmd_flash(args) -> int:
     return 0
 
 
+def _cmd_run_llm(args) -> int:
+    from .config import load
+    from .llm.run import format_llm, run_llm
+    hw = load(args.file)
+    r = run_llm(hw, weights=Path(args.weights) if args.weights else None, layers=args.layers,
+                prompt_len=args.prompt_len, decode=args.decode, transport=args.transport, scheme=args.scheme,
+                group=args.group, seed=args.seed, log=print)
+    print(format_llm(r))
+    if args.output:
+        import json
+        Path(args.output).write_text(json.dumps(r, indent=1, default=float) + "\n")
+        print(f"wrote {args.output}")
+    return 0 if r["exact"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(prog="hwgen", description=__doc__, formatter_class=fmt)
@@ -159,6 +174,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="golden (NumPy), verilator (the RTL, native harness) or serial:PORT[@BAUD] (a board)")
     g.add_argument("--seed", type=int, help="operand seed (random and printed when omitted)")
     g.set_defaults(func=_cmd_run_gemm)
+    ll = rsub.add_parser("llm", help="Llama-style decoder layers (prefill + decode) with every projection on the "
+                         "accelerator, checked against NumPy, with a tokens/s projection", formatter_class=fmt)
+    ll.add_argument("file", help="config YAML of the accelerator (pe.a: int8, signed pe.w wide enough)")
+    ll.add_argument("--weights", metavar="W.safetensors",
+                    help="Llama weights (config.json beside it); default: a random d=256 model from --seed")
+    ll.add_argument("--layers", type=int, default=1, help="decoder layers to run")
+    ll.add_argument("--prompt-len", type=int, default=16, help="prefill tokens")
+    ll.add_argument("--decode", type=int, default=4, help="decode steps after the prefill")
+    ll.add_argument("--scheme", default="int8", choices=["int8", "int4", "int2", "ternary"],
+                    help="weight quantization (activations: int8 per token)")
+    ll.add_argument("--group", type=int, default=128, help="group size for int4/int2/ternary")
+    ll.add_argument("--transport", default="verilator", help="golden, verilator or serial:PORT[@BAUD]")
+    ll.add_argument("--seed", type=int, help="seed of the inputs (and of the random model); printed")
+    ll.add_argument("--output", metavar="FILE", help="also write the report as JSON")
+    ll.set_defaults(func=_cmd_run_llm)
 
     from .fpga.boards import BOARDS, CAPACITY
     sy = sub.add_parser("synth", help="bitstream for a board (yosys + nextpnr + packer), or the bare engine "
@@ -210,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     from .sim.runner import SimFailure
     from .driver import DeviceError
     from .driver.transports import TransportError
+    from .llm.weights import WeightsError
     from .soc.layout import UnsupportedEngine
     from .tools import ToolError
 
@@ -219,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (GenerateError, ToolError, SimFailure, DeviceError, TransportError, UnsupportedEngine) as e:
+    except (GenerateError, ToolError, SimFailure, DeviceError, TransportError, UnsupportedEngine, WeightsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -35,3 +35,25 @@ def test_weights_wider_than_the_engine_are_refused():
     (w,) = random_weights(CFG, 1)
     with Accelerator.open(narrow, "golden") as acc, pytest.raises(ValueError, match="int8 weights × int8"):
         AcceleratorLinear(acc, quantize_layer(w, "int8"))
+
+
+def test_run_llm_cli_reports_and_projects(tmp_path, capsys, seed):
+    """`hwgen run llm` on saved weights: bit-exact, per-layer rows, a compute-vs-UART projection."""
+    import json
+
+    from hwgen.cli import main
+    from hwgen.llm.weights import save_llama
+    save_llama(tmp_path / "m.safetensors", CFG, random_weights(CFG, seed, n_layers=2))
+    (tmp_path / "hw.yaml").write_text("name: llm_4x4\narray: {rows: 4, cols: 4, pe: {a: int8, w: int8, acc: 32}}\n"
+                                      "soc: {a_words: 512, w_words: 512, acc_words: 256}\n")
+    rc = main(["run", "llm", str(tmp_path / "hw.yaml"), "--weights", str(tmp_path / "m.safetensors"), "--layers", "2",
+               "--prompt-len", "4", "--decode", "2", "--transport", "golden", "--scheme", "int4", "--group", "16",
+               "--seed", str(seed), "--output", str(tmp_path / "r.json")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "bit-exact against the NumPy reference" in out and "tokens/s" in out
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert len(r["per_layer"]) == 2 * 3 and r["phases"]["decode"]["tokens"] == 2
+    assert {p["phase"] for p in r["projection"]["phases"]} == {"prefill", "decode"}
+    assert r["min_cosine"] > 0.9   # int4, group 16, tiny random model
+    assert main(["run", "llm", str(tmp_path / "hw.yaml"), "--weights", str(tmp_path / "none.safetensors")]) == 1
+    assert "cannot read" in capsys.readouterr().err
