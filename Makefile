@@ -46,6 +46,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/gemm_cycles.py
 	$(BIN)/python bench/utilization.py
 	$(BIN)/python bench/sim_speed.py
+	$(BIN)/python bench/llm_quality.py
 
 clean:
 	rm -rf build .pytest_cache

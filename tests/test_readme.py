@@ -43,3 +43,10 @@ def test_readme_quoted_config_check_is_real(capsys, monkeypatch):
     quoted = re.search(r"\$ hwgen config check (examples/systolic_8x8.yaml)\n(.*)\n", README)
     assert main(["config", "check", quoted.group(1)]) == 0
     assert capsys.readouterr().out.strip() == quoted.group(2)
+
+
+def test_readme_llm_example_runs():
+    code = re.findall(r"```python\n(.*?)```", README, re.S)[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "True (6, 64)"
