@@ -115,11 +115,17 @@ def _suggest(cfg: HwgenConfig, cap: Capacity, over: set[str]) -> list[str]:
                     tips.append(f"pe.w: {'int' if a.pe.w.signed else 'uint'}4")
             except Exception:
                 pass
-    if "bram" in over:
-        geo = Geometry(cfg)
-        big = max(Mem, key=lambda m: bram_blocks(cap.family, geo.depth(m), geo.word_bits(m)))
-        key = {Mem.A: "a_words", Mem.W: "w_words", Mem.ACC: "acc_words", Mem.SCALE: "scale_words"}[big]
-        tips.append(f"soc.{key}: {max(16, geo.depth(big) // 2)} (or smaller)")
+    if "bram" in over:  # shrink the memories together until they fit
+        soc = cfg.soc
+        for div in (2, 4, 8, 16, 32, 64):
+            sizes = {k: max(16, getattr(soc, k) // div) for k in ("a_words", "w_words", "acc_words")}
+            try:
+                smaller = dataclasses.replace(cfg, soc=dataclasses.replace(soc, **sizes))
+                if estimate(smaller, cap).bram <= cap.bram:
+                    tips.append(", ".join(f"soc.{k}: {v}" for k, v in sizes.items()))
+                    break
+            except Exception:
+                continue
     return tips
 
 

@@ -71,8 +71,10 @@ def test_estimate_refuses_early_with_numbers_and_a_suggestion():
         check_estimate(cfg, CAPACITY["ice40-up5k"])
     msg = str(e.value)
     assert "does not fit iCE40UP5K" in msg and "needs ~" in msg and "iCE40UP5K has 5,280" in msg
-    assert "try rows: " in msg
-    assert "EBRs" in msg and "soc." in msg  # 2048-word memories exceed 30 EBRs too
+    assert "try rows: " in msg and "EBRs" in msg
+    deep = loads("name: deep\narray: {rows: 2, cols: 2}\nsoc: {a_words: 16384, w_words: 16384, acc_words: 4096}\n")
+    with pytest.raises(NotFitting, match=r"needs ~\d+ EBRs, iCE40UP5K has 30: try soc.a_words: \d+, soc.w_words: "):
+        check_estimate(deep, CAPACITY["ice40-up5k"])
 
 
 def test_bram_count_is_exact_for_the_block_shapes():
