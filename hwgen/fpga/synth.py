@@ -220,8 +220,8 @@ def synth_ooc(cfg: HwgenConfig, verilog: Path, device: str, out: Path, *, freq_m
         f"(logs in {out})")
     r = ecp5_ooc(verilog, cfg.name, out, device=device.split("-")[1], freq_mhz=freq_mhz, seed=seed, dsp=dsp)
     pnr = json.loads((out / "nextpnr_report.json").read_text())
-    report = {"mode": "out-of-context", "device": cap.device, "config": cfg.name, "config_hash": cfg.content_hash,
-              "macs_per_cycle": cfg.array.macs_per_cycle, **r, "critical_path": _critical(pnr, None),
+    report = {"mode": "out-of-context", **r, "device": cap.device, "config": cfg.name, "config_hash": cfg.content_hash,
+              "macs_per_cycle": cfg.array.macs_per_cycle, "critical_path": _critical(pnr, None),
               "available": {"lut4": cap.lut4, "ff": cap.ff, "dsp": cap.dsp}}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
