@@ -28,7 +28,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -ra
 
 # The synthesized netlists of one iCE40 and one ECP5 build, simulated with the cell models
-# (a few minutes each: gate-level Verilator builds). CI runs this after make test.
+# (gate-level Verilator builds), plus one real board bitstream (OrangeCrab) and an
+# out-of-context run. About 10 minutes; CI runs this after make test.
 netlist-check: $(STAMP)
 	$(BIN)/python -m pytest -ra -m netlist tests/fpga/test_netlist.py
 
