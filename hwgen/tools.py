@@ -119,18 +119,35 @@ def packer_command(family: str) -> list[str]:
     return find_tool(name.upper(), f"yowasp-{name}", f"yowasp-nextpnr-{family}")
 
 
-def run_tool(cmd: list[str], log: Path, *, what: str, cwd: Path | None = None, timeout: float | None = None) -> str:
+def run_tool(cmd: list[str], log: Path, *, what: str, cwd: Path | None = None, timeout: float | None = None,
+             progress=None, every: float = 30.0) -> str:
     """Run a tool with its whole output going to ``log`` as it runs (``tail -f`` shows
-    progress); return that output. On failure raise ToolError naming the log."""
+    progress); return that output. On failure raise ToolError naming the log.
+
+    With ``progress``, every ``every`` seconds it is called with the log's last non-empty
+    line, so a long place-and-route shows where it is."""
+    import time
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as f:
         try:
-            proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+            proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, text=True)
         except FileNotFoundError:
             raise ToolError(f"{what}: {cmd[0]} not found") from None
-        except subprocess.TimeoutExpired:
-            raise ToolError(f"{what} timed out after {timeout} s; log: {log}") from None
+        start = last = time.monotonic()
+        while proc.poll() is None:
+            time.sleep(0.2)
+            now = time.monotonic()
+            if timeout is not None and now - start > timeout:
+                proc.kill()
+                proc.wait()
+                raise ToolError(f"{what} timed out after {timeout} s; log: {log}")
+            if progress is not None and now - last >= every:
+                last = now
+                f.flush()
+                lines = [ln for ln in log.read_text(errors="replace").splitlines()[-20:] if ln.strip()]
+                if lines:
+                    progress(f"    [{now - start:.0f} s] {lines[-1].strip()[:150]}")
     out = log.read_text(errors="replace")
     if proc.returncode != 0:
         raise ToolError(f"{what} failed (exit {proc.returncode}); log: {log}")

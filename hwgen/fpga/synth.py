@@ -136,7 +136,8 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
 
     t = _step(log, f"yosys synth_{b.family} (log: {out / 'yosys.log'})")
     (out / f"{TOP}.ys").write_text(yosys_script(b.family, est.engine_dsp, est.dsp > 0))
-    run_tool([*yosys_command(), "-q", "-l", "yosys.log", f"{TOP}.ys"], out / "yosys.out", what="yosys", cwd=out)
+    run_tool([*yosys_command(), "-l", "yosys.log", f"{TOP}.ys"], out / "yosys.out", what="yosys", cwd=out,
+             progress=log)
     cells = next(iter(json.loads((out / "synth_stat.json").read_text())["modules"].values())).get(
         "num_cells_by_type", {})
     synth_used = used_from_cells(b.family, cells)
@@ -149,7 +150,8 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
     try:
         run_tool([*nextpnr_command(b.family), *cap.nextpnr, *b.package, "--json", f"{TOP}.json", *cons,
                   "--report", "pnr_report.json", "--timing-allow-fail", "--seed", str(seed),
-                  "--freq", f"{pll.fout_mhz:.2f}"], out / "nextpnr.log", what=f"nextpnr-{b.family}", cwd=out)
+                  "--freq", f"{pll.fout_mhz:.2f}"], out / "nextpnr.log", what=f"nextpnr-{b.family}", cwd=out,
+                 progress=log)
     except ToolError as e:
         text = (out / "nextpnr.log").read_text() if (out / "nextpnr.log").exists() else ""
         if "Unable to find legal placement" in text or "Failed to place" in text or "too many" in text:

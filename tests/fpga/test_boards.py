@@ -1,5 +1,6 @@
 """Boards, PLL settings, the board shell and the fit check (no place-and-route here)."""
 import dataclasses
+import sys
 import json
 
 import pytest
@@ -148,3 +149,16 @@ def test_default_board_clocks_divide_the_baud_exactly():
     for b in BOARDS.values():
         cfg = board_config(load(b.example), pll_for(b, b.sync_hz))
         assert cfg.soc.clock_hz % cfg.soc.baud == 0, (b.name, cfg.soc.clock_hz)
+
+
+def test_long_tools_report_progress(tmp_path):
+    """run_tool streams the log and reports its last line while the tool runs."""
+    from hwgen.tools import run_tool
+    seen = []
+    script = "import time\nfor i in range(6):\n    print('Info: step', i, flush=True)\n    time.sleep(0.25)\n"
+    out = run_tool([sys.executable, "-c", script], tmp_path / "t.log", what="t", progress=seen.append, every=0.4)
+    assert "Info: step 5" in out and seen and all("Info: step" in s for s in seen)
+    with pytest.raises(ToolError, match="timed out after 0.5 s; log: "):
+        run_tool([sys.executable, "-c", "import time; time.sleep(5)"], tmp_path / "u.log", what="t", timeout=0.5)
+    with pytest.raises(ToolError, match=r"t failed \(exit 3\); log: "):
+        run_tool([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "v.log", what="t")
