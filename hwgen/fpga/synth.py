@@ -22,7 +22,7 @@ from ..config import HwgenConfig
 from ..tools import ToolError, nextpnr_command, packer_command, run_tool, yosys_command
 from .boards import CAPACITY, Board
 from .fit import check_cells, check_estimate, used_from_cells
-from .ooc import DoesNotFit, ecp5_ooc
+from .ooc import DoesNotFit, _stat, ecp5_ooc
 
 __all__ = ["synth_board", "synth_ooc", "TimingNotMet", "BUILD_MARK", "prepare_dir", "TOP", "yosys_script"]
 
@@ -138,8 +138,7 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
     (out / f"{TOP}.ys").write_text(yosys_script(b.family, est.engine_dsp, est.dsp > 0))
     run_tool([*yosys_command(), "-l", "yosys.log", f"{TOP}.ys"], out / "yosys.out", what="yosys", cwd=out,
              progress=log)
-    cells = next(iter(json.loads((out / "synth_stat.json").read_text())["modules"].values())).get(
-        "num_cells_by_type", {})
+    cells = _stat(out / "synth_stat.json").get("num_cells_by_type", {})
     synth_used = used_from_cells(b.family, cells)
     check_cells(bcfg, cap, synth_used)
     times["yosys_s"] = round(time.time() - t, 1)

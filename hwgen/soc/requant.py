@@ -12,7 +12,21 @@ from amaranth.lib.wiring import In, Out
 
 from ..numerics import Format
 
-__all__ = ["Requant", "SerialRequant"]
+__all__ = ["Requant", "SerialRequant", "requant_signature"]
+
+
+def requant_signature(cols: int, acc_bits: int, out_fmt: Format, scale_bits: int, shift_bits: int) -> dict:
+    """The members of an output stage (shared by :class:`Requant` and :class:`SerialRequant`)."""
+    out_shape = signed(out_fmt.bits) if out_fmt.signed else unsigned(out_fmt.bits)
+    return {
+        "i": In(stream.Signature(data.StructLayout({
+            "acc": data.ArrayLayout(signed(acc_bits), cols),
+            "scale": data.ArrayLayout(unsigned(scale_bits), cols),
+        }))),
+        "shift": In(shift_bits),
+        "relu": In(1),
+        "o": Out(stream.Signature(data.ArrayLayout(out_shape, cols))),
+    }
 
 
 class Requant(wiring.Component):
@@ -62,16 +76,7 @@ class Requant(wiring.Component):
             raise TypeError(f"Requant: out_fmt must be a hwgen.numerics.Format, not {out_fmt!r}")
         self._cols, self._acc_bits, self._out_fmt = cols, acc_bits, out_fmt
         self._scale_bits, self._shift_bits = scale_bits, shift_bits
-        out_shape = signed(out_fmt.bits) if out_fmt.signed else unsigned(out_fmt.bits)
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({
-                "acc": data.ArrayLayout(signed(acc_bits), cols),
-                "scale": data.ArrayLayout(unsigned(scale_bits), cols),
-            }))),
-            "shift": In(shift_bits),
-            "relu": In(1),
-            "o": Out(stream.Signature(data.ArrayLayout(out_shape, cols))),
-        })
+        super().__init__(requant_signature(cols, acc_bits, out_fmt, scale_bits, shift_bits))
 
     cols = property(lambda self: self._cols)
     acc_bits = property(lambda self: self._acc_bits)
@@ -153,16 +158,7 @@ class SerialRequant(wiring.Component):
         self.core = Requant(1, acc_bits, out_fmt, scale_bits, shift_bits)
         self._cols, self._acc_bits, self._scale_bits = cols, acc_bits, scale_bits
         self._out_bits = out_fmt.bits
-        self.LATENCY = cols + Requant.LATENCY
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({
-                "acc": data.ArrayLayout(signed(acc_bits), cols),
-                "scale": data.ArrayLayout(unsigned(scale_bits), cols),
-            }))),
-            "shift": In(shift_bits),
-            "relu": In(1),
-            "o": Out(stream.Signature(data.ArrayLayout(self.core.o.payload.shape().elem_shape, cols))),
-        })
+        super().__init__(requant_signature(cols, acc_bits, out_fmt, scale_bits, shift_bits))
 
     cols = property(lambda self: self._cols)
 

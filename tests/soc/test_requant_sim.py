@@ -117,24 +117,19 @@ def test_matches_golden_under_stalls(seed, cls, cols, acc_bits, out_fmt, p_gap, 
     assert not bad, f"{len(bad)} beats differ, first: {bad[0]}"
 
 
+@pytest.mark.parametrize("serial", [False, True], ids=["parallel", "serial"])
 @pytest.mark.parametrize("cols,acc_bits,out_fmt", CONFIGS, ids=lambda v: str(v))
-def test_full_throughput_and_latency(seed, cols, acc_bits, out_fmt):
-    """Without gaps or stalls a beat goes in and one comes out every cycle, LATENCY edges later."""
-    rng = np.random.default_rng(seed)
-    beats = random_beats(rng, cols, acc_bits, out_fmt, 40)
-    got, cycles = run(Requant(cols, acc_bits, out_fmt), beats, rng, 0.0, 0.0)
-    assert got == expected(beats, out_fmt)
-    assert cycles == len(beats) + Requant.LATENCY
-
-
-@pytest.mark.parametrize("cols,acc_bits,out_fmt", CONFIGS, ids=lambda v: str(v))
-def test_serial_takes_one_column_per_cycle(seed, cols, acc_bits, out_fmt):
-    """The column-serial stage: one beat every ``cols + LATENCY + 2`` cycles (take, cols feeds, the core's latency, hand over)."""
+def test_throughput_and_latency(seed, serial, cols, acc_bits, out_fmt):
+    """Without gaps or stalls: ``Requant`` takes a beat every cycle and answers LATENCY edges
+    later; ``SerialRequant`` takes one every ``cols + LATENCY + 2`` cycles (take, one column
+    per cycle, the core's latency, hand over)."""
     rng = np.random.default_rng(seed)
     beats = random_beats(rng, cols, acc_bits, out_fmt, 30)
-    got, cycles = run(SerialRequant(cols, acc_bits, out_fmt), beats, rng, 0.0, 0.0)
+    dut = (SerialRequant if serial else Requant)(cols, acc_bits, out_fmt)
+    got, cycles = run(dut, beats, rng, 0.0, 0.0)
     assert got == expected(beats, out_fmt)
-    assert cycles == len(beats) * (cols + Requant.LATENCY + 2), cycles
+    want = len(beats) * (cols + Requant.LATENCY + 2) if serial else len(beats) + Requant.LATENCY
+    assert cycles == want, cycles
 
 
 def test_fills_while_stalled(seed):
