@@ -11,6 +11,7 @@ paper's ratio.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -86,10 +87,26 @@ def default_gemm(engine: Engine) -> dict:
 
 def measure(engine: Engine, workdir: Path, *, ecp5: bool = True, gemm: dict | None = None, seed: int = 1,
             log=print, flow: str = "abc9") -> dict:
-    """All numbers for one engine; tool logs stay under ``workdir``."""
+    """All numbers for one engine; tool logs stay under ``workdir``.
+
+    The row is kept in ``workdir/<name>/row.json`` under a key made of the generated
+    Verilog's content and the measurement's parameters, so an interrupted paper-size run
+    resumes where it stopped and a changed engine is measured again."""
     cfg = engine.config
     work = workdir / cfg.name
     gen = generate(cfg, work / "rtl", force=True)
+    gemm = gemm or default_gemm(engine)
+    key = hashlib.sha256(json.dumps([gen.verilog.read_text(), ecp5, flow, gemm, seed, FF_TRANSISTORS],
+                                    sort_keys=True).encode()).hexdigest()
+    saved = work / "row.json"
+    if saved.exists():
+        try:
+            kept = json.loads(saved.read_text())
+        except ValueError:
+            kept = {}
+        if kept.get("key") == key:
+            log(f"  {cfg.name}: measured before, same RTL and settings ({saved})")
+            return kept["row"]
     log(f"  {cfg.name}: yosys generic synthesis")
     row = {"family": engine.family, "size": engine.size, "arith": engine.arith}
     row.update(generic_stats(gen.verilog, cfg.name, work / "generic"))
@@ -100,7 +117,6 @@ def measure(engine: Engine, workdir: Path, *, ecp5: bool = True, gemm: dict | No
         except DoesNotFit as e:  # a result too: the engine needs a bigger part
             log(f"  {e}")
             row["ecp5"] = {**e.used, "fits": False, "fmax_mhz": None, "flow": flow, "note": str(e)}
-    gemm = gemm or default_gemm(engine)
     m, k, n = gemm["m"], gemm["k"], gemm["n"]
     log(f"  {cfg.name}: simulating {m}x{k}x{n}")
     res = sim(cfg, seed=seed, gemms=[gemm], work_dir=work / "sim", check=False)
@@ -111,6 +127,7 @@ def measure(engine: Engine, workdir: Path, *, ecp5: bool = True, gemm: dict | No
         tiles = -(-n // cfg.array.cols) * -(-m // cfg.array.rows)
         row["cycles_per_operand"] = round((g["cycles"] - cfg.array.rows - 2) / (k * tiles), 3)
     row["area_transistors"] = row["cmos_transistors_comb"] + FF_TRANSISTORS * row["ff_bits"]
+    saved.write_text(json.dumps({"key": key, "row": row}, indent=1) + "\n")
     return row
 
 

@@ -34,6 +34,10 @@ def test_bench_tpe_without_ecp5_writes_results(tmp_path):
     assert r["baseline"]["cycles"] == opt["cycles"]
     assert "area eff. carry_save/mac" in text and "paper 1.27" in text
     assert json.loads(out.read_text())["table"] == text
+    # a second run (e.g. after an interruption) reuses each engine's kept row, same numbers
+    said = []
+    again, text2 = bench_tpe(["systolic_os"], [1], tmp_path / "work", out, ecp5=False, log=said.append)
+    assert text2 == text and sum("measured before" in s for s in said) == 2
 
 
 def test_ecp5_classic_abc_flow(tmp_path):
