@@ -127,9 +127,11 @@ class PEConfig:
     acc: int = _spec(_int_in(ACC_BITS.start, ACC_BITS.stop - 1), default=32)
     overflow: str = _spec(_choice(OVERFLOWS), default="wrap")
     arith: str = _spec(_choice(ARITHS), default="mac")
-    #: 1: register each product before it is accumulated (for Fmax; output-stationary
-    #: systolic ``mac`` PEs only, one more cycle of latency per tile)
-    pipeline: int = _spec(_int_in(0, 1), default=0)
+    #: 1: register each product before it is accumulated; 2: register the operands too
+    #: (a DSP's input and output registers: on ECP5 builds one registered MULT18X18D per
+    #: PE); 3: and the product once more, beside the DSP. For Fmax; output-stationary
+    #: systolic ``mac`` PEs only, ``pipeline`` more cycles of latency per tile
+    pipeline: int = _spec(_int_in(0, 3), default=0)
 
     def __post_init__(self):
         _check(self)

@@ -13,7 +13,7 @@ from amaranth.lib import data, wiring
 
 from . import __version__
 from .arrays import build_array
-from .arrays.systolic import os_min_tile_k
+from .arrays.systolic import os_extra_latency, os_min_tile_k
 from .config import HwgenConfig
 
 __all__ = ["generate", "emit_verilog", "port_list", "GenerateError", "Generated", "MANIFEST"]
@@ -33,17 +33,20 @@ class Generated:
     written: bool  # False when the files were already identical
 
 
-def emit_verilog(cfg: HwgenConfig) -> tuple[str, list[dict]]:
-    """The Verilog text and port list for a config; the same config gives the same bytes."""
-    text, ports, _ = _emit(cfg)
+def emit_verilog(cfg: HwgenConfig, *, platform=None) -> tuple[str, list[dict]]:
+    """The Verilog text and port list for a config; the same config gives the same bytes.
+
+    ``platform`` (e.g. ``hwgen.pe.mul.DspTarget("ecp5")``) is handed to elaboration: with
+    it, ``pe.pipeline: 2`` multipliers become the vendor's registered DSP cells."""
+    text, ports, _ = _emit(cfg, platform)
     return text, ports
 
 
-def _emit(cfg: HwgenConfig) -> tuple[str, list[dict], dict]:
+def _emit(cfg: HwgenConfig, platform=None) -> tuple[str, list[dict], dict]:
     """Verilog text, port list and stream descriptions, from one elaboration."""
     top = build_array(cfg.array)
     streams = _streams(cfg, top)
-    return verilog.convert(top, name=cfg.name, emit_src=False), port_list(top.signature), streams
+    return verilog.convert(top, name=cfg.name, emit_src=False, platform=platform), port_list(top.signature), streams
 
 
 def port_list(signature: wiring.Signature) -> list[dict]:
@@ -70,7 +73,7 @@ def _latency(cfg: HwgenConfig) -> dict:
     if a.kind == "adder_tree":
         return {"tile_cycles": "K (weight load) + M + 2", "a_to_out": 2, "weight_load_beats": R}
     if a.dataflow == "output_stationary":
-        extra = 1 + a.pe.pipeline
+        extra = 1 + os_extra_latency(a)
         return {"tile_cycles": f"K + R + C + {extra}",
                 "first_in_to_last_out": f"K + {R + C + extra}",
                 "min_tile_k_for_full_overlap": os_min_tile_k(a)}

@@ -11,7 +11,7 @@ from amaranth.lib import data, stream
 from ..config import PEConfig
 from ..pe.mac import acc_layout, resolve
 
-__all__ = ["vec_stream", "delay", "stallable", "Banks", "weight_banks", "drain_rows", "TileSpacing"]
+__all__ = ["vec_stream", "delay", "stallable", "stallable_registered", "OUT_BUFFER", "Banks", "weight_banks", "drain_rows", "TileSpacing"]
 
 
 def vec_stream(shape, n: int, *, last: bool = False, extra: dict | None = None):
@@ -43,6 +43,54 @@ def stallable(out):
     m.d.comb += en.eq(~out.valid | out.ready)
     m.submodules.fabric = EnableInserter(en)(fab)
     return m, fab, en
+
+
+#: beats of output buffer behind a registered enable: one leaving, one arriving on the
+#: cycle a stop decision is made, one arriving on the cycle it takes effect
+OUT_BUFFER = 3
+
+
+def stallable_registered(out, depth: int = OUT_BUFFER):
+    """Like :func:`stallable`, but the enable is a flip-flop, so no logic sits between
+    ``out.ready`` and the thousands of flip-flops it gates (the critical path of a
+    pipelined array: ~5 ns of fan-out on ECP5). The fabric writes its output register
+    ``inner`` (an interface like ``out``; its ``ready`` is unused); every beat it makes
+    enters a ``depth``-beat buffer that ``out`` reads, and the enable drops early enough
+    that the buffer never overflows. Costs one cycle of latency and ``depth`` payloads
+    of flip-flops; full throughput while ``out`` is ready.
+    Returns (module, fabric, enable, inner)."""
+    from amaranth.hdl import EnableInserter
+    m, fab = Module(), Module()
+    en = Signal(init=1, name="en_r")
+    m.submodules.fabric = EnableInserter(en)(fab)
+    inner = out.signature.create(path=("inner",))
+    width = len(inner.payload.as_value())
+    mem = Array(Signal(width, name=f"obuf{i}") for i in range(depth))
+    wr, rd = Signal(range(depth), name="obuf_wr"), Signal(range(depth), name="obuf_rd")
+    count, count_next = Signal(range(depth + 1), name="obuf_count"), Signal(range(depth + 1), name="obuf_next")
+    fresh = Signal(name="inner_fresh")  # inner was loaded at the last clock edge
+    push, pop = Signal(name="obuf_push"), Signal(name="obuf_pop")
+    m.d.sync += fresh.eq(en)
+    m.d.comb += [
+        push.eq(inner.valid & fresh), pop.eq(out.valid & out.ready),
+        out.valid.eq(count != 0), out.payload.eq(mem[rd]),
+        count_next.eq(count + push - pop),
+    ]
+    # Every cycle the fabric's output is written into the free slot at `wr` (through
+    # registered one-hot write enables, so no logic sits before the slots' clock enables);
+    # `wr` advances only on a push. A full buffer takes no write (and no push comes then).
+    wr_next = Signal.like(wr, name="obuf_wr_next")
+    m.d.comb += wr_next.eq(Mux(push, Mux(wr == depth - 1, 0, wr + 1), wr))
+    we = Signal(depth, init=1, name="obuf_we")
+    m.d.sync += [wr.eq(wr_next), we.eq(Mux(count_next == depth, 0, 1 << wr_next))]
+    for i in range(depth):
+        with m.If(we[i]):
+            m.d.sync += mem[i].eq(inner.payload.as_value())
+    with m.If(pop):
+        m.d.sync += rd.eq(Mux(rd == depth - 1, 0, rd + 1))
+    # the next cycle may bring one beat (if enabled now) and, if enabled then, one more
+    m.d.sync += [count.eq(count_next), en.eq(count_next + en <= depth - 1)]
+    return m, fab, en, inner
 
 
 @dataclass

@@ -38,10 +38,18 @@ from ..config import ArrayConfig
 from ..pe.mac import OSMacPE, WSMacPE, acc_layout, operand_shape, resolve, words
 from .common import delay as _delay
 from .common import stallable as _stallable
+from .common import stallable_registered as _stallable_registered
 from .common import vec_stream as _vec_stream
 from .common import weight_banks
 
-__all__ = ["SystolicOS", "SystolicWS", "os_min_tile_k", "ws_view"]
+__all__ = ["SystolicOS", "SystolicWS", "os_min_tile_k", "os_extra_latency", "ws_view"]
+
+
+def os_extra_latency(cfg: ArrayConfig) -> int:
+    """Cycles an OS tile takes beyond K + R + C + 1: the PE's pipeline registers, and with
+    ``pipeline >= 2`` (the Fmax mode) the output buffer behind the registered stall enable."""
+    p = cfg.pe.pipeline
+    return p + (1 if p >= 2 else 0)
 
 
 def os_min_tile_k(cfg: ArrayConfig) -> int:
@@ -67,7 +75,10 @@ class SystolicOS(wiring.Component):
 
     def elaborate(self, platform):
         R, C, cfg = self.cfg.rows, self.cfg.cols, self.cfg
-        m, fab, en = _stallable(self.out)
+        if cfg.pe.pipeline >= 2:
+            m, fab, en, out = _stallable_registered(self.out)
+        else:
+            (m, fab, en), out = _stallable(self.out), self.out
 
         # A tile's last beat waits until the previous one is at least L steps old, so
         # its hold registers are read out before being overwritten.
@@ -93,7 +104,7 @@ class SystolicOS(wiring.Component):
         fab.d.sync += [a0[r].eq(self.a.payload.data[r]) for r in range(R)]
         fab.d.sync += [w0[j].eq(self.w.payload[j]) for j in range(C)]
 
-        pes = [[OSMacPE(cfg.pe) for _ in range(C)] for _ in range(R)]
+        pes = [[OSMacPE(cfg.pe, enable=en) for _ in range(C)] for _ in range(R)]
         for r in range(R):
             for j in range(C):
                 fab.submodules[f"pe_{r}_{j}"] = p = pes[r][j]
@@ -110,17 +121,17 @@ class SystolicOS(wiring.Component):
         # A row is complete when its last-marked operand leaves the east edge; rows of a
         # tile complete on consecutive steps, so a one-hot AND-OR mux picks the row.
         done = [Signal(name=f"row_done{r}") for r in range(R)]
-        if cfg.pe.pipeline:  # the holds are written one step after last passes: read one later
-            fab.d.sync += [done[r].eq(pes[r][C - 1].v_out & pes[r][C - 1].l_out) for r in range(R)]
-        else:
-            fab.d.comb += [done[r].eq(pes[r][C - 1].v_out & pes[r][C - 1].l_out) for r in range(R)]
-        fab.d.sync += self.out.valid.eq(Cat(*done).any())
+        # with a pipelined PE the holds are written `pipeline` steps after last passes: read as much later
+        for r in range(R):
+            fab.d.comb += done[r].eq(_delay(fab, pes[r][C - 1].v_out & pes[r][C - 1].l_out, cfg.pe.pipeline,
+                                            f"row_done{r}"))
+        fab.d.sync += out.valid.eq(Cat(*done).any())
         width = words(cfg.pe) * cfg.pe.acc
         for j in range(C):
             sel = 0
             for r in range(R):
                 sel = sel | (pes[r][j].hold.as_value() & done[r].replicate(width))
-            fab.d.sync += self.out.payload[j].eq(resolve(cfg.pe, data.View(acc_layout(cfg.pe), sel)))
+            fab.d.sync += out.payload[j].eq(resolve(cfg.pe, data.View(acc_layout(cfg.pe), sel)))
         return m
 
 

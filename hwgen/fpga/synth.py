@@ -214,9 +214,17 @@ def check_ooc_device(device: str):
 
 def synth_ooc(cfg: HwgenConfig, verilog: Path, device: str, out: Path, *, freq_mhz: float = 200,
               dsp: bool = True, seed: int = 1, log=print) -> dict:
-    """The bare engine (``<name>.v``) out of context on an ECP5: resources and Fmax."""
+    """The bare engine (``<name>.v``) out of context on an ECP5: resources and Fmax.
+
+    With ``dsp`` the engine is elaborated again for ECP5 DSPs (``pe.pipeline: 2``
+    multipliers become registered MULT18X18D cells) into ``<name>_ecp5.v``."""
+    from ..generate import emit_verilog
+    from ..pe.mul import DspTarget
     cap = check_ooc_device(device)
     out = prepare_dir(out)
+    if dsp:
+        verilog = out / f"{cfg.name}_ecp5.v"
+        verilog.write_text(emit_verilog(cfg, platform=DspTarget("ecp5"))[0])
     log(f"[ooc {device}] {cfg.name}: synth_ecp5{'' if dsp else ' -nodsp'} + nextpnr-ecp5 --out-of-context "
         f"(logs in {out})")
     r = ecp5_ooc(verilog, cfg.name, out, device=device.split("-")[1], freq_mhz=freq_mhz, seed=seed, dsp=dsp)

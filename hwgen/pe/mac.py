@@ -10,13 +10,14 @@ carry-propagate adder, one per array column instead of one per PE.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, Module, Mux, ResetSignal, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import PEConfig
 from ..numerics import Format, acc_range
 from .compress import compress, partial_products
+from .mul import RegisteredMul
 
 __all__ = ["operand_shape", "accumulate", "words", "acc_layout", "mac_step", "resolve", "OSMacPE", "WSMacPE"]
 
@@ -72,8 +73,11 @@ class OSMacPE(wiring.Component):
     the next tile's operands can follow without a gap while ``hold`` is read out.
     """
 
-    def __init__(self, pe: PEConfig):
+    def __init__(self, pe: PEConfig, *, enable=Const(1)):
         self.pe = pe
+        # the array's stall enable: with ``pipeline >= 2`` the DSP's clock enable and the
+        # accumulator's (which sit outside the array's EnableInserter), so it must be given
+        self._enable = enable
         super().__init__({
             "a_in": In(operand_shape(pe.a)), "w_in": In(operand_shape(pe.w)),
             "v_in": In(1), "l_in": In(1),
@@ -91,12 +95,43 @@ class OSMacPE(wiring.Component):
                      self.v_out.eq(self.v_in), self.l_out.eq(self.l_in)]
         a, w, v, last = self.a_in, self.w_in, self.v_in, self.l_in
         nxt = Signal(acc_layout(self.pe))  # one datapath, read by both branches below
-        if self.pe.pipeline:
+        if self.pe.pipeline == 1:
             # the product is registered (a DSP's output register); valid and last follow it
             prod = Signal((self.a_in * self.w_in).shape(), name="prod")
             v, last = Signal(name="v_p"), Signal(name="l_p")
             m.d.sync += [prod.eq(self.a_in * self.w_in), v.eq(self.v_in), last.eq(self.l_in)]
             m.d.comb += nxt[0].eq(accumulate(acc[0], prod, self.pe))
+        elif self.pe.pipeline >= 2:
+            # operands and product registered (a DSP's input and output registers, then
+            # one more beside it); valid and last follow as many steps behind (v_out and
+            # l_out are the first)
+            d = self.pe.pipeline
+            m.submodules.mul = mul = RegisteredMul(self.a_in.shape(), self.w_in.shape(), stages=d,
+                                                   enable=self._enable)
+            m.d.comb += [mul.a.eq(self.a_in), mul.w.eq(self.w_in)]
+            vl = Cat(self.v_out, self.l_out)
+            for i in range(d - 2):
+                nvl = Signal(2, name=f"vl_p{i}")
+                m.d.sync += nvl.eq(vl)
+                vl = nvl
+            # the last stage keeps "valid" and "valid and last" (init 1: see below)
+            v, end = Signal(name="v_p"), Signal(init=1, name="end_p")
+            m.d.sync += [v.eq(vl[0]), end.eq(vl[0] & vl[1])]
+            m.d.comb += nxt[0].eq(accumulate(acc[0], mul.p, self.pe))
+            # The accumulator lives in a local domain (the same clock) whose reset is
+            # "a tile's last product is being taken": the restart from zero is the
+            # flip-flops' synchronous reset, one LUT from flip-flops (en, end) instead of
+            # a LUT between adder and flip-flop. The domain reset clears it through `end`,
+            # whose reset value 1 holds the accumulator at zero during and right after reset.
+            m.domains.accd = accd = ClockDomain("accd", local=True)
+            step, stop = Signal(name="acc_step"), Signal(name="acc_end")
+            m.d.comb += [step.eq(self._enable & v), stop.eq(self._enable & end),
+                         accd.clk.eq(ClockSignal("sync")), accd.rst.eq(stop)]
+            with m.If(step):
+                m.d.accd += acc.eq(nxt)
+            with m.If(stop):
+                m.d.sync += self.hold.eq(nxt)
+            return m
         else:
             m.d.comb += [nxt[i].eq(x) for i, x in enumerate(mac_step(m, self.pe, acc, a, w))]
         with m.If(v):

@@ -73,17 +73,21 @@ def test_back_to_back_os_tiles_overlap(tmp_path):
 
 
 @pytest.mark.parametrize("overflow,acc", [("wrap", 32), ("saturate", 18)])
-def test_pipelined_pe_is_exact_and_one_cycle_later(overflow, acc, seed, tmp_path):
-    """``pe.pipeline: 1`` registers the product: same results under stalls and extremes,
-    one more cycle per tile, and back-to-back tiles still overlap fully."""
+@pytest.mark.parametrize("pipeline", [1, 2, 3])
+def test_pipelined_pe_is_exact_and_later_by_its_depth(pipeline, overflow, acc, seed, tmp_path):
+    """``pe.pipeline: 1`` registers the product, ``2`` the operands too, ``3`` the product
+    twice (with ``>= 2`` the stall enable is registered, behind an output buffer): same
+    results under stalls and extremes, that many more cycles per tile, back-to-back tiles
+    still overlap."""
     base = make(3, 4, "output_stationary", "int8", "uint4", acc, overflow)
-    cfg = HwgenConfig(name=base.name + "_p", array=ArrayConfig(
-        rows=3, cols=4, pe=PEConfig(a=base.array.pe.a, w=base.array.pe.w, acc=acc, overflow=overflow, pipeline=1)))
+    cfg = HwgenConfig(name=f"{base.name}_p{pipeline}", array=ArrayConfig(rows=3, cols=4, pe=PEConfig(
+        a=base.array.pe.a, w=base.array.pe.w, acc=acc, overflow=overflow, pipeline=pipeline)))
     res = sim(cfg, seed=seed, work_dir=tmp_path)
     assert res.ok and all(g["ok"] for g in res.gemms)
     one = sim(cfg, seed=1, gemms=[dict(m=3, k=64, n=4), dict(m=6, k=16, n=8)], work_dir=tmp_path / "one")
-    assert one.gemms[0]["cycles"] == 64 + 3 + 4 + 2
-    assert one.gemms[1]["cycles"] == 4 * 16 + 3 + 4 + 2
+    extra = pipeline + (pipeline >= 2)  # and the output buffer behind the registered enable
+    assert one.gemms[0]["cycles"] == 64 + 3 + 4 + 1 + extra
+    assert one.gemms[1]["cycles"] == 4 * 16 + 3 + 4 + 1 + extra
 
 
 def test_pipeline_only_where_it_applies():
