@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import HwgenConfig
+from ..pe.mul import DspTarget
 from ..tools import ToolError, run_tool, yosys_command
 from .boards import Board
 from .fit import dsp_plan
@@ -63,28 +64,50 @@ def _drop_module(text: str, name: str) -> str:
 
 
 def mult18x18d_model() -> str:
-    """MULT18X18D as yosys maps ``$mul`` onto it (``dsp_map_18x18.v``): no input, pipeline or
-    output registers, ``SIGNEDA``/``SIGNEDB`` select two's complement operands. Any other
-    register setting stops the simulation instead of being silently mis-modelled."""
+    """MULT18X18D in the two modes hwgen builds: as yosys maps ``$mul`` onto it
+    (``dsp_map_18x18.v``: no registers) and as ``pe.pipeline >= 2`` instantiates it
+    (``hwgen.pe.mul``: input A/B and output registers on CLK0 with CE0 and a synchronous
+    RST0). ``SIGNEDA``/``SIGNEDB`` select two's complement operands. Any other register
+    setting stops the simulation instead of being silently mis-modelled."""
     a = ", ".join(f"input A{i}" for i in range(18))
     b = ", ".join(f"input B{i}" for i in range(18))
     c = ", ".join(f"input C{i}" for i in range(18))
+    ctl = ", ".join(f"input {n}{i}" for n in ("CLK", "CE", "RST") for i in range(4))
     p = ", ".join(f"output P{i}" for i in range(36))
-    cat = lambda n, k: "{" + ", ".join(f"{n}{i}" for i in reversed(range(k))) + "}"
-    regs = ("REG_INPUTA_CLK", "REG_INPUTB_CLK", "REG_INPUTC_CLK", "REG_PIPELINE_CLK", "REG_OUTPUT_CLK")
+    cat = lambda n, k: "{" + ", ".join(f"{n}{i}" for i in reversed(range(k))) + "}"  # noqa: E731
+    regs = ("REG_INPUTA", "REG_INPUTB", "REG_INPUTC", "REG_PIPELINE", "REG_OUTPUT")
+    # a register is either absent or on CLK0/CE0/RST0; C and the pipeline register unused
+    bad = " || ".join([f'({r}_CLK != "NONE" && ({r}_CLK != "CLK0" || {r}_CE != "CE0" || {r}_RST != "RST0"))'
+                       for r in ("REG_INPUTA", "REG_INPUTB", "REG_OUTPUT")]
+                      + ['REG_INPUTC_CLK != "NONE"', 'REG_PIPELINE_CLK != "NONE"', 'RESETMODE != "SYNC"',
+                         'MULT_BYPASS != "DISABLED"'])
     return "\n".join([
-        "// hwgen's model of the ECP5 MULT18X18D in the mode yosys maps multipliers to (combinational)",
-        f"module MULT18X18D({a}, {b}, {c}, input SIGNEDA, input SIGNEDB, input SOURCEA, input SOURCEB, {p});",
-        *[f'  parameter {r} = "NONE";' for r in regs],
+        "// hwgen's model of the ECP5 MULT18X18D: combinational (yosys' mapping) or with input",
+        "// A/B and output registers on CLK0/CE0/RST0 (hwgen's registered multiplier)",
+        f"module MULT18X18D({a}, {b}, {c}, input SIGNEDA, input SIGNEDB, input SOURCEA, input SOURCEB, {ctl}, {p});",
+        *[f'  parameter {r}_{x} = "{default}";' for r in regs
+          for x, default in (("CLK", "NONE"), ("CE", "CE0"), ("RST", "RST0"))],
         '  parameter GSR = "ENABLED";',
-        "  initial if (" + " || ".join(f'{r} != "NONE"' for r in regs)
-        + ') $fatal(1, "MULT18X18D model: registered modes are not modelled");',
+        '  parameter RESETMODE = "SYNC";',
+        '  parameter MULT_BYPASS = "DISABLED";',
+        '  parameter SOURCEB_MODE = "B_SHIFT";',
+        '  parameter CAS_MATCH_REG = "FALSE";',
+        '  parameter HIGHSPEED_CLK = "NONE";',
+        *[f'  parameter CLK{i}_DIV = "ENABLED";' for i in range(4)],
+        f"  initial if ({bad}) $fatal(1, \"MULT18X18D model: this register mode is not modelled\");",
         f"  wire [17:0] a = {cat('A', 18)};",
         f"  wire [17:0] b = {cat('B', 18)};",
-        "  wire signed [36:0] as = SIGNEDA ? {{19{a[17]}}, a} : {19'b0, a};",
-        "  wire signed [36:0] bs = SIGNEDB ? {{19{b[17]}}, b} : {19'b0, b};",
+        "  reg [17:0] ra = 0, rb = 0;",
+        "  reg [35:0] rp = 0;",
+        '  wire [17:0] ia = REG_INPUTA_CLK == "CLK0" ? ra : a;',
+        '  wire [17:0] ib = REG_INPUTB_CLK == "CLK0" ? rb : b;',
+        "  wire signed [36:0] as = SIGNEDA ? {{19{ia[17]}}, ia} : {19'b0, ia};",
+        "  wire signed [36:0] bs = SIGNEDB ? {{19{ib[17]}}, ib} : {19'b0, ib};",
         "  wire signed [73:0] prod = as * bs;",
-        f"  assign {cat('P', 36)} = prod[35:0];",
+        "  always @(posedge CLK0)",
+        "    if (RST0) begin ra <= 0; rb <= 0; rp <= 0; end",
+        "    else if (CE0) begin ra <= a; rb <= b; rp <= prod[35:0]; end",
+        f'  assign {cat("P", 36)} = REG_OUTPUT_CLK == "CLK0" ? rp : prod[35:0];',
         "endmodule", ""])
 
 
@@ -95,8 +118,9 @@ def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, log=print) -> tuple[str
     from ..soc.top import Accelerator
     top = f"{cfg.name}_top"
     out = prepare_dir(out)
-    (out / f"{top}.il").write_text(rtlil.convert(Accelerator(cfg, phy="uart"), name=top))
     eng_dsp, rq_dsp, _ = dsp_plan(cfg, b.capacity)
+    target = DspTarget(b.family) if b.family == "ecp5" and eng_dsp else None  # as the board build elaborates it
+    (out / f"{top}.il").write_text(rtlil.convert(Accelerator(cfg, phy="uart"), name=top, platform=target))
     (out / "netlist.ys").write_text(yosys_script(b.family, eng_dsp, rq_dsp, top=top, engine=f"{top}.engine",
                                                  netlist="netlist.v"))
     log(f"  yosys synth_{b.family} of {top} (log: {out / 'yosys.log'})")

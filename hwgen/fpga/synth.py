@@ -127,6 +127,8 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
 
     t = _step(log, "elaborating (Amaranth, amaranth-boards pins)")
     plat = b.platform_instance()
+    # pe.pipeline >= 2 multipliers become the device's registered DSP cells (hwgen.pe.mul)
+    plat.hwgen_dsp = b.family if b.family == "ecp5" and est.engine_dsp else None
     plan = plat.prepare(BoardShell(cfg, b, pll), name=TOP)
     for name, content in plan.files.items():
         if name.endswith((".il", ".pcf", ".lpf")):

@@ -4,6 +4,7 @@ Each config runs ``hwgen.sim.default_plan``: no-stall performance shapes, random
 that are not multiples of the array with random valid/ready stalls, extreme values and
 zeros, and all-extreme operands that overflow narrow accumulators.
 """
+import dataclasses
 import random
 
 import pytest
@@ -96,3 +97,17 @@ def test_pipeline_only_where_it_applies():
         ArrayConfig(rows=2, cols=2, dataflow="weight_stationary", pe=PEConfig(pipeline=1))
     with pytest.raises(FieldError, match="registers a MAC's product"):
         PEConfig(arith="carry_save", pipeline=1)
+
+
+def test_registered_multiplier_targets():
+    """``pipeline >= 2``: generic RTL unless the elaboration targets ECP5 DSPs, then one
+    MULT18X18D per PE with input/output registers on the sync clock and the stall enable."""
+    from hwgen.generate import emit_verilog
+    from hwgen.pe.mul import DspTarget
+    cfg = HwgenConfig(name="p3", array=ArrayConfig(rows=2, cols=3, pe=PEConfig(pipeline=3)))
+    generic, _ = emit_verilog(cfg)
+    ecp5, _ = emit_verilog(cfg, platform=DspTarget("ecp5"))
+    assert "MULT18X18D" not in generic
+    assert ecp5.count("MULT18X18D #(") == 6 and '.REG_INPUTA_CLK("CLK0")' in ecp5 and '.REG_OUTPUT_CE("CE0")' in ecp5
+    assert emit_verilog(dataclasses.replace(cfg, name="p1", array=dataclasses.replace(
+        cfg.array, pe=PEConfig(pipeline=1))), platform=DspTarget("ecp5"))[0].count("MULT18X18D") == 0
