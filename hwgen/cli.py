@@ -64,7 +64,13 @@ def _cmd_sim(args) -> int:
 
 
 def _cmd_bench_tpe(args) -> int:
-    from .tpe import FAMILIES, bench_tpe
+    from .tpe import FAMILIES, bench_tpe, summarize
+    if args.summary:
+        out = Path(args.output).parent / "tpe_summary.json"
+        _, text = summarize(Path(args.output).parent, out)
+        print(text)
+        print(f"wrote {out}")
+        return 0
     families = args.family or list(FAMILIES)
     results, text = bench_tpe(families, args.size, Path(args.work_dir), Path(args.output), ecp5=not args.no_ecp5)
     print(text)
@@ -230,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-ecp5", action="store_true", help="skip ECP5 synthesis and place-and-route")
     t.add_argument("--work-dir", metavar="DIR", default="build/tpe", help="where designs and tool logs go")
     t.add_argument("--output", metavar="FILE", default="bench/results/tpe.json", help="results file")
+    t.add_argument("--summary", action="store_true",
+                   help="run nothing: one table of every tpe*.json beside --output (ours vs the paper's ratios), "
+                        "written to tpe_summary.json there")
     t.set_defaults(func=_cmd_bench_tpe)
     return p
 

@@ -23,7 +23,7 @@ from .generate import generate
 from .report import table
 from .sim.runner import sim
 
-__all__ = ["FAMILIES", "PAPER_AREA_EFFICIENCY", "Engine", "engines", "measure", "compare", "bench_tpe"]
+__all__ = ["FAMILIES", "PAPER_AREA_EFFICIENCY", "Engine", "engines", "measure", "compare", "bench_tpe", "summarize"]
 
 #: Area-efficiency gain of the optimized engine over its baseline, as reported by the paper.
 PAPER_AREA_EFFICIENCY = {"systolic_os": 1.27, "systolic_ws": 1.27, "systolic_is": 1.27, "cube": 1.28, "adder_tree": 1.56,
@@ -220,3 +220,63 @@ def _table_rows(r: dict) -> list[list]:
         rows.append([fam, size, f"area eff. {arith}/mac", "", "", fmt("area_efficiency_generic"), "",
                      fmt("area_efficiency_ecp5"), "", "", f"paper {paper}" if paper else "-", "", "", ""])
     return rows
+
+
+def _current_form(r: dict) -> dict:
+    """A comparison as this version writes it (the first results files had one optimized
+    variant, flat ratios and no label)."""
+    if isinstance(r["optimized"], dict):
+        opt = r["optimized"]
+        r = {**r, "optimized": [opt], "ratios": {opt["arith"]: r["ratios"]}}
+    r.setdefault("label", FAMILIES[r["family"]].get("label", "{n}x{n}").format(n=r["size"]))
+    return r
+
+
+def summarize(results_dir: Path, output: Path | None = None) -> tuple[list[dict], str]:
+    """One row per (family, size, optimized variant) from every ``tpe*.json`` results file
+    in ``results_dir`` (the newest result of each comparison wins): our area-efficiency
+    ratios (generic and ECP5) beside the paper's, and whether the ECP5 numbers exist.
+    Written to ``output`` when given."""
+    found: dict[tuple, tuple[tuple, str, dict]] = {}
+    for path in sorted(results_dir.glob("tpe*.json")):
+        if output is not None and path.resolve() == Path(output).resolve():
+            continue
+        doc = json.loads(path.read_text())
+        if doc.get("benchmark") != "tpe":
+            continue
+        for r in map(_current_form, doc["results"]):
+            key = (r["family"], r["size"])
+            rank = ("ecp5" in r["baseline"], doc["date"])  # a run with ECP5 numbers beats one without
+            if key not in found or rank > found[key][0]:
+                found[key] = (rank, path.name, r)
+    rows, lines = [], []
+    for (fam, size), (_, name, r) in sorted(found.items()):
+        base = r["baseline"]
+        for opt in r["optimized"]:
+            q = r["ratios"][opt["arith"]]
+            fits = {e["arith"]: e.get("ecp5", {}).get("fits", True) for e in [base, opt]}
+            row = {"family": fam, "size": size, "label": r["label"], "arith": opt["arith"], "file": name,
+                   "paper": r["paper_area_efficiency"], "generic": q["area_efficiency_generic"],
+                   "ecp5": q.get("area_efficiency_ecp5"), "transistors": q["transistors"],
+                   "lut4_equiv": q.get("lut4_equiv"), "cycles": q.get("cycles", opt["cycles"] / base["cycles"]),
+                   "bit_exact": base["bit_exact"] and opt["bit_exact"],
+                   "ecp5_fits": {k: bool(v) for k, v in fits.items()}}
+            rows.append(row)
+            if row["ecp5"] is not None:
+                ecp5 = f"{row['ecp5']:.2f}"
+            else:
+                ecp5 = "no fit: " + ", ".join(k for k, v in fits.items() if not v) if not all(fits.values()) else "-"
+            lines.append([fam, r["label"], f"{opt['arith']}/mac", f"{row['paper']:.2f}" if row["paper"] else "-",
+                          f"{row['generic']:.2f}", ecp5, f"{row['transistors']:.2f}",
+                          f"{row['lut4_equiv']:.2f}" if row["lut4_equiv"] else "-", f"{row['cycles']:.2f}",
+                          "yes" if row["bit_exact"] else "NO", name])
+    text = table(["family", "size", "variant", "paper", "ours generic", "ours ECP5", "transistors", "LUT4",
+                  "cycles", "exact", "results"], lines, align="lllrrrrrrll")
+    if output is not None:
+        output.write_text(json.dumps({"benchmark": "tpe_summary",
+                                      "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                      "notes": {"columns": "area efficiency optimized / baseline (paper, ours "
+                                                           "generic, ours ECP5); transistors, LUT4 and cycles: "
+                                                           "optimized / baseline"},
+                                      "rows": rows, "table": text}, indent=1) + "\n")
+    return rows, text

@@ -38,6 +38,11 @@ def test_bench_tpe_without_ecp5_writes_results(tmp_path):
     said = []
     again, text2 = bench_tpe(["systolic_os"], [1], tmp_path / "work", out, ecp5=False, log=said.append)
     assert text2 == text and sum("measured before" in s for s in said) == 2
+    # the cross-family summary reads it back: one row per optimized variant, the paper beside ours
+    from hwgen.cli import main
+    assert main(["bench", "tpe", "--summary", "--output", str(out)]) == 0
+    (row,) = json.loads((tmp_path / "tpe_summary.json").read_text())["rows"]
+    assert row["family"] == "systolic_os" and row["paper"] == 1.27 and row["generic"] > 0 and row["bit_exact"]
 
 
 def test_ecp5_classic_abc_flow(tmp_path):
