@@ -20,11 +20,9 @@ from pathlib import Path
 
 from hwgen.arrays.systolic import os_extra_latency
 from hwgen.config import load
-from hwgen.fpga.ooc import ecp5_ooc
-from hwgen.generate import emit_verilog
-from hwgen.pe.mul import DspTarget
+from hwgen.fpga.ooc import place_ooc
+from hwgen.fpga.synth import synth_ooc
 from hwgen.report import table
-from hwgen.tools import nextpnr_ecp5_command, run_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,24 +31,16 @@ def measure(depth: int, seeds: int, work: Path) -> dict:
     base = load(ROOT / "examples" / "systolic_8x8.yaml")
     cfg = dataclasses.replace(base, name=f"ooc_p{depth}", array=dataclasses.replace(
         base.array, pe=dataclasses.replace(base.array.pe, pipeline=depth)))
-    work.mkdir(parents=True, exist_ok=True)
-    src = work / f"{cfg.name}.v"
-    src.write_text(emit_verilog(cfg, platform=DspTarget("ecp5"))[0])
     print(f"[pipeline {depth}] synth_ecp5 + nextpnr seed 1 ({work})", flush=True)
-    r = ecp5_ooc(src, cfg.name, work, dsp=True, seed=1)
+    r = synth_ooc(cfg, None, "ecp5-85k", work, dsp=True, seed=1, log=lambda _: None)
     fmax = [r["fmax_mhz"]]
     for seed in range(2, seeds + 1):
         print(f"[pipeline {depth}] nextpnr seed {seed}", flush=True)
-        rep = work / f"nextpnr_report_{seed}.json"
-        run_tool([*nextpnr_ecp5_command(), "--85k", "--out-of-context", "--json", f"{cfg.name}.json", "--freq", "200",
-                  "--timing-allow-fail", "--seed", str(seed), "--report", rep.name], work / f"nextpnr_{seed}.log",
-                 what=f"nextpnr-ecp5 seed {seed}", cwd=work)
-        fmax.append(round(max(v["achieved"] for v in json.loads(rep.read_text())["fmax"].values()), 1))
-    crit = json.loads((work / "nextpnr_report.json").read_text())["critical_paths"][0]["path"]
+        fmax.append(round(place_ooc(work / f"{cfg.name}.json", seed=seed, suffix=f"_{seed}"), 1))
     a = cfg.array
     return {"pipeline": depth, "lut4": r["lut4"], "ccu2c": r["carry_ccu2c"], "ff": r["ff"], "dsp": r["dsp_mult18"],
             "fmax_by_seed": fmax, "fmax_min": min(fmax), "fmax_median": statistics.median(fmax),
-            "critical_seed1": f"{crit[0]['from']['cell']} -> {crit[-1]['to']['cell']}",
+            "critical_seed1": f"{r['critical_path']['from']} -> {r['critical_path']['to']}",
             "tile_cycles_k64": 64 + a.rows + a.cols + 1 + os_extra_latency(a), "logs": str(work)}
 
 

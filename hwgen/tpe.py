@@ -239,10 +239,8 @@ def summarize(results_dir: Path, output: Path | None = None) -> tuple[list[dict]
     Written to ``output`` when given."""
     found: dict[tuple, tuple[tuple, str, dict]] = {}
     for path in sorted(results_dir.glob("tpe*.json")):
-        if output is not None and path.resolve() == Path(output).resolve():
-            continue
         doc = json.loads(path.read_text())
-        if doc.get("benchmark") != "tpe":
+        if doc.get("benchmark") != "tpe":  # e.g. the summary itself
             continue
         for r in map(_current_form, doc["results"]):
             key = (r["family"], r["size"])

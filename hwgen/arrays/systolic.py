@@ -42,14 +42,19 @@ from .common import stallable_registered as _stallable_registered
 from .common import vec_stream as _vec_stream
 from .common import weight_banks
 
-__all__ = ["SystolicOS", "SystolicWS", "os_min_tile_k", "os_extra_latency", "ws_view"]
+__all__ = ["SystolicOS", "SystolicWS", "os_min_tile_k", "os_extra_latency", "registered_enable", "ws_view"]
+
+
+def registered_enable(cfg: ArrayConfig) -> bool:
+    """``pipeline >= 2`` is the Fmax mode: the stall enable is a flip-flop behind an output
+    buffer (:func:`~hwgen.arrays.common.stallable_registered`)."""
+    return cfg.pe.pipeline >= 2
 
 
 def os_extra_latency(cfg: ArrayConfig) -> int:
-    """Cycles an OS tile takes beyond K + R + C + 1: the PE's pipeline registers, and with
-    ``pipeline >= 2`` (the Fmax mode) the output buffer behind the registered stall enable."""
-    p = cfg.pe.pipeline
-    return p + (1 if p >= 2 else 0)
+    """Cycles an OS tile takes beyond K + R + C + 1: the PE's pipeline registers, and the
+    output buffer behind a registered stall enable."""
+    return cfg.pe.pipeline + int(registered_enable(cfg))
 
 
 def os_min_tile_k(cfg: ArrayConfig) -> int:
@@ -75,7 +80,7 @@ class SystolicOS(wiring.Component):
 
     def elaborate(self, platform):
         R, C, cfg = self.cfg.rows, self.cfg.cols, self.cfg
-        if cfg.pe.pipeline >= 2:
+        if registered_enable(cfg):
             m, fab, en, out = _stallable_registered(self.out)
         else:
             (m, fab, en), out = _stallable(self.out), self.out

@@ -10,7 +10,6 @@ silently: every response is CRC-checked and every command's status is checked.
 from __future__ import annotations
 
 import struct
-import time
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..soc.layout import Geometry
-from ..soc.protocol import Mem
 
 __all__ = ["Job", "Tiling"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..tools import ToolError, nextpnr_ecp5_command, run_tool, yosys_command
 
-__all__ = ["generic_stats", "ecp5_ooc", "FLOWS", "YosysAssertion", "DoesNotFit"]
+__all__ = ["generic_stats", "ecp5_ooc", "place_ooc", "FLOWS", "YosysAssertion", "DoesNotFit"]
 
 
 def _stage(verilog: Path, workdir: Path) -> str:
@@ -98,12 +98,9 @@ def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", fre
             raise YosysAssertion(f"{e} (an internal yosys assertion; try flow='abc')") from None
         raise
     cells = _stat(workdir / "ecp5_stat.json").get("num_cells_by_type", {})
-    report = workdir / "nextpnr_report.json"
     used = {"lut4": cells.get("LUT4", 0), "carry_ccu2c": cells.get("CCU2C", 0), "ff": cells.get("TRELLIS_FF", 0)}
     try:
-        run_tool([*nextpnr_ecp5_command(), f"--{device}", "--out-of-context", "--json", netlist.name,
-                  "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", str(seed), "--report", report.name],
-                 workdir / "nextpnr.log", what=f"nextpnr-ecp5 {top}", cwd=workdir)
+        achieved = place_ooc(netlist, device=device, freq_mhz=freq_mhz, seed=seed)
     except ToolError as e:
         text = (workdir / "nextpnr.log").read_text() if (workdir / "nextpnr.log").exists() else ""
         over = re.findall(r"Total (\w+):\s+(\d+)/(\d+)\s+(\d+)%", text)
@@ -112,9 +109,6 @@ def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", fre
             raise DoesNotFit(f"{top} does not fit LFE5U-{device.upper()}: {detail or 'placement failed'}; "
                              f"log: {workdir / 'nextpnr.log'}", used) from None
         raise e
-    rep = json.loads(report.read_text())
-    fmax = rep.get("fmax", {})
-    achieved = max((v.get("achieved", 0.0) for v in fmax.values()), default=0.0)
     return {
         "device": f"LFE5U-{device.upper()}",
         "lut4": cells.get("LUT4", 0), "carry_ccu2c": cells.get("CCU2C", 0),
@@ -123,6 +117,20 @@ def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", fre
         "fmax_mhz": round(achieved, 1), "requested_mhz": freq_mhz, "flow": flow,
         "seconds": round(time.time() - t0, 1), "logs": str(workdir),
     }
+
+
+def place_ooc(netlist: Path, *, device: str = "85k", freq_mhz: float = 200, seed: int = 1,
+              suffix: str = "") -> float:
+    """``nextpnr-ecp5 --out-of-context`` on a ``synth_ecp5`` JSON netlist, in its directory:
+    log ``nextpnr<suffix>.log``, report ``nextpnr_report<suffix>.json``; returns the Fmax
+    achieved (MHz). Another ``seed`` on the same netlist needs no new synthesis."""
+    workdir = netlist.parent
+    report = workdir / f"nextpnr_report{suffix}.json"
+    run_tool([*nextpnr_ecp5_command(), f"--{device}", "--out-of-context", "--json", netlist.name,
+              "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", str(seed), "--report", report.name],
+             workdir / f"nextpnr{suffix}.log", what=f"nextpnr-ecp5 {netlist.stem}", cwd=workdir)
+    fmax = json.loads(report.read_text()).get("fmax", {})
+    return max((v.get("achieved", 0.0) for v in fmax.values()), default=0.0)
 
 
 def _last_int(pattern: str, text: str) -> int | None:

@@ -127,8 +127,8 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
 
     t = _step(log, "elaborating (Amaranth, amaranth-boards pins)")
     plat = b.platform_instance()
-    # pe.pipeline >= 2 multipliers become the device's registered DSP cells (hwgen.pe.mul)
-    plat.hwgen_dsp = b.family if b.family == "ecp5" and est.engine_dsp else None
+    # pe.pipeline >= 2 multipliers become the device's registered DSP cells where hwgen.pe.mul has them
+    plat.hwgen_dsp = b.family if est.engine_dsp else None
     plan = plat.prepare(BoardShell(cfg, b, pll), name=TOP)
     for name, content in plan.files.items():
         if name.endswith((".il", ".pcf", ".lpf")):
@@ -214,12 +214,13 @@ def check_ooc_device(device: str):
     return cap
 
 
-def synth_ooc(cfg: HwgenConfig, verilog: Path, device: str, out: Path, *, freq_mhz: float = 200,
+def synth_ooc(cfg: HwgenConfig, verilog: Path | None, device: str, out: Path, *, freq_mhz: float = 200,
               dsp: bool = True, seed: int = 1, log=print) -> dict:
     """The bare engine (``<name>.v``) out of context on an ECP5: resources and Fmax.
 
-    With ``dsp`` the engine is elaborated again for ECP5 DSPs (``pe.pipeline: 2``
-    multipliers become registered MULT18X18D cells) into ``<name>_ecp5.v``."""
+    With ``dsp`` the engine is elaborated again for ECP5 DSPs (``pe.pipeline >= 2``
+    multipliers become registered MULT18X18D cells) into ``<name>_ecp5.v``, and
+    ``verilog`` is not read (it may be None)."""
     from ..generate import emit_verilog
     from ..pe.mul import DspTarget
     cap = check_ooc_device(device)

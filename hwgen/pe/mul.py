@@ -37,7 +37,8 @@ ECP5_MULT_PARAMS = {
 
 class DspTarget:
     """Elaboration platform for builds without a board (out-of-context synthesis): only
-    says which DSP family the engine's registered multipliers become."""
+    says which FPGA family's DSPs the engine's multipliers go to (a family without a
+    registered form here, e.g. ``ice40``, keeps the generic RTL)."""
 
     def __init__(self, family: str):
         self.hwgen_dsp = family

