@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,6 +23,11 @@ __all__ = ["HostLink", "MemPort", "RunArgs"]
 RunArgs = data.StructLayout({"m_tiles": 16, "n_tiles": 16, "k_beats": 16, "a_base": 32, "w_base": 32,
                              "out_base": 32, "flags": 8, "prec": 8})
 _ARG_BYTES = RUN_FORMAT.size  # the longest argument payload
+
+
+def _bytes(value):
+    """``value`` zero-extended to whole bytes (a byte is selected from it by index)."""
+    return Cat(value, Const(0, -len(value) % 8))
 
 
 def MemPort(addr_bits: int, data_bits: int) -> wiring.Signature:
@@ -79,21 +84,29 @@ class HostLink(wiring.Component):
             m.d.sync += idle.eq(idle + 1)
         timed_out = idle == self.timeout
 
+        # Addresses are as wide as the largest memory needs (plus one bit to reach its end):
+        # a frame's 32-bit address is checked against the memory once, in CHECK_HDR/EXEC.
+        ports = {mm: getattr(self, f"mem_{mm.name.lower()}") for mm in Mem}
+        depth = {mm: geo.depth(mm) for mm in Mem}
+        ab = max(d.bit_length() for d in depth.values())   # holds 0..depth
+        lim = Signal(ab)                                    # depth of the frame's memory
+        m.d.comb += lim.eq(Mux(mem == Mem.A, depth[Mem.A], Mux(mem == Mem.W, depth[Mem.W],
+                                                              Mux(mem == Mem.ACC, depth[Mem.ACC], depth[Mem.SCALE]))))
+        addr_ok = (addr[ab:] == 0) & (addr[:ab] < lim)      # the first word is inside the memory
+
         # WRITE word assembly: bytes shift in from the top; a memory's word sits in its top bytes.
         maxb = max(self.words.values())
         wreg = Signal(8 * maxb)
         wbyte = Signal(range(maxb + 1))
-        waddr = Signal(32)
+        waddr = Signal(ab)
         werr = Signal()
         nb = Signal(range(maxb + 1))
         m.d.comb += nb.eq(Mux(mem == Mem.A, self.words[Mem.A], Mux(mem == Mem.W, self.words[Mem.W],
                                                                   Mux(mem == Mem.ACC, self.words[Mem.ACC],
                                                                       self.words[Mem.SCALE]))))
-        ports = {mm: getattr(self, f"mem_{mm.name.lower()}") for mm in Mem}
-        depth = {mm: geo.depth(mm) for mm in Mem}
         # registered write: the cycle after a word's last byte, wreg holds exactly that word
         # (the next byte, if any, shifts in at the same edge the memory samples it)
-        w_en, w_addr = Signal(), Signal(32)
+        w_en, w_addr = Signal(), Signal(ab)
         m.d.sync += w_en.eq(0)
         for mm, p in ports.items():
             w = geo.word_bits(mm)
@@ -102,16 +115,23 @@ class HostLink(wiring.Component):
 
         # Response payload sources
         run_cycles, counting = Signal(32), Signal()   # cycles of the current/last RUN
-        # Small answers (INFO, REGS, a RUN's cycle count) are loaded whole when the command
-        # executes (all registers one snapshot) and shifted out a byte at a time.
-        regbuf = Signal(8 * max(len(self.info), 4 * len(Reg)))
-        src = Signal(2)   # 0: regbuf, 1: memory words, 2: requantized words
-        # READ state
-        rd_left = Signal(16)
-        rd_addr = Signal(32)
-        word = Signal(8 * max(maxb, geo.word_bytes(Mem.ACC, requant=True)))
-        word_n = Signal(range(len(word) // 8 + 1))
-        scale = Signal(16 * geo.C)
+        # REGS and a RUN's cycle count are loaded whole when the command executes (all
+        # registers one snapshot) and shifted out a byte at a time; INFO is a constant,
+        # read byte by byte.
+        regbuf = Signal(32 * len(Reg))
+        load_regs, load_cycles, shift_out = Signal(), Signal(), Signal()   # one load/shift mux per bit
+        with m.If(load_regs | load_cycles):
+            m.d.sync += regbuf.eq(Cat(Mux(load_cycles, run_cycles, self.regs.as_value()[:32]),
+                                      self.regs.as_value()[32:]))
+        with m.Elif(shift_out):
+            m.d.sync += regbuf.eq(regbuf >> 8)
+        src = Signal(2)   # 0: regbuf, 1: memory words, 2: requantized words, 3: INFO
+        info_rom = Signal(8 * len(self.info), init=int.from_bytes(self.info, "little"))  # never written
+        # READ state: the words are sent from the memory's read port (which holds its data
+        # until the next read) and from the output stage's result (held until taken)
+        rd_addr = Signal(ab)
+        bidx = Signal(range(max(maxb, geo.word_bytes(Mem.ACC, requant=True)) + 1))  # next byte of the word
+        have = Signal()                                    # a word is on the read port / output stage
         r_count, r_mode, r_scale = args[0:16], args[16:24], args[24:40]
         last_run_tag, last_run_valid = Signal(8), Signal()
         with m.If(self.run_start):
@@ -124,9 +144,15 @@ class HostLink(wiring.Component):
         run = data.View(RunArgs, args[:RunArgs.size])
         chk = Signal(2)                                  # RUN bounds check: which product
         ok_run, mul_busy = Signal(), Signal()
-        mul_x, prod = Signal(32), Signal(32)
+        # the products only need to be compared with a memory's depth: P bits and a sticky
+        # "at least 2**P" flag (``ovf``) instead of 32-bit arithmetic
+        P = ab + 1
+        mul_x, prod = Signal(P), Signal(P)
         mul_y = Signal(16)
+        x_big, ovf = Signal(), Signal()
         m.d.comb += self.run_args.eq(run)
+        m.d.comb += [self.rq_in.payload.acc.as_value().eq(ports[Mem.ACC].rd_data),
+                     self.rq_in.payload.scale.as_value().eq(ports[Mem.SCALE].rd_data)]
 
         def respond(st, n=0):
             return [status.eq(st), rsp_len.eq(n), cnt.eq(0)]
@@ -180,7 +206,7 @@ class HostLink(wiring.Component):
                     m.next = "ERR"
                 with m.Else():
                     m.d.sync += [crc.eq(0xFFFF), status.eq(Status.OK), waddr.eq(addr), wbyte.eq(0),
-                                 werr.eq(mem > Mem.SCALE)]
+                                 werr.eq((mem > Mem.SCALE) | ~addr_ok)]
                     with m.Switch(cmd):
                         with m.Case(Cmd.WRITE):
                             m.next = "WPAY"
@@ -216,13 +242,11 @@ class HostLink(wiring.Component):
                 m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
                 m.d.sync += [wreg.eq(Cat(wreg[8:], rx.payload)), wbyte.eq(wbyte + 1)]
                 with m.If(wbyte == nb - 1):  # a whole word: write it (if inside the memory)
-                    m.d.sync += [wbyte.eq(0), waddr.eq(waddr + 1), w_addr.eq(waddr)]
-                    for mm in Mem:
-                        with m.If(mem == mm):
-                            with m.If(waddr < depth[mm]):
-                                m.d.sync += w_en.eq(1)
-                            with m.Else():
-                                m.d.sync += werr.eq(1)
+                    m.d.sync += [wbyte.eq(0), w_addr.eq(waddr)]
+                    with m.If(~werr & (waddr < lim)):   # waddr stops at the memory's end
+                        m.d.sync += [w_en.eq(1), waddr.eq(waddr + 1)]
+                    with m.Else():
+                        m.d.sync += werr.eq(1)
             with m.State("ARGS"), field(length - 1, "PCRC"):
                 m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
                 m.d.sync += args.word_select(cnt[:5], 8).eq(rx.payload)
@@ -252,10 +276,11 @@ class HostLink(wiring.Component):
                 m.d.sync += [src.eq(0), status.eq(Status.OK)]
                 with m.Switch(cmd):
                     with m.Case(Cmd.INFO):
-                        m.d.sync += [regbuf.eq(int.from_bytes(self.info, "little")), rsp_len.eq(len(self.info))]
+                        m.d.sync += [src.eq(3), rsp_len.eq(len(self.info))]
                         m.next = "TX_SOF"
                     with m.Case(Cmd.REGS):
-                        m.d.sync += [regbuf.eq(self.regs.as_value()), rsp_len.eq(4 * len(Reg))]
+                        m.d.comb += load_regs.eq(1)
+                        m.d.sync += rsp_len.eq(4 * len(Reg))
                         m.next = "TX_SOF"
                     with m.Case(Cmd.RESET):
                         m.d.comb += self.clear.eq(1)
@@ -275,13 +300,12 @@ class HostLink(wiring.Component):
                         with m.If(busy):
                             m.next = "RUNNING"
                         with m.Else():
-                            m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles)]
+                            m.d.comb += load_cycles.eq(1)
+                            m.d.sync += rsp_len.eq(4)
                             m.next = "TX_SOF"
                     with m.Case(Cmd.READ):
                         ok, in_range = Signal(), Signal()
-                        for mm in Mem:
-                            with m.If(mem == mm):
-                                m.d.comb += in_range.eq(addr + r_count <= depth[mm])
+                        m.d.comb += in_range.eq((addr[ab:] == 0) & (addr[:ab] + r_count <= lim))
                         m.d.comb += ok.eq((r_count != 0) & in_range & (r_mode <= 1)
                                           & ((r_mode == 0) | (mem == Mem.ACC)) & (r_scale < depth[Mem.SCALE]))
                         with m.If(~ok):
@@ -297,7 +321,7 @@ class HostLink(wiring.Component):
                                 raw = Mux(mem == mm, r_count * self.words[mm], raw)
                             m.d.sync += [rsp_len.eq(Mux(r_mode != 0, r_count * geo.word_bytes(Mem.ACC, requant=True),
                                                         raw)),
-                                         rd_left.eq(r_count), rd_addr.eq(addr), src.eq(Mux(r_mode != 0, 2, 1))]
+                                         rd_addr.eq(addr), have.eq(0), bidx.eq(0), src.eq(Mux(r_mode != 0, 2, 1))]
                             m.next = "SCALE_RD"
                     with m.Case(Cmd.RUN):
                         m.d.sync += [chk.eq(0), ok_run.eq((run.m_tiles != 0) & (run.n_tiles != 0)
@@ -314,16 +338,19 @@ class HostLink(wiring.Component):
                 scale_r = [1, g.R if ws else 1, 1 if ws else g.R]
                 limit = [g.depth(Mem.A), g.depth(Mem.W), g.depth(Mem.ACC)]
                 scaled = Mux(chk == 0, prod * scale_r[0], Mux(chk == 1, prod * scale_r[1], prod * scale_r[2]))
-                need = base + scaled                      # one adder for the three bounds
-                lim = Mux(chk == 0, limit[0], Mux(chk == 1, limit[1], limit[2]))
+                need = base[:P] + scaled                  # one adder for the three bounds
+                bound = Mux(chk == 0, limit[0], Mux(chk == 1, limit[1], limit[2]))
                 with m.If(~mul_busy):
-                    m.d.sync += [prod.eq(0), mul_x.eq(x_sel), mul_y.eq(y_sel), mul_busy.eq(1)]
+                    m.d.sync += [prod.eq(0), mul_x.eq(x_sel[:P]), x_big.eq(x_sel[P:] != 0), ovf.eq(0),
+                                 mul_y.eq(y_sel), mul_busy.eq(1)]
                 with m.Elif(mul_y != 0):
-                    m.d.sync += [mul_y.eq(mul_y >> 1), mul_x.eq(mul_x << 1)]
+                    m.d.sync += [mul_y.eq(mul_y >> 1), mul_x.eq(mul_x << 1), x_big.eq(x_big | mul_x[-1])]
                     with m.If(mul_y[0]):
-                        m.d.sync += prod.eq(prod + mul_x)
+                        total = prod + mul_x
+                        m.d.sync += [prod.eq(total), ovf.eq(ovf | x_big | total[P])]
                 with m.Else():
-                    m.d.sync += [mul_busy.eq(0), chk.eq(chk + 1), ok_run.eq(ok_run & (need <= lim))]
+                    m.d.sync += [mul_busy.eq(0), chk.eq(chk + 1),
+                                 ok_run.eq(ok_run & ~ovf & (base[P:] == 0) & (need <= bound))]
                     with m.If(chk == 2):
                         m.next = "RUN_DECIDE"
             with m.State("RUN_DECIDE"):
@@ -331,7 +358,8 @@ class HostLink(wiring.Component):
                     m.d.sync += status.eq(Status.BAD_ARGS)
                     m.next = "ERR"
                 with m.Elif(last_run_valid & (last_run_tag == tag)):  # a retry: do not run again
-                    m.d.sync += [rsp_len.eq(Mux(run.flags[1], 0, 4)), regbuf.eq(run_cycles)]
+                    m.d.comb += load_cycles.eq(1)
+                    m.d.sync += rsp_len.eq(Mux(run.flags[1], 0, 4))
                     m.next = "TX_SOF"
                 with m.Elif(busy):
                     m.d.sync += status.eq(Status.BUSY)
@@ -347,14 +375,14 @@ class HostLink(wiring.Component):
             with m.State("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM is done
                 # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
                 with m.If(~counting):
-                    m.d.sync += [rsp_len.eq(4), regbuf.eq(run_cycles)]
+                    m.d.comb += load_cycles.eq(1)
+                    m.d.sync += rsp_len.eq(4)
                     m.next = "TX_SOF"
             with m.State("SCALE_RD"):  # requantized reads need the column scales first
                 p = ports[Mem.SCALE]
                 m.d.comb += [p.rd_addr.eq(r_scale), p.rd_en.eq(1)]
                 m.next = "SCALE_WAIT"
-            with m.State("SCALE_WAIT"):
-                m.d.sync += scale.eq(ports[Mem.SCALE].rd_data)
+            with m.State("SCALE_WAIT"):  # the scale port now holds the columns' scales
                 m.next = "TX_SOF"
 
             # -- response: SOF, 4 header bytes, header CRC, payload, payload CRC
@@ -374,7 +402,7 @@ class HostLink(wiring.Component):
                         m.d.sync += cnt.eq(0)
                         m.next = "TX_HCRC"
             with m.State("TX_HCRC"), send_crc():
-                m.d.sync += [crc.eq(0xFFFF), word_n.eq(0)]
+                m.d.sync += crc.eq(0xFFFF)
                 m.next = "HUNT"
                 with m.If(rsp_len != 0):
                     m.next = "TX_PAY"
@@ -382,49 +410,54 @@ class HostLink(wiring.Component):
                 # one byte from the selected source; memory words are fetched when the
                 # previous word is used up
                 byte = Signal(8)
-                have = Signal()
+                avail, word_end = Signal(), Signal()
+                rq_bytes = geo.word_bytes(Mem.ACC, requant=True)
                 with m.Switch(src):
                     with m.Case(0):
-                        m.d.comb += [byte.eq(regbuf[:8]), have.eq(1)]
-                    with m.Default():
-                        m.d.comb += [byte.eq(word[:8]), have.eq(word_n != 0)]
-                m.d.comb += [tx.valid.eq(have), tx.payload.eq(byte)]
+                        m.d.comb += [byte.eq(regbuf[:8]), avail.eq(1)]
+                    with m.Case(3):
+                        m.d.comb += [byte.eq(info_rom.word_select(cnt[:(len(self.info) - 1).bit_length()], 8)),
+                                     avail.eq(1)]
+                    with m.Case(1):
+                        for mm, p in ports.items():
+                            with m.If(mem == mm):
+                                m.d.comb += byte.eq(_bytes(p.rd_data).word_select(bidx, 8))
+                        m.d.comb += [avail.eq(have), word_end.eq(bidx == nb - 1)]
+                    with m.Case(2):
+                        m.d.comb += [byte.eq(_bytes(self.rq_out.payload.as_value()).word_select(bidx, 8)), avail.eq(have),
+                                     word_end.eq(bidx == rq_bytes - 1)]
+                m.d.comb += [tx.valid.eq(avail), tx.payload.eq(byte)]
                 with m.If(tx.valid & tx.ready):
                     m.d.comb += [crc_en.eq(1), crc_in.eq(byte)]
-                    m.d.sync += [cnt.eq(cnt + 1), regbuf.eq(regbuf >> 8),
-                                 word.eq(word >> 8), word_n.eq(word_n - 1)]
+                    m.d.comb += shift_out.eq(src == 0)
+                    m.d.sync += [cnt.eq(cnt + 1), bidx.eq(bidx + 1)]
+                    with m.If(word_end):
+                        m.d.sync += [bidx.eq(0), have.eq(0)]
+                        m.d.comb += self.rq_out.ready.eq(src == 2)   # the output stage's word is sent
                     with m.If(cnt == rsp_len - 1):
                         m.d.sync += cnt.eq(0)
                         m.next = "TX_PCRC"
-                with m.If((src != 0) & (word_n == 0)):
+                with m.If(((src == 1) | (src == 2)) & ~have):  # the next word
                     m.next = "FETCH"
             with m.State("FETCH"):
                 for mm, p in ports.items():
                     with m.If(mem == mm):
                         m.d.comb += [p.rd_addr.eq(rd_addr), p.rd_en.eq(1)]
-                m.d.sync += [rd_addr.eq(rd_addr + 1), rd_left.eq(rd_left - 1)]
+                m.d.sync += rd_addr.eq(rd_addr + 1)
                 m.next = "FETCH_WAIT"
             with m.State("FETCH_WAIT"):
-                data_now = Signal(len(word))
-                for mm, p in ports.items():
-                    with m.If(mem == mm):
-                        m.d.comb += data_now.eq(p.rd_data)
                 with m.If(src == 1):
-                    m.d.sync += [word.eq(data_now), word_n.eq(nb)]
+                    m.d.sync += have.eq(1)
                     m.next = "TX_PAY"
                 with m.Else():
-                    m.d.sync += word.eq(data_now)
                     m.next = "RQ_SEND"
-            with m.State("RQ_SEND"):
-                m.d.comb += [self.rq_in.valid.eq(1), self.rq_in.payload.acc.as_value().eq(word),
-                             self.rq_in.payload.scale.as_value().eq(scale)]
+            with m.State("RQ_SEND"):  # the accumulator word and the scales, straight from the read ports
+                m.d.comb += self.rq_in.valid.eq(1)
                 with m.If(self.rq_in.ready):
                     m.next = "RQ_WAIT"
             with m.State("RQ_WAIT"):
-                m.d.comb += self.rq_out.ready.eq(1)
                 with m.If(self.rq_out.valid):
-                    m.d.sync += [word.eq(self.rq_out.payload.as_value()),
-                                 word_n.eq(geo.word_bytes(Mem.ACC, requant=True))]
+                    m.d.sync += have.eq(1)
                     m.next = "TX_PAY"
             with m.State("TX_PCRC"), send_crc():
                 m.next = "HUNT"
