@@ -36,6 +36,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
 from ..pe.mac import OSMacPE, WSMacPE, acc_layout, operand_shape, resolve, words
+from ..pe.mul import DualMul
 from .common import delay as _delay
 from .common import stallable as _stallable
 from .common import stallable_registered as _stallable_registered
@@ -109,7 +110,15 @@ class SystolicOS(wiring.Component):
         fab.d.sync += [a0[r].eq(self.a.payload.data[r]) for r in range(R)]
         fab.d.sync += [w0[j].eq(self.w.payload[j]) for j in range(C)]
 
-        pes = [[OSMacPE(cfg.pe, enable=en) for _ in range(C)] for _ in range(R)]
+        # pipeline >= 2: neighbouring PEs of a row share a DualMul (one iCE40 DSP in 8×8 mode)
+        muls = [[None] * C for _ in range(R)]
+        if cfg.pe.pipeline >= 2:
+            for r in range(R):
+                for j in range(0, C - 1, 2):
+                    fab.submodules[f"mul_{r}_{j}"] = dual = DualMul(operand_shape(cfg.pe.a), operand_shape(cfg.pe.w),
+                                                                   stages=cfg.pe.pipeline, enable=en)
+                    muls[r][j], muls[r][j + 1] = dual.halves
+        pes = [[OSMacPE(cfg.pe, enable=en, mul=muls[r][j]) for j in range(C)] for r in range(R)]
         for r in range(R):
             for j in range(C):
                 fab.submodules[f"pe_{r}_{j}"] = p = pes[r][j]

@@ -73,8 +73,11 @@ class OSMacPE(wiring.Component):
     the next tile's operands can follow without a gap while ``hold`` is read out.
     """
 
-    def __init__(self, pe: PEConfig, *, enable=Const(1)):
+    def __init__(self, pe: PEConfig, *, enable=Const(1), mul=None):
         self.pe = pe
+        # pipeline >= 2: the multiplier's ports when the array pairs PEs on one DSP
+        # (:class:`~hwgen.pe.mul.DualMul`), else the PE makes its own RegisteredMul
+        self._mul = mul
         # the array's stall enable: with ``pipeline >= 2`` the DSP's clock enable and the
         # accumulator's (which sit outside the array's EnableInserter), so it must be given
         self._enable = enable
@@ -106,8 +109,10 @@ class OSMacPE(wiring.Component):
             # one more beside it); valid and last follow as many steps behind (v_out and
             # l_out are the first)
             d = self.pe.pipeline
-            m.submodules.mul = mul = RegisteredMul(self.a_in.shape(), self.w_in.shape(), stages=d,
-                                                   enable=self._enable)
+            mul = self._mul
+            if mul is None:
+                m.submodules.mul = mul = RegisteredMul(self.a_in.shape(), self.w_in.shape(), stages=d,
+                                                       enable=self._enable)
             m.d.comb += [mul.a.eq(self.a_in), mul.w.eq(self.w_in)]
             vl = Cat(self.v_out, self.l_out)
             for i in range(d - 2):

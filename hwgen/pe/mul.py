@@ -18,11 +18,11 @@ them exactly as it holds its fabric flip-flops.
 """
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, ResetSignal, Shape, Signal
+from amaranth.hdl import Cat, ClockSignal, Const, Elaboratable, Instance, Module, ResetSignal, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["RegisteredMul", "DspTarget", "dsp_family", "ECP5_MULT_PARAMS"]
+__all__ = ["RegisteredMul", "DualMul", "DspTarget", "dsp_family", "soc_dsp", "ECP5_MULT_PARAMS", "ICE40_DUAL8_PARAMS"]
 
 #: MULT18X18D parameters of the registered form: input A/B and output registers on CLK0/CE0/RST0
 ECP5_MULT_PARAMS = {
@@ -34,19 +34,37 @@ ECP5_MULT_PARAMS = {
     "SOURCEB_MODE": "B_SHIFT", "CAS_MATCH_REG": "FALSE", "HIGHSPEED_CLK": "NONE",
 }
 
+#: SB_MAC16 as two registered 8×8 multipliers (its "8x8 mode"): A/B input registers, the
+#: top (A[15:8]·B[15:8]) and bottom (A[7:0]·B[7:0]) products' registers, both on O
+ICE40_DUAL8_PARAMS = {
+    "NEG_TRIGGER": 0, "A_REG": 1, "B_REG": 1, "C_REG": 0, "D_REG": 0,
+    "TOP_8x8_MULT_REG": 1, "BOT_8x8_MULT_REG": 1, "PIPELINE_16x16_MULT_REG1": 0, "PIPELINE_16x16_MULT_REG2": 0,
+    "TOPOUTPUT_SELECT": 2, "BOTOUTPUT_SELECT": 2, "MODE_8x8": 1,
+    "TOPADDSUB_LOWERINPUT": 0, "TOPADDSUB_UPPERINPUT": 0, "TOPADDSUB_CARRYSELECT": 0,
+    "BOTADDSUB_LOWERINPUT": 0, "BOTADDSUB_UPPERINPUT": 0, "BOTADDSUB_CARRYSELECT": 0,
+}
+
 
 class DspTarget:
-    """Elaboration platform for builds without a board (out-of-context synthesis): only
-    says which FPGA family's DSPs the engine's multipliers go to (a family without a
-    registered form here, e.g. ``ice40``, keeps the generic RTL)."""
+    """Elaboration platform for builds without a board (out-of-context synthesis, the
+    netlist check's top): says which FPGA family's DSPs the engine's multipliers go to,
+    and whether the accelerator's own multiplier (the output stage's) may use one too
+    (``soc_dsp``; without, it is the shift-and-add :class:`hwgen.soc.requant.ShiftAddRequant`).
+    Board builds set the same two attributes on the board's platform."""
 
-    def __init__(self, family: str):
+    def __init__(self, family: str | None, *, soc_dsp: bool = True):
         self.hwgen_dsp = family
+        self.hwgen_soc_dsp = soc_dsp
 
 
 def dsp_family(platform) -> str | None:
     """The DSP family registered multipliers are instantiated for, or None for generic RTL."""
     return getattr(platform, "hwgen_dsp", None)
+
+
+def soc_dsp(platform) -> bool:
+    """Whether the accelerator around the engine may use a multiplier (a DSP) of its own."""
+    return getattr(platform, "hwgen_soc_dsp", True)
 
 
 class RegisteredMul(wiring.Component):
@@ -91,3 +109,62 @@ class RegisteredMul(wiring.Component):
             i_SIGNEDA=int(self.a_shape.signed), i_SIGNEDB=int(self.w_shape.signed), i_SOURCEA=0, i_SOURCEB=0,
             **ports)
         m.d.comb += p.eq(p36[:len(p)])
+
+
+class MulPorts:
+    """What a PE sees of a multiplier it shares a DSP with: its operands and its product."""
+
+    def __init__(self, a_shape: Shape, w_shape: Shape, name: str):
+        self.a, self.w = Signal(a_shape, name=f"{name}_a"), Signal(w_shape, name=f"{name}_w")
+        self.p = Signal((Signal(a_shape) * Signal(w_shape)).shape(), name=f"{name}_p")
+
+
+class DualMul(Elaboratable):
+    """Two registered multipliers (:attr:`halves`, each a :class:`RegisteredMul`'s ports)
+    under one enable.
+
+    The iCE40UP5K has 8 DSPs and a 4×4 engine 16 multipliers: when elaboration targets
+    ``ice40`` DSPs and the operands have at most 8 bits, the pair is one ``SB_MAC16`` in its
+    8×8 mode (``ICE40_DUAL8_PARAMS``): its input registers hold both operand pairs, its
+    two 8×8 product registers the products; CE is the enable, the resets the domain's.
+    Everywhere else it is two :class:`RegisteredMul` (so ECP5 builds get two MULT18X18D).
+    """
+
+    def __init__(self, a_shape, w_shape, *, stages: int = 2, enable=Const(1)):
+        self.a_shape, self.w_shape = Shape.cast(a_shape), Shape.cast(w_shape)
+        self.stages, self.enable = stages, enable
+        self.halves = [MulPorts(self.a_shape, self.w_shape, f"mul{i}") for i in range(2)]
+
+    def elaborate(self, platform):
+        m = Module()
+        if dsp_family(platform) == "ice40" and max(self.a_shape.width, self.w_shape.width) <= 8:
+            self._ice40(m)
+        else:
+            for i, h in enumerate(self.halves):
+                m.submodules[f"mul{i}"] = r = RegisteredMul(self.a_shape, self.w_shape, stages=self.stages,
+                                                           enable=self.enable)
+                m.d.comb += [r.a.eq(h.a), r.w.eq(h.w), h.p.eq(r.p)]
+        return m
+
+    def _ice40(self, m: Module):
+        # each operand sign- (or zero-) extended to its byte; A_SIGNED/B_SIGNED say which
+        ops = {n: [Signal(8, name=f"{n}{i}_8") for i in range(2)] for n in "aw"}
+        for i, h in enumerate(self.halves):
+            m.d.comb += [ops["a"][i].eq(h.a), ops["w"][i].eq(h.w)]
+        o = Signal(32)
+        rst = ResetSignal("sync")
+        m.submodules.dsp = Instance(
+            "SB_MAC16", **{f"p_{k}": v for k, v in ICE40_DUAL8_PARAMS.items()},
+            p_A_SIGNED=int(self.a_shape.signed), p_B_SIGNED=int(self.w_shape.signed),
+            i_CLK=ClockSignal("sync"), i_CE=self.enable,
+            i_A=Cat(*ops["a"]), i_B=Cat(*ops["w"]), i_C=Const(0, 16), i_D=Const(0, 16),
+            i_AHOLD=0, i_BHOLD=0, i_CHOLD=0, i_DHOLD=0, i_IRSTTOP=rst, i_IRSTBOT=rst, i_ORSTTOP=rst, i_ORSTBOT=rst,
+            i_OLOADTOP=0, i_OLOADBOT=0, i_ADDSUBTOP=0, i_ADDSUBBOT=0, i_OHOLDTOP=0, i_OHOLDBOT=0,
+            i_CI=0, i_ACCUMCI=0, i_SIGNEXTIN=0, o_O=o)
+        for i, h in enumerate(self.halves):
+            prod = o.word_select(i, 16)
+            if self.stages == 3:   # the second product register, in fabric beside the DSP
+                p3 = Signal(16, name=f"p{i}_r")
+                m.d.sync += p3.eq(prod)
+                prod = p3
+            m.d.comb += h.p.eq(prod)

@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..numerics import Format
 
-__all__ = ["Requant", "SerialRequant", "requant_signature"]
+__all__ = ["Requant", "SerialRequant", "ShiftAddRequant", "requant_signature", "round_clip", "relu_floor"]
 
 
 def requant_signature(cols: int, acc_bits: int, out_fmt: Format, scale_bits: int, shift_bits: int) -> dict:
@@ -27,6 +27,30 @@ def requant_signature(cols: int, acc_bits: int, out_fmt: Format, scale_bits: int
         "relu": In(1),
         "o": Out(stream.Signature(data.ArrayLayout(out_shape, cols))),
     }
+
+
+def round_clip(q, half, sticky, fmt: Format):
+    """The rounded, clipped value of a right-shifted product ``q`` (signed) whose first
+    shifted-out bit is ``half`` and whose bits below that OR to ``sticky``: above one half,
+    or exactly one half with an odd kept part, rounds up. Only the output's own bits are
+    added; whether ``q`` is in range comes from its top bits, so no adder or comparator is
+    as wide as the product."""
+    b, n = fmt.bits, len(q)
+    r = half & (sticky | q[0])
+    low_sum = (q[:b].as_signed() if fmt.signed else q[:b]) + r
+    if fmt.signed:
+        top = q[b - 1:]                      # all equal to the sign bit iff q fits
+        fits, neg = (top == 0) | (top == (1 << len(top)) - 1), q[n - 1]
+    else:
+        top = q[b:]
+        fits, neg = (top == 0) & ~q[n - 1], q[n - 1]
+    return Mux(fits, Mux(low_sum > fmt.max, fmt.max, low_sum), Mux(neg, fmt.min, fmt.max))
+
+
+def relu_floor(y, relu, fmt: Format):
+    """ReLU after the clip == a raised floor."""
+    floor = Mux(relu, max(fmt.min, 0), fmt.min)
+    return Mux(y < floor, floor, y)
 
 
 class Requant(wiring.Component):
@@ -124,40 +148,91 @@ class Requant(wiring.Component):
             # the sign bit, which is itself below the half bit once shift > n, so p's own
             # bits suffice.
             stage(1, sticky, Cat(prod[j] & (s > j + 1) for j in range(n)).any())
-            # 3: above one half, or exactly one half with an odd kept part: round up. Only the
-            # output's own bits are added; whether q is in range comes from its top bits, so
-            # no adder or comparator is as wide as the product.
-            b = fmt.bits
-            r = half & (sticky | q[0])
-            y = Signal(signed(b + 1) if fmt.signed else unsigned(b + 1), name=f"col{c}_y")
-            low_sum = (q[:b].as_signed() if fmt.signed else q[:b]) + r
-            if fmt.signed:
-                top = q[b - 1:]                      # all equal to the sign bit iff q fits
-                fits, neg = (top == 0) | (top == (1 << len(top)) - 1), q[n - 1]
-            else:
-                top = q[b:]
-                fits, neg = (top == 0) & ~q[n - 1], q[n - 1]
-            stage(2, y, Mux(fits, Mux(low_sum > fmt.max, fmt.max, low_sum), Mux(neg, fmt.min, fmt.max)))
-            # 4: ReLU after the clip == a raised floor
-            floor = Mux(relu[2], max(fmt.min, 0), fmt.min)
-            stage(3, self.o.payload[c], Mux(y < floor, floor, y))
+            # 3 and 4: round (half to even), clip, ReLU
+            y = Signal(signed(fmt.bits + 1) if fmt.signed else unsigned(fmt.bits + 1), name=f"col{c}_y")
+            stage(2, y, round_clip(q, half, sticky, fmt))
+            stage(3, self.o.payload[c], relu_floor(y, relu[2], fmt))
+        return m
+
+
+class ShiftAddRequant(wiring.Component):
+    """:class:`Requant`'s results for one column, without a multiplier or a barrel shifter:
+    the product is made by shift-and-add, one scale bit per cycle, then shifted right one
+    bit per cycle (keeping the first bit shifted out and the OR of those below it), then
+    rounded and clipped like :class:`Requant`. An element takes
+    ``scale_bits + shift + 2`` cycles (:meth:`cycles`).
+
+    For devices whose DSPs all hold the engine's multipliers (a 4×4 int8 engine on the
+    iCE40UP5K's 8): the host link sends a byte in hundreds of cycles over the UART, so the
+    output stage may take tens.
+    """
+
+    def __init__(self, acc_bits: int, out_fmt: Format, scale_bits: int = 16, shift_bits: int = 6):
+        self._acc_bits, self._out_fmt, self._scale_bits = acc_bits, out_fmt, scale_bits
+        super().__init__(requant_signature(1, acc_bits, out_fmt, scale_bits, shift_bits))
+
+    cols = property(lambda self: 1)
+
+    def cycles(self, shift: int) -> int:
+        """Cycles from taking an element to offering its result."""
+        return self._scale_bits + shift + 2
+
+    def elaborate(self, platform):
+        m = Module()
+        ab, sb, fmt = self._acc_bits, self._scale_bits, self._out_fmt
+        acc = Signal(signed(ab))
+        hi, lo = Signal(signed(ab + 1)), Signal(sb)        # the product is Cat(lo, hi), signed
+        steps = Signal(range(sb + 1))
+        left = Signal.like(self.shift)
+        half, sticky, relu = Signal(), Signal(), Signal()
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.i.ready.eq(~self.o.valid)
+                with m.If(self.i.valid & self.i.ready):
+                    m.d.sync += [acc.eq(self.i.payload.acc[0]), hi.eq(0), lo.eq(self.i.payload.scale[0]),
+                                 steps.eq(sb), left.eq(self.shift), relu.eq(self.relu), half.eq(0), sticky.eq(0)]
+                    m.next = "MUL"
+            with m.State("MUL"):    # lo's low bit says whether to add; the pair shifts right
+                total = Signal(signed(ab + 2))
+                m.d.comb += total.eq(hi + Mux(lo[0], acc, 0))
+                m.d.sync += [hi.eq(total >> 1), lo.eq(Cat(lo[1:], total[0])), steps.eq(steps - 1)]
+                with m.If(steps == 1):
+                    m.next = "SHIFT"
+            with m.State("SHIFT"):  # the rounding shift, one bit at a time
+                prod = Cat(lo, hi).as_signed()
+                with m.If(left != 0):
+                    m.d.sync += [Cat(lo, hi).eq(prod >> 1), half.eq(lo[0]), sticky.eq(sticky | half),
+                                 left.eq(left - 1)]
+                with m.Else():
+                    m.d.sync += [self.o.payload[0].eq(relu_floor(round_clip(prod, half, sticky, fmt), relu, fmt)),
+                                 self.o.valid.eq(1)]
+                    m.next = "IDLE"
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
         return m
 
 
 class SerialRequant(wiring.Component):
-    """:class:`Requant`'s interface and results, one column per cycle through one
-    single-column :class:`Requant`: a beat of ``cols`` elements takes ``cols`` cycles.
+    """:class:`Requant`'s interface and results, one column at a time through a
+    single-column core: :class:`Requant` (``core="pipelined"``, one column per cycle, a
+    multiplier) or :class:`ShiftAddRequant` (``core="shift_add"``, no multiplier).
 
     The host link sends a requantized row as ``cols`` bytes or more, one byte per cycle at
     best, so a column-serial output stage costs a small FPGA ``cols - 1`` multipliers and
-    rounders less while the link keeps the same pace. A new beat is taken once the previous
-    result has left ``o``.
+    rounders less while the link keeps the same pace. The columns are read from ``i``'s
+    payload, which stays put while it is offered; the beat is taken when its last column's
+    result is, and the row is offered on ``o`` the cycle after.
     """
 
-    def __init__(self, cols: int, acc_bits: int, out_fmt: Format, scale_bits: int = 16, shift_bits: int = 6):
-        self.core = Requant(1, acc_bits, out_fmt, scale_bits, shift_bits)
-        self._cols, self._acc_bits, self._scale_bits = cols, acc_bits, scale_bits
-        self._out_bits = out_fmt.bits
+    CORES = ("pipelined", "shift_add")
+
+    def __init__(self, cols: int, acc_bits: int, out_fmt: Format, scale_bits: int = 16, shift_bits: int = 6,
+                 *, core: str = "pipelined"):
+        if core not in self.CORES:
+            raise ValueError(f"SerialRequant: core must be one of {', '.join(self.CORES)}, not {core!r}")
+        self.core = (Requant(1, acc_bits, out_fmt, scale_bits, shift_bits) if core == "pipelined"
+                     else ShiftAddRequant(acc_bits, out_fmt, scale_bits, shift_bits))
+        self._cols, self._out_bits = cols, out_fmt.bits
         super().__init__(requant_signature(cols, acc_bits, out_fmt, scale_bits, shift_bits))
 
     cols = property(lambda self: self._cols)
@@ -165,28 +240,24 @@ class SerialRequant(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = self.core
-        C, ab, sb, ob = self._cols, self._acc_bits, self._scale_bits, self._out_bits
-        accs, scales = Signal(C * ab), Signal(C * sb)      # columns still to feed, shifted out at the bottom
+        C, ob = self._cols, self._out_bits
         res = Signal(C * ob)                               # results, shifted in at the top
-        shift, relu = Signal.like(self.shift), Signal()
-        to_feed = Signal(range(C + 1))
-        to_take = Signal(range(C + 1))
+        fed = Signal(range(C + 1))                         # columns handed to the core
+        took = Signal(range(C))                            # results taken from it
 
-        m.d.comb += self.i.ready.eq((to_take == 0) & ~self.o.valid)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [accs.eq(self.i.payload.acc.as_value()), scales.eq(self.i.payload.scale.as_value()),
-                         shift.eq(self.shift), relu.eq(self.relu), to_feed.eq(C), to_take.eq(C)]
-
-        m.d.comb += [core.i.valid.eq(to_feed != 0), core.i.payload.acc[0].eq(accs[:ab]),
-                     core.i.payload.scale[0].eq(scales[:sb]), core.shift.eq(shift), core.relu.eq(relu)]
+        m.d.comb += [core.i.valid.eq(self.i.valid & (fed != C) & ~self.o.valid),
+                     core.i.payload.acc[0].eq(self.i.payload.acc[fed]),
+                     core.i.payload.scale[0].eq(self.i.payload.scale[fed]),
+                     core.shift.eq(self.shift), core.relu.eq(self.relu)]
         with m.If(core.i.valid & core.i.ready):
-            m.d.sync += [accs.eq(accs >> ab), scales.eq(scales >> sb), to_feed.eq(to_feed - 1)]
+            m.d.sync += fed.eq(fed + 1)
 
-        m.d.comb += core.o.ready.eq(to_take != 0)
+        m.d.comb += core.o.ready.eq(~self.o.valid)
         with m.If(core.o.valid & core.o.ready):
-            m.d.sync += [res.eq(Cat(res[ob:], core.o.payload.as_value())), to_take.eq(to_take - 1)]
-            with m.If(to_take == 1):
-                m.d.sync += self.o.valid.eq(1)
+            m.d.sync += [res.eq(Cat(res[ob:], core.o.payload.as_value())), took.eq(took + 1)]
+            with m.If(took == C - 1):
+                m.d.comb += self.i.ready.eq(1)
+                m.d.sync += [self.o.valid.eq(1), fed.eq(0), took.eq(0)]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         m.d.comb += self.o.payload.as_value().eq(res)

@@ -60,7 +60,7 @@ class Sequencer(wiring.Component):
         # -- issue: scratchpad reads, one A and one W word per cycle, into the FIFO
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=abits + wbits + 1, depth=_FIFO_DEPTH)
         mt, nt, kb = Signal(16), Signal(16), Signal(16)
-        a_row, w_row = Signal(32), Signal(32)
+        a_row, w_row = Signal(len(self.a_rd.addr)), Signal(len(self.w_rd.addr))   # the RUN's bounds were checked
         issuing, inflight, in_last = Signal(), Signal(), Signal()
         room = Signal()
         m.d.comb += room.eq(fifo.level + inflight < _FIFO_DEPTH)
@@ -92,11 +92,11 @@ class Sequencer(wiring.Component):
             m.d.comb += self.a.payload.prec.eq(args.prec)
 
         # -- results: consecutive accumulator words, optionally accumulated
-        out_addr = Signal(32)
+        out_addr = Signal(len(self.acc.wr_addr))
         m.d.comb += self.res.ready.eq(1)
         got = self.res.valid & self.res.ready
         accumulate = args.flags[0]
-        pend, pend_addr, pend_data = Signal(), Signal(32), Signal(len(self.res.payload.as_value()))
+        pend, pend_addr, pend_data = Signal(), Signal.like(out_addr), Signal(len(self.res.payload.as_value()))
         m.d.sync += pend.eq(got & accumulate)
         with m.If(got):
             m.d.sync += [out_addr.eq(out_addr + 1), pend_addr.eq(out_addr), pend_data.eq(self.res.payload.as_value())]
@@ -117,15 +117,16 @@ class Sequencer(wiring.Component):
                          self.acc.wr_en.eq(1)]
 
         # -- control
-        remaining = Signal(32)
-        m.d.comb += self.busy.eq(issuing | (remaining != 0) | pend)
-        with m.If(got):
-            m.d.sync += remaining.eq(remaining - 1)
+        # result rows issued (a tile's last beat read) but not yet written: no multiplier for
+        # "m_tiles · n_tiles · R rows to come"
+        outstanding = Signal(16)
+        tile_issued = fire & (kb == args.k_beats - 1)
+        m.d.sync += outstanding.eq(outstanding + Mux(tile_issued, geo.R, 0) - got)
+        m.d.comb += self.busy.eq(issuing | (outstanding != 0) | pend)
         was_busy = Signal()
         m.d.sync += was_busy.eq(self.busy)
         m.d.comb += self.done.eq(was_busy & ~self.busy)
         with m.If(self.start):
             m.d.sync += [args.eq(self.args), issuing.eq(1), mt.eq(0), nt.eq(0), kb.eq(0),
-                         a_row.eq(self.args.a_base), w_row.eq(self.args.w_base), out_addr.eq(self.args.out_base),
-                         remaining.eq(self.args.m_tiles * self.args.n_tiles * geo.R)]
+                         a_row.eq(self.args.a_base), w_row.eq(self.args.w_base), out_addr.eq(self.args.out_base)]
         return m

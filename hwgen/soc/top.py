@@ -14,6 +14,7 @@ from amaranth.lib.wiring import In, Out, connect
 
 from ..arrays import build_array
 from ..config import HwgenConfig
+from ..pe.mul import soc_dsp
 from .layout import Geometry
 from .link import HostLink
 from .protocol import Mem, Reg
@@ -64,7 +65,9 @@ class Accelerator(wiring.Component):
             connect(m, seq.c, engine.c)
             beat = getattr(engine, names[1])
         connect(m, engine.out, seq.res)
-        m.submodules.requant = rq = SerialRequant(geo.C, cfg.array.pe.acc, cfg.soc.out)
+        # the output stage multiplies in a DSP unless the engine needs them all (iCE40UP5K)
+        m.submodules.requant = rq = SerialRequant(geo.C, cfg.array.pe.acc, cfg.soc.out,
+                                                  core="pipelined" if soc_dsp(platform) else "shift_add")
 
         if self.phy == "stream":
             rx, tx = self.rx, self.tx

@@ -10,7 +10,9 @@ from amaranth.sim import Simulator
 
 from hwgen.golden.requant import requantize
 from hwgen.numerics import Format
-from hwgen.soc.requant import Requant, SerialRequant
+from functools import partial
+
+from hwgen.soc.requant import Requant, SerialRequant, ShiftAddRequant
 
 
 def random_beats(rng, cols: int, acc_bits: int, out_fmt: Format, n: int):
@@ -43,7 +45,7 @@ def random_beats(rng, cols: int, acc_bits: int, out_fmt: Format, n: int):
     return beats
 
 
-def run(dut: Requant, beats, rng, p_gap: float, p_stall: float):
+def run(dut: Requant, beats, rng, p_gap: float, p_stall: float, max_cycles: int | None = None):
     """Drive ``beats`` into ``dut`` with random input gaps and output stalls.
 
     Returns the output beats in arrival order and the number of cycles taken. Checks the
@@ -80,7 +82,7 @@ def run(dut: Requant, beats, rng, p_gap: float, p_stall: float):
             if taken:
                 sent, offering = sent + 1, False
             cycles += 1
-            assert cycles < 20 * len(beats) + 100, f"no progress: {len(got)} of {len(beats)} beats out"
+            assert cycles < (max_cycles or 20 * len(beats) + 100), f"no progress: {len(got)} of {len(beats)} beats out"
         # Nothing more may come out: no duplicated beat.
         ctx.set(dut.i.valid, 0)
         ctx.set(dut.o.ready, 1)
@@ -104,13 +106,17 @@ def expected(beats, out_fmt):
 CONFIGS = [(4, 32, Format(8)), (3, 20, Format(8, signed=False)), (2, 32, Format(4))]
 
 
-@pytest.mark.parametrize("cls", [Requant, SerialRequant])
+SHIFT_ADD = partial(SerialRequant, core="shift_add")
+
+
+@pytest.mark.parametrize("cls", [Requant, SerialRequant, SHIFT_ADD], ids=["parallel", "serial", "shift_add"])
 @pytest.mark.parametrize("cols,acc_bits,out_fmt", CONFIGS, ids=lambda v: str(v))
 @pytest.mark.parametrize("p_gap,p_stall", [(0.3, 0.4), (0.7, 0.1), (0.05, 0.8)])
 def test_matches_golden_under_stalls(seed, cls, cols, acc_bits, out_fmt, p_gap, p_stall):
     rng = np.random.default_rng(seed)
-    beats = random_beats(rng, cols, acc_bits, out_fmt, 300 if cls is Requant else 100)
-    got, _ = run(cls(cols, acc_bits, out_fmt), beats, rng, p_gap, p_stall)
+    n = {Requant: 300, SerialRequant: 100}.get(cls, 40)
+    beats = random_beats(rng, cols, acc_bits, out_fmt, n)
+    got, _ = run(cls(cols, acc_bits, out_fmt), beats, rng, p_gap, p_stall, max_cycles=400 * cols * n)
     want = expected(beats, out_fmt)
     assert len(got) == len(want)
     bad = [(k, beats[k], got[k], want[k]) for k in range(len(want)) if got[k] != want[k]]
@@ -121,14 +127,14 @@ def test_matches_golden_under_stalls(seed, cls, cols, acc_bits, out_fmt, p_gap, 
 @pytest.mark.parametrize("cols,acc_bits,out_fmt", CONFIGS, ids=lambda v: str(v))
 def test_throughput_and_latency(seed, serial, cols, acc_bits, out_fmt):
     """Without gaps or stalls: ``Requant`` takes a beat every cycle and answers LATENCY edges
-    later; ``SerialRequant`` takes one every ``cols + LATENCY + 2`` cycles (take, one column
-    per cycle, the core's latency, hand over)."""
+    later; ``SerialRequant`` takes one every ``cols + LATENCY + 1`` cycles (one column per
+    cycle, the core's latency, the row offered while the next beat waits)."""
     rng = np.random.default_rng(seed)
     beats = random_beats(rng, cols, acc_bits, out_fmt, 30)
     dut = (SerialRequant if serial else Requant)(cols, acc_bits, out_fmt)
     got, cycles = run(dut, beats, rng, 0.0, 0.0)
     assert got == expected(beats, out_fmt)
-    want = len(beats) * (cols + Requant.LATENCY + 2) if serial else len(beats) + Requant.LATENCY
+    want = len(beats) * (cols + Requant.LATENCY + 1) if serial else len(beats) + Requant.LATENCY
     assert cycles == want, cycles
 
 
@@ -180,3 +186,22 @@ def test_constructor_errors():
         Requant(4, 32, Format(8), shift_bits=0)
     with pytest.raises(TypeError, match=r"Requant: out_fmt must be a hwgen.numerics.Format, not 'int8'"):
         Requant(4, 32, "int8")
+
+
+@pytest.mark.parametrize("cols,acc_bits,out_fmt", CONFIGS, ids=lambda v: str(v))
+def test_shift_add_cycles(seed, cols, acc_bits, out_fmt):
+    """The multiplier-free output stage: each element takes ``ShiftAddRequant.cycles(shift)``
+    (scale bits, then shift bits, one per cycle) plus one to hand its result over, one
+    column after the other; a row one more (offered while the next beat waits)."""
+    rng = np.random.default_rng(seed)
+    beats = random_beats(rng, cols, acc_bits, out_fmt, 12)
+    dut = SerialRequant(cols, acc_bits, out_fmt, core="shift_add")
+    got, cycles = run(dut, beats, rng, 0.0, 0.0, max_cycles=10_000)
+    assert got == expected(beats, out_fmt)
+    per = ShiftAddRequant(acc_bits, out_fmt).cycles
+    assert cycles == sum(cols * (per(shift) + 1) + 1 for _, _, shift, _ in beats), cycles
+
+
+def test_serial_core_choice():
+    with pytest.raises(ValueError, match=r"core must be one of pipelined, shift_add, not 'dsp'"):
+        SerialRequant(4, 32, Format(8), core="dsp")
