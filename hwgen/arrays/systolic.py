@@ -47,9 +47,10 @@ __all__ = ["SystolicOS", "SystolicWS", "os_min_tile_k", "os_extra_latency", "reg
 
 
 def registered_enable(cfg: ArrayConfig) -> bool:
-    """``pipeline >= 2`` is the Fmax mode: the stall enable is a flip-flop behind an output
-    buffer (:func:`~hwgen.arrays.common.stallable_registered`)."""
-    return cfg.pe.pipeline >= 2
+    """``pipeline: 3`` is the Fmax mode: the stall enable is a flip-flop behind an output
+    buffer (:func:`~hwgen.arrays.common.stallable_registered`). ``pipeline: 2`` keeps the
+    combinational enable and no buffer (3·C·acc flip-flops fewer: the small-FPGA mode)."""
+    return cfg.pe.pipeline >= 3
 
 
 def os_extra_latency(cfg: ArrayConfig) -> int:

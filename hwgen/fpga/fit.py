@@ -18,7 +18,7 @@ from ..soc.protocol import Mem
 from .boards import Capacity
 from .ooc import DoesNotFit
 
-__all__ = ["Estimate", "estimate", "check_estimate", "check_cells", "dsp_plan", "used_from_cells", "NotFitting"]
+__all__ = ["Estimate", "estimate", "check_estimate", "check_cells", "dsp_plan", "engine_dsps", "used_from_cells", "NotFitting"]
 
 #: (depth, width) configurations of one block RAM
 BRAM_SHAPES = {"ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
@@ -28,8 +28,9 @@ DSP_WIDTH = {"ice40": 16, "ecp5": 18}
 MUL_LUT_PER_BIT2 = 1.8
 ACC_LUT_PER_BIT = 2.5
 SOC_LUT = 3300            # host link, sequencer, FIFOs, UART, counters, output stage (measured, iCE40 4x4)
-SOC_LUT_PER_COL = 120     # the word registers of the link and the ACC port grow with the columns
-OTHER_DSP = {"os": 1, "ws": 3}  # the sequencer's tile counts (16-bit products)
+SOC_LUT_PER_COL = 120
+SHIFT_ADD_LUT = 250       # the multiplier-free output stage (ShiftAddRequant + column select, measured)     # the word registers of the link and the ACC port grow with the columns
+OTHER_DSP = {"os": 0, "ws": 3}  # the sequencer's tile counts (16-bit products)
 
 
 class NotFitting(DoesNotFit):
@@ -58,20 +59,36 @@ def _dsps_per_mul(family: str, a_bits: int, b_bits: int) -> int:
     return math.ceil(a_bits / w) * math.ceil(b_bits / w)
 
 
+def engine_dsps(cfg: HwgenConfig, family: str) -> int:
+    """DSPs the engine's multipliers take (0: it has none). On iCE40 an OS systolic array
+    with ``pe.pipeline >= 2`` and operands of at most 8 bits puts two neighbouring PEs'
+    multipliers in one SB_MAC16 (:class:`hwgen.pe.mul.DualMul`)."""
+    a = cfg.array
+    if a.kind == "bit_serial" or a.pe.arith in ("compressor_tree",):
+        return 0
+    if (family == "ice40" and a.kind == "systolic" and a.dataflow == "output_stationary" and a.pe.pipeline >= 2
+            and max(a.pe.a.bits, a.pe.w.bits) <= 8):
+        return a.rows * ((a.cols + 1) // 2)
+    return a.macs_per_cycle * _dsps_per_mul(family, a.pe.a.bits, a.pe.w.bits)
+
+
 def dsp_plan(cfg: HwgenConfig, cap: Capacity) -> tuple[bool, bool, int]:
     """(engine multipliers in DSPs, the others in DSPs, DSPs used).
 
-    The output stage multiplies one accumulator at a time by a 16-bit scale, the
-    sequencer counts tiles with a 16×16 product or two. They get DSPs first; the engine
-    gets them only if all its multipliers fit too,
-    otherwise it uses Booth LUT multipliers (a bit-serial engine has no multipliers)."""
-    a = cfg.array
-    rq = _dsps_per_mul(cap.family, a.pe.acc, 16) + OTHER_DSP[Geometry(cfg).contract]  # one column at a time
-    mults = 0 if a.kind == "bit_serial" or a.pe.arith in ("compressor_tree",) else a.macs_per_cycle
-    eng = mults * _dsps_per_mul(cap.family, a.pe.a.bits, a.pe.w.bits)
+    The output stage multiplies one accumulator at a time by a 16-bit scale, a
+    weight-stationary sequencer counts with 16×16 products. The engine's multipliers are
+    by far the dearest in LUTs, so they get the DSPs first when they all fit; the output
+    stage then does without a multiplier if it must (shift-and-add,
+    :class:`hwgen.soc.requant.ShiftAddRequant`). Otherwise the others get DSPs and the
+    engine Booth LUT multipliers."""
+    rq = _dsps_per_mul(cap.family, cfg.array.pe.acc, 16) + OTHER_DSP[Geometry(cfg).contract]
+    eng = engine_dsps(cfg, cap.family)
+    if eng and eng + rq <= cap.dsp:
+        return True, True, eng + rq
+    if eng and eng <= cap.dsp and Geometry(cfg).contract == "os":   # the OS sequencer has no products
+        return True, False, eng
     rq_dsp = rq <= cap.dsp
-    eng_dsp = bool(mults) and rq_dsp and rq + eng <= cap.dsp
-    return eng_dsp, rq_dsp, (rq if rq_dsp else 0) + (eng if eng_dsp else 0)
+    return False, rq_dsp, rq if rq_dsp else 0
 
 
 def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:
@@ -83,7 +100,7 @@ def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:
     if a.kind == "bit_serial":
         mul = 2 * pe.a.bits + pe.w.bits  # shift-add of one weight bit or digit
     engine = a.macs_per_cycle * mul + a.rows * a.cols * ACC_LUT_PER_BIT * pe.acc * words
-    rq = a.cols * SOC_LUT_PER_COL + (0 if rq_dsp else MUL_LUT_PER_BIT2 * pe.acc * 16)
+    rq = a.cols * SOC_LUT_PER_COL + (0 if rq_dsp else SHIFT_ADD_LUT if eng_dsp else MUL_LUT_PER_BIT2 * pe.acc * 16)
     lut = int(engine + rq + SOC_LUT)
     ff = int(a.macs_per_cycle * (pe.a.bits + pe.w.bits) + a.rows * a.cols * pe.acc * (words + 1) + 900)
     brams = {m.name.lower(): bram_blocks(cap.family, geo.depth(m), geo.word_bits(m)) for m in Mem}

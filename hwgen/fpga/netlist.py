@@ -119,9 +119,9 @@ def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, log=print) -> tuple[str
     top = f"{cfg.name}_top"
     out = prepare_dir(out)
     eng_dsp, rq_dsp, _ = dsp_plan(cfg, b.capacity)
-    target = DspTarget(b.family) if eng_dsp else None  # as the board build elaborates it
+    target = DspTarget(b.family if eng_dsp else None, soc_dsp=rq_dsp)  # as the board build elaborates it
     (out / f"{top}.il").write_text(rtlil.convert(Accelerator(cfg, phy="uart"), name=top, platform=target))
-    (out / "netlist.ys").write_text(yosys_script(b.family, eng_dsp, rq_dsp, top=top, engine=f"{top}.engine",
+    (out / "netlist.ys").write_text(yosys_script(b.family, eng_dsp, eng_dsp or rq_dsp, top=top, engine=f"{top}.engine",
                                                  netlist="netlist.v"))
     log(f"  yosys synth_{b.family} of {top} (log: {out / 'yosys.log'})")
     run_tool([*yosys_command(), "-q", "-l", "yosys.log", "netlist.ys"], out / "yosys.out", what="yosys (netlist)",

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..config import HwgenConfig
 from ..tools import ToolError, nextpnr_command, packer_command, run_tool, yosys_command
 from .boards import CAPACITY, Board
-from .fit import check_cells, check_estimate, used_from_cells
+from .fit import check_cells, check_estimate, dsp_plan, used_from_cells
 from .ooc import DoesNotFit, _stat, ecp5_ooc
 
 __all__ = ["synth_board", "synth_ooc", "TimingNotMet", "BUILD_MARK", "prepare_dir", "TOP", "yosys_script"]
@@ -127,8 +127,10 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
 
     t = _step(log, "elaborating (Amaranth, amaranth-boards pins)")
     plat = b.platform_instance()
-    # pe.pipeline >= 2 multipliers become the device's registered DSP cells where hwgen.pe.mul has them
+    # pe.pipeline >= 2 multipliers become the device's registered DSP cells where hwgen.pe.mul has them;
+    # the output stage does without a multiplier when the engine takes every DSP
     plat.hwgen_dsp = b.family if est.engine_dsp else None
+    plat.hwgen_soc_dsp = dsp_plan(cfg, cap)[1]
     plan = plat.prepare(BoardShell(cfg, b, pll), name=TOP)
     for name, content in plan.files.items():
         if name.endswith((".il", ".pcf", ".lpf")):

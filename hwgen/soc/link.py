@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,7 +17,10 @@ from .crc import crc16_update
 from .layout import Geometry
 from .protocol import READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, SOF_RSP, Cmd, Mem, Reg, Status
 
-__all__ = ["HostLink", "MemPort", "RunArgs"]
+__all__ = ["HostLink", "MemPort", "RunArgs", "COUNTED"]
+
+#: the registers that count events, in the order of their counters (:class:`~hwgen.soc.counters.CounterFile`)
+COUNTED = (Reg.CYCLES, Reg.BUSY, Reg.ARRAY, Reg.BYTES_IN, Reg.BYTES_OUT, Reg.FRAMES_BAD, Reg.GARBAGE, Reg.RUNS)
 
 #: RUN arguments as the sequencer sees them (RUN_FORMAT, little-endian, as one struct)
 RunArgs = data.StructLayout({"m_tiles": 16, "n_tiles": 16, "k_beats": 16, "a_base": 32, "w_base": 32,
@@ -39,7 +42,8 @@ def MemPort(addr_bits: int, data_bits: int) -> wiring.Signature:
 
 
 class HostLink(wiring.Component):
-    """Frame engine. ``regs`` are the register values REGS returns (Reg order)."""
+    """Frame engine. REGS answers from a snapshot of the counters (``snap``/``reg_rd_*``)
+    and the link's own SHIFT and RELU."""
 
     def __init__(self, geo: Geometry, *, timeout: int, info: bytes):
         self.geo, self.timeout, self.info = geo, timeout, info
@@ -55,7 +59,9 @@ class HostLink(wiring.Component):
                 "acc": data.ArrayLayout(unsigned(pe.acc), geo.C), "scale": data.ArrayLayout(16, geo.C)}))),
             "rq_out": In(stream.Signature(data.ArrayLayout(out_shape, geo.C))),
             "run_start": Out(1), "run_args": Out(RunArgs), "run_done": In(1), "run_busy": In(1),
-            "regs": In(data.ArrayLayout(32, len(Reg))),
+            # the counters' snapshot: taken for REGS, read a word at a time
+            "snap": Out(1), "snap_busy": In(1),
+            "reg_rd_index": Out(range(len(COUNTED))), "reg_rd_en": Out(1), "reg_rd_data": In(32),
             "shift": Out(6), "relu": Out(1), "clear": Out(1),
             "bad_frame": Out(1), "garbage": Out(1),
         })
@@ -115,17 +121,19 @@ class HostLink(wiring.Component):
 
         # Response payload sources
         run_cycles, counting = Signal(32), Signal()   # cycles of the current/last RUN
-        # REGS and a RUN's cycle count are loaded whole when the command executes (all
-        # registers one snapshot) and shifted out a byte at a time; INFO is a constant,
-        # read byte by byte.
-        regbuf = Signal(32 * len(Reg))
-        load_regs, load_cycles, shift_out = Signal(), Signal(), Signal()   # one load/shift mux per bit
-        with m.If(load_regs | load_cycles):
-            m.d.sync += regbuf.eq(Cat(Mux(load_cycles, run_cycles, self.regs.as_value()[:32]),
-                                      self.regs.as_value()[32:]))
+        # REGS: the counters' snapshot is taken when the command executes and read a word at
+        # a time into ``word32`` (SHIFT and RELU are the link's own); a RUN's cycle count is
+        # loaded there at once. Bytes leave from its bottom. INFO is a constant, read byte by byte.
+        word32 = Signal(32)
+        load_cycles, load_reg, shift_out = Signal(), Signal(), Signal()
+        reg_value = Signal(32)
+        with m.If(load_cycles | load_reg):
+            m.d.sync += word32.eq(Mux(load_cycles, run_cycles, reg_value))
         with m.Elif(shift_out):
-            m.d.sync += regbuf.eq(regbuf >> 8)
-        src = Signal(2)   # 0: regbuf, 1: memory words, 2: requantized words, 3: INFO
+            m.d.sync += word32.eq(word32 >> 8)
+        reg_w = cnt[2:]                                     # the register whose word goes next
+        slot = Array(Const(COUNTED.index(r) if r in COUNTED else 0, range(len(COUNTED))) for r in Reg)
+        src = Signal(2)   # 0: word32, 1: memory words, 2: requantized words, 3: INFO
         info_rom = Signal(8 * len(self.info), init=int.from_bytes(self.info, "little"))  # never written
         # READ state: the words are sent from the memory's read port (which holds its data
         # until the next read) and from the output stage's result (held until taken)
@@ -279,9 +287,9 @@ class HostLink(wiring.Component):
                         m.d.sync += [src.eq(3), rsp_len.eq(len(self.info))]
                         m.next = "TX_SOF"
                     with m.Case(Cmd.REGS):
-                        m.d.comb += load_regs.eq(1)
-                        m.d.sync += rsp_len.eq(4 * len(Reg))
-                        m.next = "TX_SOF"
+                        m.d.comb += self.snap.eq(1)
+                        m.d.sync += [rsp_len.eq(4 * len(Reg)), have.eq(0), bidx.eq(0)]
+                        m.next = "SNAP"
                     with m.Case(Cmd.RESET):
                         m.d.comb += self.clear.eq(1)
                         m.d.sync += [last_run_valid.eq(0), rsp_len.eq(0)]
@@ -301,7 +309,7 @@ class HostLink(wiring.Component):
                             m.next = "RUNNING"
                         with m.Else():
                             m.d.comb += load_cycles.eq(1)
-                            m.d.sync += rsp_len.eq(4)
+                            m.d.sync += [rsp_len.eq(4), have.eq(1), bidx.eq(0)]
                             m.next = "TX_SOF"
                     with m.Case(Cmd.READ):
                         ok, in_range = Signal(), Signal()
@@ -359,7 +367,7 @@ class HostLink(wiring.Component):
                     m.next = "ERR"
                 with m.Elif(last_run_valid & (last_run_tag == tag)):  # a retry: do not run again
                     m.d.comb += load_cycles.eq(1)
-                    m.d.sync += rsp_len.eq(Mux(run.flags[1], 0, 4))
+                    m.d.sync += [rsp_len.eq(Mux(run.flags[1], 0, 4)), have.eq(1), bidx.eq(0)]
                     m.next = "TX_SOF"
                 with m.Elif(busy):
                     m.d.sync += status.eq(Status.BUSY)
@@ -376,8 +384,27 @@ class HostLink(wiring.Component):
                 # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
                 with m.If(~counting):
                     m.d.comb += load_cycles.eq(1)
-                    m.d.sync += rsp_len.eq(4)
+                    m.d.sync += [rsp_len.eq(4), have.eq(1), bidx.eq(0)]
                     m.next = "TX_SOF"
+            with m.State("SNAP"):      # the counters' snapshot is being written
+                with m.If(~self.snap_busy):
+                    m.next = "TX_SOF"
+            with m.State("REG_FETCH"):  # the next REGS word: a counter from the snapshot, or SHIFT/RELU
+                with m.If(reg_w == Reg.SHIFT):
+                    m.d.comb += [reg_value.eq(self.shift), load_reg.eq(1)]
+                    m.d.sync += have.eq(1)
+                    m.next = "TX_PAY"
+                with m.Elif(reg_w == Reg.RELU):
+                    m.d.comb += [reg_value.eq(self.relu), load_reg.eq(1)]
+                    m.d.sync += have.eq(1)
+                    m.next = "TX_PAY"
+                with m.Else():
+                    m.d.comb += [self.reg_rd_index.eq(slot[reg_w]), self.reg_rd_en.eq(1)]
+                    m.next = "REG_LOAD"
+            with m.State("REG_LOAD"):
+                m.d.comb += [reg_value.eq(self.reg_rd_data), load_reg.eq(1)]
+                m.d.sync += have.eq(1)
+                m.next = "TX_PAY"
             with m.State("SCALE_RD"):  # requantized reads need the column scales first
                 p = ports[Mem.SCALE]
                 m.d.comb += [p.rd_addr.eq(r_scale), p.rd_en.eq(1)]
@@ -414,7 +441,7 @@ class HostLink(wiring.Component):
                 rq_bytes = geo.word_bytes(Mem.ACC, requant=True)
                 with m.Switch(src):
                     with m.Case(0):
-                        m.d.comb += [byte.eq(regbuf[:8]), avail.eq(1)]
+                        m.d.comb += [byte.eq(word32[:8]), avail.eq(have), word_end.eq(bidx == 3)]
                     with m.Case(3):
                         m.d.comb += [byte.eq(info_rom.word_select(cnt[:(len(self.info) - 1).bit_length()], 8)),
                                      avail.eq(1)]
@@ -439,6 +466,8 @@ class HostLink(wiring.Component):
                         m.next = "TX_PCRC"
                 with m.If(((src == 1) | (src == 2)) & ~have):  # the next word
                     m.next = "FETCH"
+                with m.If((src == 0) & ~have):
+                    m.next = "REG_FETCH"
             with m.State("FETCH"):
                 for mm, p in ports.items():
                     with m.If(mem == mm):

@@ -7,7 +7,7 @@ boards). Both carry the same frames (:mod:`hwgen.soc.protocol`).
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
@@ -16,7 +16,8 @@ from ..arrays import build_array
 from ..config import HwgenConfig
 from ..pe.mul import soc_dsp
 from .layout import Geometry
-from .link import HostLink
+from .counters import CounterFile
+from .link import COUNTED, HostLink
 from .protocol import Mem, Reg
 from .requant import SerialRequant
 from .sequencer import Sequencer
@@ -113,17 +114,12 @@ class Accelerator(wiring.Component):
                 else:
                     m.d.comb += [rp.addr.eq(lp.rd_addr), rp.en.eq(lp.rd_en), lp.rd_data.eq(rp.data)]
 
-        # counters (REGS), cleared by RESET
-        counters = {Reg.CYCLES: 1, Reg.BUSY: busy, Reg.ARRAY: beat.valid & beat.ready,
-                    Reg.BYTES_IN: link.rx.valid & link.rx.ready, Reg.BYTES_OUT: link.tx.valid & link.tx.ready,
-                    Reg.FRAMES_BAD: link.bad_frame, Reg.GARBAGE: link.garbage, Reg.RUNS: seq.done}
-        for reg in Reg:
-            if reg in counters:
-                c = Signal(32, name=f"count_{reg.name.lower()}")
-                with m.If(link.clear):
-                    m.d.sync += c.eq(0)
-                with m.Elif(counters[reg]):
-                    m.d.sync += c.eq(c + 1)
-                m.d.comb += link.regs[reg].eq(c)
-        m.d.comb += [link.regs[Reg.SHIFT].eq(link.shift), link.regs[Reg.RELU].eq(link.relu)]
+        # counters (REGS) in a block RAM, cleared by RESET, snapshotted by REGS
+        events = {Reg.CYCLES: 1, Reg.BUSY: busy, Reg.ARRAY: beat.valid & beat.ready,
+                  Reg.BYTES_IN: link.rx.valid & link.rx.ready, Reg.BYTES_OUT: link.tx.valid & link.tx.ready,
+                  Reg.FRAMES_BAD: link.bad_frame, Reg.GARBAGE: link.garbage, Reg.RUNS: seq.done}
+        m.submodules.counters = cf = CounterFile(len(COUNTED))
+        m.d.comb += [cf.events.eq(Cat(events[r] for r in COUNTED)), cf.clear.eq(link.clear), cf.snap.eq(link.snap),
+                     link.snap_busy.eq(cf.snap_busy), cf.rd_index.eq(link.reg_rd_index), cf.rd_en.eq(link.reg_rd_en),
+                     link.reg_rd_data.eq(cf.rd_data)]
         return m
