@@ -68,6 +68,14 @@ def yosys_script(family: str, engine_dsp: bool, rq_dsp: bool, *, top: str = TOP,
         # drop Amaranth's debug alias wires (e.g. `acc[0]` beside `acc`): this yosys's
         # ABC reintegration asserts on the name clash
         "proc", "opt_clean -purge",
+        # No memory of the accelerator reads and writes one address in the same cycle (the
+        # scratchpads' ports are the link's or the sequencer's, the accumulator's read-add-
+        # write goes to consecutive rows, a FIFO never reads the slot it writes, the counter
+        # file's scanner reads ahead of its write-back): their collisions are don't-care, so
+        # yosys keeps the block RAMs' own ports instead of emulating read-before-write in
+        # fabric (on the iCE40UP5K that emulation took ~470 flip-flops and ~470 LUTs).
+        "memory_collect",
+        "setparam -set RD_COLLISION_X_MASK 1'1 t:$mem_v2 r:RD_PORTS=1 %i r:WR_PORTS=1 %i",
         # the engine's multipliers become Booth LUT logic when the DSPs are too few
         *([] if engine_dsp else [f"booth {engine}*"]),
         f"synth_{family} {dsp} -top {top}",
