@@ -75,10 +75,18 @@ class HostLink(wiring.Component):
         cmd, tag, mem, addr, length = hdr[0:8], hdr[8:16], hdr[16:24], hdr[32:64], hdr[64:80]
         crc = Signal(16)
         crc_in, crc_en = Signal(8), Signal()            # one CRC network, fed by whichever state
-        with m.If(crc_en):                              # (FSM assignments below take priority)
+        crc_init = Signal()
+        with m.If(crc_init):
+            m.d.sync += crc.eq(0xFFFF)
+        with m.Elif(crc_en):
             m.d.sync += crc.eq(crc16_update(crc, crc_in))
         rcv = Signal(16)                                  # a received CRC
         cnt = Signal(16)                                  # bytes of the current field
+        cnt_clr, cnt_inc = Signal(name="cnt_clr"), Signal(name="cnt_inc")   # one counter, driven from every state
+        with m.If(cnt_clr):
+            m.d.sync += cnt.eq(0)
+        with m.Elif(cnt_inc):
+            m.d.sync += cnt.eq(cnt + 1)
         args = Signal(8 * _ARG_BYTES)
         status, rsp_len = Signal(8), Signal(16)
         idle = Signal(range(self.timeout + 1))
@@ -163,7 +171,9 @@ class HostLink(wiring.Component):
                      self.rq_in.payload.scale.as_value().eq(ports[Mem.SCALE].rd_data)]
 
         def respond(st, n=0):
-            return [status.eq(st), rsp_len.eq(n), cnt.eq(0)]
+            """Answer ``st`` with ``n`` payload bytes (the sync statements; clears the counter)."""
+            m.d.comb += cnt_clr.eq(1)
+            return [status.eq(st), rsp_len.eq(n)]
 
         @contextmanager
         def send_crc():
@@ -171,9 +181,9 @@ class HostLink(wiring.Component):
             once, as its second byte is taken."""
             m.d.comb += [tx.valid.eq(1), tx.payload.eq(crc.word_select(cnt[0], 8))]
             with m.If(tx.ready):
-                m.d.sync += cnt.eq(cnt + 1)
+                m.d.comb += cnt_inc.eq(1)
                 with m.If(cnt == 1):
-                    m.d.sync += cnt.eq(0)
+                    m.d.comb += cnt_clr.eq(1)
                     yield
 
         @contextmanager
@@ -183,10 +193,10 @@ class HostLink(wiring.Component):
             if the frame stops arriving, the answer is TRUNCATED."""
             m.d.comb += rx.ready.eq(1)
             with m.If(took):
-                m.d.sync += cnt.eq(cnt + 1)
+                m.d.comb += cnt_inc.eq(1)
                 yield
                 with m.If(cnt == last):
-                    m.d.sync += cnt.eq(0)
+                    m.d.comb += cnt_clr.eq(1)
                     m.next = nxt
             with m.Elif(timed_out):
                 m.d.sync += respond(Status.TRUNCATED) + list(on_timeout)
@@ -197,7 +207,7 @@ class HostLink(wiring.Component):
                 m.d.comb += rx.ready.eq(1)
                 with m.If(took):
                     with m.If(rx.payload == SOF_REQ):
-                        m.d.sync += [crc.eq(0xFFFF), cnt.eq(0)]
+                        m.d.comb += [crc_init.eq(1), cnt_clr.eq(1)]
                         m.next = "HDR"
                     with m.Else():
                         m.d.comb += self.garbage.eq(1)
@@ -213,7 +223,8 @@ class HostLink(wiring.Component):
                     m.d.sync += respond(Status.BAD_HEADER) + [tag.eq(0)]
                     m.next = "ERR"
                 with m.Else():
-                    m.d.sync += [crc.eq(0xFFFF), status.eq(Status.OK), waddr.eq(addr), wbyte.eq(0),
+                    m.d.comb += crc_init.eq(1)
+                    m.d.sync += [status.eq(Status.OK), waddr.eq(addr), wbyte.eq(0),
                                  werr.eq((mem > Mem.SCALE) | ~addr_ok)]
                     with m.Switch(cmd):
                         with m.Case(Cmd.WRITE):
@@ -417,19 +428,19 @@ class HostLink(wiring.Component):
             with m.State("TX_SOF"):
                 m.d.comb += [tx.valid.eq(1), tx.payload.eq(SOF_RSP)]
                 with m.If(tx.ready):
-                    m.d.sync += [cnt.eq(0), crc.eq(0xFFFF)]
+                    m.d.comb += [cnt_clr.eq(1), crc_init.eq(1)]
                     m.next = "TX_HDR"
             with m.State("TX_HDR"):
                 byte = rsp_hdr.word_select(cnt[:2], 8)
                 m.d.comb += [tx.valid.eq(1), tx.payload.eq(byte)]
                 with m.If(tx.ready):
                     m.d.comb += [crc_en.eq(1), crc_in.eq(byte)]
-                    m.d.sync += cnt.eq(cnt + 1)
+                    m.d.comb += cnt_inc.eq(1)
                     with m.If(cnt == 3):
-                        m.d.sync += cnt.eq(0)
+                        m.d.comb += cnt_clr.eq(1)
                         m.next = "TX_HCRC"
             with m.State("TX_HCRC"), send_crc():
-                m.d.sync += crc.eq(0xFFFF)
+                m.d.comb += crc_init.eq(1)
                 m.next = "HUNT"
                 with m.If(rsp_len != 0):
                     m.next = "TX_PAY"
@@ -457,12 +468,13 @@ class HostLink(wiring.Component):
                 with m.If(tx.valid & tx.ready):
                     m.d.comb += [crc_en.eq(1), crc_in.eq(byte)]
                     m.d.comb += shift_out.eq(src == 0)
-                    m.d.sync += [cnt.eq(cnt + 1), bidx.eq(bidx + 1)]
+                    m.d.comb += cnt_inc.eq(1)
+                    m.d.sync += bidx.eq(bidx + 1)
                     with m.If(word_end):
                         m.d.sync += [bidx.eq(0), have.eq(0)]
                         m.d.comb += self.rq_out.ready.eq(src == 2)   # the output stage's word is sent
                     with m.If(cnt == rsp_len - 1):
-                        m.d.sync += cnt.eq(0)
+                        m.d.comb += cnt_clr.eq(1)
                         m.next = "TX_PCRC"
                 with m.If(((src == 1) | (src == 2)) & ~have):  # the next word
                     m.next = "FETCH"

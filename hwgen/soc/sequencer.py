@@ -53,7 +53,7 @@ class Sequencer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        geo, args = self.geo, Signal(RunArgs)
+        geo = self.geo
         pe = geo.cfg.array.pe
         abits, wbits = geo.word_bits(Mem.A), geo.word_bits(Mem.W)
 
@@ -61,6 +61,10 @@ class Sequencer(wiring.Component):
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=abits + wbits + 1, depth=_FIFO_DEPTH)
         mt, nt, kb = Signal(16), Signal(16), Signal(16)
         a_row, w_row = Signal(len(self.a_rd.addr)), Signal(len(self.w_rd.addr))   # the RUN's bounds were checked
+        # the RUN's arguments kept while it runs (only what is used after the start)
+        k_beats, n_tiles, m_tiles = Signal(16, name="k_beats"), Signal(16, name="n_tiles"), Signal(16, name="m_tiles")
+        w_base, accumulate = Signal.like(w_row, name="w_base"), Signal(name="accumulate")
+        prec = Signal(8, name="prec")
         issuing, inflight, in_last = Signal(), Signal(), Signal()
         room = Signal()
         m.d.comb += room.eq(fifo.level + inflight < _FIFO_DEPTH)
@@ -68,17 +72,17 @@ class Sequencer(wiring.Component):
         m.d.comb += [fire.eq(issuing & room),
                      self.a_rd.addr.eq(a_row + kb), self.w_rd.addr.eq(w_row + kb),
                      self.a_rd.en.eq(fire), self.w_rd.en.eq(fire)]
-        m.d.sync += [inflight.eq(fire), in_last.eq(kb == args.k_beats - 1)]
+        m.d.sync += [inflight.eq(fire), in_last.eq(kb == k_beats - 1)]
         m.d.comb += [fifo.w_en.eq(inflight), fifo.w_data.eq(Cat(self.a_rd.data, self.w_rd.data, in_last))]
         with m.If(fire):
-            with m.If(kb == args.k_beats - 1):
+            with m.If(kb == k_beats - 1):
                 m.d.sync += kb.eq(0)
-                with m.If(nt == args.n_tiles - 1):
-                    m.d.sync += [nt.eq(0), w_row.eq(args.w_base), a_row.eq(a_row + args.k_beats), mt.eq(mt + 1)]
-                    with m.If(mt == args.m_tiles - 1):
+                with m.If(nt == n_tiles - 1):
+                    m.d.sync += [nt.eq(0), w_row.eq(w_base), a_row.eq(a_row + k_beats), mt.eq(mt + 1)]
+                    with m.If(mt == m_tiles - 1):
                         m.d.sync += issuing.eq(0)
                 with m.Else():
-                    m.d.sync += [nt.eq(nt + 1), w_row.eq(w_row + args.k_beats)]
+                    m.d.sync += [nt.eq(nt + 1), w_row.eq(w_row + k_beats)]
             with m.Else():
                 m.d.sync += kb.eq(kb + 1)
 
@@ -89,44 +93,50 @@ class Sequencer(wiring.Component):
                      self.w.payload.as_value().eq(w_data),
                      fifo.r_en.eq(self.a.valid & self.a.ready)]
         if "prec" in dict(self.a.payload.shape()):  # a bit-serial engine's run-time precision
-            m.d.comb += self.a.payload.prec.eq(args.prec)
+            m.d.comb += self.a.payload.prec.eq(prec)
 
         # -- results: consecutive accumulator words, optionally accumulated
         out_addr = Signal(len(self.acc.wr_addr))
         m.d.comb += self.res.ready.eq(1)
         got = self.res.valid & self.res.ready
-        accumulate = args.flags[0]
+        # every row is written one cycle after it arrives, with the word read there added
+        # when accumulating (one write path: the read data is gated, not a second mux)
         pend, pend_addr, pend_data = Signal(), Signal.like(out_addr), Signal(len(self.res.payload.as_value()))
-        m.d.sync += pend.eq(got & accumulate)
+        m.d.sync += pend.eq(got)
         with m.If(got):
             m.d.sync += [out_addr.eq(out_addr + 1), pend_addr.eq(out_addr), pend_data.eq(self.res.payload.as_value())]
         m.d.comb += [self.acc.rd_addr.eq(out_addr), self.acc.rd_en.eq(got & accumulate)]
         with m.If(pend):  # second stage of read-add-write
             summed = []
             for j in range(geo.C):
-                old = self.acc.rd_data.word_select(j, pe.acc).as_signed()
+                old = (self.acc.rd_data.word_select(j, pe.acc) & accumulate.replicate(pe.acc)).as_signed()
                 new = pend_data.word_select(j, pe.acc).as_signed()
                 total = old + new
                 if pe.overflow == "saturate":
                     lo, hi = acc_range(pe.acc)
                     total = Mux(total > hi, hi, Mux(total < lo, lo, total))
                 summed.append(total[:pe.acc])
-            m.d.comb += [self.acc.wr_addr.eq(pend_addr), self.acc.wr_data.eq(Cat(*summed)), self.acc.wr_en.eq(1)]
-        with m.Elif(got & ~accumulate):
-            m.d.comb += [self.acc.wr_addr.eq(out_addr), self.acc.wr_data.eq(self.res.payload.as_value()),
-                         self.acc.wr_en.eq(1)]
+            m.d.comb += self.acc.wr_en.eq(1)
+        m.d.comb += [self.acc.wr_addr.eq(pend_addr), self.acc.wr_data.eq(Cat(*summed))]
 
         # -- control
         # result rows issued (a tile's last beat read) but not yet written: no multiplier for
         # "m_tiles · n_tiles · R rows to come"
         outstanding = Signal(16)
-        tile_issued = fire & (kb == args.k_beats - 1)
-        m.d.sync += outstanding.eq(outstanding + Mux(tile_issued, geo.R, 0) - got)
-        m.d.comb += self.busy.eq(issuing | (outstanding != 0) | pend)
+        tile_issued = fire & (kb == k_beats - 1)
+        outstanding_n = Signal.like(outstanding)
+        m.d.comb += outstanding_n.eq(outstanding + Mux(tile_issued, geo.R, 0) - got)
+        m.d.sync += outstanding.eq(outstanding_n)
+        # busy is a flip-flop (it selects the memories' ports): its next value from the
+        # next values of what it stands for
+        issuing_n = Mux(self.start, 1, issuing & ~(tile_issued & (nt == n_tiles - 1) & (mt == m_tiles - 1)))
+        m.d.sync += self.busy.eq(issuing_n | (outstanding_n != 0) | got)
         was_busy = Signal()
         m.d.sync += was_busy.eq(self.busy)
         m.d.comb += self.done.eq(was_busy & ~self.busy)
         with m.If(self.start):
-            m.d.sync += [args.eq(self.args), issuing.eq(1), mt.eq(0), nt.eq(0), kb.eq(0),
+            m.d.sync += [k_beats.eq(self.args.k_beats), n_tiles.eq(self.args.n_tiles), m_tiles.eq(self.args.m_tiles),
+                         w_base.eq(self.args.w_base), accumulate.eq(self.args.flags[0]), prec.eq(self.args.prec),
+                         issuing.eq(1), mt.eq(0), nt.eq(0), kb.eq(0),
                          a_row.eq(self.args.a_base), w_row.eq(self.args.w_base), out_addr.eq(self.args.out_base)]
         return m
