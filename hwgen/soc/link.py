@@ -80,9 +80,10 @@ class HostLink(wiring.Component):
             m.d.sync += crc.eq(0xFFFF)
         with m.Elif(crc_en):
             m.d.sync += crc.eq(crc16_update(crc, crc_in))
-        rcv = Signal(16)                                  # a received CRC
+        crc_match = Signal()                              # the CRC bytes received so far match
         cnt = Signal(16)                                  # bytes of the current field
         cnt_clr, cnt_inc = Signal(name="cnt_clr"), Signal(name="cnt_inc")   # one counter, driven from every state
+        byte_matches = (rx.payload == crc.word_select(cnt[0], 8)) & (crc_match | (cnt[0] == 0))
         with m.If(cnt_clr):
             m.d.sync += cnt.eq(0)
         with m.Elif(cnt_inc):
@@ -103,10 +104,17 @@ class HostLink(wiring.Component):
         ports = {mm: getattr(self, f"mem_{mm.name.lower()}") for mm in Mem}
         depth = {mm: geo.depth(mm) for mm in Mem}
         ab = max(d.bit_length() for d in depth.values())   # holds 0..depth
+        # The checks of a frame's fields are flip-flops, computed every cycle from the header
+        # and arguments, which are complete (and still) for at least two cycles (their CRC
+        # bytes) before a decision reads them: no decision waits for a wide compare.
         lim = Signal(ab)                                    # depth of the frame's memory
-        m.d.comb += lim.eq(Mux(mem == Mem.A, depth[Mem.A], Mux(mem == Mem.W, depth[Mem.W],
+        m.d.sync += lim.eq(Mux(mem == Mem.A, depth[Mem.A], Mux(mem == Mem.W, depth[Mem.W],
                                                               Mux(mem == Mem.ACC, depth[Mem.ACC], depth[Mem.SCALE]))))
-        addr_ok = (addr[ab:] == 0) & (addr[:ab] < lim)      # the first word is inside the memory
+        addr_ok, len_zero, len_ok, mem_bad = (Signal(name=n) for n in ("addr_ok", "len_zero", "len_ok", "mem_bad"))
+        want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, RUN_FORMAT.size,
+                                                          Mux(cmd == Cmd.SET, 4, 0)))
+        m.d.sync += [addr_ok.eq((addr[ab:] == 0) & (addr[:ab] < lim)),   # the first word is inside the memory
+                     len_zero.eq(length == 0), len_ok.eq(length == want), mem_bad.eq(mem > Mem.SCALE)]
 
         # WRITE word assembly: bytes shift in from the top; a memory's word sits in its top bytes.
         maxb = max(self.words.values())
@@ -115,7 +123,7 @@ class HostLink(wiring.Component):
         waddr = Signal(ab)
         werr = Signal()
         nb = Signal(range(maxb + 1))
-        m.d.comb += nb.eq(Mux(mem == Mem.A, self.words[Mem.A], Mux(mem == Mem.W, self.words[Mem.W],
+        m.d.sync += nb.eq(Mux(mem == Mem.A, self.words[Mem.A], Mux(mem == Mem.W, self.words[Mem.W],
                                                                   Mux(mem == Mem.ACC, self.words[Mem.ACC],
                                                                       self.words[Mem.SCALE]))))
         # registered write: the cycle after a word's last byte, wreg holds exactly that word
@@ -149,6 +157,13 @@ class HostLink(wiring.Component):
         bidx = Signal(range(max(maxb, geo.word_bytes(Mem.ACC, requant=True)) + 1))  # next byte of the word
         have = Signal()                                    # a word is on the read port / output stage
         r_count, r_mode, r_scale = args[0:16], args[16:24], args[24:40]
+        read_ok, read_len = Signal(name="read_ok"), Signal(16, name="read_len")   # READ's check and answer length
+        raw = r_count * self.words[Mem.SCALE]            # bytes per word are constants per memory: no multiplier
+        for mm in (Mem.ACC, Mem.W, Mem.A):
+            raw = Mux(mem == mm, r_count * self.words[mm], raw)
+        m.d.sync += [read_ok.eq((r_count != 0) & (addr[ab:] == 0) & (addr[:ab] + r_count <= lim) & (r_mode <= 1)
+                                & ((r_mode == 0) | (mem == Mem.ACC)) & (r_scale < depth[Mem.SCALE])),
+                     read_len.eq(Mux(r_mode != 0, r_count * geo.word_bytes(Mem.ACC, requant=True), raw))]
         last_run_tag, last_run_valid = Signal(8), Signal()
         with m.If(self.run_start):
             m.d.sync += [run_cycles.eq(0), counting.eq(1)]
@@ -217,37 +232,36 @@ class HostLink(wiring.Component):
                     m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
             with m.State("HCRC"):
                 with field(1, "CHECK_HDR", on_timeout=[tag.eq(0)]):
-                    m.d.sync += rcv.eq(Cat(rcv[8:], rx.payload))
+                    m.d.sync += crc_match.eq(byte_matches)
             with m.State("CHECK_HDR"):
-                with m.If(rcv != crc):
+                with m.If(~crc_match):
                     m.d.sync += respond(Status.BAD_HEADER) + [tag.eq(0)]
                     m.next = "ERR"
                 with m.Else():
                     m.d.comb += crc_init.eq(1)
                     m.d.sync += [status.eq(Status.OK), waddr.eq(addr), wbyte.eq(0),
-                                 werr.eq((mem > Mem.SCALE) | ~addr_ok)]
+                                 werr.eq(mem_bad | ~addr_ok)]
                     with m.Switch(cmd):
                         with m.Case(Cmd.WRITE):
                             m.next = "WPAY"
                             with m.If((mem == Mem.ACC) & busy):  # the sequencer owns ACC's write port
                                 m.d.sync += status.eq(Status.BUSY)
                                 m.next = "SKIP"
-                            with m.If(length == 0):
-                                m.d.sync += respond(Mux(mem > Mem.SCALE, Status.BAD_ARGS,
+                            with m.If(len_zero):
+                                m.d.sync += respond(Mux(mem_bad, Status.BAD_ARGS,
                                                         Mux((mem == Mem.ACC) & busy, Status.BUSY, Status.OK)))
                                 m.next = "RESP_DONE_CHECK"
                         with m.Case(Cmd.READ, Cmd.RUN, Cmd.SET):
-                            want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, RUN_FORMAT.size, 4))
-                            with m.If(length != want):
+                            with m.If(~len_ok):
                                 m.d.sync += status.eq(Status.BAD_ARGS)
                                 m.next = "SKIP"
-                                with m.If(length == 0):
+                                with m.If(len_zero):
                                     m.next = "ERR"
                             with m.Else():
                                 m.d.sync += args.eq(0)
                                 m.next = "ARGS"
                         with m.Case(Cmd.INFO, Cmd.REGS, Cmd.RESET, Cmd.WAIT):
-                            with m.If(length != 0):
+                            with m.If(~len_zero):
                                 m.d.sync += status.eq(Status.BAD_ARGS)
                                 m.next = "SKIP"
                             with m.Else():
@@ -255,7 +269,7 @@ class HostLink(wiring.Component):
                         with m.Default():
                             m.d.sync += status.eq(Status.UNKNOWN_CMD)
                             m.next = "SKIP"
-                            with m.If(length == 0):
+                            with m.If(len_zero):
                                 m.next = "ERR"
             with m.State("WPAY"), field(length - 1, "PCRC"):
                 m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
@@ -272,13 +286,13 @@ class HostLink(wiring.Component):
             with m.State("SKIP"), field(length + 1, "ERR"):  # bad arguments or command: drop payload + CRC
                 pass
             with m.State("PCRC"), field(1, "CHECK_PAY"):
-                m.d.sync += rcv.eq(Cat(rcv[8:], rx.payload))
+                m.d.sync += crc_match.eq(byte_matches)
             with m.State("CHECK_PAY"):
                 with m.If(cmd == Cmd.WRITE):
                     m.d.sync += respond(Mux(werr | (wbyte != 0), Status.BAD_ARGS,
-                                            Mux(rcv != crc, Status.BAD_CRC, Status.OK)))
+                                            Mux(~crc_match, Status.BAD_CRC, Status.OK)))
                     m.next = "RESP_DONE_CHECK"
-                with m.Elif(rcv != crc):
+                with m.Elif(~crc_match):
                     m.d.sync += respond(Status.BAD_CRC)
                     m.next = "ERR"
                 with m.Else():
@@ -323,23 +337,14 @@ class HostLink(wiring.Component):
                             m.d.sync += [rsp_len.eq(4), have.eq(1), bidx.eq(0)]
                             m.next = "TX_SOF"
                     with m.Case(Cmd.READ):
-                        ok, in_range = Signal(), Signal()
-                        m.d.comb += in_range.eq((addr[ab:] == 0) & (addr[:ab] + r_count <= lim))
-                        m.d.comb += ok.eq((r_count != 0) & in_range & (r_mode <= 1)
-                                          & ((r_mode == 0) | (mem == Mem.ACC)) & (r_scale < depth[Mem.SCALE]))
-                        with m.If(~ok):
+                        with m.If(~read_ok):
                             m.d.sync += status.eq(Status.BAD_ARGS)
                             m.next = "ERR"
                         with m.Elif(busy):  # the sequencer owns the read ports
                             m.d.sync += status.eq(Status.BUSY)
                             m.next = "ERR"
                         with m.Else():
-                            # bytes per word are constants per memory: no multiplier
-                            raw = r_count * self.words[Mem.SCALE]
-                            for mm in (Mem.ACC, Mem.W, Mem.A):
-                                raw = Mux(mem == mm, r_count * self.words[mm], raw)
-                            m.d.sync += [rsp_len.eq(Mux(r_mode != 0, r_count * geo.word_bytes(Mem.ACC, requant=True),
-                                                        raw)),
+                            m.d.sync += [rsp_len.eq(read_len),
                                          rd_addr.eq(addr), have.eq(0), bidx.eq(0), src.eq(Mux(r_mode != 0, 2, 1))]
                             m.next = "SCALE_RD"
                     with m.Case(Cmd.RUN):
