@@ -18,6 +18,7 @@ from ..pe.mul import soc_dsp
 from .layout import Geometry
 from .counters import CounterFile
 from .link import COUNTED, HostLink
+from .pipe import SkidBuffer
 from .protocol import Mem, Reg
 from .requant import SerialRequant
 from .sequencer import Sequencer
@@ -76,8 +77,13 @@ class Accelerator(wiring.Component):
             m.submodules.uart = uart = UARTPhy(cfg.soc.clock_hz // cfg.soc.baud)
             m.d.comb += [uart.rx.eq(self.uart_rx), self.uart_tx.eq(uart.tx)]
             rx, tx = uart.rx_data, uart.tx_data
-        connect(m, wiring.flipped(rx) if self.phy == "stream" else rx, link.rx)
-        connect(m, link.tx, wiring.flipped(tx) if self.phy == "stream" else tx)
+        # a register stage each way between the PHY and the link's frame engine
+        m.submodules.rx_pipe = rx_pipe = SkidBuffer(8)
+        m.submodules.tx_pipe = tx_pipe = SkidBuffer(8)
+        connect(m, wiring.flipped(rx) if self.phy == "stream" else rx, rx_pipe.i)
+        connect(m, rx_pipe.o, link.rx)
+        connect(m, link.tx, tx_pipe.i)
+        connect(m, tx_pipe.o, wiring.flipped(tx) if self.phy == "stream" else tx)
 
         m.d.comb += [seq.start.eq(link.run_start), seq.args.eq(link.run_args), link.run_done.eq(seq.done),
                      link.run_busy.eq(seq.busy)]
