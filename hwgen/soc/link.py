@@ -113,6 +113,8 @@ class HostLink(wiring.Component):
         addr_ok, len_zero, len_ok, mem_bad = (Signal(name=n) for n in ("addr_ok", "len_zero", "len_ok", "mem_bad"))
         want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, RUN_FORMAT.size,
                                                           Mux(cmd == Cmd.SET, 4, 0)))
+        len_last, len_skip, rsp_last = Signal(16), Signal(17), Signal(16)   # the last byte of a payload (+ CRC)
+        m.d.sync += [len_last.eq(length - 1), len_skip.eq(length + 1), rsp_last.eq(rsp_len - 1)]
         m.d.sync += [addr_ok.eq((addr[ab:] == 0) & (addr[:ab] < lim)),   # the first word is inside the memory
                      len_zero.eq(length == 0), len_ok.eq(length == want), mem_bad.eq(mem > Mem.SCALE)]
 
@@ -271,7 +273,7 @@ class HostLink(wiring.Component):
                             m.next = "SKIP"
                             with m.If(len_zero):
                                 m.next = "ERR"
-            with m.State("WPAY"), field(length - 1, "PCRC"):
+            with m.State("WPAY"), field(len_last, "PCRC"):
                 m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
                 m.d.sync += [wreg.eq(Cat(wreg[8:], rx.payload)), wbyte.eq(wbyte + 1)]
                 with m.If(wbyte == nb - 1):  # a whole word: write it (if inside the memory)
@@ -280,10 +282,10 @@ class HostLink(wiring.Component):
                         m.d.sync += [w_en.eq(1), waddr.eq(waddr + 1)]
                     with m.Else():
                         m.d.sync += werr.eq(1)
-            with m.State("ARGS"), field(length - 1, "PCRC"):
+            with m.State("ARGS"), field(len_last, "PCRC"):
                 m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
                 m.d.sync += args.word_select(cnt[:5], 8).eq(rx.payload)
-            with m.State("SKIP"), field(length + 1, "ERR"):  # bad arguments or command: drop payload + CRC
+            with m.State("SKIP"), field(len_skip, "ERR"):  # bad arguments or command: drop payload + CRC
                 pass
             with m.State("PCRC"), field(1, "CHECK_PAY"):
                 m.d.sync += crc_match.eq(byte_matches)
@@ -478,7 +480,7 @@ class HostLink(wiring.Component):
                     with m.If(word_end):
                         m.d.sync += [bidx.eq(0), have.eq(0)]
                         m.d.comb += self.rq_out.ready.eq(src == 2)   # the output stage's word is sent
-                    with m.If(cnt == rsp_len - 1):
+                    with m.If(cnt == rsp_last):
                         m.d.comb += cnt_clr.eq(1)
                         m.next = "TX_PCRC"
                 with m.If(((src == 1) | (src == 2)) & ~have):  # the next word
