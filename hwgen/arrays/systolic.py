@@ -35,7 +35,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
-from ..pe.mac import OSMacPE, WSMacPE, acc_layout, operand_shape, resolve, words
+from ..pe.mac import OSMacPE, WSMacPE, acc_layout, hold_delay, operand_shape, resolve, words
 from ..pe.mul import DualMul
 from .common import delay as _delay
 from .common import stallable as _stallable
@@ -54,9 +54,9 @@ def registered_enable(cfg: ArrayConfig) -> bool:
 
 
 def os_extra_latency(cfg: ArrayConfig) -> int:
-    """Cycles an OS tile takes beyond K + R + C + 1: the PE's pipeline registers, and the
-    output buffer behind a registered stall enable."""
-    return cfg.pe.pipeline + int(registered_enable(cfg))
+    """Cycles an OS tile takes beyond K + R + C + 1: the PE's pipeline registers, the
+    output buffer behind a registered stall enable, and ``pipeline: 2``'s hold step."""
+    return cfg.pe.pipeline + int(registered_enable(cfg)) + hold_delay(cfg.pe)
 
 
 def os_min_tile_k(cfg: ArrayConfig) -> int:
@@ -138,8 +138,8 @@ class SystolicOS(wiring.Component):
         done = [Signal(name=f"row_done{r}") for r in range(R)]
         # with a pipelined PE the holds are written `pipeline` steps after last passes: read as much later
         for r in range(R):
-            fab.d.comb += done[r].eq(_delay(fab, pes[r][C - 1].v_out & pes[r][C - 1].l_out, cfg.pe.pipeline,
-                                            f"row_done{r}"))
+            fab.d.comb += done[r].eq(_delay(fab, pes[r][C - 1].v_out & pes[r][C - 1].l_out,
+                                            cfg.pe.pipeline + hold_delay(cfg.pe), f"row_done{r}"))
         fab.d.sync += out.valid.eq(Cat(*done).any())
         width = words(cfg.pe) * cfg.pe.acc
         for j in range(C):

@@ -85,6 +85,16 @@ def yosys_script(family: str, engine_dsp: bool, rq_dsp: bool, *, top: str = TOP,
     ]) + "\n"
 
 
+def _over_capacity(log_text: str) -> str:
+    """What nextpnr's utilisation table says is over 100% (e.g. "5,837 ICESTORM_LC of
+    5,280"), or "" — yosys' cell counts can fit while the packed logic cells do not."""
+    import re
+    over = [f"{int(used):,} {kind} of {int(avail):,}"
+            for kind, used, avail in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log_text, re.M)
+            if int(used) > int(avail)]
+    return ", ".join(over)
+
+
 def _pnr_report(family: str, rep: dict) -> dict:
     util = rep.get("utilization", {})
     res = {}
@@ -165,6 +175,10 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
                  progress=log)
     except ToolError as e:
         text = (out / "nextpnr.log").read_text() if (out / "nextpnr.log").exists() else ""
+        over = _over_capacity(text)
+        if over:
+            raise DoesNotFit(f"{cfg.name} does not fit {cap.device} after packing: {over}; "
+                             f"log: {out / 'nextpnr.log'}", synth_used) from None
         if "Unable to find legal placement" in text or "Failed to place" in text or "too many" in text:
             raise DoesNotFit(f"{cfg.name} does not fit {cap.device} (placement failed); log: {out / 'nextpnr.log'}",
                              synth_used) from None

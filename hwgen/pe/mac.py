@@ -10,16 +10,16 @@ carry-propagate adder, one per array column instead of one per PE.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, Instance, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import PEConfig
 from ..numerics import Format, acc_range
 from .compress import compress, partial_products
-from .mul import RegisteredMul
+from .mul import RegisteredMul, dsp_family
 
-__all__ = ["operand_shape", "accumulate", "words", "acc_layout", "mac_step", "resolve", "OSMacPE", "WSMacPE"]
+__all__ = ["operand_shape", "accumulate", "words", "acc_layout", "mac_step", "resolve", "OSMacPE", "WSMacPE", "hold_delay"]
 
 
 def operand_shape(fmt: Format) -> Shape:
@@ -122,6 +122,9 @@ class OSMacPE(wiring.Component):
             # the last stage keeps "valid" and "valid and last" (init 1: see below)
             v, end = Signal(name="v_p"), Signal(init=1, name="end_p")
             m.d.sync += [v.eq(vl[0]), end.eq(vl[0] & vl[1])]
+            if d == 2:
+                self._restart_with_product(m, platform, mul.p, v, end)
+                return m
             m.d.comb += nxt[0].eq(accumulate(acc[0], mul.p, self.pe))
             # The accumulator lives in a local domain (the same clock) whose reset is
             # "a tile's last product is being taken": the restart from zero is the
@@ -145,6 +148,55 @@ class OSMacPE(wiring.Component):
             with m.Else():
                 m.d.sync += acc.eq(nxt)
         return m
+
+
+    def _restart_with_product(self, m: Module, platform, p, v, end):
+        """``pipeline: 2``: a tile's first product *replaces* the accumulator (the restart is
+        a select in the adder's own LUT, not a reset), and the finished value goes to
+        ``hold`` from the accumulator's flip-flops one step later (:func:`hold_delay`), so
+        the adder drives nothing but them: on an iCE40 each accumulator bit is one logic
+        cell (LUT, carry and flip-flop together) instead of a LUT feeding two flip-flops."""
+        acc, pe = self.acc[0], self.pe
+        fresh = Signal(init=1, name="fresh")            # the next product starts a tile
+        full = Signal(name="acc_full")                  # acc holds a finished tile's value
+        nxt = Signal(signed(pe.acc), name="acc_next")
+        if dsp_family(platform) == "ice40" and pe.overflow == "wrap":
+            _ice40_restart_adder(m, acc, p, fresh, nxt)
+        else:
+            m.d.comb += nxt.eq(Mux(fresh, p, accumulate(acc, p, pe)))
+        with m.If(v):
+            m.d.sync += [acc.eq(nxt), fresh.eq(end)]
+        m.d.sync += full.eq(v & end)
+        with m.If(full):
+            m.d.sync += self.hold[0].eq(acc)
+
+
+def hold_delay(pe: PEConfig) -> int:
+    """Steps from a tile's last product to its value in ``hold``: 1 for ``pipeline: 2``
+    (:meth:`OSMacPE._restart_with_product`), else 0."""
+    return int(pe.pipeline == 2)
+
+
+#: SB_LUT4 truth table of one accumulator bit: O = I0 ? I2 : I1 ^ I2 ^ I3
+#: (I0 restart, I1 accumulator bit, I2 product bit, I3 carry in)
+_RESTART_ADD_INIT = sum(((i >> 2 & 1) if i & 1 else ((i >> 1) ^ (i >> 2) ^ (i >> 3)) & 1) << i for i in range(16))
+
+
+def _ice40_restart_adder(m: Module, acc, p, restart, out):
+    """``out = restart ? p : acc + p`` as iCE40 cells: per bit one SB_LUT4 (the sum, or the
+    product bit on restart) beside one SB_CARRY (acc + p's carry, unused on restart), which
+    nextpnr packs into one logic cell with the accumulator's flip-flop. yosys would map the
+    select as a second LUT after the adder's."""
+    n = len(acc)
+    pw = Signal(n, name="acc_p")
+    m.d.comb += pw.eq(p)                               # the product, sign-extended
+    carry = [Const(0)] + [Signal(name=f"acc_c{i}") for i in range(1, n)]
+    for i in range(n):
+        m.submodules[f"acc_lut{i}"] = Instance("SB_LUT4", p_LUT_INIT=Const(_RESTART_ADD_INIT, 16), i_I0=restart,
+                                               i_I1=acc[i], i_I2=pw[i], i_I3=carry[i], o_O=out[i])
+        if i + 1 < n:
+            m.submodules[f"acc_carry{i}"] = Instance("SB_CARRY", i_I0=acc[i], i_I1=pw[i], i_CI=carry[i],
+                                                     o_CO=carry[i + 1])
 
 
 class WSMacPE(wiring.Component):

@@ -86,7 +86,7 @@ def test_pipelined_pe_is_exact_and_later_by_its_depth(pipeline, overflow, acc, s
     res = sim(cfg, seed=seed, work_dir=tmp_path)
     assert res.ok and all(g["ok"] for g in res.gemms)
     one = sim(cfg, seed=1, gemms=[dict(m=3, k=64, n=4), dict(m=6, k=16, n=8)], work_dir=tmp_path / "one")
-    extra = pipeline + (pipeline >= 3)  # and the output buffer behind the registered enable
+    extra = pipeline + (pipeline >= 3) + (pipeline == 2)  # the output buffer (3), the hold step (2)
     assert one.gemms[0]["cycles"] == 64 + 3 + 4 + 1 + extra
     assert one.gemms[1]["cycles"] == 4 * 16 + 3 + 4 + 1 + extra
 
