@@ -62,7 +62,8 @@ class Sequencer(wiring.Component):
         mt, nt, kb = Signal(16), Signal(16), Signal(16)
         a_row, w_row = Signal(len(self.a_rd.addr)), Signal(len(self.w_rd.addr))   # the RUN's bounds were checked
         # the RUN's arguments kept while it runs (only what is used after the start)
-        k_beats, n_tiles, m_tiles = Signal(16, name="k_beats"), Signal(16, name="n_tiles"), Signal(16, name="m_tiles")
+        k_beats = Signal(16, name="k_beats")
+        k_last, n_last, m_last = Signal(16, name="k_last"), Signal(16, name="n_last"), Signal(16, name="m_last")
         w_base, accumulate = Signal.like(w_row, name="w_base"), Signal(name="accumulate")
         prec = Signal(8, name="prec")
         issuing, inflight, in_last = Signal(), Signal(), Signal()
@@ -72,14 +73,14 @@ class Sequencer(wiring.Component):
         m.d.comb += [fire.eq(issuing & room),
                      self.a_rd.addr.eq(a_row + kb), self.w_rd.addr.eq(w_row + kb),
                      self.a_rd.en.eq(fire), self.w_rd.en.eq(fire)]
-        m.d.sync += [inflight.eq(fire), in_last.eq(kb == k_beats - 1)]
+        m.d.sync += [inflight.eq(fire), in_last.eq(kb == k_last)]
         m.d.comb += [fifo.w_en.eq(inflight), fifo.w_data.eq(Cat(self.a_rd.data, self.w_rd.data, in_last))]
         with m.If(fire):
-            with m.If(kb == k_beats - 1):
+            with m.If(kb == k_last):
                 m.d.sync += kb.eq(0)
-                with m.If(nt == n_tiles - 1):
+                with m.If(nt == n_last):
                     m.d.sync += [nt.eq(0), w_row.eq(w_base), a_row.eq(a_row + k_beats), mt.eq(mt + 1)]
-                    with m.If(mt == m_tiles - 1):
+                    with m.If(mt == m_last):
                         m.d.sync += issuing.eq(0)
                 with m.Else():
                     m.d.sync += [nt.eq(nt + 1), w_row.eq(w_row + k_beats)]
@@ -123,19 +124,22 @@ class Sequencer(wiring.Component):
         # result rows issued (a tile's last beat read) but not yet written: no multiplier for
         # "m_tiles · n_tiles · R rows to come"
         outstanding = Signal(16)
-        tile_issued = fire & (kb == k_beats - 1)
+        tile_issued = fire & (kb == k_last)
         outstanding_n = Signal.like(outstanding)
         m.d.comb += outstanding_n.eq(outstanding + Mux(tile_issued, geo.R, 0) - got)
         m.d.sync += outstanding.eq(outstanding_n)
         # busy is a flip-flop (it selects the memories' ports): its next value from the
         # next values of what it stands for
-        issuing_n = Mux(self.start, 1, issuing & ~(tile_issued & (nt == n_tiles - 1) & (mt == m_tiles - 1)))
-        m.d.sync += self.busy.eq(issuing_n | (outstanding_n != 0) | got)
+        issuing_n = Mux(self.start, 1, issuing & ~(tile_issued & (nt == n_last) & (mt == m_last)))
+        # outstanding_n != 0 without waiting for the sum (got never exceeds outstanding)
+        rows_left = tile_issued | ((outstanding != 0) & ~((outstanding == 1) & got))
+        m.d.sync += self.busy.eq(issuing_n | rows_left | got)
         was_busy = Signal()
         m.d.sync += was_busy.eq(self.busy)
         m.d.comb += self.done.eq(was_busy & ~self.busy)
         with m.If(self.start):
-            m.d.sync += [k_beats.eq(self.args.k_beats), n_tiles.eq(self.args.n_tiles), m_tiles.eq(self.args.m_tiles),
+            m.d.sync += [k_beats.eq(self.args.k_beats), k_last.eq(self.args.k_beats - 1),
+                         n_last.eq(self.args.n_tiles - 1), m_last.eq(self.args.m_tiles - 1),
                          w_base.eq(self.args.w_base), accumulate.eq(self.args.flags[0]), prec.eq(self.args.prec),
                          issuing.eq(1), mt.eq(0), nt.eq(0), kb.eq(0),
                          a_row.eq(self.args.a_base), w_row.eq(self.args.w_base), out_addr.eq(self.args.out_base)]
