@@ -167,13 +167,14 @@ class HostLink(wiring.Component):
                                 & ((r_mode == 0) | (mem == Mem.ACC)) & (r_scale < depth[Mem.SCALE])),
                      read_len.eq(Mux(r_mode != 0, r_count * geo.word_bytes(Mem.ACC, requant=True), raw))]
         last_run_tag, last_run_valid = Signal(8), Signal()
+        m.d.sync += self.run_start.eq(0)
         with m.If(self.run_start):
             m.d.sync += [run_cycles.eq(0), counting.eq(1)]
         with m.Elif(counting):
             m.d.sync += run_cycles.eq(run_cycles + 1)
             with m.If(self.run_done):
                 m.d.sync += counting.eq(0)
-        busy = self.run_busy | counting
+        busy = self.run_busy | counting | self.run_start
         run = data.View(RunArgs, args[:RunArgs.size])
         chk = Signal(2)                                  # RUN bounds check: which product
         ok_run, mul_busy = Signal(), Signal()
@@ -391,7 +392,7 @@ class HostLink(wiring.Component):
                     m.d.sync += status.eq(Status.BUSY)
                     m.next = "ERR"
                 with m.Else():
-                    m.d.comb += self.run_start.eq(1)
+                    m.d.sync += self.run_start.eq(1)   # a flip-flop: it loads the sequencer
                     m.d.sync += [last_run_tag.eq(tag), last_run_valid.eq(1)]
                     with m.If(run.flags[1]):  # asynchronous: answer now, WAIT answers later
                         m.d.sync += rsp_len.eq(0)
@@ -400,7 +401,7 @@ class HostLink(wiring.Component):
                         m.next = "RUNNING"
             with m.State("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM is done
                 # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
-                with m.If(~counting):
+                with m.If(~counting & ~self.run_start):
                     m.d.comb += load_cycles.eq(1)
                     m.d.sync += [rsp_len.eq(4), have.eq(1), bidx.eq(0)]
                     m.next = "TX_SOF"
