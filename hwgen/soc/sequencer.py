@@ -33,6 +33,12 @@ def AccPort(addr_bits: int, data_bits: int) -> wiring.Signature:
                              "wr_addr": Out(addr_bits), "wr_data": Out(data_bits), "wr_en": Out(1)})
 
 
+def HostWrite(addr_bits: int, data_bits: int) -> dict:
+    """Members through which the host link writes the accumulator memory while no GEMM
+    runs: the sequencer owns that memory's write port."""
+    return {"host_wr_addr": In(addr_bits), "host_wr_data": In(data_bits), "host_wr_en": In(1)}
+
+
 def _abits(n: int) -> int:
     return max(1, (n - 1).bit_length())
 
@@ -48,6 +54,7 @@ class Sequencer(wiring.Component):
             "a_rd": Out(ReadPort(_abits(geo.depth(Mem.A)), geo.word_bits(Mem.A))),
             "w_rd": Out(ReadPort(_abits(geo.depth(Mem.W)), geo.word_bits(Mem.W))),
             "acc": Out(AccPort(_abits(geo.depth(Mem.ACC)), geo.word_bits(Mem.ACC))),
+            **HostWrite(_abits(geo.depth(Mem.ACC)), geo.word_bits(Mem.ACC)),
             "a": Out(a_sig), "w": Out(w_sig), "res": In(out_sig),
         })
 
@@ -101,16 +108,20 @@ class Sequencer(wiring.Component):
         m.d.comb += self.res.ready.eq(1)
         got = self.res.valid & self.res.ready
         # every row is written one cycle after it arrives, with the word read there added
-        # when accumulating (one write path: the read data is gated, not a second mux)
-        pend, pend_addr, pend_data = Signal(), Signal.like(out_addr), Signal(len(self.res.payload.as_value()))
-        m.d.sync += pend.eq(got)
+        # when accumulating (one write path: the read data is gated, not a second mux);
+        # the host's words take the same stage while no GEMM runs
+        pend, pend_acc = Signal(), Signal()
+        pend_addr, pend_data = Signal.like(out_addr), Signal(len(self.res.payload.as_value()))
+        m.d.sync += [pend.eq(got | self.host_wr_en), pend_acc.eq(got & accumulate)]
         with m.If(got):
             m.d.sync += [out_addr.eq(out_addr + 1), pend_addr.eq(out_addr), pend_data.eq(self.res.payload.as_value())]
+        with m.Elif(self.host_wr_en):
+            m.d.sync += [pend_addr.eq(self.host_wr_addr), pend_data.eq(self.host_wr_data)]
         m.d.comb += [self.acc.rd_addr.eq(out_addr), self.acc.rd_en.eq(got & accumulate)]
         with m.If(pend):  # second stage of read-add-write
             summed = []
             for j in range(geo.C):
-                old = (self.acc.rd_data.word_select(j, pe.acc) & accumulate.replicate(pe.acc)).as_signed()
+                old = (self.acc.rd_data.word_select(j, pe.acc) & pend_acc.replicate(pe.acc)).as_signed()
                 new = pend_data.word_select(j, pe.acc).as_signed()
                 total = old + new
                 if pe.overflow == "saturate":

@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from .layout import Geometry
 from .link import RunArgs
 from .protocol import Mem
-from .sequencer import AccPort, ReadPort, _abits
+from .sequencer import AccPort, HostWrite, ReadPort, _abits
 
 __all__ = ["SequencerWS"]
 
@@ -39,6 +39,7 @@ class SequencerWS(wiring.Component):
             "a_rd": Out(ReadPort(_abits(geo.depth(Mem.A)), geo.word_bits(Mem.A))),
             "w_rd": Out(ReadPort(_abits(geo.depth(Mem.W)), geo.word_bits(Mem.W))),
             "acc": Out(AccPort(_abits(geo.depth(Mem.ACC)), geo.word_bits(Mem.ACC))),
+            **HostWrite(_abits(geo.depth(Mem.ACC)), geo.word_bits(Mem.ACC)),
             "st": Out(st_sig), "sm": Out(sm_sig), "c": Out(c_sig),
             "res": In(engine_sig.members["out"].signature),
         })
@@ -101,6 +102,9 @@ class SequencerWS(wiring.Component):
         got = self.res.valid
         m.d.comb += [self.acc.wr_addr.eq(o_nt_row + o_row), self.acc.wr_data.eq(self.res.payload.as_value()),
                      self.acc.wr_en.eq(got)]
+        with m.If(~got):   # the host's words while no GEMM runs
+            m.d.comb += [self.acc.wr_addr.eq(self.host_wr_addr), self.acc.wr_data.eq(self.host_wr_data),
+                         self.acc.wr_en.eq(self.host_wr_en)]
         with m.If(got):
             m.d.sync += [written.eq(written + 1), o_row.eq(o_row + 1)]
             with m.If(o_row == M - 1):

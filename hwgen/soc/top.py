@@ -105,9 +105,10 @@ class Accelerator(wiring.Component):
             wp, rp = store.write_port(), store.read_port(transparent_for=())
             seq_rd = {Mem.A: seq.a_rd, Mem.W: seq.w_rd}.get(mem)
             if mem == Mem.ACC:
-                m.d.comb += [wp.addr.eq(Mux(busy, seq.acc.wr_addr, lp.wr_addr)),
-                             wp.data.eq(Mux(busy, seq.acc.wr_data, lp.wr_data)),
-                             wp.en.eq(Mux(busy, seq.acc.wr_en, lp.wr_en)),
+                # the sequencer owns the write port and takes the link's writes while idle
+                m.d.comb += [wp.addr.eq(seq.acc.wr_addr), wp.data.eq(seq.acc.wr_data), wp.en.eq(seq.acc.wr_en),
+                             seq.host_wr_addr.eq(lp.wr_addr), seq.host_wr_data.eq(lp.wr_data),
+                             seq.host_wr_en.eq(lp.wr_en),
                              rp.addr.eq(Mux(busy, seq.acc.rd_addr, lp.rd_addr)),
                              rp.en.eq(Mux(busy, seq.acc.rd_en, lp.rd_en)),
                              seq.acc.rd_data.eq(rp.data), lp.rd_data.eq(rp.data)]
