@@ -5,6 +5,9 @@ Optionally the netlist check of each build. Writes ``bench/results/boards.json``
 
     python bench/boards.py                       # all boards
     python bench/boards.py --board icebreaker --check-netlist
+    python bench/boards.py --board icebreaker --extra icebreaker=examples/icebreaker_4x4.yaml
+
+Besides each board's bundled example, the ``EXTRA`` builds run too (``--extra`` adds to them).
 """
 from __future__ import annotations
 
@@ -20,36 +23,46 @@ from hwgen.fpga.synth import TimingNotMet, synth_board
 from hwgen.report import table
 
 ROOT = Path(__file__).resolve().parent.parent
+#: more examples built for a board: the iCEBreaker's 4x4 int8 (all 8 DSPs, 98% of the logic cells)
+EXTRA = [("icebreaker", "examples/icebreaker_4x4.yaml")]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--board", action="append", choices=list(BOARDS), help="board (repeatable; default all)")
     ap.add_argument("--check-netlist", action="store_true", help="also run the netlist check of each build")
+    ap.add_argument("--extra", action="append", default=[], metavar="BOARD=CONFIG",
+                    help="also build CONFIG for BOARD (repeatable)")
     ap.add_argument("--work-dir", default=str(ROOT / "build" / "boards"))
     ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "boards.json"))
     args = ap.parse_args(argv)
     out = Path(args.output)
     # a run of some boards keeps the others' last results
-    previous = {r["board"]: r for r in json.loads(out.read_text())["results"]} if out.exists() else {}
-    for name in args.board or list(BOARDS):
+    key = lambda r: (r["board"], r["config"])  # noqa: E731
+    previous = {key(r): r for r in json.loads(out.read_text())["results"]} if out.exists() else {}
+    boards = args.board or list(BOARDS)
+    extra = [tuple(e.split("=", 1)) for e in args.extra] + [e for e in EXTRA if e[0] in boards]
+    for name, example in [(n, BOARDS[n].example) for n in boards] + extra:
         b = BOARDS[name]
-        cfg = load(ROOT / b.example)
+        cfg = load(ROOT / example)
+        work = Path(args.work_dir) / (name if example == b.example else f"{name}-{cfg.name}")
         try:
-            r = synth_board(cfg, Path(b.example), b, Path(args.work_dir) / name)
+            r = synth_board(cfg, Path(example), b, work)
         except TimingNotMet as e:  # still a measurement: report it as such
             r = e.report
         if args.check_netlist:
             from hwgen.fpga.netlist import check_netlist
-            r["netlist_check"] = check_netlist(cfg, b, Path(args.work_dir) / name)
-        previous[name] = r
-        print(f"[{name}] done: {r['clock']['achieved_mhz']} MHz", flush=True)
-    rows, results = [], [previous[n] for n in BOARDS if n in previous]
+            r["netlist_check"] = check_netlist(cfg, b, work)
+        previous[key(r)] = r
+        print(f"[{name}] {cfg.name} done: {r['clock']['achieved_mhz']} MHz", flush=True)
+    order = {n: i for i, n in enumerate(BOARDS)}
+    rows, results = [], sorted(previous.values(), key=lambda r: (order.get(r["board"], 99), r["config"]))
     for r in results:
         name = r["board"]
         res = r["resources"]
         pct = lambda k: f"{res[k]['used']:,}/{res[k]['available']:,}" if k in res and res[k].get("available") else "-"
-        rows.append([name, r["device"], r["array"], pct("lut4"), pct("ff"), pct("bram"), pct("dsp"),
+        rows.append([name, r["device"], r["array"] + (f" p{r['pipeline']}" if r.get("pipeline") else ""),
+                     pct("lut4"), pct("ff"), pct("bram"), pct("dsp"),
                      f"{r['clock']['requested_mhz']:.1f}", f"{r['clock']['achieved_mhz']}",
                      "yes" if r["timing_met"] else "NO", f"{r['seconds']['total_s']:.0f}",
                      ("exact" if r["netlist_check"]["ok"] else "FAIL") if "netlist_check" in r else "-"])

@@ -75,7 +75,7 @@ class Board:
 
 BOARDS = {b.name: b for b in (
     Board("icebreaker", "1BitSquared iCEBreaker (iCE40UP5K-SG48)", "amaranth_boards.icebreaker:ICEBreakerPlatform",
-          "ice40-up5k", ("--package", "sg48"), "clk12", 12_000_000, 18_000_000, "icebreaker", ("flash", "sram"),
+          "ice40-up5k", ("--package", "sg48"), "clk12", 12_000_000, 24_000_000, "icebreaker", ("flash", "sram"),
           "examples/icebreaker_2x2.yaml", note="UART through the on-board FTDI (second interface)"),
     Board("ulx3s", "Radiona ULX3S (LFE5U-85F-6BG381)", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
           "ecp5-85k", ("--package", "CABGA381", "--speed", "6"), "clk25", 25_000_000, 50_000_000, "ulx3s",

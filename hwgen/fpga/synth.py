@@ -210,6 +210,7 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
         "config_file": str(source) if source else None, "config_hash": cfg.content_hash,
         "array": f"{cfg.array.kind} {cfg.array.rows}x{cfg.array.cols}" + (
             f"x{cfg.array.depth}" if cfg.array.depth > 1 else "") + f" {cfg.array.pe.a}x{cfg.array.pe.w}",
+        "pipeline": cfg.array.pe.pipeline,
         "bitstream": bit.name, "bitstream_sha256": hashlib.sha256(bit.read_bytes()).hexdigest(),
         "clock": {"oscillator_mhz": b.clk_hz / 1e6, "requested_mhz": round(pll.fout_mhz, 3), "achieved_mhz": achieved,
                   "net": clk, "pll": pll.params},
