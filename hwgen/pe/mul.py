@@ -154,8 +154,9 @@ class DualMul(Elaboratable):
         o = Signal(32)
         rst = ResetSignal("sync")
         m.submodules.dsp = Instance(
-            "SB_MAC16", **{f"p_{k}": v for k, v in ICE40_DUAL8_PARAMS.items()},
-            p_A_SIGNED=int(self.a_shape.signed), p_B_SIGNED=int(self.w_shape.signed),
+            "SB_MAC16", **{f"p_{k}": Const(v, 2 if k.endswith(("SELECT", "LOWERINPUT")) else 1)
+                           for k, v in ICE40_DUAL8_PARAMS.items()},   # as wide as the cell's parameters
+            p_A_SIGNED=Const(self.a_shape.signed, 1), p_B_SIGNED=Const(self.w_shape.signed, 1),
             i_CLK=ClockSignal("sync"), i_CE=self.enable,
             i_A=Cat(*ops["a"]), i_B=Cat(*ops["w"]), i_C=Const(0, 16), i_D=Const(0, 16),
             i_AHOLD=0, i_BHOLD=0, i_CHOLD=0, i_DHOLD=0, i_IRSTTOP=rst, i_IRSTBOT=rst, i_ORSTTOP=rst, i_ORSTBOT=rst,

@@ -111,3 +111,23 @@ def test_registered_multiplier_targets():
     assert ecp5.count("MULT18X18D #(") == 6 and '.REG_INPUTA_CLK("CLK0")' in ecp5 and '.REG_OUTPUT_CE("CE0")' in ecp5
     assert emit_verilog(dataclasses.replace(cfg, name="p1", array=dataclasses.replace(
         cfg.array, pe=PEConfig(pipeline=1))), platform=DspTarget("ecp5"))[0].count("MULT18X18D") == 0
+
+
+def test_ice40_dual_multipliers_and_accumulator_cells():
+    """``pipeline: 2`` for iCE40 DSPs: neighbouring PEs of a row share one SB_MAC16 in its
+    8×8 mode (an odd last column keeps a multiplier of its own), and each accumulator bit
+    is one SB_LUT4 (sum, or the product on a tile's first step) beside one SB_CARRY."""
+    from hwgen.generate import emit_verilog
+    from hwgen.pe.mac import _RESTART_ADD_INIT
+    from hwgen.pe.mul import DspTarget
+    cfg = HwgenConfig(name="p2", array=ArrayConfig(rows=2, cols=3, pe=PEConfig(pipeline=2)))
+    ice40, _ = emit_verilog(cfg, platform=DspTarget("ice40"))
+    assert ice40.count("SB_MAC16 #(") == 2 and ".MODE_8x8(1'h1)" in ice40 and ".A_SIGNED(1'h1)" in ice40
+    assert ".TOPOUTPUT_SELECT(2'h2)" in ice40 and ".BOT_8x8_MULT_REG(1'h1)" in ice40
+    assert ice40.count("SB_LUT4 #(") == 6 * 32 and ice40.count("SB_CARRY ") == 6 * 31
+    assert f"16'h{_RESTART_ADD_INIT:04x}" in ice40
+    generic, _ = emit_verilog(cfg)
+    assert "SB_MAC16" not in generic and "SB_LUT4" not in generic
+    sat = dataclasses.replace(cfg, name="p2s", array=dataclasses.replace(
+        cfg.array, pe=PEConfig(pipeline=2, overflow="saturate")))
+    assert "SB_LUT4" not in emit_verilog(sat, platform=DspTarget("ice40"))[0]   # saturation: generic adder

@@ -7,7 +7,7 @@ import pytest
 
 from hwgen.config import load, loads
 from hwgen.fpga.boards import BOARDS, CAPACITY, board
-from hwgen.fpga.fit import NotFitting, bram_blocks, check_cells, check_estimate, dsp_plan, estimate
+from hwgen.fpga.fit import NotFitting, bram_blocks, check_cells, check_estimate, dsp_plan, engine_dsps, estimate
 from hwgen.fpga.ooc import DoesNotFit
 from hwgen.fpga.shell import BoardShell, board_config, pll_ecp5, pll_for, pll_ice40
 from hwgen.fpga.synth import prepare_dir
@@ -93,6 +93,17 @@ def test_dsp_plan_engine_in_dsps_only_when_all_fit():
     eng, other, used = dsp_plan(big, CAPACITY["ice40-up5k"])
     assert not eng and other and used <= 8             # 16 engine multipliers do not fit 8 DSPs
     assert dsp_plan(big, CAPACITY["ecp5-25k"])[0]
+    paired = load("examples/icebreaker_4x4.yaml")   # pipeline 2: two multipliers per SB_MAC16
+    assert engine_dsps(paired, "ice40") == 8 and engine_dsps(paired, "ecp5") == 16
+    assert dsp_plan(paired, CAPACITY["ice40-up5k"]) == (True, False, 8)   # output stage: shift-and-add
+
+
+def test_nextpnr_over_capacity_is_read_from_its_log():
+    from hwgen.fpga.synth import _over_capacity
+    log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:    5838/   5280   110%\n"
+           "Info: \t        ICESTORM_RAM:      27/     30    90%\n")
+    assert _over_capacity(log) == "5,838 ICESTORM_LC of 5,280"
+    assert _over_capacity(log.replace("5838", "5198")) == ""
 
 
 def test_cells_check_names_the_resource():

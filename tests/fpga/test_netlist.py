@@ -11,10 +11,14 @@ from hwgen.fpga.netlist import UNMODELLED, cell_models, check_netlist
 pytestmark = pytest.mark.netlist
 
 
-@pytest.mark.parametrize("board", ["icebreaker", "orangecrab"])
-def test_netlist_gemm_is_bit_exact(tmp_path, seed, board):
+@pytest.mark.parametrize("board,example", [("icebreaker", None), ("orangecrab", None),
+                                           ("icebreaker", "examples/icebreaker_4x4.yaml")],
+                         ids=["icebreaker", "orangecrab", "icebreaker_4x4"])
+def test_netlist_gemm_is_bit_exact(tmp_path, seed, board, example):
+    """Each board's bundled example, and the iCEBreaker's 4x4 (SB_MAC16 pairs in 8x8 mode,
+    hand-placed accumulator LUTs, the multiplier-free output stage) at gate level."""
     b = BOARDS[board]
-    res = check_netlist(load(b.example), b, tmp_path, seed=seed, log=print)
+    res = check_netlist(load(example or b.example), b, tmp_path, seed=seed, log=print)
     print(res["summary"])
     assert res["ok"], res["summary"]
     assert res["cycles"] > 100_000  # it really pushed frames through the UART
