@@ -51,7 +51,12 @@ def main(argv=None) -> int:
     ap.add_argument("--work-dir", default=str(ROOT / "build" / "ooc_pipeline"))
     ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "ooc_pipeline.json"))
     args = ap.parse_args(argv)
-    rows = [measure(d, args.seeds, Path(args.work_dir) / f"p{d}") for d in sorted(args.depth or [0, 1, 2, 3])]
+    out = Path(args.output)
+    # a run of some depths keeps the others' last results
+    kept = {r["pipeline"]: r for r in json.loads(out.read_text())["results"]} if out.exists() else {}
+    for d in sorted(args.depth or [0, 1, 2, 3]):
+        kept[d] = measure(d, args.seeds, Path(args.work_dir) / f"p{d}")
+    rows = [kept[d] for d in sorted(kept)]
     base = next((r for r in rows if r["pipeline"] == 0), None)
     lines = []
     for r in rows:
@@ -62,7 +67,6 @@ def main(argv=None) -> int:
     text = table(["pipeline", "LUT4", "CCU2C", "FF", "MULT18X18D", "Fmax MHz by seed", "min", "median vs 0",
                   "cycles/tile (K=64)"], lines, align="lrrrrrrrr")
     print(text)
-    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "benchmark": "ooc_pipeline", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

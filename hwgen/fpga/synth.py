@@ -75,10 +75,6 @@ def yosys_script(family: str, engine_dsp: bool, rq_dsp: bool, *, top: str = TOP,
         # yosys keeps the block RAMs' own ports instead of emulating read-before-write in
         # fabric (on the iCE40UP5K that emulation took ~470 flip-flops and ~470 LUTs).
         "memory_collect",
-        # Amaranth gives every register an initial value; yosys does not re-encode a state
-        # register that has one. The domain reset (held until the PLL locks) sets the FSMs'
-        # states anyway, so their init attributes go and yosys may make them one-hot.
-        "setattr -unset init w:fsm_state w:*_fsm_state",
         "setparam -set RD_COLLISION_X_MASK 1'1 t:$mem_v2 r:RD_PORTS=1 %i r:WR_PORTS=1 %i",
         # the engine's multipliers become Booth LUT logic when the DSPs are too few
         *([] if engine_dsp else [f"booth {engine}*"]),

@@ -127,14 +127,15 @@ def test_matches_golden_under_stalls(seed, cls, cols, acc_bits, out_fmt, p_gap, 
 @pytest.mark.parametrize("cols,acc_bits,out_fmt", CONFIGS, ids=lambda v: str(v))
 def test_throughput_and_latency(seed, serial, cols, acc_bits, out_fmt):
     """Without gaps or stalls: ``Requant`` takes a beat every cycle and answers LATENCY edges
-    later; ``SerialRequant`` takes one every ``cols + LATENCY + 1`` cycles (one column per
-    cycle, the core's latency, the row offered while the next beat waits)."""
+    later; ``SerialRequant`` takes one every ``cols + LATENCY + 2`` cycles (one column per
+    cycle through the column register, the core's latency, the row offered while the next
+    beat waits)."""
     rng = np.random.default_rng(seed)
     beats = random_beats(rng, cols, acc_bits, out_fmt, 30)
     dut = (SerialRequant if serial else Requant)(cols, acc_bits, out_fmt)
     got, cycles = run(dut, beats, rng, 0.0, 0.0)
     assert got == expected(beats, out_fmt)
-    want = len(beats) * (cols + Requant.LATENCY + 1) if serial else len(beats) + Requant.LATENCY
+    want = len(beats) * (cols + Requant.LATENCY + 2) if serial else len(beats) + Requant.LATENCY
     assert cycles == want, cycles
 
 
