@@ -58,6 +58,22 @@ def _step(log, what: str):
     return time.time()
 
 
+#: a black box with SB_MAC16's ports and parameters, the private type hwgen's own SB_MAC16
+#: cells have while yosys synthesizes (see :func:`yosys_script`)
+_HIDDEN_SB_MAC16 = "(* blackbox *) module \\hwgen_SB_MAC16 (" + ", ".join(
+    ["input CLK, CE", "input [15:0] C, A, B, D",
+     "input AHOLD, BHOLD, CHOLD, DHOLD, IRSTTOP, IRSTBOT, ORSTTOP, ORSTBOT",
+     "input OLOADTOP, OLOADBOT, ADDSUBTOP, ADDSUBBOT, OHOLDTOP, OHOLDBOT, CI, ACCUMCI, SIGNEXTIN",
+     "output [31:0] O", "output CO, ACCUMCO, SIGNEXTOUT"]) + ");\n" + "".join(
+    f"  parameter [{w - 1}:0] {name} = 0;\n" for name, w in (
+        ("NEG_TRIGGER", 1), ("C_REG", 1), ("A_REG", 1), ("B_REG", 1), ("D_REG", 1), ("TOP_8x8_MULT_REG", 1),
+        ("BOT_8x8_MULT_REG", 1), ("PIPELINE_16x16_MULT_REG1", 1), ("PIPELINE_16x16_MULT_REG2", 1),
+        ("TOPOUTPUT_SELECT", 2), ("TOPADDSUB_LOWERINPUT", 2), ("TOPADDSUB_UPPERINPUT", 1),
+        ("TOPADDSUB_CARRYSELECT", 2), ("BOTOUTPUT_SELECT", 2), ("BOTADDSUB_LOWERINPUT", 2),
+        ("BOTADDSUB_UPPERINPUT", 1), ("BOTADDSUB_CARRYSELECT", 2), ("MODE_8x8", 1), ("A_SIGNED", 1),
+        ("B_SIGNED", 1))) + "endmodule"
+
+
 def yosys_script(family: str, engine_dsp: bool, rq_dsp: bool, *, top: str = TOP, engine: str = f"{TOP}.accel.engine",
                  netlist: str = f"{TOP}_netlist.v") -> str:
     """The synthesis script of a board build (also used for the netlist check's top)."""
@@ -78,7 +94,12 @@ def yosys_script(family: str, engine_dsp: bool, rq_dsp: bool, *, top: str = TOP,
         "setparam -set RD_COLLISION_X_MASK 1'1 t:$mem_v2 r:RD_PORTS=1 %i r:WR_PORTS=1 %i",
         # the engine's multipliers become Booth LUT logic when the DSPs are too few
         *([] if engine_dsp else [f"booth {engine}*"]),
+        # hwgen's own DSP cells (SB_MAC16 pairs in 8x8 mode) under a private type during
+        # synthesis: ice40_dsp would otherwise re-configure them as 16x16 multipliers
+        "chtype -set hwgen_SB_MAC16 a:hwgen_keep",
+        f"read_verilog -lib <<EOT\n{_HIDDEN_SB_MAC16}\nEOT",
         f"synth_{family} {dsp} -top {top}",
+        "chtype -set SB_MAC16 t:hwgen_SB_MAC16",
         "tee -q -o synth_stat.json stat -json",
         f"write_json {top}.json",
         f"write_verilog -noattr {netlist}",

@@ -153,8 +153,10 @@ class DualMul(Elaboratable):
             m.d.comb += [ops["a"][i].eq(h.a), ops["w"][i].eq(h.w)]
         o = Signal(32)
         rst = ResetSignal("sync")
+        # hwgen_keep: yosys' ice40_dsp pass re-configures every SB_MAC16 it finds as its own
+        # 16×16 multiplier; the synthesis script hides cells so marked from it
         m.submodules.dsp = Instance(
-            "SB_MAC16", **{f"p_{k}": Const(v, 2 if k.endswith(("SELECT", "LOWERINPUT")) else 1)
+            "SB_MAC16", a_hwgen_keep=1, **{f"p_{k}": Const(v, 2 if k.endswith(("SELECT", "LOWERINPUT")) else 1)
                            for k, v in ICE40_DUAL8_PARAMS.items()},   # as wide as the cell's parameters
             p_A_SIGNED=Const(self.a_shape.signed, 1), p_B_SIGNED=Const(self.w_shape.signed, 1),
             i_CLK=ClockSignal("sync"), i_CE=self.enable,
