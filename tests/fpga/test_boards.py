@@ -173,3 +173,26 @@ def test_long_tools_report_progress(tmp_path):
         run_tool([sys.executable, "-c", "import time; time.sleep(5)"], tmp_path / "u.log", what="t", timeout=0.5)
     with pytest.raises(ToolError, match=r"t failed \(exit 3\); log: "):
         run_tool([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "v.log", what="t")
+
+
+def test_synthesis_keeps_hwgen_dsp_configuration(tmp_path):
+    """yosys' ice40_dsp re-configures every SB_MAC16 it meets as a 16×16 multiplier; the
+    board script hides hwgen's own (the 8×8 pairs of ``pe.pipeline: 2``) from it, so they
+    come out of synthesis as they went in."""
+    import re
+    import subprocess
+
+    from hwgen.config import ArrayConfig, HwgenConfig, PEConfig
+    from hwgen.fpga.synth import yosys_script
+    from hwgen.generate import emit_verilog
+    from hwgen.pe.mul import DspTarget
+    from hwgen.tools import yosys_command
+    cfg = HwgenConfig(name="dual8", array=ArrayConfig(rows=1, cols=2, pe=PEConfig(pipeline=2)))
+    (tmp_path / "in.v").write_text(emit_verilog(cfg, platform=DspTarget("ice40"))[0])
+    script = yosys_script("ice40", True, True, top="dual8", engine="dual8", netlist="net.v")
+    (tmp_path / "s.ys").write_text(script.replace("read_rtlil dual8.il", "read_verilog in.v"))
+    subprocess.run([*yosys_command(), "-q", "s.ys"], cwd=tmp_path, check=True, capture_output=True)
+    net = (tmp_path / "net.v").read_text()
+    cells = re.findall(r"SB_MAC16 #\((.*?)\)\s*\S+\s*\(", net, re.S)
+    assert len(cells) == 1
+    assert ".MODE_8x8(1'h1)" in cells[0] and ".A_REG(1'h1)" in cells[0] and ".TOPOUTPUT_SELECT(2'h2)" in cells[0]
