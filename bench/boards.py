@@ -33,6 +33,8 @@ def main(argv=None) -> int:
     ap.add_argument("--check-netlist", action="store_true", help="also run the netlist check of each build")
     ap.add_argument("--extra", action="append", default=[], metavar="BOARD=CONFIG",
                     help="also build CONFIG for BOARD (repeatable)")
+    ap.add_argument("--collect", action="store_true",
+                    help="build nothing: take each build's report.json from the work directory (after an interrupted run)")
     ap.add_argument("--work-dir", default=str(ROOT / "build" / "boards"))
     ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "boards.json"))
     args = ap.parse_args(argv)
@@ -46,6 +48,11 @@ def main(argv=None) -> int:
         b = BOARDS[name]
         cfg = load(ROOT / example)
         work = Path(args.work_dir) / (name if example == b.example else f"{name}-{cfg.name}")
+        if args.collect:
+            if (work / "report.json").exists():
+                previous[key(json.loads((work / "report.json").read_text()))] = json.loads(
+                    (work / "report.json").read_text())
+            continue
         try:
             r = synth_board(cfg, Path(example), b, work)
         except TimingNotMet as e:  # still a measurement: report it as such
