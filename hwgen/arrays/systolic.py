@@ -43,7 +43,7 @@ from .common import stallable_registered as _stallable_registered
 from .common import vec_stream as _vec_stream
 from .common import weight_banks
 
-__all__ = ["SystolicOS", "SystolicWS", "os_min_tile_k", "os_extra_latency", "registered_enable", "ws_view"]
+__all__ = ["SystolicOS", "SystolicWS", "os_min_tile_k", "os_extra_latency", "paired_multipliers", "registered_enable", "ws_view"]
 
 
 def registered_enable(cfg: ArrayConfig) -> bool:
@@ -51,6 +51,12 @@ def registered_enable(cfg: ArrayConfig) -> bool:
     buffer (:func:`~hwgen.arrays.common.stallable_registered`). ``pipeline: 2`` keeps the
     combinational enable and no buffer (3·C·acc flip-flops fewer: the small-FPGA mode)."""
     return cfg.pe.pipeline >= 3
+
+
+def paired_multipliers(cfg: ArrayConfig) -> bool:
+    """Neighbouring PEs of a row share a :class:`~hwgen.pe.mul.DualMul` (one iCE40 SB_MAC16
+    in 8×8 mode): output-stationary systolic arrays with ``pipeline >= 2``."""
+    return cfg.kind == "systolic" and cfg.dataflow == "output_stationary" and cfg.pe.pipeline >= 2
 
 
 def os_extra_latency(cfg: ArrayConfig) -> int:
@@ -111,9 +117,8 @@ class SystolicOS(wiring.Component):
         fab.d.sync += [a0[r].eq(self.a.payload.data[r]) for r in range(R)]
         fab.d.sync += [w0[j].eq(self.w.payload[j]) for j in range(C)]
 
-        # pipeline >= 2: neighbouring PEs of a row share a DualMul (one iCE40 DSP in 8×8 mode)
         muls = [[None] * C for _ in range(R)]
-        if cfg.pe.pipeline >= 2:
+        if paired_multipliers(cfg):
             for r in range(R):
                 for j in range(0, C - 1, 2):
                     fab.submodules[f"mul_{r}_{j}"] = dual = DualMul(operand_shape(cfg.pe.a), operand_shape(cfg.pe.w),

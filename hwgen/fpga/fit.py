@@ -18,7 +18,7 @@ from ..soc.protocol import Mem
 from .boards import Capacity
 from .ooc import DoesNotFit
 
-__all__ = ["Estimate", "estimate", "check_estimate", "check_cells", "dsp_plan", "engine_dsps", "used_from_cells", "NotFitting"]
+__all__ = ["Estimate", "estimate", "check_estimate", "check_cells", "dsp_plan", "dsp_target", "engine_dsps", "used_from_cells", "NotFitting"]
 
 #: (depth, width) configurations of one block RAM
 BRAM_SHAPES = {"ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
@@ -28,9 +28,9 @@ DSP_WIDTH = {"ice40": 16, "ecp5": 18}
 MUL_LUT_PER_BIT2 = 1.8
 ACC_LUT_PER_BIT = 2.5
 SOC_LUT = 3200            # host link, sequencer, FIFO, UART, counter file, output stage (measured: iCE40
-                          # 2x2 3,867 LC, 4x4 with pipeline 2 5,198 LC; the estimate gives 3,760 and 5,210)
-SOC_LUT_PER_COL = 120
-SHIFT_ADD_LUT = 250       # the multiplier-free output stage (ShiftAddRequant + column select, measured)     # the word registers of the link and the ACC port grow with the columns
+                          # 2x2 3,816 LC, 4x4 with pipeline 2 5,233 LC; the estimate gives 3,760 and 5,210)
+SOC_LUT_PER_COL = 120     # the word registers of the link and the ACC port grow with the columns
+SHIFT_ADD_LUT = 250       # the multiplier-free output stage (ShiftAddRequant + column select, measured)
 OTHER_DSP = {"os": 0, "ws": 3}  # the sequencer's tile counts (16-bit products)
 
 
@@ -67,8 +67,9 @@ def engine_dsps(cfg: HwgenConfig, family: str) -> int:
     a = cfg.array
     if a.kind == "bit_serial" or a.pe.arith in ("compressor_tree",):
         return 0
-    if (family == "ice40" and a.kind == "systolic" and a.dataflow == "output_stationary" and a.pe.pipeline >= 2
-            and max(a.pe.a.bits, a.pe.w.bits) <= 8):
+    from ..arrays.systolic import paired_multipliers
+    from ..pe.mul import DUAL8_BITS
+    if family == "ice40" and paired_multipliers(a) and max(a.pe.a.bits, a.pe.w.bits) <= DUAL8_BITS:
         return a.rows * ((a.cols + 1) // 2)
     return a.macs_per_cycle * _dsps_per_mul(family, a.pe.a.bits, a.pe.w.bits)
 
@@ -90,6 +91,16 @@ def dsp_plan(cfg: HwgenConfig, cap: Capacity) -> tuple[bool, bool, int]:
         return True, False, eng
     rq_dsp = rq <= cap.dsp
     return False, rq_dsp, rq if rq_dsp else 0
+
+
+def dsp_target(cfg: HwgenConfig, cap: Capacity):
+    """The elaboration target the plan implies (:class:`hwgen.pe.mul.DspTarget`): the
+    family whose DSP cells the engine's multipliers become, if they go to DSPs, and
+    whether the output stage may multiply in one. Board builds and the netlist check
+    elaborate with the same."""
+    from ..pe.mul import DspTarget
+    eng_dsp, rq_dsp, _ = dsp_plan(cfg, cap)
+    return DspTarget(cap.family if eng_dsp else None, soc_dsp=rq_dsp)
 
 
 def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:

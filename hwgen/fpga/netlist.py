@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import HwgenConfig
-from ..pe.mul import DspTarget
 from ..tools import ToolError, run_tool, yosys_command
 from .boards import Board
-from .fit import dsp_plan
+from .fit import dsp_plan, dsp_target
 from .synth import prepare_dir, yosys_script
 
 __all__ = ["check_netlist", "cell_models", "synth_netlist"]
@@ -118,10 +117,10 @@ def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, log=print) -> tuple[str
     from ..soc.top import Accelerator
     top = f"{cfg.name}_top"
     out = prepare_dir(out)
-    eng_dsp, rq_dsp, _ = dsp_plan(cfg, b.capacity)
-    target = DspTarget(b.family if eng_dsp else None, soc_dsp=rq_dsp)  # as the board build elaborates it
+    eng_dsp, _, dsps = dsp_plan(cfg, b.capacity)
+    target = dsp_target(cfg, b.capacity)  # as the board build elaborates it
     (out / f"{top}.il").write_text(rtlil.convert(Accelerator(cfg, phy="uart"), name=top, platform=target))
-    (out / "netlist.ys").write_text(yosys_script(b.family, eng_dsp, eng_dsp or rq_dsp, top=top, engine=f"{top}.engine",
+    (out / "netlist.ys").write_text(yosys_script(b.family, eng_dsp, dsps > 0, top=top, engine=f"{top}.engine",
                                                  netlist="netlist.v"))
     log(f"  yosys synth_{b.family} of {top} (log: {out / 'yosys.log'})")
     run_tool([*yosys_command(), "-q", "-l", "yosys.log", "netlist.ys"], out / "yosys.out", what="yosys (netlist)",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..tools import ToolError, nextpnr_ecp5_command, run_tool, yosys_command
 
-__all__ = ["generic_stats", "ecp5_ooc", "place_ooc", "FLOWS", "YosysAssertion", "DoesNotFit"]
+__all__ = ["generic_stats", "ecp5_ooc", "place_ooc", "over_capacity", "FLOWS", "YosysAssertion", "DoesNotFit"]
 
 
 def _stage(verilog: Path, workdir: Path) -> str:
@@ -103,9 +103,9 @@ def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", fre
         achieved = place_ooc(netlist, device=device, freq_mhz=freq_mhz, seed=seed)
     except ToolError as e:
         text = (workdir / "nextpnr.log").read_text() if (workdir / "nextpnr.log").exists() else ""
-        over = re.findall(r"Total (\w+):\s+(\d+)/(\d+)\s+(\d+)%", text)
-        if "Unable to find legal placement" in text or any(int(p) > 100 for *_, p in over):
-            detail = ", ".join(f"{n} {u}/{a} ({p}%)" for n, u, a, p in over if int(p) > 100)
+        over = over_capacity(text)
+        if "Unable to find legal placement" in text or over:
+            detail = ", ".join(f"{n} {u}/{a} ({u * 100 // a}%)" for n, u, a in over)
             raise DoesNotFit(f"{top} does not fit LFE5U-{device.upper()}: {detail or 'placement failed'}; "
                              f"log: {workdir / 'nextpnr.log'}", used) from None
         raise e
@@ -131,6 +131,16 @@ def place_ooc(netlist: Path, *, device: str = "85k", freq_mhz: float = 200, seed
              workdir / f"nextpnr{suffix}.log", what=f"nextpnr-ecp5 {netlist.stem}", cwd=workdir)
     fmax = json.loads(report.read_text()).get("fmax", {})
     return max((v.get("achieved", 0.0) for v in fmax.values()), default=0.0)
+
+
+def over_capacity(log_text: str) -> list[tuple[str, int, int]]:
+    """(resource, used, available) for what a nextpnr log reports over 100%: its device
+    utilisation table (``ICESTORM_LC:  5838/ 5280  110%``) or an out-of-context run's
+    totals (``Total LUT4s:  126031/83640  150%``). yosys' cell counts can fit while the
+    packed cells do not."""
+    found = re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log_text, re.M)
+    found += re.findall(r"Total (\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log_text)
+    return [(n, int(u), int(a)) for n, u, a in found if int(u) > int(a)]
 
 
 def _last_int(pattern: str, text: str) -> int | None:

@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 from ..config import HwgenConfig
+from ..pe.mul import SB_MAC16_PARAMS, sb_mac16_param_width
 from ..tools import ToolError, nextpnr_command, packer_command, run_tool, yosys_command
 from .boards import CAPACITY, Board
-from .fit import check_cells, check_estimate, dsp_plan, used_from_cells
-from .ooc import DoesNotFit, _stat, ecp5_ooc
+from .fit import check_cells, check_estimate, dsp_target, used_from_cells
+from .ooc import DoesNotFit, _stat, ecp5_ooc, over_capacity
 
 __all__ = ["synth_board", "synth_ooc", "TimingNotMet", "BUILD_MARK", "prepare_dir", "TOP", "yosys_script"]
 
@@ -65,19 +66,13 @@ _HIDDEN_SB_MAC16 = "(* blackbox *) module \\hwgen_SB_MAC16 (" + ", ".join(
      "input AHOLD, BHOLD, CHOLD, DHOLD, IRSTTOP, IRSTBOT, ORSTTOP, ORSTBOT",
      "input OLOADTOP, OLOADBOT, ADDSUBTOP, ADDSUBBOT, OHOLDTOP, OHOLDBOT, CI, ACCUMCI, SIGNEXTIN",
      "output [31:0] O", "output CO, ACCUMCO, SIGNEXTOUT"]) + ");\n" + "".join(
-    f"  parameter [{w - 1}:0] {name} = 0;\n" for name, w in (
-        ("NEG_TRIGGER", 1), ("C_REG", 1), ("A_REG", 1), ("B_REG", 1), ("D_REG", 1), ("TOP_8x8_MULT_REG", 1),
-        ("BOT_8x8_MULT_REG", 1), ("PIPELINE_16x16_MULT_REG1", 1), ("PIPELINE_16x16_MULT_REG2", 1),
-        ("TOPOUTPUT_SELECT", 2), ("TOPADDSUB_LOWERINPUT", 2), ("TOPADDSUB_UPPERINPUT", 1),
-        ("TOPADDSUB_CARRYSELECT", 2), ("BOTOUTPUT_SELECT", 2), ("BOTADDSUB_LOWERINPUT", 2),
-        ("BOTADDSUB_UPPERINPUT", 1), ("BOTADDSUB_CARRYSELECT", 2), ("MODE_8x8", 1), ("A_SIGNED", 1),
-        ("B_SIGNED", 1))) + "endmodule"
+    f"  parameter [{sb_mac16_param_width(name) - 1}:0] {name} = 0;\n" for name in SB_MAC16_PARAMS) + "endmodule"
 
 
-def yosys_script(family: str, engine_dsp: bool, rq_dsp: bool, *, top: str = TOP, engine: str = f"{TOP}.accel.engine",
+def yosys_script(family: str, engine_dsp: bool, any_dsp: bool, *, top: str = TOP, engine: str = f"{TOP}.accel.engine",
                  netlist: str = f"{TOP}_netlist.v") -> str:
     """The synthesis script of a board build (also used for the netlist check's top)."""
-    dsp = {"ice40": "-dsp" if rq_dsp else "", "ecp5": "" if rq_dsp else "-nodsp"}[family]
+    dsp = {"ice40": "-dsp" if any_dsp else "", "ecp5": "" if any_dsp else "-nodsp"}[family]
     return "\n".join([
         f"read_rtlil {top}.il",
         f"hierarchy -top {top}",
@@ -104,16 +99,6 @@ def yosys_script(family: str, engine_dsp: bool, rq_dsp: bool, *, top: str = TOP,
         f"write_json {top}.json",
         f"write_verilog -noattr {netlist}",
     ]) + "\n"
-
-
-def _over_capacity(log_text: str) -> str:
-    """What nextpnr's utilisation table says is over 100% (e.g. "5,837 ICESTORM_LC of
-    5,280"), or "" — yosys' cell counts can fit while the packed logic cells do not."""
-    import re
-    over = [f"{int(used):,} {kind} of {int(avail):,}"
-            for kind, used, avail in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log_text, re.M)
-            if int(used) > int(avail)]
-    return ", ".join(over)
 
 
 def _pnr_report(family: str, rep: dict) -> dict:
@@ -168,8 +153,8 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
     plat = b.platform_instance()
     # pe.pipeline >= 2 multipliers become the device's registered DSP cells where hwgen.pe.mul has them;
     # the output stage does without a multiplier when the engine takes every DSP
-    plat.hwgen_dsp = b.family if est.engine_dsp else None
-    plat.hwgen_soc_dsp = dsp_plan(cfg, cap)[1]
+    target = dsp_target(cfg, cap)
+    plat.hwgen_dsp, plat.hwgen_soc_dsp = target.hwgen_dsp, target.hwgen_soc_dsp
     plan = plat.prepare(BoardShell(cfg, b, pll), name=TOP)
     for name, content in plan.files.items():
         if name.endswith((".il", ".pcf", ".lpf")):
@@ -196,7 +181,7 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
                  progress=log)
     except ToolError as e:
         text = (out / "nextpnr.log").read_text() if (out / "nextpnr.log").exists() else ""
-        over = _over_capacity(text)
+        over = ", ".join(f"{u:,} {n} of {a:,}" for n, u, a in over_capacity(text))
         if over:
             raise DoesNotFit(f"{cfg.name} does not fit {cap.device} after packing: {over}; "
                              f"log: {out / 'nextpnr.log'}", synth_used) from None

@@ -22,7 +22,8 @@ from amaranth.hdl import Cat, ClockSignal, Const, Elaboratable, Instance, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["RegisteredMul", "DualMul", "DspTarget", "dsp_family", "soc_dsp", "ECP5_MULT_PARAMS", "ICE40_DUAL8_PARAMS"]
+__all__ = ["RegisteredMul", "DualMul", "DspTarget", "dsp_family", "soc_dsp", "ECP5_MULT_PARAMS", "ICE40_DUAL8_PARAMS",
+           "SB_MAC16_PARAMS", "sb_mac16_param_width", "DUAL8_BITS"]
 
 #: MULT18X18D parameters of the registered form: input A/B and output registers on CLK0/CE0/RST0
 ECP5_MULT_PARAMS = {
@@ -44,6 +45,17 @@ ICE40_DUAL8_PARAMS = {
     "BOTADDSUB_LOWERINPUT": 0, "BOTADDSUB_UPPERINPUT": 0, "BOTADDSUB_CARRYSELECT": 0,
 }
 
+#: widest operands an SB_MAC16 multiplies two pairs of (its 8×8 mode)
+DUAL8_BITS = 8
+
+#: every SB_MAC16 parameter hwgen sets (the two signedness flags depend on the operands)
+SB_MAC16_PARAMS = (*ICE40_DUAL8_PARAMS, "A_SIGNED", "B_SIGNED")
+
+
+def sb_mac16_param_width(name: str) -> int:
+    """Bits of an SB_MAC16 parameter (the output/adder-input/carry selects have 2)."""
+    return 2 if name.endswith(("SELECT", "LOWERINPUT")) else 1
+
 
 class DspTarget:
     """Elaboration platform for builds without a board (out-of-context synthesis, the
@@ -55,6 +67,11 @@ class DspTarget:
     def __init__(self, family: str | None, *, soc_dsp: bool = True):
         self.hwgen_dsp = family
         self.hwgen_soc_dsp = soc_dsp
+
+
+def product_shape(a_shape, w_shape) -> Shape:
+    """The exact shape of ``a * w``."""
+    return (Signal(Shape.cast(a_shape)) * Signal(Shape.cast(w_shape))).shape()
 
 
 def dsp_family(platform) -> str | None:
@@ -76,7 +93,7 @@ class RegisteredMul(wiring.Component):
             raise ValueError(f"stages must be 2 or 3, got {stages}")
         self.a_shape, self.w_shape = Shape.cast(a_shape), Shape.cast(w_shape)
         self.stages, self.enable = stages, enable
-        prod = (Signal(self.a_shape) * Signal(self.w_shape)).shape()
+        prod = product_shape(self.a_shape, self.w_shape)
         super().__init__({"a": In(self.a_shape), "w": In(self.w_shape), "p": Out(prod)})
 
     def elaborate(self, platform):
@@ -116,7 +133,7 @@ class MulPorts:
 
     def __init__(self, a_shape: Shape, w_shape: Shape, name: str):
         self.a, self.w = Signal(a_shape, name=f"{name}_a"), Signal(w_shape, name=f"{name}_w")
-        self.p = Signal((Signal(a_shape) * Signal(w_shape)).shape(), name=f"{name}_p")
+        self.p = Signal(product_shape(a_shape, w_shape), name=f"{name}_p")
 
 
 class DualMul(Elaboratable):
@@ -137,7 +154,7 @@ class DualMul(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        if dsp_family(platform) == "ice40" and max(self.a_shape.width, self.w_shape.width) <= 8:
+        if dsp_family(platform) == "ice40" and max(self.a_shape.width, self.w_shape.width) <= DUAL8_BITS:
             self._ice40(m)
         else:
             for i, h in enumerate(self.halves):
@@ -156,8 +173,8 @@ class DualMul(Elaboratable):
         # hwgen_keep: yosys' ice40_dsp pass re-configures every SB_MAC16 it finds as its own
         # 16×16 multiplier; the synthesis script hides cells so marked from it
         m.submodules.dsp = Instance(
-            "SB_MAC16", a_hwgen_keep=1, **{f"p_{k}": Const(v, 2 if k.endswith(("SELECT", "LOWERINPUT")) else 1)
-                           for k, v in ICE40_DUAL8_PARAMS.items()},   # as wide as the cell's parameters
+            "SB_MAC16", a_hwgen_keep=1, **{f"p_{k}": Const(v, sb_mac16_param_width(k))
+                                           for k, v in ICE40_DUAL8_PARAMS.items()},
             p_A_SIGNED=Const(self.a_shape.signed, 1), p_B_SIGNED=Const(self.w_shape.signed, 1),
             i_CLK=ClockSignal("sync"), i_CE=self.enable,
             i_A=Cat(*ops["a"]), i_B=Cat(*ops["w"]), i_C=Const(0, 16), i_D=Const(0, 16),

@@ -33,6 +33,14 @@ def _bytes(value):
     return Cat(value, Const(0, -len(value) % 8))
 
 
+def _by_mem(mem, values: dict):
+    """The value for memory ``mem`` (a frame's field) out of one per :class:`Mem`."""
+    out = values[Mem.SCALE]
+    for mm in (Mem.ACC, Mem.W, Mem.A):
+        out = Mux(mem == mm, values[mm], out)
+    return out
+
+
 def MemPort(addr_bits: int, data_bits: int) -> wiring.Signature:
     """The link's access to one memory: a write port and a 1-cycle-latency read port."""
     return wiring.Signature({
@@ -108,8 +116,7 @@ class HostLink(wiring.Component):
         # and arguments, which are complete (and still) for at least two cycles (their CRC
         # bytes) before a decision reads them: no decision waits for a wide compare.
         lim = Signal(ab)                                    # depth of the frame's memory
-        m.d.sync += lim.eq(Mux(mem == Mem.A, depth[Mem.A], Mux(mem == Mem.W, depth[Mem.W],
-                                                              Mux(mem == Mem.ACC, depth[Mem.ACC], depth[Mem.SCALE]))))
+        m.d.sync += lim.eq(_by_mem(mem, depth))
         addr_ok, len_zero, len_ok, mem_bad = (Signal(name=n) for n in ("addr_ok", "len_zero", "len_ok", "mem_bad"))
         want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, RUN_FORMAT.size,
                                                           Mux(cmd == Cmd.SET, 4, 0)))
@@ -125,9 +132,7 @@ class HostLink(wiring.Component):
         waddr = Signal(ab)
         werr = Signal()
         nb = Signal(range(maxb + 1))
-        m.d.sync += nb.eq(Mux(mem == Mem.A, self.words[Mem.A], Mux(mem == Mem.W, self.words[Mem.W],
-                                                                  Mux(mem == Mem.ACC, self.words[Mem.ACC],
-                                                                      self.words[Mem.SCALE]))))
+        m.d.sync += nb.eq(_by_mem(mem, self.words))
         # registered write: the cycle after a word's last byte, wreg holds exactly that word
         # (the next byte, if any, shifts in at the same edge the memory samples it)
         w_en, w_addr = Signal(), Signal(ab)
@@ -152,7 +157,7 @@ class HostLink(wiring.Component):
         reg_w = cnt[2:]                                     # the register whose word goes next
         slot = Array(Const(COUNTED.index(r) if r in COUNTED else 0, range(len(COUNTED))) for r in Reg)
         src = Signal(2)   # 0: word32, 1: memory words, 2: requantized words, 3: INFO
-        info_rom = Signal(8 * len(self.info), init=int.from_bytes(self.info, "little"))  # never written
+        info_rom = Const(int.from_bytes(self.info, "little"), 8 * len(self.info))
         # READ state: the words are sent from the memory's read port (which holds its data
         # until the next read) and from the output stage's result (held until taken)
         rd_addr = Signal(ab)
@@ -160,9 +165,7 @@ class HostLink(wiring.Component):
         have = Signal()                                    # a word is on the read port / output stage
         r_count, r_mode, r_scale = args[0:16], args[16:24], args[24:40]
         read_ok, read_len = Signal(name="read_ok"), Signal(16, name="read_len")   # READ's check and answer length
-        raw = r_count * self.words[Mem.SCALE]            # bytes per word are constants per memory: no multiplier
-        for mm in (Mem.ACC, Mem.W, Mem.A):
-            raw = Mux(mem == mm, r_count * self.words[mm], raw)
+        raw = _by_mem(mem, {mm: r_count * n for mm, n in self.words.items()})   # constants per memory: no multiplier
         m.d.sync += [read_ok.eq((r_count != 0) & (addr[ab:] == 0) & (addr[:ab] + r_count <= lim) & (r_mode <= 1)
                                 & ((r_mode == 0) | (mem == Mem.ACC)) & (r_scale < depth[Mem.SCALE])),
                      read_len.eq(Mux(r_mode != 0, r_count * geo.word_bytes(Mem.ACC, requant=True), raw))]

@@ -118,18 +118,16 @@ class Sequencer(wiring.Component):
         with m.Elif(self.host_wr_en):
             m.d.sync += [pend_addr.eq(self.host_wr_addr), pend_data.eq(self.host_wr_data)]
         m.d.comb += [self.acc.rd_addr.eq(out_addr), self.acc.rd_en.eq(got & accumulate)]
-        with m.If(pend):  # second stage of read-add-write
-            summed = []
-            for j in range(geo.C):
-                old = (self.acc.rd_data.word_select(j, pe.acc) & pend_acc.replicate(pe.acc)).as_signed()
-                new = pend_data.word_select(j, pe.acc).as_signed()
-                total = old + new
-                if pe.overflow == "saturate":
-                    lo, hi = acc_range(pe.acc)
-                    total = Mux(total > hi, hi, Mux(total < lo, lo, total))
-                summed.append(total[:pe.acc])
-            m.d.comb += self.acc.wr_en.eq(1)
-        m.d.comb += [self.acc.wr_addr.eq(pend_addr), self.acc.wr_data.eq(Cat(*summed))]
+        summed = []   # second stage of read-add-write
+        for j in range(geo.C):
+            old = (self.acc.rd_data.word_select(j, pe.acc) & pend_acc.replicate(pe.acc)).as_signed()
+            new = pend_data.word_select(j, pe.acc).as_signed()
+            total = old + new
+            if pe.overflow == "saturate":
+                lo, hi = acc_range(pe.acc)
+                total = Mux(total > hi, hi, Mux(total < lo, lo, total))
+            summed.append(total[:pe.acc])
+        m.d.comb += [self.acc.wr_en.eq(pend), self.acc.wr_addr.eq(pend_addr), self.acc.wr_data.eq(Cat(*summed))]
 
         # -- control
         # result rows issued (a tile's last beat read) but not yet written: no multiplier for

@@ -99,11 +99,12 @@ def test_dsp_plan_engine_in_dsps_only_when_all_fit():
 
 
 def test_nextpnr_over_capacity_is_read_from_its_log():
-    from hwgen.fpga.synth import _over_capacity
+    from hwgen.fpga.ooc import over_capacity
     log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:    5838/   5280   110%\n"
            "Info: \t        ICESTORM_RAM:      27/     30    90%\n")
-    assert _over_capacity(log) == "5,838 ICESTORM_LC of 5,280"
-    assert _over_capacity(log.replace("5838", "5198")) == ""
+    assert over_capacity(log) == [("ICESTORM_LC", 5838, 5280)]
+    assert over_capacity(log.replace("5838", "5198")) == []
+    assert over_capacity("Info:     Total LUT4s:     126031/83640   150%\n") == [("LUT4s", 126031, 83640)]
 
 
 def test_cells_check_names_the_resource():
