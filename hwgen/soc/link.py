@@ -14,6 +14,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .crc import crc16_update
+from .fsm import OneHotFSM
 from .layout import Geometry
 from .protocol import READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, SOF_RSP, Cmd, Mem, Reg, Status
 
@@ -68,7 +69,7 @@ class HostLink(wiring.Component):
             "rq_out": In(stream.Signature(data.ArrayLayout(out_shape, geo.C))),
             "run_start": Out(1), "run_args": Out(RunArgs), "run_done": In(1), "run_busy": In(1),
             # the counters' snapshot: taken for REGS, read a word at a time
-            "snap": Out(1), "snap_busy": In(1),
+            "snap": Out(1), "snap_busy": In(1),   # (the counter file registers snap, clear, reg_rd_*)
             "reg_rd_index": Out(range(len(COUNTED))), "reg_rd_en": Out(1), "reg_rd_data": In(32),
             "shift": Out(6), "relu": Out(1), "clear": Out(1),
             "bad_frame": Out(1), "garbage": Out(1),
@@ -82,12 +83,23 @@ class HostLink(wiring.Component):
         hdr = Signal(8 * REQ_HEADER.size)                 # request header, little-endian
         cmd, tag, mem, addr, length = hdr[0:8], hdr[8:16], hdr[16:24], hdr[32:64], hdr[64:80]
         crc = Signal(16)
-        crc_in, crc_en = Signal(8), Signal()            # one CRC network, fed by whichever state
-        crc_init = Signal()
+        crc_in, crc_en = Signal(8, name="crc_in"), Signal(name="crc_en")   # one CRC network, fed by
+        crc_init = Signal()                                                 # whichever state
+        # Bytes to send go through one register (``txb``): a state emits a byte when it is
+        # empty; it enters the response CRC as it leaves (``txc``: the byte is CRC-covered).
+        txb, txv, txc = Signal(8, name="txb"), Signal(name="txv"), Signal(name="txc")
+        emit, emit_byte, emit_crc = Signal(name="emit"), Signal(8, name="emit_byte"), Signal(name="emit_crc")
+        can_emit = ~txv
+        with m.If(emit):
+            m.d.sync += [txb.eq(emit_byte), txv.eq(1), txc.eq(emit_crc)]
+        with m.Elif(tx.ready):
+            m.d.sync += txv.eq(0)
+        m.d.comb += [tx.valid.eq(txv), tx.payload.eq(txb)]
+        tx_crc = txv & tx.ready & txc
         with m.If(crc_init):
             m.d.sync += crc.eq(0xFFFF)
-        with m.Elif(crc_en):
-            m.d.sync += crc.eq(crc16_update(crc, crc_in))
+        with m.Elif(crc_en | tx_crc):
+            m.d.sync += crc.eq(crc16_update(crc, Mux(tx_crc, txb, crc_in)))
         crc_match = Signal()                              # the CRC bytes received so far match
         cnt = Signal(16)                                  # bytes of the current field
         cnt_clr, cnt_inc = Signal(name="cnt_clr"), Signal(name="cnt_inc")   # one counter, driven from every state
@@ -96,6 +108,10 @@ class HostLink(wiring.Component):
             m.d.sync += cnt.eq(0)
         with m.Elif(cnt_inc):
             m.d.sync += cnt.eq(cnt + 1)
+        # A field of run-time length counts down in ``left``, loaded with (last byte - 1):
+        # its sign flip-flop marks the field's last byte (no compare of 16-bit counts).
+        left = Signal(17)
+        at_last = left[-1]
         args = Signal(8 * _ARG_BYTES)
         status, rsp_len = Signal(8), Signal(16)
         idle = Signal(range(self.timeout + 1))
@@ -105,7 +121,8 @@ class HostLink(wiring.Component):
             m.d.sync += idle.eq(0)
         with m.Elif(idle < self.timeout):
             m.d.sync += idle.eq(idle + 1)
-        timed_out = idle == self.timeout
+        timed_out = Signal()                 # no byte for ``timeout`` cycles (a cycle late)
+        m.d.sync += timed_out.eq((idle == self.timeout) & ~took)
 
         # Addresses are as wide as the largest memory needs (plus one bit to reach its end):
         # a frame's 32-bit address is checked against the memory once, in CHECK_HDR/EXEC.
@@ -120,8 +137,16 @@ class HostLink(wiring.Component):
         addr_ok, len_zero, len_ok, mem_bad = (Signal(name=n) for n in ("addr_ok", "len_zero", "len_ok", "mem_bad"))
         want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, RUN_FORMAT.size,
                                                           Mux(cmd == Cmd.SET, 4, 0)))
-        len_last, len_skip, rsp_last = Signal(16), Signal(17), Signal(16)   # the last byte of a payload (+ CRC)
-        m.d.sync += [len_last.eq(length - 1), len_skip.eq(length + 1), rsp_last.eq(rsp_len - 1)]
+        # ``left`` for a payload (its last byte is length - 1) and for a response payload
+        pay_left, rsp_left = Signal(17), Signal(17)
+        m.d.sync += [pay_left.eq(length - 2), rsp_left.eq(rsp_len - 2)]
+        # the header's command, memory and register as flags
+        is_cmd = {c: Signal(name=f"is_{c.name.lower()}") for c in Cmd}
+        is_mem = {mm: Signal(name=f"is_{mm.name.lower()}") for mm in Mem}
+        is_shift, is_relu, is_unknown = Signal(), Signal(), Signal()
+        m.d.sync += [*(is_cmd[c].eq(cmd == c) for c in Cmd), *(is_mem[mm].eq(mem == mm) for mm in Mem),
+                     is_shift.eq(addr == Reg.SHIFT), is_relu.eq(addr == Reg.RELU),
+                     is_unknown.eq(~Cat(cmd == c for c in Cmd).any())]
         m.d.sync += [addr_ok.eq((addr[ab:] == 0) & (addr[:ab] < lim)),   # the first word is inside the memory
                      len_zero.eq(length == 0), len_ok.eq(length == want), mem_bad.eq(mem > Mem.SCALE)]
 
@@ -131,8 +156,8 @@ class HostLink(wiring.Component):
         wbyte = Signal(range(maxb + 1))
         waddr = Signal(ab)
         werr = Signal()
-        nb = Signal(range(maxb + 1))
-        m.d.sync += nb.eq(_by_mem(mem, self.words))
+        nb_last = Signal(range(maxb))   # the last byte of the memory's word
+        m.d.sync += nb_last.eq(_by_mem(mem, {mm: n - 1 for mm, n in self.words.items()}))
         # registered write: the cycle after a word's last byte, wreg holds exactly that word
         # (the next byte, if any, shifts in at the same edge the memory samples it)
         w_en, w_addr = Signal(), Signal(ab)
@@ -140,7 +165,7 @@ class HostLink(wiring.Component):
         for mm, p in ports.items():
             w = geo.word_bits(mm)
             m.d.comb += [p.wr_addr.eq(w_addr), p.wr_data.eq(wreg[8 * maxb - 8 * self.words[mm]:][:w]),
-                         p.wr_en.eq(w_en & (mem == mm))]
+                         p.wr_en.eq(w_en & is_mem[mm])]
 
         # Response payload sources
         run_cycles, counting = Signal(32), Signal()   # cycles of the current/last RUN
@@ -170,6 +195,8 @@ class HostLink(wiring.Component):
                                 & ((r_mode == 0) | (mem == Mem.ACC)) & (r_scale < depth[Mem.SCALE])),
                      read_len.eq(Mux(r_mode != 0, r_count * geo.word_bytes(Mem.ACC, requant=True), raw))]
         last_run_tag, last_run_valid = Signal(8), Signal()
+        retry = Signal()   # the RUN in the header has just run (registered; read in RUN_DECIDE)
+        m.d.sync += retry.eq(last_run_valid & (last_run_tag == tag))
         m.d.sync += self.run_start.eq(0)
         with m.If(self.run_start):
             m.d.sync += [run_cycles.eq(0), counting.eq(1)]
@@ -191,19 +218,23 @@ class HostLink(wiring.Component):
         m.d.comb += [self.rq_in.payload.acc.as_value().eq(ports[Mem.ACC].rd_data),
                      self.rq_in.payload.scale.as_value().eq(ports[Mem.SCALE].rd_data)]
 
+        # the registers every state writes: AND-OR of the states' values, not a priority chain
+        fsm = OneHotFSM(m, init="HUNT", name="link")
+        w_status, w_rsp_len, w_have, w_bidx, w_src, w_left = (
+            fsm.written(r) for r in (status, rsp_len, have, bidx, src, left))
+
         def respond(st, n=0):
-            """Answer ``st`` with ``n`` payload bytes (the sync statements; clears the counter)."""
-            m.d.comb += cnt_clr.eq(1)
-            return [status.eq(st), rsp_len.eq(n)]
+            """Answer ``st`` with ``n`` payload bytes (TX_SOF clears the byte counter)."""
+            w_status.set(st)
+            w_rsp_len.set(n)
 
         @contextmanager
         def send_crc():
             """The body of a state that sends the CRC (low byte first); the statements run
-            once, as its second byte is taken."""
-            m.d.comb += [tx.valid.eq(1), tx.payload.eq(crc.word_select(cnt[0], 8))]
-            with m.If(tx.ready):
-                m.d.comb += cnt_inc.eq(1)
-                with m.If(cnt == 1):
+            once, as its second byte is emitted."""
+            with m.If(can_emit):
+                m.d.comb += [emit.eq(1), emit_byte.eq(crc.word_select(cnt[0], 8)), cnt_inc.eq(1)]
+                with m.If(cnt[0]):
                     m.d.comb += cnt_clr.eq(1)
                     yield
 
@@ -211,153 +242,171 @@ class HostLink(wiring.Component):
         def field(last, nxt, on_timeout=()):
             """The body of a state that takes one field of a frame: its statements run for
             every byte taken; after byte ``last`` (counted in ``cnt``) the FSM goes to ``nxt``;
-            if the frame stops arriving, the answer is TRUNCATED."""
+            if the frame stops arriving, the answer is TRUNCATED. ``last`` is a constant or
+            ``None`` for a field of run-time length (counted down in ``left``)."""
             m.d.comb += rx.ready.eq(1)
-            with m.If(took):
+            with m.If(rx.valid):   # = took: ready in this state (not the OR of every state's ready)
                 m.d.comb += cnt_inc.eq(1)
                 yield
-                with m.If(cnt == last):
+                if last is None:
+                    w_left.set(left - 1)
+                # a constant-length field's count never passes ``last``: its low bits suffice
+                with m.If(at_last if last is None else cnt[:max(1, last.bit_length())] == last):
                     m.d.comb += cnt_clr.eq(1)
-                    m.next = nxt
+                    fsm.goto(nxt)
             with m.Elif(timed_out):
-                m.d.sync += respond(Status.TRUNCATED) + list(on_timeout)
-                m.next = "ERR"
+                respond(Status.TRUNCATED)
+                m.d.sync += list(on_timeout)
+                fsm.goto("ERR")
 
-        with m.FSM():
-            with m.State("HUNT"):
+        with fsm:
+            with fsm.state("HUNT"):
                 m.d.comb += rx.ready.eq(1)
-                with m.If(took):
+                with m.If(rx.valid):
                     with m.If(rx.payload == SOF_REQ):
                         m.d.comb += [crc_init.eq(1), cnt_clr.eq(1)]
-                        m.next = "HDR"
+                        fsm.goto("HDR")
                     with m.Else():
                         m.d.comb += self.garbage.eq(1)
-            with m.State("HDR"):
+            with fsm.state("HDR"):
                 with field(REQ_HEADER.size - 1, "HCRC", on_timeout=[tag.eq(0)]):
                     m.d.sync += hdr.eq(Cat(hdr[8:], rx.payload))
                     m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
-            with m.State("HCRC"):
+            with fsm.state("HCRC"):
                 with field(1, "CHECK_HDR", on_timeout=[tag.eq(0)]):
                     m.d.sync += crc_match.eq(byte_matches)
-            with m.State("CHECK_HDR"):
+            with fsm.state("CHECK_HDR"):
                 with m.If(~crc_match):
-                    m.d.sync += respond(Status.BAD_HEADER) + [tag.eq(0)]
-                    m.next = "ERR"
+                    respond(Status.BAD_HEADER)
+                    m.d.sync += tag.eq(0)
+                    fsm.goto("ERR")
                 with m.Else():
                     m.d.comb += crc_init.eq(1)
-                    m.d.sync += [status.eq(Status.OK), waddr.eq(addr), wbyte.eq(0),
-                                 werr.eq(mem_bad | ~addr_ok)]
-                    with m.Switch(cmd):
-                        with m.Case(Cmd.WRITE):
-                            m.next = "WPAY"
-                            with m.If((mem == Mem.ACC) & busy):  # the sequencer owns ACC's write port
-                                m.d.sync += status.eq(Status.BUSY)
-                                m.next = "SKIP"
+                    w_status.set(Status.OK)
+                    m.d.sync += [waddr.eq(addr), wbyte.eq(0), werr.eq(mem_bad | ~addr_ok)]
+                    w_left.set(pay_left)
+
+                    def skip(st):   # drop the payload and its CRC, then answer ``st``
+                        w_status.set(st)
+                        w_left.set(length)
+                        fsm.goto("SKIP")
+                    acc_busy = is_mem[Mem.ACC] & busy   # the sequencer owns ACC's write port
+                    with m.If(is_cmd[Cmd.WRITE]):
+                        fsm.goto("WPAY")
+                        with m.If(acc_busy):
+                            skip(Status.BUSY)
+                        with m.If(len_zero):
+                            respond(Mux(mem_bad, Status.BAD_ARGS, Mux(acc_busy, Status.BUSY, Status.OK)))
+                            fsm.goto("RESP_DONE_CHECK")
+                    with m.If(is_cmd[Cmd.READ] | is_cmd[Cmd.RUN] | is_cmd[Cmd.SET]):
+                        with m.If(~len_ok):
+                            skip(Status.BAD_ARGS)
                             with m.If(len_zero):
-                                m.d.sync += respond(Mux(mem_bad, Status.BAD_ARGS,
-                                                        Mux((mem == Mem.ACC) & busy, Status.BUSY, Status.OK)))
-                                m.next = "RESP_DONE_CHECK"
-                        with m.Case(Cmd.READ, Cmd.RUN, Cmd.SET):
-                            with m.If(~len_ok):
-                                m.d.sync += status.eq(Status.BAD_ARGS)
-                                m.next = "SKIP"
-                                with m.If(len_zero):
-                                    m.next = "ERR"
-                            with m.Else():
-                                m.d.sync += args.eq(0)
-                                m.next = "ARGS"
-                        with m.Case(Cmd.INFO, Cmd.REGS, Cmd.RESET, Cmd.WAIT):
-                            with m.If(~len_zero):
-                                m.d.sync += status.eq(Status.BAD_ARGS)
-                                m.next = "SKIP"
-                            with m.Else():
-                                m.next = "EXEC"
-                        with m.Default():
-                            m.d.sync += status.eq(Status.UNKNOWN_CMD)
-                            m.next = "SKIP"
-                            with m.If(len_zero):
-                                m.next = "ERR"
-            with m.State("WPAY"), field(len_last, "PCRC"):
+                                fsm.goto("ERR")
+                        with m.Else():  # len_ok: every byte the command reads is written
+                            fsm.goto("ARGS")
+                    with m.If(is_cmd[Cmd.INFO] | is_cmd[Cmd.REGS] | is_cmd[Cmd.RESET] | is_cmd[Cmd.WAIT]):
+                        with m.If(~len_zero):
+                            skip(Status.BAD_ARGS)
+                        with m.Else():
+                            fsm.goto("EXEC")
+                    with m.If(is_unknown):
+                        skip(Status.UNKNOWN_CMD)
+                        with m.If(len_zero):
+                            fsm.goto("ERR")
+            with fsm.state("WPAY"), field(None, "PCRC"):
                 m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
                 m.d.sync += [wreg.eq(Cat(wreg[8:], rx.payload)), wbyte.eq(wbyte + 1)]
-                with m.If(wbyte == nb - 1):  # a whole word: write it (if inside the memory)
+                with m.If(wbyte == nb_last):  # a whole word: write it (if inside the memory)
                     m.d.sync += [wbyte.eq(0), w_addr.eq(waddr)]
                     with m.If(~werr & (waddr < lim)):   # waddr stops at the memory's end
                         m.d.sync += [w_en.eq(1), waddr.eq(waddr + 1)]
                     with m.Else():
                         m.d.sync += werr.eq(1)
-            with m.State("ARGS"), field(len_last, "PCRC"):
+            with fsm.state("ARGS"), field(None, "PCRC"):
                 m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
                 m.d.sync += args.word_select(cnt[:5], 8).eq(rx.payload)
-            with m.State("SKIP"), field(len_skip, "ERR"):  # bad arguments or command: drop payload + CRC
+            with fsm.state("SKIP"), field(None, "ERR"):  # bad arguments or command: drop payload + CRC
                 pass
-            with m.State("PCRC"), field(1, "CHECK_PAY"):
+            with fsm.state("PCRC"), field(1, "CHECK_PAY"):
                 m.d.sync += crc_match.eq(byte_matches)
-            with m.State("CHECK_PAY"):
-                with m.If(cmd == Cmd.WRITE):
-                    m.d.sync += respond(Mux(werr | (wbyte != 0), Status.BAD_ARGS,
+            with fsm.state("CHECK_PAY"):
+                with m.If(is_cmd[Cmd.WRITE]):
+                    respond(Mux(werr | (wbyte != 0), Status.BAD_ARGS,
                                             Mux(~crc_match, Status.BAD_CRC, Status.OK)))
-                    m.next = "RESP_DONE_CHECK"
+                    fsm.goto("RESP_DONE_CHECK")
                 with m.Elif(~crc_match):
-                    m.d.sync += respond(Status.BAD_CRC)
-                    m.next = "ERR"
+                    respond(Status.BAD_CRC)
+                    fsm.goto("ERR")
                 with m.Else():
-                    m.next = "EXEC"
-            with m.State("RESP_DONE_CHECK"):  # count errors of completed WRITEs, then answer
+                    fsm.goto("EXEC")
+            with fsm.state("RESP_DONE_CHECK"):  # count errors of completed WRITEs, then answer
                 m.d.comb += self.bad_frame.eq(status != Status.OK)
-                m.d.sync += src.eq(0)
-                m.next = "TX_SOF"
-            with m.State("ERR"):
+                w_src.set(0)
+                fsm.goto("TX_SOF")
+            with fsm.state("ERR"):
                 m.d.comb += self.bad_frame.eq(1)
-                m.d.sync += [src.eq(0), rsp_len.eq(0)]
-                m.next = "TX_SOF"
-            with m.State("EXEC"):
-                m.d.sync += [src.eq(0), status.eq(Status.OK)]
-                with m.Switch(cmd):
-                    with m.Case(Cmd.INFO):
-                        m.d.sync += [src.eq(3), rsp_len.eq(len(self.info))]
-                        m.next = "TX_SOF"
-                    with m.Case(Cmd.REGS):
-                        m.d.comb += self.snap.eq(1)
-                        m.d.sync += [rsp_len.eq(4 * len(Reg)), have.eq(0), bidx.eq(0)]
-                        m.next = "SNAP"
-                    with m.Case(Cmd.RESET):
-                        m.d.comb += self.clear.eq(1)
-                        m.d.sync += [last_run_valid.eq(0), rsp_len.eq(0)]
-                        m.next = "TX_SOF"
-                    with m.Case(Cmd.SET):
-                        with m.If(addr == Reg.SHIFT):
-                            m.d.sync += [self.shift.eq(args[:6]), rsp_len.eq(0)]
-                            m.next = "TX_SOF"
-                        with m.Elif(addr == Reg.RELU):
-                            m.d.sync += [self.relu.eq(args[0]), rsp_len.eq(0)]
-                            m.next = "TX_SOF"
-                        with m.Else():
-                            m.d.sync += status.eq(Status.BAD_ARGS)
-                            m.next = "ERR"
-                    with m.Case(Cmd.WAIT):
-                        with m.If(busy):
-                            m.next = "RUNNING"
-                        with m.Else():
-                            m.d.comb += load_cycles.eq(1)
-                            m.d.sync += [rsp_len.eq(4), have.eq(1), bidx.eq(0)]
-                            m.next = "TX_SOF"
-                    with m.Case(Cmd.READ):
-                        with m.If(~read_ok):
-                            m.d.sync += status.eq(Status.BAD_ARGS)
-                            m.next = "ERR"
-                        with m.Elif(busy):  # the sequencer owns the read ports
-                            m.d.sync += status.eq(Status.BUSY)
-                            m.next = "ERR"
-                        with m.Else():
-                            m.d.sync += [rsp_len.eq(read_len),
-                                         rd_addr.eq(addr), have.eq(0), bidx.eq(0), src.eq(Mux(r_mode != 0, 2, 1))]
-                            m.next = "SCALE_RD"
-                    with m.Case(Cmd.RUN):
-                        m.d.sync += [chk.eq(0), ok_run.eq((run.m_tiles != 0) & (run.n_tiles != 0)
-                                                           & (run.k_beats != 0))]
-                        m.next = "RUN_CHECK"
-            with m.State("RUN_CHECK"):
+                w_src.set(0)
+                w_rsp_len.set(0)
+                fsm.goto("TX_SOF")
+            with fsm.state("EXEC"):
+                w_src.set(0)
+                w_status.set(Status.OK)
+                with m.If(is_cmd[Cmd.INFO]):
+                    w_src.set(3)
+                    w_rsp_len.set(len(self.info))
+                    fsm.goto("TX_SOF")
+                with m.If(is_cmd[Cmd.REGS]):
+                    m.d.comb += self.snap.eq(1)
+                    w_rsp_len.set(4 * len(Reg))
+                    w_have.set(0)
+                    w_bidx.set(0)
+                    fsm.goto("SNAP")
+                with m.If(is_cmd[Cmd.RESET]):
+                    m.d.comb += self.clear.eq(1)
+                    w_rsp_len.set(0)
+                    m.d.sync += [last_run_valid.eq(0)]
+                    fsm.goto("TX_SOF")
+                with m.If(is_cmd[Cmd.SET]):
+                    with m.If(is_shift):
+                        w_rsp_len.set(0)
+                        m.d.sync += [self.shift.eq(args[:6])]
+                        fsm.goto("TX_SOF")
+                    with m.Elif(is_relu):
+                        w_rsp_len.set(0)
+                        m.d.sync += [self.relu.eq(args[0])]
+                        fsm.goto("TX_SOF")
+                    with m.Else():
+                        w_status.set(Status.BAD_ARGS)
+                        fsm.goto("ERR")
+                with m.If(is_cmd[Cmd.WAIT]):
+                    with m.If(busy):
+                        fsm.goto("RUNNING")
+                    with m.Else():
+                        m.d.comb += load_cycles.eq(1)
+                        w_rsp_len.set(4)
+                        w_have.set(1)
+                        w_bidx.set(0)
+                        fsm.goto("TX_SOF")
+                with m.If(is_cmd[Cmd.READ]):
+                    with m.If(~read_ok):
+                        w_status.set(Status.BAD_ARGS)
+                        fsm.goto("ERR")
+                    with m.Elif(busy):  # the sequencer owns the read ports
+                        w_status.set(Status.BUSY)
+                        fsm.goto("ERR")
+                    with m.Else():
+                        w_rsp_len.set(read_len)
+                        w_have.set(0)
+                        w_bidx.set(0)
+                        w_src.set(Mux(r_mode != 0, 2, 1))
+                        m.d.sync += [rd_addr.eq(addr)]
+                        fsm.goto("SCALE_RD")
+                with m.If(is_cmd[Cmd.RUN]):
+                    m.d.sync += [chk.eq(0), ok_run.eq((run.m_tiles != 0) & (run.n_tiles != 0)
+                                                       & (run.k_beats != 0))]
+                    fsm.goto("RUN_CHECK")
+            with fsm.state("RUN_CHECK"):
                 # The three bounds need products of 16-bit fields; one shift-add unit makes
                 # them in turn (<= 17 cycles each) instead of three hardware multipliers.
                 g = geo
@@ -382,80 +431,84 @@ class HostLink(wiring.Component):
                     m.d.sync += [mul_busy.eq(0), chk.eq(chk + 1),
                                  ok_run.eq(ok_run & ~ovf & (base[P:] == 0) & (need <= bound))]
                     with m.If(chk == 2):
-                        m.next = "RUN_DECIDE"
-            with m.State("RUN_DECIDE"):
+                        fsm.goto("RUN_DECIDE")
+            with fsm.state("RUN_DECIDE"):
                 with m.If(~ok_run):
-                    m.d.sync += status.eq(Status.BAD_ARGS)
-                    m.next = "ERR"
-                with m.Elif(last_run_valid & (last_run_tag == tag)):  # a retry: do not run again
+                    w_status.set(Status.BAD_ARGS)
+                    fsm.goto("ERR")
+                with m.Elif(retry):  # a retry: do not run again
                     m.d.comb += load_cycles.eq(1)
-                    m.d.sync += [rsp_len.eq(Mux(run.flags[1], 0, 4)), have.eq(1), bidx.eq(0)]
-                    m.next = "TX_SOF"
+                    w_rsp_len.set(Mux(run.flags[1], 0, 4))
+                    w_have.set(1)
+                    w_bidx.set(0)
+                    fsm.goto("TX_SOF")
                 with m.Elif(busy):
-                    m.d.sync += status.eq(Status.BUSY)
-                    m.next = "ERR"
+                    w_status.set(Status.BUSY)
+                    fsm.goto("ERR")
                 with m.Else():
                     m.d.sync += self.run_start.eq(1)   # a flip-flop: it loads the sequencer
                     m.d.sync += [last_run_tag.eq(tag), last_run_valid.eq(1)]
                     with m.If(run.flags[1]):  # asynchronous: answer now, WAIT answers later
-                        m.d.sync += rsp_len.eq(0)
-                        m.next = "TX_SOF"
+                        w_rsp_len.set(0)
+                        fsm.goto("TX_SOF")
                     with m.Else():
-                        m.next = "RUNNING"
-            with m.State("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM is done
+                        fsm.goto("RUNNING")
+            with fsm.state("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM is done
                 # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
                 with m.If(~counting & ~self.run_start):
                     m.d.comb += load_cycles.eq(1)
-                    m.d.sync += [rsp_len.eq(4), have.eq(1), bidx.eq(0)]
-                    m.next = "TX_SOF"
-            with m.State("SNAP"):      # the counters' snapshot is being written
+                    w_rsp_len.set(4)
+                    w_have.set(1)
+                    w_bidx.set(0)
+                    fsm.goto("TX_SOF")
+            with fsm.state("SNAP"):      # the counters' snapshot is being written
                 with m.If(~self.snap_busy):
-                    m.next = "TX_SOF"
-            with m.State("REG_FETCH"):  # the next REGS word: a counter from the snapshot, or SHIFT/RELU
+                    fsm.goto("TX_SOF")
+            with fsm.state("REG_FETCH"):  # the next REGS word: a counter from the snapshot, or SHIFT/RELU
                 with m.If(reg_w == Reg.SHIFT):
                     m.d.comb += [reg_value.eq(self.shift), load_reg.eq(1)]
-                    m.d.sync += have.eq(1)
-                    m.next = "TX_PAY"
+                    w_have.set(1)
+                    fsm.goto("TX_PAY")
                 with m.Elif(reg_w == Reg.RELU):
                     m.d.comb += [reg_value.eq(self.relu), load_reg.eq(1)]
-                    m.d.sync += have.eq(1)
-                    m.next = "TX_PAY"
+                    w_have.set(1)
+                    fsm.goto("TX_PAY")
                 with m.Else():
                     m.d.comb += [self.reg_rd_index.eq(slot[reg_w]), self.reg_rd_en.eq(1)]
-                    m.next = "REG_LOAD"
-            with m.State("REG_LOAD"):
+                    fsm.goto("REG_WAIT")
+            with fsm.state("REG_WAIT"):  # the counter file takes the read a cycle later
+                fsm.goto("REG_LOAD")
+            with fsm.state("REG_LOAD"):
                 m.d.comb += [reg_value.eq(self.reg_rd_data), load_reg.eq(1)]
-                m.d.sync += have.eq(1)
-                m.next = "TX_PAY"
-            with m.State("SCALE_RD"):  # requantized reads need the column scales first
+                w_have.set(1)
+                fsm.goto("TX_PAY")
+            with fsm.state("SCALE_RD"):  # requantized reads need the column scales first
                 p = ports[Mem.SCALE]
                 m.d.comb += [p.rd_addr.eq(r_scale), p.rd_en.eq(1)]
-                m.next = "SCALE_WAIT"
-            with m.State("SCALE_WAIT"):  # the scale port now holds the columns' scales
-                m.next = "TX_SOF"
+                fsm.goto("SCALE_WAIT")
+            with fsm.state("SCALE_WAIT"):  # the scale port now holds the columns' scales
+                fsm.goto("TX_SOF")
 
             # -- response: SOF, 4 header bytes, header CRC, payload, payload CRC
             rsp_hdr = Cat(status, tag, rsp_len)
-            with m.State("TX_SOF"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(SOF_RSP)]
-                with m.If(tx.ready):
-                    m.d.comb += [cnt_clr.eq(1), crc_init.eq(1)]
-                    m.next = "TX_HDR"
-            with m.State("TX_HDR"):
-                byte = rsp_hdr.word_select(cnt[:2], 8)
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(byte)]
-                with m.If(tx.ready):
-                    m.d.comb += [crc_en.eq(1), crc_in.eq(byte)]
-                    m.d.comb += cnt_inc.eq(1)
-                    with m.If(cnt == 3):
+            with fsm.state("TX_SOF"):
+                with m.If(can_emit):
+                    m.d.comb += [emit.eq(1), emit_byte.eq(SOF_RSP), cnt_clr.eq(1), crc_init.eq(1)]
+                    fsm.goto("TX_HDR")
+            with fsm.state("TX_HDR"):
+                with m.If(can_emit):
+                    m.d.comb += [emit.eq(1), emit_byte.eq(rsp_hdr.word_select(cnt[:2], 8)), emit_crc.eq(1),
+                                 cnt_inc.eq(1)]
+                    with m.If(cnt[:2] == 3):
                         m.d.comb += cnt_clr.eq(1)
-                        m.next = "TX_HCRC"
-            with m.State("TX_HCRC"), send_crc():
+                        fsm.goto("TX_HCRC")
+            with fsm.state("TX_HCRC"), send_crc():
                 m.d.comb += crc_init.eq(1)
-                m.next = "HUNT"
+                fsm.goto("HUNT")
                 with m.If(rsp_len != 0):
-                    m.next = "TX_PAY"
-            with m.State("TX_PAY"):
+                    w_left.set(rsp_left)
+                    fsm.goto("TX_PAY")
+            with fsm.state("TX_PAY"):
                 # one byte from the selected source; memory words are fetched when the
                 # previous word is used up
                 byte = Signal(8)
@@ -469,48 +522,49 @@ class HostLink(wiring.Component):
                                      avail.eq(1)]
                     with m.Case(1):
                         for mm, p in ports.items():
-                            with m.If(mem == mm):
+                            with m.If(is_mem[mm]):
                                 m.d.comb += byte.eq(_bytes(p.rd_data).word_select(bidx, 8))
-                        m.d.comb += [avail.eq(have), word_end.eq(bidx == nb - 1)]
+                        m.d.comb += [avail.eq(have), word_end.eq(bidx == nb_last)]
                     with m.Case(2):
                         m.d.comb += [byte.eq(_bytes(self.rq_out.payload.as_value()).word_select(bidx, 8)), avail.eq(have),
                                      word_end.eq(bidx == rq_bytes - 1)]
-                m.d.comb += [tx.valid.eq(avail), tx.payload.eq(byte)]
-                with m.If(tx.valid & tx.ready):
-                    m.d.comb += [crc_en.eq(1), crc_in.eq(byte)]
+                with m.If(avail & can_emit):
+                    m.d.comb += [emit.eq(1), emit_byte.eq(byte), emit_crc.eq(1)]
                     m.d.comb += shift_out.eq(src == 0)
                     m.d.comb += cnt_inc.eq(1)
-                    m.d.sync += bidx.eq(bidx + 1)
+                    w_bidx.set(bidx + 1)
+                    w_left.set(left - 1)
                     with m.If(word_end):
-                        m.d.sync += [bidx.eq(0), have.eq(0)]
+                        w_bidx.set(0)
+                        w_have.set(0)
                         m.d.comb += self.rq_out.ready.eq(src == 2)   # the output stage's word is sent
-                    with m.If(cnt == rsp_last):
+                    with m.If(at_last):
                         m.d.comb += cnt_clr.eq(1)
-                        m.next = "TX_PCRC"
+                        fsm.goto("TX_PCRC")
                 with m.If(((src == 1) | (src == 2)) & ~have):  # the next word
-                    m.next = "FETCH"
+                    fsm.goto("FETCH")
                 with m.If((src == 0) & ~have):
-                    m.next = "REG_FETCH"
-            with m.State("FETCH"):
+                    fsm.goto("REG_FETCH")
+            with fsm.state("FETCH"):
                 for mm, p in ports.items():
-                    with m.If(mem == mm):
+                    with m.If(is_mem[mm]):
                         m.d.comb += [p.rd_addr.eq(rd_addr), p.rd_en.eq(1)]
                 m.d.sync += rd_addr.eq(rd_addr + 1)
-                m.next = "FETCH_WAIT"
-            with m.State("FETCH_WAIT"):
+                fsm.goto("FETCH_WAIT")
+            with fsm.state("FETCH_WAIT"):
                 with m.If(src == 1):
-                    m.d.sync += have.eq(1)
-                    m.next = "TX_PAY"
+                    w_have.set(1)
+                    fsm.goto("TX_PAY")
                 with m.Else():
-                    m.next = "RQ_SEND"
-            with m.State("RQ_SEND"):  # the accumulator word and the scales, straight from the read ports
+                    fsm.goto("RQ_SEND")
+            with fsm.state("RQ_SEND"):  # the accumulator word and the scales, straight from the read ports
                 m.d.comb += self.rq_in.valid.eq(1)
                 with m.If(self.rq_in.ready):
-                    m.next = "RQ_WAIT"
-            with m.State("RQ_WAIT"):
+                    fsm.goto("RQ_WAIT")
+            with fsm.state("RQ_WAIT"):
                 with m.If(self.rq_out.valid):
-                    m.d.sync += have.eq(1)
-                    m.next = "TX_PAY"
-            with m.State("TX_PCRC"), send_crc():
-                m.next = "HUNT"
+                    w_have.set(1)
+                    fsm.goto("TX_PAY")
+            with fsm.state("TX_PCRC"), send_crc():
+                fsm.goto("HUNT")
         return m

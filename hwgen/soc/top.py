@@ -126,7 +126,9 @@ class Accelerator(wiring.Component):
                   Reg.BYTES_IN: link.rx.valid & link.rx.ready, Reg.BYTES_OUT: link.tx.valid & link.tx.ready,
                   Reg.FRAMES_BAD: link.bad_frame, Reg.GARBAGE: link.garbage, Reg.RUNS: seq.done}
         m.submodules.counters = cf = CounterFile(len(COUNTED))
-        m.d.comb += [cf.events.eq(Cat(events[r] for r in COUNTED)), cf.clear.eq(link.clear), cf.snap.eq(link.snap),
-                     link.snap_busy.eq(cf.snap_busy), cf.rd_index.eq(link.reg_rd_index), cf.rd_en.eq(link.reg_rd_en),
-                     link.reg_rd_data.eq(cf.rd_data)]
+        # its inputs registered (events, clear and snapshot one cycle late, all alike; the link
+        # waits a cycle for a read): they come from all over the design
+        m.d.sync += [cf.events.eq(Cat(events[r] for r in COUNTED)), cf.clear.eq(link.clear), cf.snap.eq(link.snap),
+                     cf.rd_index.eq(link.reg_rd_index), cf.rd_en.eq(link.reg_rd_en)]
+        m.d.comb += [link.snap_busy.eq(cf.snap_busy), link.reg_rd_data.eq(cf.rd_data)]
         return m
