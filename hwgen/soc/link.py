@@ -204,7 +204,11 @@ class HostLink(wiring.Component):
             m.d.sync += run_cycles.eq(run_cycles + 1)
             with m.If(self.run_done):
                 m.d.sync += counting.eq(0)
-        busy = self.run_busy | counting | self.run_start
+        # A GEMM runs (or is starting): registered, so a cycle late. Late to rise only in the
+        # cycle after RUN starts one (the link decides nothing then); late to fall, a READ or
+        # WRITE to ACC in the very cycle a GEMM ends is answered BUSY.
+        busy = Signal()
+        m.d.sync += busy.eq(self.run_busy | counting | self.run_start)
         run = data.View(RunArgs, args[:RunArgs.size])
         chk = Signal(2)                                  # RUN bounds check: which product
         ok_run, mul_busy = Signal(), Signal()
