@@ -1,9 +1,10 @@
 """The host link's frame engine: parses request frames from a byte stream, executes them
 against the memories, the sequencer and the registers, and sends response frames.
 
-The framing is defined in :mod:`hwgen.soc.protocol`. One byte per cycle at most in each
-direction, half duplex: while a response goes out, no request byte is taken. The PHY
-(UART for boards, a plain byte stream for simulation) is outside this block.
+The framing is defined in :mod:`hwgen.soc.protocol`. At most one byte per cycle in, one
+per two cycles out (through an output register), half duplex: while a response goes out,
+no request byte is taken. The PHY (UART for boards, a plain byte stream for simulation)
+is outside this block.
 """
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ class HostLink(wiring.Component):
             "rq_out": In(stream.Signature(data.ArrayLayout(out_shape, geo.C))),
             "run_start": Out(1), "run_args": Out(RunArgs), "run_done": In(1), "run_busy": In(1),
             # the counters' snapshot: taken for REGS, read a word at a time
-            "snap": Out(1), "snap_busy": In(1),   # (the counter file registers snap, clear, reg_rd_*)
+            # (the accelerator registers snap, clear and reg_rd_* on their way to the counter file)
+            "snap": Out(1), "snap_busy": In(1),
             "reg_rd_index": Out(range(len(COUNTED))), "reg_rd_en": Out(1), "reg_rd_data": In(32),
             "shift": Out(6), "relu": Out(1), "clear": Out(1),
             "bad_frame": Out(1), "garbage": Out(1),
@@ -83,13 +85,17 @@ class HostLink(wiring.Component):
         hdr = Signal(8 * REQ_HEADER.size)                 # request header, little-endian
         cmd, tag, mem, addr, length = hdr[0:8], hdr[8:16], hdr[16:24], hdr[32:64], hdr[64:80]
         crc = Signal(16)
-        crc_in, crc_en = Signal(8, name="crc_in"), Signal(name="crc_en")   # one CRC network, fed by
-        crc_init = Signal()                                                 # whichever state
+        # one CRC network: request bytes as they are taken (``crc_en``), response bytes as they leave
+        crc_en, crc_init = Signal(name="crc_en"), Signal(name="crc_init")
         # Bytes to send go through one register (``txb``): a state emits a byte when it is
         # empty; it enters the response CRC as it leaves (``txc``: the byte is CRC-covered).
         txb, txv, txc = Signal(8, name="txb"), Signal(name="txv"), Signal(name="txc")
         emit, emit_byte, emit_crc = Signal(name="emit"), Signal(8, name="emit_byte"), Signal(name="emit_crc")
         can_emit = ~txv
+
+        def send(byte, covered=False):
+            """Emit ``byte`` (only when ``can_emit``); ``covered``: it enters the response CRC."""
+            m.d.comb += [emit.eq(1), emit_byte.eq(byte), emit_crc.eq(covered)]
         with m.If(emit):
             m.d.sync += [txb.eq(emit_byte), txv.eq(1), txc.eq(emit_crc)]
         with m.Elif(tx.ready):
@@ -99,7 +105,7 @@ class HostLink(wiring.Component):
         with m.If(crc_init):
             m.d.sync += crc.eq(0xFFFF)
         with m.Elif(crc_en | tx_crc):
-            m.d.sync += crc.eq(crc16_update(crc, Mux(tx_crc, txb, crc_in)))
+            m.d.sync += crc.eq(crc16_update(crc, Mux(tx_crc, txb, rx.payload)))
         crc_match = Signal()                              # the CRC bytes received so far match
         cnt = Signal(16)                                  # bytes of the current field
         cnt_clr, cnt_inc = Signal(name="cnt_clr"), Signal(name="cnt_inc")   # one counter, driven from every state
@@ -192,7 +198,7 @@ class HostLink(wiring.Component):
         read_ok, read_len = Signal(name="read_ok"), Signal(16, name="read_len")   # READ's check and answer length
         raw = _by_mem(mem, {mm: r_count * n for mm, n in self.words.items()})   # constants per memory: no multiplier
         m.d.sync += [read_ok.eq((r_count != 0) & (addr[ab:] == 0) & (addr[:ab] + r_count <= lim) & (r_mode <= 1)
-                                & ((r_mode == 0) | (mem == Mem.ACC)) & (r_scale < depth[Mem.SCALE])),
+                                & ((r_mode == 0) | is_mem[Mem.ACC]) & (r_scale < depth[Mem.SCALE])),
                      read_len.eq(Mux(r_mode != 0, r_count * geo.word_bytes(Mem.ACC, requant=True), raw))]
         last_run_tag, last_run_valid = Signal(8), Signal()
         retry = Signal()   # the RUN in the header has just run (registered; read in RUN_DECIDE)
@@ -237,20 +243,24 @@ class HostLink(wiring.Component):
             """The body of a state that sends the CRC (low byte first); the statements run
             once, as its second byte is emitted."""
             with m.If(can_emit):
-                m.d.comb += [emit.eq(1), emit_byte.eq(crc.word_select(cnt[0], 8)), cnt_inc.eq(1)]
+                send(crc.word_select(cnt[0], 8))
+                m.d.comb += cnt_inc.eq(1)
                 with m.If(cnt[0]):
                     m.d.comb += cnt_clr.eq(1)
                     yield
 
         @contextmanager
-        def field(last, nxt, on_timeout=()):
+        def field(last, nxt, on_timeout=(), covered=False):
             """The body of a state that takes one field of a frame: its statements run for
-            every byte taken; after byte ``last`` (counted in ``cnt``) the FSM goes to ``nxt``;
-            if the frame stops arriving, the answer is TRUNCATED. ``last`` is a constant or
-            ``None`` for a field of run-time length (counted down in ``left``)."""
+            every byte taken (the byte enters the CRC if ``covered``); after byte ``last`` (counted
+            in ``cnt``) the FSM goes to ``nxt``; if the frame stops arriving, the answer is
+            TRUNCATED. ``last`` is a constant or ``None`` for a field of run-time length
+            (counted down in ``left``)."""
             m.d.comb += rx.ready.eq(1)
             with m.If(rx.valid):   # = took: ready in this state (not the OR of every state's ready)
                 m.d.comb += cnt_inc.eq(1)
+                if covered:
+                    m.d.comb += crc_en.eq(1)
                 yield
                 if last is None:
                     w_left.set(left - 1)
@@ -273,9 +283,8 @@ class HostLink(wiring.Component):
                     with m.Else():
                         m.d.comb += self.garbage.eq(1)
             with fsm.state("HDR"):
-                with field(REQ_HEADER.size - 1, "HCRC", on_timeout=[tag.eq(0)]):
+                with field(REQ_HEADER.size - 1, "HCRC", on_timeout=[tag.eq(0)], covered=True):
                     m.d.sync += hdr.eq(Cat(hdr[8:], rx.payload))
-                    m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
             with fsm.state("HCRC"):
                 with field(1, "CHECK_HDR", on_timeout=[tag.eq(0)]):
                     m.d.sync += crc_match.eq(byte_matches)
@@ -318,8 +327,7 @@ class HostLink(wiring.Component):
                         skip(Status.UNKNOWN_CMD)
                         with m.If(len_zero):
                             fsm.goto("ERR")
-            with fsm.state("WPAY"), field(None, "PCRC"):
-                m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
+            with fsm.state("WPAY"), field(None, "PCRC", covered=True):
                 m.d.sync += [wreg.eq(Cat(wreg[8:], rx.payload)), wbyte.eq(wbyte + 1)]
                 with m.If(wbyte == nb_last):  # a whole word: write it (if inside the memory)
                     m.d.sync += [wbyte.eq(0), w_addr.eq(waddr)]
@@ -327,8 +335,7 @@ class HostLink(wiring.Component):
                         m.d.sync += [w_en.eq(1), waddr.eq(waddr + 1)]
                     with m.Else():
                         m.d.sync += werr.eq(1)
-            with fsm.state("ARGS"), field(None, "PCRC"):
-                m.d.comb += [crc_en.eq(1), crc_in.eq(rx.payload)]
+            with fsm.state("ARGS"), field(None, "PCRC", covered=True):
                 m.d.sync += args.word_select(cnt[:5], 8).eq(rx.payload)
             with fsm.state("SKIP"), field(None, "ERR"):  # bad arguments or command: drop payload + CRC
                 pass
@@ -497,12 +504,13 @@ class HostLink(wiring.Component):
             rsp_hdr = Cat(status, tag, rsp_len)
             with fsm.state("TX_SOF"):
                 with m.If(can_emit):
-                    m.d.comb += [emit.eq(1), emit_byte.eq(SOF_RSP), cnt_clr.eq(1), crc_init.eq(1)]
+                    send(SOF_RSP)
+                    m.d.comb += [cnt_clr.eq(1), crc_init.eq(1)]
                     fsm.goto("TX_HDR")
             with fsm.state("TX_HDR"):
                 with m.If(can_emit):
-                    m.d.comb += [emit.eq(1), emit_byte.eq(rsp_hdr.word_select(cnt[:2], 8)), emit_crc.eq(1),
-                                 cnt_inc.eq(1)]
+                    send(rsp_hdr.word_select(cnt[:2], 8), covered=True)
+                    m.d.comb += cnt_inc.eq(1)
                     with m.If(cnt[:2] == 3):
                         m.d.comb += cnt_clr.eq(1)
                         fsm.goto("TX_HCRC")
@@ -533,9 +541,8 @@ class HostLink(wiring.Component):
                         m.d.comb += [byte.eq(_bytes(self.rq_out.payload.as_value()).word_select(bidx, 8)), avail.eq(have),
                                      word_end.eq(bidx == rq_bytes - 1)]
                 with m.If(avail & can_emit):
-                    m.d.comb += [emit.eq(1), emit_byte.eq(byte), emit_crc.eq(1)]
-                    m.d.comb += shift_out.eq(src == 0)
-                    m.d.comb += cnt_inc.eq(1)
+                    send(byte, covered=True)
+                    m.d.comb += [shift_out.eq(src == 0), cnt_inc.eq(1)]
                     w_bidx.set(bidx + 1)
                     w_left.set(left - 1)
                     with m.If(word_end):

@@ -47,7 +47,10 @@ class Reference(Elaboratable):
 
             def goto(name):
                 m.next = name
-            _body(m, self.x, self.reg, state, goto, lambda v: m.d.sync.__iadd__(self.reg.eq(v)))
+
+            def write(value):
+                m.d.sync += self.reg.eq(value)
+            _body(m, self.x, self.reg, state, goto, write)
         for i, s in enumerate(STATES):
             with m.If(fsm.ongoing(s)):
                 m.d.comb += self.code.eq(i)
