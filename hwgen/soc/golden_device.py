@@ -138,10 +138,13 @@ class GoldenDevice:
         nb = self.geo.word_bytes(Mem(mem))
         words = self.mem[Mem(mem)]
         n = len(payload) // nb
-        # like the hardware: whole words are written as they arrive, inside the memory
-        for i in range(n):
+        # like the hardware: every byte is written to its lane as it arrives (a partial last
+        # word's too), inside the memory
+        for i in range(-(-len(payload) // nb)):
             if addr + i < len(words):
-                words[addr + i] = int.from_bytes(payload[i * nb:(i + 1) * nb], "little") & ((1 << (8 * nb)) - 1)
+                part = payload[i * nb:(i + 1) * nb]
+                keep = words[addr + i] & ~((1 << (8 * len(part))) - 1) & ((1 << (8 * nb)) - 1)
+                words[addr + i] = keep | int.from_bytes(part, "little")
         if len(payload) % nb or addr + n > len(words):
             return self._error(Status.BAD_ARGS, tag)
         if not crc_ok:

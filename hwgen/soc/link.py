@@ -35,6 +35,15 @@ def _bytes(value):
     return Cat(value, Const(0, -len(value) % 8))
 
 
+def _any(values):
+    """The OR of ``values``."""
+    values = list(values)
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out
+
+
 def _by_mem(mem, values: dict):
     """The value for memory ``mem`` (a frame's field) out of one per :class:`Mem`."""
     out = values[Mem.SCALE]
@@ -44,9 +53,11 @@ def _by_mem(mem, values: dict):
 
 
 def MemPort(addr_bits: int, data_bits: int) -> wiring.Signature:
-    """The link's access to one memory: a write port and a 1-cycle-latency read port."""
+    """The link's access to one memory: a write port of byte lanes (``wr_en`` has a bit per
+    byte of the word, the byte is on every lane of ``wr_data``) and a 1-cycle-latency read port."""
+    lanes = -(-data_bits // 8)
     return wiring.Signature({
-        "wr_addr": Out(addr_bits), "wr_data": Out(data_bits), "wr_en": Out(1),
+        "wr_addr": Out(addr_bits), "wr_data": Out(8 * lanes), "wr_en": Out(lanes),
         "rd_addr": Out(addr_bits), "rd_en": Out(1), "rd_data": In(data_bits),
     })
 
@@ -144,8 +155,8 @@ class HostLink(wiring.Component):
         want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, RUN_FORMAT.size,
                                                           Mux(cmd == Cmd.SET, 4, 0)))
         # ``left`` for a payload (its last byte is length - 1) and for a response payload
-        pay_left, rsp_left = Signal(17), Signal(17)
-        m.d.sync += [pay_left.eq(length - 2), rsp_left.eq(rsp_len - 2)]
+        rsp_left = Signal(17)
+        m.d.sync += rsp_left.eq(rsp_len - 2)
         # the header's command, memory and register as flags
         is_cmd = {c: Signal(name=f"is_{c.name.lower()}") for c in Cmd}
         is_mem = {mm: Signal(name=f"is_{mm.name.lower()}") for mm in Mem}
@@ -156,25 +167,26 @@ class HostLink(wiring.Component):
         m.d.sync += [addr_ok.eq((addr[ab:] == 0) & (addr[:ab] < lim)),   # the first word is inside the memory
                      len_zero.eq(length == 0), len_ok.eq(length == want), mem_bad.eq(mem > Mem.SCALE)]
 
-        # WRITE word assembly: bytes shift in from the top; a memory's word sits in its top bytes.
+        # WRITE: every byte goes to its lane of the word at ``waddr`` (no word is assembled).
         maxb = max(self.words.values())
-        wreg = Signal(8 * maxb)
         wbyte = Signal(range(maxb + 1))
         waddr = Signal(ab)
         werr = Signal()
         nb_last = Signal(range(maxb))   # the last byte of the memory's word
         m.d.sync += nb_last.eq(_by_mem(mem, {mm: n - 1 for mm, n in self.words.items()}))
-        # registered write: the cycle after a word's last byte, wreg holds exactly that word
-        # (the next byte, if any, shifts in at the same edge the memory samples it)
-        w_en, w_addr = Signal(), Signal(ab)
-        m.d.sync += w_en.eq(0)
+        # registered write: a byte is written the cycle after it is taken
+        w_lanes, w_byte, w_addr = Signal(maxb), Signal(8), Signal(ab)
+        m.d.sync += w_lanes.eq(0)
         for mm, p in ports.items():
-            w = geo.word_bits(mm)
-            m.d.comb += [p.wr_addr.eq(w_addr), p.wr_data.eq(wreg[8 * maxb - 8 * self.words[mm]:][:w]),
-                         p.wr_en.eq(w_en & is_mem[mm])]
+            n = self.words[mm]
+            m.d.comb += [p.wr_addr.eq(w_addr), p.wr_data.eq(w_byte.replicate(n)),
+                         p.wr_en.eq(w_lanes[:n] & is_mem[mm].replicate(n))]
 
         # Response payload sources
         run_cycles, counting = Signal(32), Signal()   # cycles of the current/last RUN
+        rq_taken = Signal()
+        m.d.sync += rq_taken.eq(0)
+        m.d.comb += self.rq_out.ready.eq(rq_taken)
         # REGS: the counters' snapshot is taken when the command executes and read a word at
         # a time into ``word32`` (SHIFT and RELU are the link's own); a RUN's cycle count is
         # loaded there at once. Bytes leave from its bottom. INFO is a constant, read byte by byte.
@@ -185,20 +197,29 @@ class HostLink(wiring.Component):
             m.d.sync += word32.eq(Mux(load_cycles, run_cycles, reg_value))
         with m.Elif(shift_out):
             m.d.sync += word32.eq(word32 >> 8)
-        reg_w = cnt[2:]                                     # the register whose word goes next
+        reg_w = cnt[2:2 + (len(Reg) - 1).bit_length()]      # the register whose word goes next
         slot = Array(Const(COUNTED.index(r) if r in COUNTED else 0, range(len(COUNTED))) for r in Reg)
+        # what REG_FETCH needs of it, registered (cnt moved at least a cycle before REG_FETCH)
+        reg_slot, reg_shift, reg_relu = Signal(range(len(COUNTED))), Signal(), Signal()
+        m.d.sync += [reg_slot.eq(slot[reg_w]), reg_shift.eq(reg_w == Reg.SHIFT), reg_relu.eq(reg_w == Reg.RELU)]
         src = Signal(2)   # 0: word32, 1: memory words, 2: requantized words, 3: INFO
         info_rom = Const(int.from_bytes(self.info, "little"), 8 * len(self.info))
         # READ state: the words are sent from the memory's read port (which holds its data
         # until the next read) and from the output stage's result (held until taken)
         rd_addr = Signal(ab)
-        bidx = Signal(range(max(maxb, geo.word_bytes(Mem.ACC, requant=True)) + 1))  # next byte of the word
+        rq_bytes = geo.word_bytes(Mem.ACC, requant=True)
+        # the next byte of the word, one-hot (selects by AND-OR, no binary byte mux)
+        bsel = Signal(max(maxb, rq_bytes, 4), init=1)
         have = Signal()                                    # a word is on the read port / output stage
         r_count, r_mode, r_scale = args[0:16], args[16:24], args[24:40]
         read_ok, read_len = Signal(name="read_ok"), Signal(16, name="read_len")   # READ's check and answer length
         raw = _by_mem(mem, {mm: r_count * n for mm, n in self.words.items()})   # constants per memory: no multiplier
-        m.d.sync += [read_ok.eq((r_count != 0) & (addr[ab:] == 0) & (addr[:ab] + r_count <= lim) & (r_mode <= 1)
-                                & ((r_mode == 0) | is_mem[Mem.ACC]) & (r_scale < depth[Mem.SCALE])),
+        # two stages (the arguments are still for their CRC bytes and CHECK_PAY before EXEC reads it)
+        r_end, r_pre = Signal(17, name="r_end"), Signal(name="r_pre")
+        m.d.sync += [r_end.eq(addr[:ab] + r_count),
+                     r_pre.eq((r_count != 0) & (addr[ab:] == 0) & (r_mode <= 1) & (r_scale < depth[Mem.SCALE])
+                              & ((r_mode == 0) | is_mem[Mem.ACC])),
+                     read_ok.eq(r_pre & (r_end <= lim)),
                      read_len.eq(Mux(r_mode != 0, r_count * geo.word_bytes(Mem.ACC, requant=True), raw))]
         last_run_tag, last_run_valid = Signal(8), Signal()
         retry = Signal()   # the RUN in the header has just run (registered; read in RUN_DECIDE)
@@ -222,16 +243,82 @@ class HostLink(wiring.Component):
         # "at least 2**P" flag (``ovf``) instead of 32-bit arithmetic
         P = ab + 1
         mul_x, prod = Signal(P), Signal(P)
-        mul_y = Signal(16)
+        mul_y, y_nz = Signal(16), Signal()   # y_nz: mul_y != 0, kept beside it as a flip-flop
         x_big, ovf = Signal(), Signal()
+        # the bound's sum and compare a cycle apart (``fin``: the sum is registered)
+        fin, base_ok = Signal(), Signal()
         m.d.comb += self.run_args.eq(run)
         m.d.comb += [self.rq_in.payload.acc.as_value().eq(ports[Mem.ACC].rd_data),
                      self.rq_in.payload.scale.as_value().eq(ports[Mem.SCALE].rd_data)]
 
+        # CHECK_HDR's outcome, registered: the next state (``h_go``, one-hot), the status and
+        # ``left`` for the payload. Its inputs are flags registered a cycle after the header's
+        # last byte; CHECK_HDR comes two CRC bytes later. (A GEMM cannot start meanwhile; one
+        # ending is seen two cycles late: a WRITE to ACC then is answered BUSY.)
+        H_NEXT = ("WPAY", "SKIP", "ARGS", "EXEC", "ERR", "RESP_DONE_CHECK")
+        h_next, h_status, h_skip = Signal(range(len(H_NEXT))), Signal(8), Signal()
+        h_go = {t: Signal(name=f"h_{t.lower()}") for t in H_NEXT}
+        h_left, h_status_q = Signal(17), Signal(8)
+
+        def goes(target, st=None):
+            m.d.comb += h_next.eq(H_NEXT.index(target))
+            if st is not None:
+                m.d.comb += h_status.eq(st)
+
+        def skip(st):   # drop the payload and its CRC, then answer ``st``
+            goes("SKIP", st)
+            m.d.comb += h_skip.eq(1)
+        acc_busy = is_mem[Mem.ACC] & busy   # the sequencer owns ACC's write port
+        m.d.comb += h_status.eq(Status.OK)
+        with m.If(is_cmd[Cmd.WRITE]):
+            goes("WPAY")
+            with m.If(acc_busy):
+                skip(Status.BUSY)
+            with m.If(len_zero):
+                goes("RESP_DONE_CHECK", Mux(mem_bad, Status.BAD_ARGS, Mux(acc_busy, Status.BUSY, Status.OK)))
+        with m.If(is_cmd[Cmd.READ] | is_cmd[Cmd.RUN] | is_cmd[Cmd.SET]):
+            with m.If(~len_ok):
+                skip(Status.BAD_ARGS)
+                with m.If(len_zero):
+                    goes("ERR")
+            with m.Else():  # len_ok: every byte the command reads is written
+                goes("ARGS")
+        with m.If(is_cmd[Cmd.INFO] | is_cmd[Cmd.REGS] | is_cmd[Cmd.RESET] | is_cmd[Cmd.WAIT]):
+            with m.If(~len_zero):
+                skip(Status.BAD_ARGS)
+            with m.Else():
+                goes("EXEC")
+        with m.If(is_unknown):
+            skip(Status.UNKNOWN_CMD)
+            with m.If(len_zero):
+                goes("ERR")
+        # ``left`` for a payload (its last byte is length - 1) or a skipped payload and its CRC
+        m.d.sync += [h_left.eq(Mux(h_skip, length, length - 2)), h_status_q.eq(h_status),
+                     *(flag.eq(h_next == i) for i, flag in enumerate(h_go.values()))]
+
+        # TX_PAY's byte: an AND-OR over every source byte, selected by registered one-hot flags
+        # (the source, and the memory, are set cycles before TX_PAY) and the one-hot ``bsel``
+        use_w32, use_mem, use_rq, use_info = Signal(), Signal(), Signal(), Signal()
+        use = {mm: Signal(name=f"use_{mm.name.lower()}") for mm in Mem}
+        last_mask = Signal.like(bsel)                   # the memory word's last byte, one-hot
+        m.d.sync += [use_w32.eq(src == 0), use_mem.eq(src == 1), use_rq.eq(src == 2), use_info.eq(src == 3),
+                     *(use[mm].eq(is_mem[mm] & (src == 1)) for mm in Mem),
+                     last_mask.eq(_by_mem(mem, {mm: 1 << (n - 1) for mm, n in self.words.items()}))]
+
+        def pick(value):   # the byte of ``value`` that bsel selects
+            v = _bytes(value)
+            return _any(bsel[b].replicate(8) & v.word_select(b, 8) for b in range(len(v) // 8))
+        tx_byte = _any([use_w32.replicate(8) & word32[:8],
+                        use_info.replicate(8) & info_rom.word_select(cnt[:(len(self.info) - 1).bit_length()], 8),
+                        use_rq.replicate(8) & pick(self.rq_out.payload.as_value()),
+                        *(use[mm].replicate(8) & pick(p.rd_data) for mm, p in ports.items())])
+        tx_avail = use_info | have
+        tx_word_end = (use_w32 & bsel[3]) | (use_rq & bsel[rq_bytes - 1]) | (use_mem & (bsel & last_mask).any())
+
         # the registers every state writes: AND-OR of the states' values, not a priority chain
         fsm = OneHotFSM(m, init="HUNT", name="link")
-        w_status, w_rsp_len, w_have, w_bidx, w_src, w_left = (
-            fsm.written(r) for r in (status, rsp_len, have, bidx, src, left))
+        w_status, w_rsp_len, w_have, w_bsel, w_src, w_left = (
+            fsm.written(r) for r in (status, rsp_len, have, bsel, src, left))
 
         def respond(st, n=0):
             """Answer ``st`` with ``n`` payload bytes (TX_SOF clears the byte counter)."""
@@ -295,44 +382,21 @@ class HostLink(wiring.Component):
                     fsm.goto("ERR")
                 with m.Else():
                     m.d.comb += crc_init.eq(1)
-                    w_status.set(Status.OK)
                     m.d.sync += [waddr.eq(addr), wbyte.eq(0), werr.eq(mem_bad | ~addr_ok)]
-                    w_left.set(pay_left)
-
-                    def skip(st):   # drop the payload and its CRC, then answer ``st``
-                        w_status.set(st)
-                        w_left.set(length)
-                        fsm.goto("SKIP")
-                    acc_busy = is_mem[Mem.ACC] & busy   # the sequencer owns ACC's write port
-                    with m.If(is_cmd[Cmd.WRITE]):
-                        fsm.goto("WPAY")
-                        with m.If(acc_busy):
-                            skip(Status.BUSY)
-                        with m.If(len_zero):
-                            respond(Mux(mem_bad, Status.BAD_ARGS, Mux(acc_busy, Status.BUSY, Status.OK)))
-                            fsm.goto("RESP_DONE_CHECK")
-                    with m.If(is_cmd[Cmd.READ] | is_cmd[Cmd.RUN] | is_cmd[Cmd.SET]):
-                        with m.If(~len_ok):
-                            skip(Status.BAD_ARGS)
-                            with m.If(len_zero):
-                                fsm.goto("ERR")
-                        with m.Else():  # len_ok: every byte the command reads is written
-                            fsm.goto("ARGS")
-                    with m.If(is_cmd[Cmd.INFO] | is_cmd[Cmd.REGS] | is_cmd[Cmd.RESET] | is_cmd[Cmd.WAIT]):
-                        with m.If(~len_zero):
-                            skip(Status.BAD_ARGS)
-                        with m.Else():
-                            fsm.goto("EXEC")
-                    with m.If(is_unknown):
-                        skip(Status.UNKNOWN_CMD)
-                        with m.If(len_zero):
-                            fsm.goto("ERR")
+                    w_status.set(h_status_q)
+                    w_left.set(h_left)
+                    for target, flag in h_go.items():
+                        with m.If(flag):
+                            fsm.goto(target)
             with fsm.state("WPAY"), field(None, "PCRC", covered=True):
-                m.d.sync += [wreg.eq(Cat(wreg[8:], rx.payload)), wbyte.eq(wbyte + 1)]
-                with m.If(wbyte == nb_last):  # a whole word: write it (if inside the memory)
-                    m.d.sync += [wbyte.eq(0), w_addr.eq(waddr)]
-                    with m.If(~werr & (waddr < lim)):   # waddr stops at the memory's end
-                        m.d.sync += [w_en.eq(1), waddr.eq(waddr + 1)]
+                w_ok = ~werr & (waddr < lim)   # waddr stops at the memory's end
+                m.d.sync += [wbyte.eq(wbyte + 1), w_byte.eq(rx.payload), w_addr.eq(waddr)]
+                with m.If(w_ok):
+                    m.d.sync += w_lanes.eq(Cat(wbyte == i for i in range(maxb)))
+                with m.If(wbyte == nb_last):  # the word's last byte
+                    m.d.sync += wbyte.eq(0)
+                    with m.If(w_ok):
+                        m.d.sync += waddr.eq(waddr + 1)
                     with m.Else():
                         m.d.sync += werr.eq(1)
             with fsm.state("ARGS"), field(None, "PCRC", covered=True):
@@ -371,7 +435,7 @@ class HostLink(wiring.Component):
                     m.d.comb += self.snap.eq(1)
                     w_rsp_len.set(4 * len(Reg))
                     w_have.set(0)
-                    w_bidx.set(0)
+                    w_bsel.set(1)
                     fsm.goto("SNAP")
                 with m.If(is_cmd[Cmd.RESET]):
                     m.d.comb += self.clear.eq(1)
@@ -397,7 +461,7 @@ class HostLink(wiring.Component):
                         m.d.comb += load_cycles.eq(1)
                         w_rsp_len.set(4)
                         w_have.set(1)
-                        w_bidx.set(0)
+                        w_bsel.set(1)
                         fsm.goto("TX_SOF")
                 with m.If(is_cmd[Cmd.READ]):
                     with m.If(~read_ok):
@@ -409,7 +473,7 @@ class HostLink(wiring.Component):
                     with m.Else():
                         w_rsp_len.set(read_len)
                         w_have.set(0)
-                        w_bidx.set(0)
+                        w_bsel.set(1)
                         w_src.set(Mux(r_mode != 0, 2, 1))
                         m.d.sync += [rd_addr.eq(addr)]
                         fsm.goto("SCALE_RD")
@@ -430,17 +494,21 @@ class HostLink(wiring.Component):
                 scaled = Mux(chk == 0, prod * scale_r[0], Mux(chk == 1, prod * scale_r[1], prod * scale_r[2]))
                 need = base[:P] + scaled                  # one adder for the three bounds
                 bound = Mux(chk == 0, limit[0], Mux(chk == 1, limit[1], limit[2]))
+                need_q, bound_q = Signal(need.shape(), name="need_q"), Signal(bound.shape(), name="bound_q")
                 with m.If(~mul_busy):
                     m.d.sync += [prod.eq(0), mul_x.eq(x_sel[:P]), x_big.eq(x_sel[P:] != 0), ovf.eq(0),
-                                 mul_y.eq(y_sel), mul_busy.eq(1)]
-                with m.Elif(mul_y != 0):
-                    m.d.sync += [mul_y.eq(mul_y >> 1), mul_x.eq(mul_x << 1), x_big.eq(x_big | mul_x[-1])]
+                                 mul_y.eq(y_sel), y_nz.eq(y_sel != 0), mul_busy.eq(1)]
+                with m.Elif(y_nz):
+                    m.d.sync += [mul_y.eq(mul_y >> 1), y_nz.eq(mul_y[1:] != 0), mul_x.eq(mul_x << 1),
+                                 x_big.eq(x_big | mul_x[-1])]
                     with m.If(mul_y[0]):
                         total = prod + mul_x
                         m.d.sync += [prod.eq(total), ovf.eq(ovf | x_big | total[P])]
+                with m.Elif(~fin):
+                    m.d.sync += [fin.eq(1), need_q.eq(need), bound_q.eq(bound), base_ok.eq(base[P:] == 0)]
                 with m.Else():
-                    m.d.sync += [mul_busy.eq(0), chk.eq(chk + 1),
-                                 ok_run.eq(ok_run & ~ovf & (base[P:] == 0) & (need <= bound))]
+                    m.d.sync += [fin.eq(0), mul_busy.eq(0), chk.eq(chk + 1),
+                                 ok_run.eq(ok_run & ~ovf & base_ok & (need_q <= bound_q))]
                     with m.If(chk == 2):
                         fsm.goto("RUN_DECIDE")
             with fsm.state("RUN_DECIDE"):
@@ -451,7 +519,7 @@ class HostLink(wiring.Component):
                     m.d.comb += load_cycles.eq(1)
                     w_rsp_len.set(Mux(run.flags[1], 0, 4))
                     w_have.set(1)
-                    w_bidx.set(0)
+                    w_bsel.set(1)
                     fsm.goto("TX_SOF")
                 with m.Elif(busy):
                     w_status.set(Status.BUSY)
@@ -470,22 +538,22 @@ class HostLink(wiring.Component):
                     m.d.comb += load_cycles.eq(1)
                     w_rsp_len.set(4)
                     w_have.set(1)
-                    w_bidx.set(0)
+                    w_bsel.set(1)
                     fsm.goto("TX_SOF")
             with fsm.state("SNAP"):      # the counters' snapshot is being written
                 with m.If(~self.snap_busy):
                     fsm.goto("TX_SOF")
             with fsm.state("REG_FETCH"):  # the next REGS word: a counter from the snapshot, or SHIFT/RELU
-                with m.If(reg_w == Reg.SHIFT):
+                with m.If(reg_shift):
                     m.d.comb += [reg_value.eq(self.shift), load_reg.eq(1)]
                     w_have.set(1)
                     fsm.goto("TX_PAY")
-                with m.Elif(reg_w == Reg.RELU):
+                with m.Elif(reg_relu):
                     m.d.comb += [reg_value.eq(self.relu), load_reg.eq(1)]
                     w_have.set(1)
                     fsm.goto("TX_PAY")
                 with m.Else():
-                    m.d.comb += [self.reg_rd_index.eq(slot[reg_w]), self.reg_rd_en.eq(1)]
+                    m.d.comb += [self.reg_rd_index.eq(reg_slot), self.reg_rd_en.eq(1)]
                     fsm.goto("REG_WAIT")
             with fsm.state("REG_WAIT"):  # the counter file takes the read a cycle later
                 fsm.goto("REG_LOAD")
@@ -522,33 +590,23 @@ class HostLink(wiring.Component):
                     fsm.goto("TX_PAY")
             with fsm.state("TX_PAY"):
                 # one byte from the selected source; memory words are fetched when the
-                # previous word is used up
-                byte = Signal(8)
-                avail, word_end = Signal(), Signal()
-                rq_bytes = geo.word_bytes(Mem.ACC, requant=True)
-                with m.Switch(src):
-                    with m.Case(0):
-                        m.d.comb += [byte.eq(word32[:8]), avail.eq(have), word_end.eq(bidx == 3)]
-                    with m.Case(3):
-                        m.d.comb += [byte.eq(info_rom.word_select(cnt[:(len(self.info) - 1).bit_length()], 8)),
-                                     avail.eq(1)]
-                    with m.Case(1):
-                        for mm, p in ports.items():
-                            with m.If(is_mem[mm]):
-                                m.d.comb += byte.eq(_bytes(p.rd_data).word_select(bidx, 8))
-                        m.d.comb += [avail.eq(have), word_end.eq(bidx == nb_last)]
-                    with m.Case(2):
-                        m.d.comb += [byte.eq(_bytes(self.rq_out.payload.as_value()).word_select(bidx, 8)), avail.eq(have),
-                                     word_end.eq(bidx == rq_bytes - 1)]
-                with m.If(avail & can_emit):
-                    send(byte, covered=True)
+                # previous word is used up. The byte, whether it is there and whether it ends
+                # its word are chosen a cycle ahead (``*_q``): a byte is sent only in a cycle
+                # after one in TX_PAY without a send (``settled``), so they are never stale.
+                byte_q = Signal(8, name="byte_q")
+                avail_q, word_end_q, settled = Signal(name="avail_q"), Signal(name="word_end_q"), Signal(name="settled")
+                m.d.sync += [byte_q.eq(tx_byte), avail_q.eq(tx_avail), word_end_q.eq(tx_word_end),
+                             settled.eq(fsm.bit("TX_PAY") & ~emit)]
+                with m.If(settled & avail_q & can_emit):
+                    send(byte_q, covered=True)
                     m.d.comb += [shift_out.eq(src == 0), cnt_inc.eq(1)]
-                    w_bidx.set(bidx + 1)
+                    w_bsel.set(bsel << 1)
                     w_left.set(left - 1)
-                    with m.If(word_end):
-                        w_bidx.set(0)
+                    with m.If(word_end_q):
+                        w_bsel.set(1)
                         w_have.set(0)
-                        m.d.comb += self.rq_out.ready.eq(src == 2)   # the output stage's word is sent
+                        # the output stage's word is sent: it is taken a cycle later (a flip-flop)
+                        m.d.sync += rq_taken.eq(src == 2)
                     with m.If(at_last):
                         m.d.comb += cnt_clr.eq(1)
                         fsm.goto("TX_PCRC")

@@ -159,8 +159,8 @@ class ShiftAddRequant(wiring.Component):
     """:class:`Requant`'s results for one column, without a multiplier or a barrel shifter:
     the product is made by shift-and-add, one scale bit per cycle, then shifted right one
     bit per cycle (keeping the first bit shifted out and the OR of those below it), then
-    rounded and clipped like :class:`Requant`. An element takes
-    ``scale_bits + shift + 2`` cycles (:meth:`cycles`).
+    rounded and clipped like :class:`Requant` (the ReLU floor a cycle later). An element takes
+    ``scale_bits + shift + 3`` cycles (:meth:`cycles`).
 
     For devices whose DSPs all hold the engine's multipliers (a 4×4 int8 engine on the
     iCE40UP5K's 8): the host link sends a byte in hundreds of cycles over the UART, so the
@@ -175,7 +175,7 @@ class ShiftAddRequant(wiring.Component):
 
     def cycles(self, shift: int) -> int:
         """Cycles from taking an element to offering its result."""
-        return self._scale_bits + shift + 2
+        return self._scale_bits + shift + 3
 
     def elaborate(self, platform):
         m = Module()
@@ -185,6 +185,7 @@ class ShiftAddRequant(wiring.Component):
         steps = Signal(range(sb + 1))
         left = Signal.like(self.shift)
         half, sticky, relu = Signal(), Signal(), Signal()
+        clipped = Signal.like(self.o.payload[0])
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(~self.o.valid)
@@ -204,9 +205,11 @@ class ShiftAddRequant(wiring.Component):
                     m.d.sync += [Cat(lo, hi).eq(prod >> 1), half.eq(lo[0]), sticky.eq(sticky | half),
                                  left.eq(left - 1)]
                 with m.Else():
-                    m.d.sync += [self.o.payload[0].eq(relu_floor(round_clip(prod, half, sticky, fmt), relu, fmt)),
-                                 self.o.valid.eq(1)]
-                    m.next = "IDLE"
+                    m.d.sync += clipped.eq(round_clip(prod, half, sticky, fmt))
+                    m.next = "FLOOR"
+            with m.State("FLOOR"):  # ReLU's floor a cycle after the clip: neither is then one long path
+                m.d.sync += [self.o.payload[0].eq(relu_floor(clipped, relu, fmt)), self.o.valid.eq(1)]
+                m.next = "IDLE"
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         return m

@@ -28,15 +28,22 @@ def ReadPort(addr_bits: int, data_bits: int) -> wiring.Signature:
     return wiring.Signature({"addr": Out(addr_bits), "en": Out(1), "data": In(data_bits)})
 
 
+def _lanes(data_bits: int) -> int:
+    return -(-data_bits // 8)
+
+
 def AccPort(addr_bits: int, data_bits: int) -> wiring.Signature:
+    """The accumulator memory's ports; the write port has a byte-lane enable."""
     return wiring.Signature({"rd_addr": Out(addr_bits), "rd_en": Out(1), "rd_data": In(data_bits),
-                             "wr_addr": Out(addr_bits), "wr_data": Out(data_bits), "wr_en": Out(1)})
+                             "wr_addr": Out(addr_bits), "wr_data": Out(8 * _lanes(data_bits)),
+                             "wr_en": Out(_lanes(data_bits))})
 
 
 def HostWrite(addr_bits: int, data_bits: int) -> dict:
     """Members through which the host link writes the accumulator memory while no GEMM
-    runs: the sequencer owns that memory's write port."""
-    return {"host_wr_addr": In(addr_bits), "host_wr_data": In(data_bits), "host_wr_en": In(1)}
+    runs (a byte at a time: an enable per byte lane): the sequencer owns that memory's write port."""
+    lanes = _lanes(data_bits)
+    return {"host_wr_addr": In(addr_bits), "host_wr_data": In(8 * lanes), "host_wr_en": In(lanes)}
 
 
 def _abits(n: int) -> int:
@@ -66,33 +73,38 @@ class Sequencer(wiring.Component):
 
         # -- issue: scratchpad reads, one A and one W word per cycle, into the FIFO
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=abits + wbits + 1, depth=_FIFO_DEPTH)
-        mt, nt, kb = Signal(16), Signal(16), Signal(16)
-        a_row, w_row = Signal(len(self.a_rd.addr)), Signal(len(self.w_rd.addr))   # the RUN's bounds were checked
+        # The read addresses are counters (no adder before the memories); the beat, N tile and
+        # M tile counts go down from (count - 2), so a count's last step is its sign flip-flop.
+        a_ptr, w_ptr = Signal(len(self.a_rd.addr)), Signal(len(self.w_rd.addr))   # the RUN's bounds were checked
+        a_row = Signal.like(a_ptr)                      # the current M tile's first A word
+        kb_left, nt_left, mt_left = (Signal(17, name=n) for n in ("kb_left", "nt_left", "mt_left"))
+        kb_last, nt_last, mt_last = kb_left[-1], nt_left[-1], mt_left[-1]
         # the RUN's arguments kept while it runs (only what is used after the start)
-        k_beats = Signal(16, name="k_beats")
-        k_last, n_last, m_last = Signal(16, name="k_last"), Signal(16, name="n_last"), Signal(16, name="m_last")
-        w_base, accumulate = Signal.like(w_row, name="w_base"), Signal(name="accumulate")
+        k_reload, n_reload = Signal(17, name="k_reload"), Signal(17, name="n_reload")
+        w_base, accumulate = Signal.like(w_ptr, name="w_base"), Signal(name="accumulate")
         prec = Signal(8, name="prec")
         issuing, inflight, in_last = Signal(), Signal(), Signal()
-        room = Signal()
-        m.d.comb += room.eq(fifo.level + inflight < _FIFO_DEPTH)
+        # FIFO room, a cycle old and so counted as if the last cycle's read had not left yet
+        # (the FIFO then holds one word less, never more)
+        room = Signal(init=1)
         fire = Signal()
         m.d.comb += [fire.eq(issuing & room),
-                     self.a_rd.addr.eq(a_row + kb), self.w_rd.addr.eq(w_row + kb),
+                     self.a_rd.addr.eq(a_ptr), self.w_rd.addr.eq(w_ptr),
                      self.a_rd.en.eq(fire), self.w_rd.en.eq(fire)]
-        m.d.sync += [inflight.eq(fire), in_last.eq(kb == k_last)]
+        m.d.sync += [inflight.eq(fire), in_last.eq(kb_last), room.eq(fifo.level + inflight + fire < _FIFO_DEPTH)]
         m.d.comb += [fifo.w_en.eq(inflight), fifo.w_data.eq(Cat(self.a_rd.data, self.w_rd.data, in_last))]
         with m.If(fire):
-            with m.If(kb == k_last):
-                m.d.sync += kb.eq(0)
-                with m.If(nt == n_last):
-                    m.d.sync += [nt.eq(0), w_row.eq(w_base), a_row.eq(a_row + k_beats), mt.eq(mt + 1)]
-                    with m.If(mt == m_last):
+            with m.If(kb_last):
+                m.d.sync += kb_left.eq(k_reload)
+                with m.If(nt_last):   # the next M tile: its A words follow; W from the start
+                    m.d.sync += [nt_left.eq(n_reload), mt_left.eq(mt_left - 1),
+                                 a_ptr.eq(a_ptr + 1), a_row.eq(a_ptr + 1), w_ptr.eq(w_base)]
+                    with m.If(mt_last):
                         m.d.sync += issuing.eq(0)
-                with m.Else():
-                    m.d.sync += [nt.eq(nt + 1), w_row.eq(w_row + k_beats)]
+                with m.Else():        # the next N tile: the same A words, the next W words
+                    m.d.sync += [nt_left.eq(nt_left - 1), a_ptr.eq(a_row), w_ptr.eq(w_ptr + 1)]
             with m.Else():
-                m.d.sync += kb.eq(kb + 1)
+                m.d.sync += [kb_left.eq(kb_left - 1), a_ptr.eq(a_ptr + 1), w_ptr.eq(w_ptr + 1)]
 
         # -- the engine's operand streams straight from the FIFO
         a_data, w_data, last = fifo.r_data[:abits], fifo.r_data[abits:abits + wbits], fifo.r_data[-1]
@@ -110,12 +122,12 @@ class Sequencer(wiring.Component):
         # every row is written one cycle after it arrives, with the word read there added
         # when accumulating (one write path: the read data is gated, not a second mux);
         # the host's words take the same stage while no GEMM runs
-        pend, pend_acc = Signal(), Signal()
+        pend, pend_acc = Signal(len(self.acc.wr_en)), Signal()   # pend: the lanes to write
         pend_addr, pend_data = Signal.like(out_addr), Signal(len(self.res.payload.as_value()))
-        m.d.sync += [pend.eq(got | self.host_wr_en), pend_acc.eq(got & accumulate)]
+        m.d.sync += [pend.eq(Mux(got, -1, self.host_wr_en)), pend_acc.eq(got & accumulate)]
         with m.If(got):
             m.d.sync += [out_addr.eq(out_addr + 1), pend_addr.eq(out_addr), pend_data.eq(self.res.payload.as_value())]
-        with m.Elif(self.host_wr_en):
+        with m.Elif(self.host_wr_en.any()):
             m.d.sync += [pend_addr.eq(self.host_wr_addr), pend_data.eq(self.host_wr_data)]
         m.d.comb += [self.acc.rd_addr.eq(out_addr), self.acc.rd_en.eq(got & accumulate)]
         summed = []   # second stage of read-add-write
@@ -133,13 +145,13 @@ class Sequencer(wiring.Component):
         # result rows issued (a tile's last beat read) but not yet written: no multiplier for
         # "m_tiles · n_tiles · R rows to come"
         outstanding = Signal(16)
-        tile_issued = fire & (kb == k_last)
+        tile_issued = fire & kb_last
         outstanding_n = Signal.like(outstanding)
         m.d.comb += outstanding_n.eq(outstanding + Mux(tile_issued, geo.R, 0) - got)
         m.d.sync += outstanding.eq(outstanding_n)
         # busy is a flip-flop (it selects the memories' ports): its next value from the
         # next values of what it stands for
-        issuing_n = Mux(self.start, 1, issuing & ~(tile_issued & (nt == n_last) & (mt == m_last)))
+        issuing_n = Mux(self.start, 1, issuing & ~(tile_issued & nt_last & mt_last))
         # outstanding_n != 0 without waiting for the sum (got never exceeds outstanding)
         rows_left = tile_issued | ((outstanding != 0) & ~((outstanding == 1) & got))
         m.d.sync += self.busy.eq(issuing_n | rows_left | got)
@@ -147,9 +159,11 @@ class Sequencer(wiring.Component):
         m.d.sync += was_busy.eq(self.busy)
         m.d.comb += self.done.eq(was_busy & ~self.busy)
         with m.If(self.start):
-            m.d.sync += [k_beats.eq(self.args.k_beats), k_last.eq(self.args.k_beats - 1),
-                         n_last.eq(self.args.n_tiles - 1), m_last.eq(self.args.m_tiles - 1),
+            count = lambda n: n - 2   # noqa: E731  (a count's first value: its last step is the sign flip)
+            m.d.sync += [k_reload.eq(count(self.args.k_beats)), n_reload.eq(count(self.args.n_tiles)),
+                         kb_left.eq(count(self.args.k_beats)), nt_left.eq(count(self.args.n_tiles)),
+                         mt_left.eq(count(self.args.m_tiles)),
                          w_base.eq(self.args.w_base), accumulate.eq(self.args.flags[0]), prec.eq(self.args.prec),
-                         issuing.eq(1), mt.eq(0), nt.eq(0), kb.eq(0),
-                         a_row.eq(self.args.a_base), w_row.eq(self.args.w_base), out_addr.eq(self.args.out_base)]
+                         issuing.eq(1), a_ptr.eq(self.args.a_base), a_row.eq(self.args.a_base),
+                         w_ptr.eq(self.args.w_base), out_addr.eq(self.args.out_base)]
         return m

@@ -101,7 +101,7 @@ class SequencerWS(wiring.Component):
         m.d.comb += self.res.ready.eq(1)
         got = self.res.valid
         m.d.comb += [self.acc.wr_addr.eq(o_nt_row + o_row), self.acc.wr_data.eq(self.res.payload.as_value()),
-                     self.acc.wr_en.eq(got)]
+                     self.acc.wr_en.eq(got.replicate(len(self.acc.wr_en)))]
         with m.If(~got):   # the host's words while no GEMM runs
             m.d.comb += [self.acc.wr_addr.eq(self.host_wr_addr), self.acc.wr_data.eq(self.host_wr_data),
                          self.acc.wr_en.eq(self.host_wr_en)]

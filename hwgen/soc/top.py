@@ -99,10 +99,11 @@ class Accelerator(wiring.Component):
         # sequencer reads A and W and reads/writes ACC while it runs
         busy = seq.busy
         for mem in Mem:
-            store = Memory(shape=unsigned(geo.word_bits(mem)), depth=geo.depth(mem), init=[])
+            # whole bytes wide: the link writes a byte lane at a time
+            store = Memory(shape=unsigned(8 * geo.word_bytes(mem)), depth=geo.depth(mem), init=[])
             m.submodules[f"mem_{mem.name.lower()}"] = store
             lp = getattr(link, f"mem_{mem.name.lower()}")
-            wp, rp = store.write_port(), store.read_port(transparent_for=())
+            wp, rp = store.write_port(granularity=8), store.read_port(transparent_for=())
             seq_rd = {Mem.A: seq.a_rd, Mem.W: seq.w_rd}.get(mem)
             if mem == Mem.ACC:
                 # the sequencer owns the write port and takes the link's writes while idle
