@@ -23,10 +23,11 @@ class Capacity:
     bram: int          # EBR (iCE40, 4 Kbit) / DP16KD (ECP5, 18 Kbit)
     dsp: int           # SB_MAC16 / MULT18X18D
     nextpnr: tuple[str, ...]  # device options for nextpnr
+    speed: str = ""    # synth_ice40 -device (its timing model for LUT mapping): hx, lp or u
 
 
 CAPACITY = {
-    "ice40-up5k": Capacity("iCE40UP5K", "ice40", 5280, 5280, 30, 8, ("--up5k",)),
+    "ice40-up5k": Capacity("iCE40UP5K", "ice40", 5280, 5280, 30, 8, ("--up5k",), speed="u"),
     "ecp5-25k": Capacity("LFE5U-25F", "ecp5", 24288, 24288, 56, 28, ("--25k",)),
     "ecp5-45k": Capacity("LFE5U-45F", "ecp5", 43848, 43848, 108, 72, ("--45k",)),
     "ecp5-85k": Capacity("LFE5U-85F", "ecp5", 83640, 83640, 208, 156, ("--85k",)),

@@ -121,7 +121,7 @@ def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, log=print) -> tuple[str
     target = dsp_target(cfg, b.capacity)  # as the board build elaborates it
     (out / f"{top}.il").write_text(rtlil.convert(Accelerator(cfg, phy="uart"), name=top, platform=target))
     (out / "netlist.ys").write_text(yosys_script(b.family, eng_dsp, dsps > 0, top=top, engine=f"{top}.engine",
-                                                 netlist="netlist.v"))
+                                                 netlist="netlist.v", speed=b.capacity.speed))
     log(f"  yosys synth_{b.family} of {top} (log: {out / 'yosys.log'})")
     run_tool([*yosys_command(), "-q", "-l", "yosys.log", "netlist.ys"], out / "yosys.out", what="yosys (netlist)",
              cwd=out)

@@ -69,10 +69,29 @@ _HIDDEN_SB_MAC16 = "(* blackbox *) module \\hwgen_SB_MAC16 (" + ", ".join(
     f"  parameter [{sb_mac16_param_width(name) - 1}:0] {name} = 0;\n" for name in SB_MAC16_PARAMS) + "endmodule"
 
 
+#: the routing delay per LUT level abc9 assumes on the iCE40 (yosys' default is 250 ps; a
+#: UP5K route between logic cells takes ~1.5-2 ns): with it, ABC keeps LUT chains short
+#: rather than trading levels for area wherever a long carry chain sets its delay target
+ICE40_WIRE_PS = 1700
+
+
+def _synth_ice40(dsp: str, top: str, speed: str) -> list[str]:
+    """synth_ice40 for the ``speed`` grade's timing model, its LUT mapping (the map_luts
+    step) run with :data:`ICE40_WIRE_PS`."""
+    grade = f"-device {speed}" if speed else ""
+    return [f"synth_ice40 {dsp} {grade} -top {top} -run :map_luts",
+            "check -latchonly -assert", "techmap -map +/ice40/latches_map.v",
+            f"read_verilog -D ICE40_{(speed or 'hx').upper()} -icells -lib -specify +/ice40/abc9_model.v",
+            f"abc9 -W {ICE40_WIRE_PS}", "ice40_wrapcarry -unwrap", "techmap -map +/ice40/ff_map.v", "clean",
+            "opt_lut -tech ice40",
+            f"synth_ice40 {dsp} {grade} -top {top} -run map_cells:"]
+
+
 def yosys_script(family: str, engine_dsp: bool, any_dsp: bool, *, top: str = TOP, engine: str = f"{TOP}.accel.engine",
-                 netlist: str = f"{TOP}_netlist.v") -> str:
+                 netlist: str = f"{TOP}_netlist.v", speed: str = "") -> str:
     """The synthesis script of a board build (also used for the netlist check's top)."""
     dsp = {"ice40": "-dsp" if any_dsp else "", "ecp5": "" if any_dsp else "-nodsp"}[family]
+    synth = _synth_ice40(dsp, top, speed) if family == "ice40" else [f"synth_{family} {dsp} -top {top}"]
     return "\n".join([
         f"read_rtlil {top}.il",
         f"hierarchy -top {top}",
@@ -93,7 +112,7 @@ def yosys_script(family: str, engine_dsp: bool, any_dsp: bool, *, top: str = TOP
         # synthesis: ice40_dsp would otherwise re-configure them as 16x16 multipliers
         "chtype -set hwgen_SB_MAC16 a:hwgen_keep",
         f"read_verilog -lib <<EOT\n{_HIDDEN_SB_MAC16}\nEOT",
-        f"synth_{family} {dsp} -top {top}",
+        *synth,
         "chtype -set SB_MAC16 t:hwgen_SB_MAC16",
         "tee -q -o synth_stat.json stat -json",
         f"write_json {top}.json",
@@ -163,7 +182,7 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
     times["elaborate_s"] = round(time.time() - t, 1)
 
     t = _step(log, f"yosys synth_{b.family} (log: {out / 'yosys.log'})")
-    (out / f"{TOP}.ys").write_text(yosys_script(b.family, est.engine_dsp, est.dsp > 0))
+    (out / f"{TOP}.ys").write_text(yosys_script(b.family, est.engine_dsp, est.dsp > 0, speed=cap.speed))
     run_tool([*yosys_command(), "-l", "yosys.log", f"{TOP}.ys"], out / "yosys.out", what="yosys", cwd=out,
              progress=log)
     cells = _stat(out / "synth_stat.json").get("num_cells_by_type", {})
