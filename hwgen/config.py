@@ -18,11 +18,16 @@ import yaml
 from .numerics import Format, parse_format
 
 __all__ = ["ConfigError", "PEConfig", "ArrayConfig", "SocConfig", "HwgenConfig", "load", "loads", "dump", "dumps",
-           "DATAFLOWS", "KINDS", "KIND_RULES", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS"]
+           "DATAFLOWS", "DRAINS", "KINDS", "KIND_RULES", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS"]
 
 #: Engine kinds (``array.kind``); :data:`KIND_RULES` says which dataflows and arithmetic each takes.
 KINDS = ("systolic", "cube", "matrix2d", "adder_tree", "bit_serial")
 DATAFLOWS = ("output_stationary", "weight_stationary", "input_stationary")
+#: how an output-stationary systolic array's finished tile leaves: ``mux`` picks a row of
+#: hold registers per beat (tiles overlap from K = max(R, C)), ``shift`` moves the hold
+#: registers up their columns (no row mux: ~3 LUTs per output bit fewer; tiles overlap
+#: from K = 2R + C - 1, shorter ones are spaced by bubbles)
+DRAINS = ("mux", "shift")
 OVERFLOWS = ("wrap", "saturate")
 #: PE arithmetic: ``mac`` is the baseline; the others are the bit-weight transformations.
 ARITHS = ("mac", "carry_save", "compressor_tree", "sparse_serial")
@@ -174,6 +179,7 @@ class ArrayConfig:
     kind: str = _spec(_choice(KINDS), default="systolic")
     dataflow: str = _spec(_choice(DATAFLOWS), default="output_stationary")
     depth: int = _spec(_int_in(1, MAX_DIM), default=1)
+    drain: str = _spec(_choice(DRAINS), default="mux")
     pe: PEConfig = field(default_factory=PEConfig, metadata={"nested": PEConfig})
 
     def __post_init__(self):
@@ -192,6 +198,10 @@ class ArrayConfig:
         if self.pe.pipeline and (self.kind, self.dataflow) != ("systolic", "output_stationary"):
             raise FieldError("pe.pipeline", f"is available for output-stationary systolic arrays; got kind {self.kind}, "
                                             f"dataflow {self.dataflow} (use pipeline: 0)")
+        if self.drain != "mux" and ((self.kind, self.dataflow) != ("systolic", "output_stationary")
+                                    or self.pe.arith != "mac"):
+            raise FieldError("drain", f"shift is available for output-stationary systolic arrays of mac PEs; got "
+                                      f"kind {self.kind}, dataflow {self.dataflow}, arith {self.pe.arith} (use drain: mux)")
         if self.kind == "bit_serial" and self.pe.w.bits > 8 and self.pe.arith == "sparse_serial":
             raise FieldError("pe.w", f"sparse_serial encodes weights of up to 8 bits; got {self.pe.w}")
 

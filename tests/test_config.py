@@ -35,7 +35,7 @@ def test_defaults():
     ("name: t\narray:\n  rows: 65\n  cols: 2\n", "x.yaml:3: array.rows: must be an integer 1..64, got 65"),
     ("name: t\narray:\n  rows: 2\n  cols: eight\n", "x.yaml:4: array.cols: must be an integer 1..64, got 'eight'"),
     ("name: t\narray:\n  rows: 2\n  colls: 2\n",
-     "x.yaml:4: array.colls: unknown key; did you mean 'cols'? allowed: rows, cols, kind, dataflow, depth, pe"),
+     "x.yaml:4: array.colls: unknown key; did you mean 'cols'? allowed: rows, cols, kind, dataflow, depth, drain, pe"),
     ("name: t\narray:\n  rows: 2\n  cols: 2\n  dataflow: ws\n",
      "x.yaml:5: array.dataflow: must be one of output_stationary, weight_stationary, input_stationary; "
      "got 'ws'"),

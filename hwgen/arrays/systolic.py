@@ -62,11 +62,16 @@ def paired_multipliers(cfg: ArrayConfig) -> bool:
 def os_extra_latency(cfg: ArrayConfig) -> int:
     """Cycles an OS tile takes beyond K + R + C + 1: the PE's pipeline registers, the
     output buffer behind a registered stall enable, and ``pipeline: 2``'s hold step."""
-    return cfg.pe.pipeline + int(registered_enable(cfg)) + hold_delay(cfg.pe)
+    return cfg.pe.pipeline + int(registered_enable(cfg)) + hold_delay(cfg.pe) + (
+        cfg.rows - 1 if cfg.drain == "shift" else 0)
 
 
 def os_min_tile_k(cfg: ArrayConfig) -> int:
-    """Fewest steps between two OS tiles' last beats; shorter tiles are spaced by bubbles."""
+    """Fewest steps between two OS tiles' last beats; shorter tiles are spaced by bubbles.
+    ``drain: shift``: the next tile's first finished value (top-left PE) may replace its
+    hold register only after the bottom row has shifted past it."""
+    if cfg.drain == "shift":
+        return 2 * cfg.rows + cfg.cols - 1
     return max(cfg.rows, cfg.cols)
 
 
@@ -124,7 +129,8 @@ class SystolicOS(wiring.Component):
                     fab.submodules[f"mul_{r}_{j}"] = dual = DualMul(operand_shape(cfg.pe.a), operand_shape(cfg.pe.w),
                                                                    stages=cfg.pe.pipeline, enable=en)
                     muls[r][j], muls[r][j + 1] = dual.halves
-        pes = [[OSMacPE(cfg.pe, enable=en, mul=muls[r][j]) for j in range(C)] for r in range(R)]
+        shift = cfg.drain == "shift"
+        pes = [[OSMacPE(cfg.pe, enable=en, mul=muls[r][j], shift_hold=shift) for j in range(C)] for r in range(R)]
         for r in range(R):
             for j in range(C):
                 fab.submodules[f"pe_{r}_{j}"] = p = pes[r][j]
@@ -142,6 +148,9 @@ class SystolicOS(wiring.Component):
         # tile complete on consecutive steps, so a one-hot AND-OR mux picks the row.
         done = [Signal(name=f"row_done{r}") for r in range(R)]
         # with a pipelined PE the holds are written `pipeline` steps after last passes: read as much later
+        if shift:
+            self._drain_by_shift(fab, out, pes, done)
+            return m
         for r in range(R):
             fab.d.comb += done[r].eq(_delay(fab, pes[r][C - 1].v_out & pes[r][C - 1].l_out,
                                             cfg.pe.pipeline + hold_delay(cfg.pe), f"row_done{r}"))
@@ -153,6 +162,27 @@ class SystolicOS(wiring.Component):
                 sel = sel | (pes[r][j].hold.as_value() & done[r].replicate(width))
             fab.d.sync += out.payload[j].eq(resolve(cfg.pe, data.View(acc_layout(cfg.pe), sel)))
         return m
+
+    def _drain_by_shift(self, fab, out, pes, done):
+        """``drain: shift``: once the bottom row's last hold register has its value, every
+        hold register is full; for R beats the top row is the output and each column's
+        hold registers move up one (the top row's leave). No row multiplexer."""
+        R, C, cfg = self.cfg.rows, self.cfg.cols, self.cfg
+        last = pes[R - 1][C - 1]
+        fab.d.comb += done[R - 1].eq(_delay(fab, last.v_out & last.l_out, cfg.pe.pipeline + hold_delay(cfg.pe),
+                                            "tile_done"))
+        left = Signal(range(R + 1), name="drain_left")   # top rows still to send
+        with fab.If(done[R - 1]):
+            fab.d.sync += left.eq(R)
+        with fab.Elif(left != 0):
+            fab.d.sync += left.eq(left - 1)
+        fab.d.comb += out.valid.eq(left != 0)
+        for r in range(R):
+            for j in range(C):
+                p = pes[r][j]
+                fab.d.comb += [p.shift.eq(out.valid),
+                               p.hold_in.eq(pes[r + 1][j].hold if r + 1 < R else 0)]
+        fab.d.comb += [out.payload[j].eq(resolve(cfg.pe, pes[0][j].hold)) for j in range(C)]
 
 
 class SystolicWS(wiring.Component):

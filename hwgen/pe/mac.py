@@ -71,9 +71,12 @@ class OSMacPE(wiring.Component):
     On a valid step ``a_in * w_in`` is added to the accumulator. On a step that is also
     ``last`` the final value goes to ``hold`` and the accumulator restarts from zero, so
     the next tile's operands can follow without a gap while ``hold`` is read out.
+
+    With ``shift_hold`` (the array's ``drain: shift``) ``hold`` also takes ``hold_in`` (the
+    hold register below) on a step with ``shift``, unless a finished value arrives then.
     """
 
-    def __init__(self, pe: PEConfig, *, enable=Const(1), mul=None):
+    def __init__(self, pe: PEConfig, *, enable=Const(1), mul=None, shift_hold: bool = False):
         self.pe = pe
         # pipeline >= 2: the multiplier's ports when the array pairs PEs on one DSP
         # (:class:`~hwgen.pe.mul.DualMul`), else the PE makes its own RegisteredMul
@@ -81,15 +84,26 @@ class OSMacPE(wiring.Component):
         # the array's stall enable: with ``pipeline >= 2`` the DSP's clock enable and the
         # accumulator's (which sit outside the array's EnableInserter), so it must be given
         self._enable = enable
+        self._shift_hold = shift_hold
         super().__init__({
             "a_in": In(operand_shape(pe.a)), "w_in": In(operand_shape(pe.w)),
             "v_in": In(1), "l_in": In(1),
             "a_out": Out(operand_shape(pe.a)), "w_out": Out(operand_shape(pe.w)),
             "v_out": Out(1), "l_out": Out(1),
             "hold": Out(acc_layout(pe)),
+            **({"hold_in": In(acc_layout(pe)), "shift": In(1)} if shift_hold else {}),
         })
         #: the running accumulator (not a port; read by the formal miter)
         self.acc = Signal(acc_layout(pe), name="acc")
+
+    def _hold(self, m: Module, when, value, word=None):
+        """``hold`` (or its word ``word``) takes ``value`` on a step with ``when`` (else,
+        drained by shifting, ``hold_in`` on a shift)."""
+        with m.If(when):
+            m.d.sync += (self.hold if word is None else self.hold[word]).eq(value)
+        if self._shift_hold:
+            with m.Elif(self.shift):
+                m.d.sync += self.hold.eq(self.hold_in)
 
     def elaborate(self, platform):
         m = Module()
@@ -137,16 +151,16 @@ class OSMacPE(wiring.Component):
                          accd.clk.eq(ClockSignal("sync")), accd.rst.eq(stop)]
             with m.If(step):
                 m.d.accd += acc.eq(nxt)
-            with m.If(stop):
-                m.d.sync += self.hold.eq(nxt)
+            self._hold(m, stop, nxt)
             return m
         else:
             m.d.comb += [nxt[i].eq(x) for i, x in enumerate(mac_step(m, self.pe, acc, a, w))]
         with m.If(v):
             with m.If(last):
-                m.d.sync += [self.hold.eq(nxt), acc.eq(0)]
+                m.d.sync += acc.eq(0)
             with m.Else():
                 m.d.sync += acc.eq(nxt)
+        self._hold(m, v & last, nxt)
         return m
 
 
@@ -167,8 +181,7 @@ class OSMacPE(wiring.Component):
         with m.If(v):
             m.d.sync += [acc.eq(nxt), fresh.eq(end)]
         m.d.sync += full.eq(v & end)
-        with m.If(full):
-            m.d.sync += self.hold[0].eq(acc)
+        self._hold(m, full, acc, word=0)
 
 
 def hold_delay(pe: PEConfig) -> int:

@@ -245,8 +245,8 @@ class HostLink(wiring.Component):
         mul_x, prod = Signal(P), Signal(P)
         mul_y, y_nz = Signal(16), Signal()   # y_nz: mul_y != 0, kept beside it as a flip-flop
         x_big, ovf = Signal(), Signal()
-        # the bound's sum and compare a cycle apart (``fin``: the sum is registered)
-        fin, base_ok = Signal(), Signal()
+        # the bound's sum, its compare and the verdict a cycle apart each (``fin`` counts them)
+        fin, base_ok, fits = Signal(2), Signal(), Signal()
         m.d.comb += self.run_args.eq(run)
         m.d.comb += [self.rq_in.payload.acc.as_value().eq(ports[Mem.ACC].rd_data),
                      self.rq_in.payload.scale.as_value().eq(ports[Mem.SCALE].rd_data)]
@@ -504,11 +504,12 @@ class HostLink(wiring.Component):
                     with m.If(mul_y[0]):
                         total = prod + mul_x
                         m.d.sync += [prod.eq(total), ovf.eq(ovf | x_big | total[P])]
-                with m.Elif(~fin):
+                with m.Elif(fin == 0):
                     m.d.sync += [fin.eq(1), need_q.eq(need), bound_q.eq(bound), base_ok.eq(base[P:] == 0)]
+                with m.Elif(fin == 1):
+                    m.d.sync += [fin.eq(2), fits.eq(base_ok & (need_q <= bound_q))]
                 with m.Else():
-                    m.d.sync += [fin.eq(0), mul_busy.eq(0), chk.eq(chk + 1),
-                                 ok_run.eq(ok_run & ~ovf & base_ok & (need_q <= bound_q))]
+                    m.d.sync += [fin.eq(0), mul_busy.eq(0), chk.eq(chk + 1), ok_run.eq(ok_run & ~ovf & fits)]
                     with m.If(chk == 2):
                         fsm.goto("RUN_DECIDE")
             with fsm.state("RUN_DECIDE"):

@@ -91,6 +91,37 @@ def test_pipelined_pe_is_exact_and_later_by_its_depth(pipeline, overflow, acc, s
     assert one.gemms[1]["cycles"] == 4 * 16 + 3 + 4 + 1 + extra
 
 
+@pytest.mark.parametrize("pipeline,overflow", [(0, "saturate"), (2, "wrap"), (3, "wrap")])
+def test_shift_drain_is_exact_and_overlaps_from_its_min_k(pipeline, overflow, seed, tmp_path):
+    """``drain: shift`` (hold registers move up their columns, no row multiplexer): the same
+    results under stalls, extremes and short tiles; a tile's last row leaves R - 1 cycles
+    later; tiles of K >= 2R + C - 1 still follow each other without a gap, and shorter ones
+    (down to K = 1, or one short of the minimum) are spaced out and still exact."""
+    from hwgen.arrays.systolic import os_extra_latency, os_min_tile_k
+    R, C = 3, 4
+    cfg = HwgenConfig(name=f"t3x4_drain_shift_p{pipeline}", array=ArrayConfig(rows=R, cols=C, drain="shift", pe=PEConfig(
+        a=parse_format("int8"), w=parse_format("uint4"), acc=18 if overflow == "saturate" else 32, overflow=overflow,
+        pipeline=pipeline)))
+    res = sim(cfg, seed=seed, work_dir=tmp_path)
+    assert res.ok and all(g["ok"] for g in res.gemms)
+    L = os_min_tile_k(cfg.array)
+    assert L == 2 * R + C - 1 and os_extra_latency(cfg.array) >= R - 1
+    one = sim(cfg, seed=1, gemms=[dict(m=R, k=64, n=C), dict(m=2 * R, k=L, n=2 * C), dict(m=2 * R, k=1, n=2 * C),
+                                  dict(m=2 * R, k=L - 1, n=2 * C)], work_dir=tmp_path / "one")
+    assert all(g["ok"] for g in one.gemms)
+    extra = os_extra_latency(cfg.array)
+    assert one.gemms[0]["cycles"] == 64 + R + C + 1 + extra
+    assert one.gemms[1]["cycles"] == 4 * L + R + C + 1 + extra
+
+
+def test_shift_drain_only_where_it_applies():
+    from hwgen.config import FieldError
+    with pytest.raises(FieldError, match="drain"):
+        ArrayConfig(rows=2, cols=2, dataflow="weight_stationary", drain="shift")
+    with pytest.raises(FieldError, match="drain"):
+        ArrayConfig(rows=2, cols=2, drain="shift", pe=PEConfig(arith="carry_save"))
+
+
 def test_pipeline_only_where_it_applies():
     from hwgen.config import FieldError
     with pytest.raises(FieldError, match="pipeline"):

@@ -176,10 +176,12 @@ def test_long_tools_report_progress(tmp_path):
         run_tool([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "v.log", what="t")
 
 
-def test_synthesis_keeps_hwgen_dsp_configuration(tmp_path):
+@pytest.mark.parametrize("speed", ["", "u"])
+def test_synthesis_keeps_hwgen_dsp_configuration(tmp_path, speed):
     """yosys' ice40_dsp re-configures every SB_MAC16 it meets as a 16×16 multiplier; the
     board script hides hwgen's own (the 8×8 pairs of ``pe.pipeline: 2``) from it, so they
-    come out of synthesis as they went in."""
+    come out of synthesis as they went in. The script's own LUT-mapping step (abc9 with the
+    grade's timing model) runs for the default grade and the UP5K's."""
     import re
     import subprocess
 
@@ -190,10 +192,23 @@ def test_synthesis_keeps_hwgen_dsp_configuration(tmp_path):
     from hwgen.tools import yosys_command
     cfg = HwgenConfig(name="dual8", array=ArrayConfig(rows=1, cols=2, pe=PEConfig(pipeline=2)))
     (tmp_path / "in.v").write_text(emit_verilog(cfg, platform=DspTarget("ice40"))[0])
-    script = yosys_script("ice40", True, True, top="dual8", engine="dual8", netlist="net.v")
+    script = yosys_script("ice40", True, True, top="dual8", engine="dual8", netlist="net.v", speed=speed)
     (tmp_path / "s.ys").write_text(script.replace("read_rtlil dual8.il", "read_verilog in.v"))
     subprocess.run([*yosys_command(), "-q", "s.ys"], cwd=tmp_path, check=True, capture_output=True)
     net = (tmp_path / "net.v").read_text()
     cells = re.findall(r"SB_MAC16 #\((.*?)\)\s*\S+\s*\(", net, re.S)
     assert len(cells) == 1
     assert ".MODE_8x8(1'h1)" in cells[0] and ".A_REG(1'h1)" in cells[0] and ".TOPOUTPUT_SELECT(2'h2)" in cells[0]
+    assert re.search(r"\bSB_LUT4\b", net) and re.search(r"\bSB_CARRY\b", net)   # mapped, accumulators on carries
+
+
+def test_up5k_script_maps_luts_for_the_up5k():
+    """The iCEBreaker's build asks yosys for the UP5K's timing model and a routing delay per
+    LUT level like the UP5K's (yosys' default, 250 ps, lets ABC trade levels for area)."""
+    from hwgen.fpga.boards import BOARDS
+    from hwgen.fpga.synth import ICE40_WIRE_PS, yosys_script
+    cap = BOARDS["icebreaker"].capacity
+    script = yosys_script("ice40", True, True, speed=cap.speed)
+    assert cap.speed == "u" and "-device u" in script and "-D ICE40_U " in script
+    assert f"abc9 -W {ICE40_WIRE_PS}" in script and ICE40_WIRE_PS >= 1000
+    assert script.index("-run :map_luts") < script.index("abc9") < script.index("-run map_cells:")
