@@ -62,7 +62,7 @@ def paired_multipliers(cfg: ArrayConfig) -> bool:
 def os_extra_latency(cfg: ArrayConfig) -> int:
     """Cycles an OS tile takes beyond K + R + C + 1: the PE's pipeline registers, the
     output buffer behind a registered stall enable, and ``pipeline: 2``'s hold step."""
-    return cfg.pe.pipeline + int(registered_enable(cfg)) + hold_delay(cfg.pe) + (
+    return cfg.pe.pipeline + int(registered_enable(cfg)) + hold_delay(cfg.pe, cfg.drain) + (
         cfg.rows - 1 if cfg.drain == "shift" else 0)
 
 
@@ -153,7 +153,7 @@ class SystolicOS(wiring.Component):
             return m
         for r in range(R):
             fab.d.comb += done[r].eq(_delay(fab, pes[r][C - 1].v_out & pes[r][C - 1].l_out,
-                                            cfg.pe.pipeline + hold_delay(cfg.pe), f"row_done{r}"))
+                                            cfg.pe.pipeline + hold_delay(cfg.pe, cfg.drain), f"row_done{r}"))
         fab.d.sync += out.valid.eq(Cat(*done).any())
         width = words(cfg.pe) * cfg.pe.acc
         for j in range(C):
@@ -169,7 +169,7 @@ class SystolicOS(wiring.Component):
         hold registers move up one (the top row's leave). No row multiplexer."""
         R, C, cfg = self.cfg.rows, self.cfg.cols, self.cfg
         last = pes[R - 1][C - 1]
-        fab.d.comb += done[R - 1].eq(_delay(fab, last.v_out & last.l_out, cfg.pe.pipeline + hold_delay(cfg.pe),
+        fab.d.comb += done[R - 1].eq(_delay(fab, last.v_out & last.l_out, cfg.pe.pipeline + hold_delay(cfg.pe, cfg.drain),
                                             "tile_done"))
         left = Signal(range(R + 1), name="drain_left")   # top rows still to send
         with fab.If(done[R - 1]):

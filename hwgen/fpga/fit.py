@@ -3,7 +3,8 @@
 
 The estimate's per-PE cost is calibrated on this toolchain's own builds (see
 ``docs/boards.md``): a Booth LUT multiplier costs about ``1.8·a·w`` LUT4s, an accumulator
-about ``2.5`` LUT4s per bit and word (adder, hold register, output mux). Block RAM is
+about ``2.5`` LUT4s per bit and word (adder, hold register, output mux), ``1.8`` with
+``array.drain: shift`` (adder, and hold register with its shift select: no output mux). Block RAM is
 counted exactly from the memory shapes and the block configurations of the family.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ BRAM_SHAPES = {"ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
 DSP_WIDTH = {"ice40": 16, "ecp5": 18}
 MUL_LUT_PER_BIT2 = 1.8
 ACC_LUT_PER_BIT = 2.5
+ACC_LUT_PER_BIT_SHIFT = 1.8   # drain: shift (iCEBreaker 4x4: 5,242 -> 4,866 logic cells)
 SOC_LUT = 3200            # host link, sequencer, FIFO, UART, counter file, output stage (measured: iCE40
                           # 2x2 3,764 LC, 4x4 with pipeline 2 5,224 LC; the estimate gives 3,760 and 5,210)
 SOC_LUT_PER_COL = 120     # the word registers of the link and the ACC port grow with the columns
@@ -111,7 +113,8 @@ def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:
     mul = 0 if eng_dsp else MUL_LUT_PER_BIT2 * pe.a.bits * pe.w.bits
     if a.kind == "bit_serial":
         mul = 2 * pe.a.bits + pe.w.bits  # shift-add of one weight bit or digit
-    engine = a.macs_per_cycle * mul + a.rows * a.cols * ACC_LUT_PER_BIT * pe.acc * words
+    per_bit = ACC_LUT_PER_BIT_SHIFT if a.drain == "shift" else ACC_LUT_PER_BIT
+    engine = a.macs_per_cycle * mul + a.rows * a.cols * per_bit * pe.acc * words
     rq = a.cols * SOC_LUT_PER_COL + (0 if rq_dsp else SHIFT_ADD_LUT if eng_dsp else MUL_LUT_PER_BIT2 * pe.acc * 16)
     lut = int(engine + rq + SOC_LUT)
     ff = int(a.macs_per_cycle * (pe.a.bits + pe.w.bits) + a.rows * a.cols * pe.acc * (words + 1) + 900)
@@ -125,6 +128,11 @@ def _suggest(cfg: HwgenConfig, cap: Capacity, over: set[str]) -> list[str]:
     """Changes that would fit, by the same estimate."""
     tips = []
     a = cfg.array
+    if "lut4" in over and a.drain == "mux" and a.kind == "systolic" and a.dataflow == "output_stationary" \
+            and a.pe.arith == "mac":
+        shifted = dataclasses.replace(cfg, array=dataclasses.replace(a, drain="shift"))
+        if estimate(shifted, cap).lut4 <= cap.lut4:
+            tips.append("array.drain: shift")
     if "lut4" in over or "ff" in over:
         for n in range(max(a.rows, a.cols) - 1, 0, -1):
             try:

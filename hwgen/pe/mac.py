@@ -136,7 +136,7 @@ class OSMacPE(wiring.Component):
             # the last stage keeps "valid" and "valid and last" (init 1: see below)
             v, end = Signal(name="v_p"), Signal(init=1, name="end_p")
             m.d.sync += [v.eq(vl[0]), end.eq(vl[0] & vl[1])]
-            if d == 2:
+            if d == 2 and not self._shift_hold:
                 self._restart_with_product(m, platform, mul.p, v, end)
                 return m
             m.d.comb += nxt[0].eq(accumulate(acc[0], mul.p, self.pe))
@@ -184,10 +184,14 @@ class OSMacPE(wiring.Component):
         self._hold(m, full, acc, word=0)
 
 
-def hold_delay(pe: PEConfig) -> int:
+def hold_delay(pe: PEConfig, drain: str = "mux") -> int:
     """Steps from a tile's last product to its value in ``hold``: 1 for ``pipeline: 2``
-    (:meth:`OSMacPE._restart_with_product`), else 0."""
-    return int(pe.pipeline == 2)
+    (:meth:`OSMacPE._restart_with_product`), else 0. With ``drain: shift`` the hold
+    register's own select takes the adder's sum (the accumulator restarts by its
+    flip-flops' reset, as with ``pipeline: 3``): an accumulator cell then has 3 inputs, so
+    an iCE40 logic tile takes 8 of them with their clock enable and reset (4-input cells
+    and a local enable exceed the tile's 32 local inputs and split the carry chain)."""
+    return int(pe.pipeline == 2 and drain != "shift")
 
 
 #: SB_LUT4 truth table of one accumulator bit: O = I0 ? I2 : I1 ^ I2 ^ I3
