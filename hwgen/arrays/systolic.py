@@ -43,7 +43,7 @@ from .common import stallable_registered as _stallable_registered
 from .common import vec_stream as _vec_stream
 from .common import weight_banks
 
-__all__ = ["SystolicOS", "SystolicWS", "os_min_tile_k", "os_extra_latency", "paired_multipliers", "registered_enable", "ws_view"]
+__all__ = ["SystolicOS", "SystolicWS", "os_min_tile_k", "os_tile_gap", "os_extra_latency", "paired_multipliers", "registered_enable", "ws_view"]
 
 
 def registered_enable(cfg: ArrayConfig) -> bool:
@@ -62,8 +62,14 @@ def paired_multipliers(cfg: ArrayConfig) -> bool:
 def os_extra_latency(cfg: ArrayConfig) -> int:
     """Cycles an OS tile takes beyond K + R + C + 1: the PE's pipeline registers, the
     output buffer behind a registered stall enable, and ``pipeline: 2``'s hold step."""
-    return cfg.pe.pipeline + int(registered_enable(cfg)) + hold_delay(cfg.pe, cfg.drain) + (
+    return cfg.pe.pipeline + int(registered_enable(cfg)) + hold_delay(cfg.pe) + (
         cfg.rows - 1 if cfg.drain == "shift" else 0)
+
+
+def os_tile_gap(cfg: ArrayConfig) -> int:
+    """Bubbles after a tile's last beat: 1 for ``drain: shift`` with ``pipeline: 2`` (the
+    step in which each PE's accumulator is cleared, :meth:`OSMacPE._restart_by_clear`)."""
+    return int(cfg.drain == "shift" and cfg.pe.pipeline == 2)
 
 
 def os_min_tile_k(cfg: ArrayConfig) -> int:
@@ -103,6 +109,8 @@ class SystolicOS(wiring.Component):
         L = os_min_tile_k(cfg)
         since = Signal(range(L + 1), init=L)
         ok = ~self.a.payload.last | (since >= L)
+        if os_tile_gap(cfg):   # no beat in the step after a last one
+            ok = ok & (since != 1)
         fire = Signal()
         m.d.comb += [
             fire.eq(en & self.a.valid & self.w.valid & ok),
@@ -153,7 +161,7 @@ class SystolicOS(wiring.Component):
             return m
         for r in range(R):
             fab.d.comb += done[r].eq(_delay(fab, pes[r][C - 1].v_out & pes[r][C - 1].l_out,
-                                            cfg.pe.pipeline + hold_delay(cfg.pe, cfg.drain), f"row_done{r}"))
+                                            cfg.pe.pipeline + hold_delay(cfg.pe), f"row_done{r}"))
         fab.d.sync += out.valid.eq(Cat(*done).any())
         width = words(cfg.pe) * cfg.pe.acc
         for j in range(C):
@@ -169,7 +177,7 @@ class SystolicOS(wiring.Component):
         hold registers move up one (the top row's leave). No row multiplexer."""
         R, C, cfg = self.cfg.rows, self.cfg.cols, self.cfg
         last = pes[R - 1][C - 1]
-        fab.d.comb += done[R - 1].eq(_delay(fab, last.v_out & last.l_out, cfg.pe.pipeline + hold_delay(cfg.pe, cfg.drain),
+        fab.d.comb += done[R - 1].eq(_delay(fab, last.v_out & last.l_out, cfg.pe.pipeline + hold_delay(cfg.pe),
                                             "tile_done"))
         left = Signal(range(R + 1), name="drain_left")   # top rows still to send
         with fab.If(done[R - 1]):

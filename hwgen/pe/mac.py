@@ -136,8 +136,8 @@ class OSMacPE(wiring.Component):
             # the last stage keeps "valid" and "valid and last" (init 1: see below)
             v, end = Signal(name="v_p"), Signal(init=1, name="end_p")
             m.d.sync += [v.eq(vl[0]), end.eq(vl[0] & vl[1])]
-            if d == 2 and not self._shift_hold:
-                self._restart_with_product(m, platform, mul.p, v, end)
+            if d == 2:
+                (self._restart_by_clear if self._shift_hold else self._restart_with_product)(m, platform, mul.p, v, end)
                 return m
             m.d.comb += nxt[0].eq(accumulate(acc[0], mul.p, self.pe))
             # The accumulator lives in a local domain (the same clock) whose reset is
@@ -183,15 +183,28 @@ class OSMacPE(wiring.Component):
         m.d.sync += full.eq(v & end)
         self._hold(m, full, acc, word=0)
 
+    def _restart_by_clear(self, m: Module, platform, p, v, end):
+        """``pipeline: 2`` with ``drain: shift``: the finished value goes to ``hold`` one
+        step after the last product (as in :meth:`_restart_with_product`) while the
+        accumulator's flip-flops are reset; that step carries no product (the array leaves a
+        bubble after a tile's last beat: :func:`~hwgen.arrays.systolic.os_tile_gap`). An
+        accumulator bit is a 3-input cell (no restart select): 8 of them, their clock enable
+        and reset fit an iCE40 logic tile's 32 local inputs, so the carry chain stays whole
+        (4-input cells and a local enable exceed them and nextpnr splits the chain)."""
+        acc, pe = self.acc[0], self.pe
+        full = Signal(init=1, name="acc_full")          # acc holds a finished tile's value
+        m.d.sync += full.eq(v & end)
+        with m.If(full):
+            m.d.sync += acc.eq(0)
+        with m.Elif(v):
+            m.d.sync += acc.eq(accumulate(acc, p, pe))
+        self._hold(m, full, acc, word=0)
 
-def hold_delay(pe: PEConfig, drain: str = "mux") -> int:
+
+def hold_delay(pe: PEConfig) -> int:
     """Steps from a tile's last product to its value in ``hold``: 1 for ``pipeline: 2``
-    (:meth:`OSMacPE._restart_with_product`), else 0. With ``drain: shift`` the hold
-    register's own select takes the adder's sum (the accumulator restarts by its
-    flip-flops' reset, as with ``pipeline: 3``): an accumulator cell then has 3 inputs, so
-    an iCE40 logic tile takes 8 of them with their clock enable and reset (4-input cells
-    and a local enable exceed the tile's 32 local inputs and split the carry chain)."""
-    return int(pe.pipeline == 2 and drain != "shift")
+    (:meth:`OSMacPE._restart_with_product`, :meth:`OSMacPE._restart_by_clear`), else 0."""
+    return int(pe.pipeline == 2)
 
 
 #: SB_LUT4 truth table of one accumulator bit: O = I0 ? I2 : I1 ^ I2 ^ I3

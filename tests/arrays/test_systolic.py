@@ -95,9 +95,10 @@ def test_pipelined_pe_is_exact_and_later_by_its_depth(pipeline, overflow, acc, s
 def test_shift_drain_is_exact_and_overlaps_from_its_min_k(pipeline, overflow, seed, tmp_path):
     """``drain: shift`` (hold registers move up their columns, no row multiplexer): the same
     results under stalls, extremes and short tiles; a tile's last row leaves R - 1 cycles
-    later; tiles of K >= 2R + C - 1 still follow each other without a gap, and shorter ones
-    (down to K = 1, or one short of the minimum) are spaced out and still exact."""
-    from hwgen.arrays.systolic import os_extra_latency, os_min_tile_k
+    later; tiles of K >= 2R + C - 1 still follow each other (``pipeline: 2``: with one
+    bubble), and shorter ones (down to K = 1, or one short of the minimum) are spaced out
+    and still exact."""
+    from hwgen.arrays.systolic import os_extra_latency, os_min_tile_k, os_tile_gap
     R, C = 3, 4
     cfg = HwgenConfig(name=f"t3x4_drain_shift_p{pipeline}", array=ArrayConfig(rows=R, cols=C, drain="shift", pe=PEConfig(
         a=parse_format("int8"), w=parse_format("uint4"), acc=18 if overflow == "saturate" else 32, overflow=overflow,
@@ -111,7 +112,9 @@ def test_shift_drain_is_exact_and_overlaps_from_its_min_k(pipeline, overflow, se
     assert all(g["ok"] for g in one.gemms)
     extra = os_extra_latency(cfg.array)
     assert one.gemms[0]["cycles"] == 64 + R + C + 1 + extra
-    assert one.gemms[1]["cycles"] == 4 * L + R + C + 1 + extra
+    # pipeline 2 clears each accumulator in a bubble after a tile's last beat
+    assert os_tile_gap(cfg.array) == (pipeline == 2)
+    assert one.gemms[1]["cycles"] == 4 * max(L, L + os_tile_gap(cfg.array)) - os_tile_gap(cfg.array) + R + C + 1 + extra
 
 
 def test_shift_drain_only_where_it_applies():
