@@ -13,7 +13,7 @@ from amaranth.lib import data, wiring
 
 from . import __version__
 from .arrays import build_array
-from .arrays.systolic import os_extra_latency, os_min_tile_k
+from .arrays.systolic import os_extra_latency, os_min_tile_k, os_tile_gap
 from .config import HwgenConfig
 
 __all__ = ["generate", "emit_verilog", "port_list", "GenerateError", "Generated", "MANIFEST"]
@@ -76,7 +76,8 @@ def _latency(cfg: HwgenConfig) -> dict:
         extra = 1 + os_extra_latency(a)
         return {"tile_cycles": f"K + R + C + {extra}",
                 "first_in_to_last_out": f"K + {R + C + extra}",
-                "min_tile_k_for_full_overlap": os_min_tile_k(a)}
+                "min_tile_k_for_full_overlap": os_min_tile_k(a),
+                "bubbles_between_tiles": os_tile_gap(a)}
     if a.dataflow == "input_stationary":
         return {"tile_cycles": "R (activation load) + N + R + C + 1", "w_to_out": R + C + 1,
                 "activation_load_beats": R}

@@ -13,7 +13,7 @@ import struct
 import numpy as np
 
 from .. import golden
-from ..arrays.systolic import os_extra_latency
+from ..arrays.systolic import os_extra_latency, os_min_tile_k, os_tile_gap
 from ..config import HwgenConfig
 from ..golden.requant import requantize
 from ..numerics import saturate, wrap_signed
@@ -32,7 +32,8 @@ def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int) ->
         return k_beats * n_tiles * max(m_tiles, a.rows) + a.rows + a.rows + a.cols + 4
     tiles = m_tiles * n_tiles
     if a.kind == "systolic":
-        return tiles * max(k_beats, max(a.rows, a.cols)) + a.rows + a.cols + 4 + os_extra_latency(a)
+        gap = os_tile_gap(a)
+        return tiles * max(k_beats + gap, os_min_tile_k(a)) - gap + a.rows + a.cols + 4 + os_extra_latency(a)
     return tiles * max(k_beats, a.rows) + a.rows + 4
 
 

@@ -317,6 +317,12 @@ class HostLink(wiring.Component):
 
         # the registers every state writes: AND-OR of the states' values, not a priority chain
         fsm = OneHotFSM(m, init="HUNT", name="link")
+        # Bytes are taken in the states that read a frame: ``ready`` is the OR of their
+        # flip-flops, kept as its own net (yosys would otherwise merge it into the logic
+        # that reads it, and the RX skid buffer's enable would sit behind that)
+        taking = Signal(name="taking", attrs={"keep": 1})
+        m.d.comb += [taking.eq(_any(fsm.bit(s) for s in ("HUNT", "HDR", "HCRC", "WPAY", "ARGS", "SKIP", "PCRC"))),
+                     rx.ready.eq(taking)]
         w_status, w_rsp_len, w_have, w_bsel, w_src, w_left = (
             fsm.written(r) for r in (status, rsp_len, have, bsel, src, left))
 
@@ -343,7 +349,6 @@ class HostLink(wiring.Component):
             in ``cnt``) the FSM goes to ``nxt``; if the frame stops arriving, the answer is
             TRUNCATED. ``last`` is a constant or ``None`` for a field of run-time length
             (counted down in ``left``)."""
-            m.d.comb += rx.ready.eq(1)
             with m.If(rx.valid):   # = took: ready in this state (not the OR of every state's ready)
                 m.d.comb += cnt_inc.eq(1)
                 if covered:
@@ -362,7 +367,6 @@ class HostLink(wiring.Component):
 
         with fsm:
             with fsm.state("HUNT"):
-                m.d.comb += rx.ready.eq(1)
                 with m.If(rx.valid):
                     with m.If(rx.payload == SOF_REQ):
                         m.d.comb += [crc_init.eq(1), cnt_clr.eq(1)]

@@ -186,17 +186,20 @@ class ShiftAddRequant(wiring.Component):
         left = Signal.like(self.shift)
         half, sticky, relu = Signal(), Signal(), Signal()
         clipped = Signal.like(self.o.payload[0])
+        addend = Signal(signed(ab))                         # acc or 0: the next step's addition
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(~self.o.valid)
                 with m.If(self.i.valid & self.i.ready):
-                    m.d.sync += [acc.eq(self.i.payload.acc[0]), hi.eq(0), lo.eq(self.i.payload.scale[0]),
+                    x, y = self.i.payload.acc[0], self.i.payload.scale[0]
+                    m.d.sync += [acc.eq(x), hi.eq(0), lo.eq(y), addend.eq(Mux(y[0], x, 0)),
                                  steps.eq(sb), left.eq(self.shift), relu.eq(self.relu), half.eq(0), sticky.eq(0)]
                     m.next = "MUL"
-            with m.State("MUL"):    # lo's low bit says whether to add; the pair shifts right
+            with m.State("MUL"):    # lo's low bit says whether to add (``addend``, chosen a cycle ahead)
                 total = Signal(signed(ab + 2))
-                m.d.comb += total.eq(hi + Mux(lo[0], acc, 0))
-                m.d.sync += [hi.eq(total >> 1), lo.eq(Cat(lo[1:], total[0])), steps.eq(steps - 1)]
+                m.d.comb += total.eq(hi + addend)
+                m.d.sync += [hi.eq(total >> 1), lo.eq(Cat(lo[1:], total[0])), steps.eq(steps - 1),
+                             addend.eq(Mux(lo[1], acc, 0))]
                 with m.If(steps == 1):
                     m.next = "SHIFT"
             with m.State("SHIFT"):  # the rounding shift, one bit at a time
