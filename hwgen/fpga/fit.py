@@ -102,7 +102,7 @@ def dsp_target(cfg: HwgenConfig, cap: Capacity):
     elaborate with the same."""
     from ..pe.mul import DspTarget
     eng_dsp, rq_dsp, _ = dsp_plan(cfg, cap)
-    return DspTarget(cap.family if eng_dsp else None, soc_dsp=rq_dsp)
+    return DspTarget(cap.family if eng_dsp else None, soc_dsp=rq_dsp, fabric=cap.family)
 
 
 def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:

@@ -173,7 +173,7 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
     # pe.pipeline >= 2 multipliers become the device's registered DSP cells where hwgen.pe.mul has them;
     # the output stage does without a multiplier when the engine takes every DSP
     target = dsp_target(cfg, cap)
-    plat.hwgen_dsp, plat.hwgen_soc_dsp = target.hwgen_dsp, target.hwgen_soc_dsp
+    plat.hwgen_dsp, plat.hwgen_soc_dsp, plat.hwgen_fabric = target.hwgen_dsp, target.hwgen_soc_dsp, target.hwgen_fabric
     plan = plat.prepare(BoardShell(cfg, b, pll), name=TOP)
     for name, content in plan.files.items():
         if name.endswith((".il", ".pcf", ".lpf")):

@@ -19,7 +19,7 @@ from ..numerics import Format, acc_range
 from .compress import compress, partial_products
 from .mul import RegisteredMul, dsp_family
 
-__all__ = ["operand_shape", "accumulate", "words", "acc_layout", "mac_step", "resolve", "OSMacPE", "WSMacPE", "hold_delay"]
+__all__ = ["operand_shape", "accumulate", "words", "acc_layout", "mac_step", "resolve", "OSMacPE", "WSMacPE", "hold_delay", "ice40_restart_adder"]
 
 
 def operand_shape(fmt: Format) -> Shape:
@@ -175,7 +175,7 @@ class OSMacPE(wiring.Component):
         full = Signal(name="acc_full")                  # acc holds a finished tile's value
         nxt = Signal(signed(pe.acc), name="acc_next")
         if dsp_family(platform) == "ice40" and pe.overflow == "wrap":
-            _ice40_restart_adder(m, acc, p, fresh, nxt)
+            ice40_restart_adder(m, acc, p, fresh, nxt)
         else:
             m.d.comb += nxt.eq(Mux(fresh, p, accumulate(acc, p, pe)))
         with m.If(v):
@@ -212,20 +212,21 @@ def hold_delay(pe: PEConfig) -> int:
 _RESTART_ADD_INIT = sum(((i >> 2 & 1) if i & 1 else ((i >> 1) ^ (i >> 2) ^ (i >> 3)) & 1) << i for i in range(16))
 
 
-def _ice40_restart_adder(m: Module, acc, p, restart, out):
-    """``out = restart ? p : acc + p`` as iCE40 cells: per bit one SB_LUT4 (the sum, or the
+def ice40_restart_adder(m: Module, acc, p, restart, out, *, name: str = "acc"):
+    """``out = restart ? p : acc + p`` (wrapping) as iCE40 cells: per bit one SB_LUT4 (the sum, or the
     product bit on restart) beside one SB_CARRY (acc + p's carry, unused on restart), which
     nextpnr packs into one logic cell with the accumulator's flip-flop. yosys would map the
-    select as a second LUT after the adder's."""
+    select as a second LUT after the adder's (or a gate before its carry chain). ``restart``
+    should be a flip-flop: it goes to every cell. ``name`` prefixes the cells."""
     n = len(acc)
-    pw = Signal(n, name="acc_p")
+    pw = Signal(n, name=f"{name}_p")
     m.d.comb += pw.eq(p)                               # the product, sign-extended
-    carry = [Const(0)] + [Signal(name=f"acc_c{i}") for i in range(1, n)]
+    carry = [Const(0)] + [Signal(name=f"{name}_c{i}") for i in range(1, n)]
     for i in range(n):
-        m.submodules[f"acc_lut{i}"] = Instance("SB_LUT4", p_LUT_INIT=Const(_RESTART_ADD_INIT, 16), i_I0=restart,
+        m.submodules[f"{name}_lut{i}"] = Instance("SB_LUT4", p_LUT_INIT=Const(_RESTART_ADD_INIT, 16), i_I0=restart,
                                                i_I1=acc[i], i_I2=pw[i], i_I3=carry[i], o_O=out[i])
         if i + 1 < n:
-            m.submodules[f"acc_carry{i}"] = Instance("SB_CARRY", i_I0=acc[i], i_I1=pw[i], i_CI=carry[i],
+            m.submodules[f"{name}_carry{i}"] = Instance("SB_CARRY", i_I0=acc[i], i_I1=pw[i], i_CI=carry[i],
                                                      o_CO=carry[i + 1])
 
 

@@ -64,9 +64,10 @@ class DspTarget:
     (``soc_dsp``; without, it is the shift-and-add :class:`hwgen.soc.requant.ShiftAddRequant`).
     Board builds set the same two attributes on the board's platform."""
 
-    def __init__(self, family: str | None, *, soc_dsp: bool = True):
+    def __init__(self, family: str | None, *, soc_dsp: bool = True, fabric: str | None = None):
         self.hwgen_dsp = family
         self.hwgen_soc_dsp = soc_dsp
+        self.hwgen_fabric = fabric or family
 
 
 def product_shape(a_shape, w_shape) -> Shape:
@@ -77,6 +78,11 @@ def product_shape(a_shape, w_shape) -> Shape:
 def dsp_family(platform) -> str | None:
     """The DSP family registered multipliers are instantiated for, or None for generic RTL."""
     return getattr(platform, "hwgen_dsp", None)
+
+
+def fabric_family(platform) -> str | None:
+    """The FPGA family whose logic cells the design may instantiate by hand (None: generic RTL)."""
+    return getattr(platform, "hwgen_fabric", None)
 
 
 def soc_dsp(platform) -> bool:

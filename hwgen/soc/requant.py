@@ -187,13 +187,15 @@ class ShiftAddRequant(wiring.Component):
         half, sticky, relu = Signal(), Signal(), Signal()
         clipped = Signal.like(self.o.payload[0])
         addend = Signal(signed(ab))                         # acc or 0: the next step's addition
+        more = Signal()                                     # left != 0, kept beside it as a flip-flop
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(~self.o.valid)
                 with m.If(self.i.valid & self.i.ready):
                     x, y = self.i.payload.acc[0], self.i.payload.scale[0]
                     m.d.sync += [acc.eq(x), hi.eq(0), lo.eq(y), addend.eq(Mux(y[0], x, 0)),
-                                 steps.eq(sb), left.eq(self.shift), relu.eq(self.relu), half.eq(0), sticky.eq(0)]
+                                 steps.eq(sb), left.eq(self.shift), more.eq(self.shift != 0), relu.eq(self.relu),
+                                 half.eq(0), sticky.eq(0)]
                     m.next = "MUL"
             with m.State("MUL"):    # lo's low bit says whether to add (``addend``, chosen a cycle ahead)
                 total = Signal(signed(ab + 2))
@@ -204,9 +206,9 @@ class ShiftAddRequant(wiring.Component):
                     m.next = "SHIFT"
             with m.State("SHIFT"):  # the rounding shift, one bit at a time
                 prod = Cat(lo, hi).as_signed()
-                with m.If(left != 0):
+                with m.If(more):
                     m.d.sync += [Cat(lo, hi).eq(prod >> 1), half.eq(lo[0]), sticky.eq(sticky | half),
-                                 left.eq(left - 1)]
+                                 left.eq(left - 1), more.eq(left != 1)]
                 with m.Else():
                     m.d.sync += clipped.eq(round_clip(prod, half, sticky, fmt))
                     m.next = "FLOOR"

@@ -9,12 +9,14 @@ through a small FIFO, so tiles follow each other as closely as the engine allows
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import acc_range
+from ..pe.mac import ice40_restart_adder
+from ..pe.mul import fabric_family
 from .layout import Geometry
 from .link import RunArgs
 from .protocol import Mem
@@ -124,7 +126,9 @@ class Sequencer(wiring.Component):
         # the host's words take the same stage while no GEMM runs
         pend, pend_acc = Signal(len(self.acc.wr_en)), Signal()   # pend: the lanes to write
         pend_addr, pend_data = Signal.like(out_addr), Signal(len(self.res.payload.as_value()))
-        m.d.sync += [pend.eq(Mux(got, -1, self.host_wr_en)), pend_acc.eq(got & accumulate)]
+        pend_new = Signal(init=1)   # = ~pend_acc
+        m.d.sync += [pend.eq(Mux(got, -1, self.host_wr_en)), pend_acc.eq(got & accumulate),
+                     pend_new.eq(~(got & accumulate))]
         with m.If(got):
             m.d.sync += [out_addr.eq(out_addr + 1), pend_addr.eq(out_addr), pend_data.eq(self.res.payload.as_value())]
         with m.Elif(self.host_wr_en.any()):
@@ -132,12 +136,17 @@ class Sequencer(wiring.Component):
         m.d.comb += [self.acc.rd_addr.eq(out_addr), self.acc.rd_en.eq(got & accumulate)]
         summed = []   # second stage of read-add-write
         for j in range(geo.C):
-            old = (self.acc.rd_data.word_select(j, pe.acc) & pend_acc.replicate(pe.acc)).as_signed()
+            old = self.acc.rd_data.word_select(j, pe.acc).as_signed()
             new = pend_data.word_select(j, pe.acc).as_signed()
-            total = old + new
-            if pe.overflow == "saturate":
-                lo, hi = acc_range(pe.acc)
-                total = Mux(total > hi, hi, Mux(total < lo, lo, total))
+            if fabric_family(platform) == "ice40" and pe.overflow == "wrap":
+                # the "not accumulating" select inside the adder's own cells, not a gate before its carry chain
+                total = Signal(signed(pe.acc), name=f"acc_sum{j}")
+                ice40_restart_adder(m, old, new, pend_new, total, name=f"acc_sum{j}")
+            else:
+                total = (old & pend_acc.replicate(pe.acc)).as_signed() + new
+                if pe.overflow == "saturate":
+                    lo, hi = acc_range(pe.acc)
+                    total = Mux(total > hi, hi, Mux(total < lo, lo, total))
             summed.append(total[:pe.acc])
         m.d.comb += [self.acc.wr_en.eq(pend), self.acc.wr_addr.eq(pend_addr), self.acc.wr_data.eq(Cat(*summed))]
 
