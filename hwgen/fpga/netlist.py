@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import HwgenConfig
+from ..soc.layout import Geometry
+from ..soc.protocol import Mem
 from ..tools import ToolError, run_tool, yosys_command
 from .boards import Board
 from .fit import dsp_plan, dsp_target
@@ -128,6 +130,25 @@ def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, log=print) -> tuple[str
     return top, out / "netlist.v"
 
 
+def _accumulate_check(acc, geo, k_beats: int = 8) -> bool:
+    """One RUN that accumulates (``flags`` bit 0) onto accumulator words 0..R-1, with what
+    the GEMMs left in A and W words 0..k_beats-1 as its operands: the words must become
+    their old values plus that tile's product (wrapping; a saturating engine or a
+    weight-stationary contract is not checked here). The GEMMs' own chunks accumulate only
+    when K exceeds half a scratchpad."""
+    pe = geo.cfg.array.pe
+    if geo.contract != "os" or pe.overflow != "wrap" or geo.cfg.array.kind != "systolic":
+        return True
+    a = geo.unpack_words(acc.read(Mem.A, 0, k_beats), Mem.A)       # (k, R): column k of the A tile
+    w = geo.unpack_words(acc.read(Mem.W, 0, k_beats), Mem.W)       # (k, C): row k of the W tile
+    old = geo.unpack_words(acc.read(Mem.ACC, 0, geo.R), Mem.ACC)   # (R, C)
+    acc.run(1, 1, k_beats, accumulate=True)
+    new = geo.unpack_words(acc.read(Mem.ACC, 0, geo.R), Mem.ACC)
+    half = 1 << (pe.acc - 1)
+    want = (old + a.T.astype(np.int64) @ w.astype(np.int64) + half) % (2 * half) - half
+    return bool(np.array_equal(new, want))
+
+
 def check_netlist(cfg: HwgenConfig, b: Board, out: Path, *, seed: int | None = None, m: int = 8, k: int = 24,
                   n: int = 8, log=print) -> dict:
     """Synthesize, Verilate with cell models, run an ``m×k×n`` GEMM (and a requantized
@@ -178,15 +199,18 @@ def check_netlist(cfg: HwgenConfig, b: Board, out: Path, *, seed: int | None = N
     with Accelerator(bcfg, _Netlist()) as acc:
         got = acc.gemm(a, w)
         got_q = acc.gemm(a, w, requant=Requant(scale=scale, shift=10, relu=True))
+        accumulated = _accumulate_check(acc, Geometry(bcfg))
         cycles = sim.cycles
     want = golden_gemm(a, w, acc_bits=pe.acc, overflow=pe.overflow, group=bcfg.array.group)
     want_q = requantize(want, scale, 10, relu=True, out_fmt=bcfg.soc.out)
-    ok = bool(np.array_equal(got, want) and np.array_equal(got_q, want_q))
+    ok = bool(np.array_equal(got, want) and np.array_equal(got_q, want_q) and accumulated)
     res = {"ok": ok, "board": b.name, "family": b.family, "gemm": f"{m}x{k}x{n}", "seed": seed,
            "cycles": cycles, "seconds": round(time.time() - t0, 1), "netlist": str(netlist)}
-    res["summary"] = (f"netlist check ({b.family} cells, {res['gemm']} GEMM + requantized read, seed {seed}): "
+    res["summary"] = (f"netlist check ({b.family} cells, {res['gemm']} GEMM + requantized read + accumulating RUN, "
+                      f"seed {seed}): "
                       + ("bit-exact" if ok else f"MISMATCH ({int((got != want).sum())} raw, "
-                                                f"{int((got_q != want_q).sum())} requantized elements differ)")
+                                                f"{int((got_q != want_q).sum())} requantized elements differ, "
+                                                f"accumulating RUN {'exact' if accumulated else 'wrong'})")
                       + f", {cycles:,} cycles simulated in {res['seconds']} s")
     (out / "netlist" / "check.json").write_text(json.dumps(res, indent=1) + "\n")
     return res

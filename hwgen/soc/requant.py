@@ -157,10 +157,11 @@ class Requant(wiring.Component):
 
 class ShiftAddRequant(wiring.Component):
     """:class:`Requant`'s results for one column, without a multiplier or a barrel shifter:
-    the product is made by shift-and-add, one scale bit per cycle, then shifted right one
-    bit per cycle (keeping the first bit shifted out and the OR of those below it), then
-    rounded and clipped like :class:`Requant` (the ReLU floor a cycle later). An element takes
-    ``scale_bits + shift + 3`` cycles (:meth:`cycles`).
+    the product is made by shift-and-add, one accumulator bit per cycle (the scale is the
+    addend, so the adder is only as wide as the scale; the sign bit's step subtracts), then
+    shifted right one bit per cycle (keeping the first bit shifted out and the OR of those
+    below it), then rounded and clipped like :class:`Requant` (the ReLU floor a cycle
+    later). An element takes ``acc_bits + shift + 3`` cycles (:meth:`cycles`).
 
     For devices whose DSPs all hold the engine's multipliers (a 4×4 int8 engine on the
     iCE40UP5K's 8): the host link sends a byte in hundreds of cycles over the UART, so the
@@ -175,33 +176,35 @@ class ShiftAddRequant(wiring.Component):
 
     def cycles(self, shift: int) -> int:
         """Cycles from taking an element to offering its result."""
-        return self._scale_bits + shift + 3
+        return self._acc_bits + shift + 3
 
     def elaborate(self, platform):
         m = Module()
         ab, sb, fmt = self._acc_bits, self._scale_bits, self._out_fmt
-        acc = Signal(signed(ab))
-        hi, lo = Signal(signed(ab + 1)), Signal(sb)        # the product is Cat(lo, hi), signed
-        steps = Signal(range(sb + 1))
+        mq = Signal(ab)                                     # the accumulator's bits still to use, low first
+        scale, neg_scale = Signal(signed(sb + 2)), Signal(signed(sb + 2))
+        hi, lo = Signal(signed(sb + 2)), Signal(ab)         # the product is Cat(lo, hi), signed
+        steps = Signal(range(ab + 1))
         left = Signal.like(self.shift)
         half, sticky, relu = Signal(), Signal(), Signal()
         clipped = Signal.like(self.o.payload[0])
-        addend = Signal(signed(ab))                         # acc or 0: the next step's addition
+        addend = Signal(signed(sb + 2))                     # the next step's: scale, -scale (sign bit) or 0
         more = Signal()                                     # left != 0, kept beside it as a flip-flop
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(~self.o.valid)
                 with m.If(self.i.valid & self.i.ready):
                     x, y = self.i.payload.acc[0], self.i.payload.scale[0]
-                    m.d.sync += [acc.eq(x), hi.eq(0), lo.eq(y), addend.eq(Mux(y[0], x, 0)),
-                                 steps.eq(sb), left.eq(self.shift), more.eq(self.shift != 0), relu.eq(self.relu),
+                    m.d.sync += [mq.eq(x), scale.eq(y), neg_scale.eq(-y), hi.eq(0), lo.eq(0),
+                                 addend.eq(Mux(x[0], -y if ab == 1 else y, 0)),
+                                 steps.eq(ab), left.eq(self.shift), more.eq(self.shift != 0), relu.eq(self.relu),
                                  half.eq(0), sticky.eq(0)]
                     m.next = "MUL"
-            with m.State("MUL"):    # lo's low bit says whether to add (``addend``, chosen a cycle ahead)
-                total = Signal(signed(ab + 2))
+            with m.State("MUL"):    # bit i of the accumulator says whether to add (``addend``, chosen a cycle ahead)
+                total = Signal(signed(sb + 3))
                 m.d.comb += total.eq(hi + addend)
-                m.d.sync += [hi.eq(total >> 1), lo.eq(Cat(lo[1:], total[0])), steps.eq(steps - 1),
-                             addend.eq(Mux(lo[1], acc, 0))]
+                m.d.sync += [hi.eq(total >> 1), lo.eq(Cat(lo[1:], total[0])), mq.eq(mq >> 1), steps.eq(steps - 1),
+                             addend.eq(Mux(mq[1], Mux(steps == 2, neg_scale, scale), 0))]
                 with m.If(steps == 1):
                     m.next = "SHIFT"
             with m.State("SHIFT"):  # the rounding shift, one bit at a time

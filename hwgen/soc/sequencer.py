@@ -121,7 +121,7 @@ class Sequencer(wiring.Component):
         out_addr = Signal(len(self.acc.wr_addr))
         m.d.comb += self.res.ready.eq(1)
         got = self.res.valid & self.res.ready
-        # every row is written one cycle after it arrives, with the word read there added
+        # every row is summed one cycle after it arrives, with the word read there added
         # when accumulating (one write path: the read data is gated, not a second mux);
         # the host's words take the same stage while no GEMM runs
         pend, pend_acc = Signal(len(self.acc.wr_en)), Signal()   # pend: the lanes to write
@@ -148,7 +148,11 @@ class Sequencer(wiring.Component):
                     lo, hi = acc_range(pe.acc)
                     total = Mux(total > hi, hi, Mux(total < lo, lo, total))
             summed.append(total[:pe.acc])
-        m.d.comb += [self.acc.wr_en.eq(pend), self.acc.wr_addr.eq(pend_addr), self.acc.wr_data.eq(Cat(*summed))]
+        # the sums are registered before the memory (its write setup is long on an iCE40): a
+        # row lands two cycles after it arrives; ``busy`` lasts until it has
+        wq_en, wq_addr, wq_data = Signal.like(pend), Signal.like(pend_addr), Signal(len(self.acc.wr_data))
+        m.d.sync += [wq_en.eq(pend), wq_addr.eq(pend_addr), wq_data.eq(Cat(*summed))]
+        m.d.comb += [self.acc.wr_en.eq(wq_en), self.acc.wr_addr.eq(wq_addr), self.acc.wr_data.eq(wq_data)]
 
         # -- control
         # result rows issued (a tile's last beat read) but not yet written: no multiplier for
@@ -163,7 +167,7 @@ class Sequencer(wiring.Component):
         issuing_n = Mux(self.start, 1, issuing & ~(tile_issued & nt_last & mt_last))
         # outstanding_n != 0 without waiting for the sum (got never exceeds outstanding)
         rows_left = tile_issued | ((outstanding != 0) & ~((outstanding == 1) & got))
-        m.d.sync += self.busy.eq(issuing_n | rows_left | got)
+        m.d.sync += self.busy.eq(issuing_n | rows_left | got | pend.any())
         was_busy = Signal()
         m.d.sync += was_busy.eq(self.busy)
         m.d.comb += self.done.eq(was_busy & ~self.busy)
