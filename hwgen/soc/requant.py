@@ -231,8 +231,8 @@ class SerialRequant(wiring.Component):
     The host link sends a requantized row as ``cols`` bytes or more, one byte per cycle at
     best, so a column-serial output stage costs a small FPGA ``cols - 1`` multipliers and
     rounders less while the link keeps the same pace. The columns are read from ``i``'s
-    payload, which stays put while it is offered (through one register for the pipelined
-    core, whose multiplier follows at once); the beat is taken
+    payload, which stays put while it is offered (through one operand register in front of
+    the core); the beat is taken
     when its last column's result is, and the row is offered on ``o`` the cycle after.
     """
 
@@ -259,22 +259,17 @@ class SerialRequant(wiring.Component):
 
         want = self.i.valid & (fed != C) & ~self.o.valid
         m.d.comb += [core.shift.eq(self.shift), core.relu.eq(self.relu)]
-        if isinstance(core, Requant):
-            # the selected column waits in a register: the column select (a memory's read
-            # data) and the core's multiplier are not one path
-            sel = Signal.like(core.i.payload)
-            sel_valid = Signal()
-            with m.If(~sel_valid | core.i.ready):
-                m.d.sync += sel_valid.eq(want)
-                with m.If(want):
-                    m.d.sync += [sel.acc[0].eq(self.i.payload.acc[fed]), sel.scale[0].eq(self.i.payload.scale[fed]),
-                                 fed.eq(fed + 1)]
-            m.d.comb += [core.i.valid.eq(sel_valid), core.i.payload.eq(sel)]
-        else:   # the shift-and-add core registers its operands as it takes them
-            m.d.comb += [core.i.valid.eq(want), core.i.payload.acc[0].eq(self.i.payload.acc[fed]),
-                         core.i.payload.scale[0].eq(self.i.payload.scale[fed])]
-            with m.If(core.i.valid & core.i.ready):
-                m.d.sync += fed.eq(fed + 1)
+        # the selected column waits in a register: the column select (a memory's read data)
+        # and the core (a multiplier, or the shift-and-add core's operand registers and
+        # their load enable) are not one path
+        sel = Signal.like(core.i.payload)
+        sel_valid = Signal()
+        with m.If(~sel_valid | core.i.ready):
+            m.d.sync += sel_valid.eq(want)
+            with m.If(want):
+                m.d.sync += [sel.acc[0].eq(self.i.payload.acc[fed]), sel.scale[0].eq(self.i.payload.scale[fed]),
+                             fed.eq(fed + 1)]
+        m.d.comb += [core.i.valid.eq(sel_valid), core.i.payload.eq(sel)]
 
         m.d.comb += core.o.ready.eq(~self.o.valid)
         with m.If(core.o.valid & core.o.ready):

@@ -192,15 +192,16 @@ def test_constructor_errors():
 @pytest.mark.parametrize("cols,acc_bits,out_fmt", CONFIGS, ids=lambda v: str(v))
 def test_shift_add_cycles(seed, cols, acc_bits, out_fmt):
     """The multiplier-free output stage: each element takes ``ShiftAddRequant.cycles(shift)``
-    (scale bits, then shift bits, one per cycle) plus one to hand its result over, one
-    column after the other; a row one more (offered while the next beat waits)."""
+    (accumulator bits, then shift bits, one per cycle) plus one to hand its result over, one
+    column after the other (the next column waits in the operand register meanwhile); a row
+    two more (its first column's operand register, and offered while the next beat waits)."""
     rng = np.random.default_rng(seed)
     beats = random_beats(rng, cols, acc_bits, out_fmt, 12)
     dut = SerialRequant(cols, acc_bits, out_fmt, core="shift_add")
     got, cycles = run(dut, beats, rng, 0.0, 0.0, max_cycles=10_000)
     assert got == expected(beats, out_fmt)
     per = ShiftAddRequant(acc_bits, out_fmt).cycles
-    assert cycles == sum(cols * (per(shift) + 1) + 1 for _, _, shift, _ in beats), cycles
+    assert cycles == sum(cols * (per(shift) + 1) + 2 for _, _, shift, _ in beats), cycles
 
 
 def test_serial_core_choice():
