@@ -95,9 +95,10 @@ class HostLink(wiring.Component):
 
         hdr = Signal(8 * REQ_HEADER.size)                 # request header, little-endian
         cmd, tag, mem, addr, length = hdr[0:8], hdr[8:16], hdr[16:24], hdr[32:64], hdr[64:80]
-        crc = Signal(16)
-        # one CRC network: request bytes as they are taken (``crc_en``), response bytes as they leave
-        crc_en, crc_init = Signal(name="crc_en"), Signal(name="crc_init")
+        # two CRC networks: request bytes as they are taken (``crc_en``), response bytes as they
+        # leave (one network for both would put a byte select in front of its XORs)
+        crc, tx_crc = Signal(16, name="rx_crc"), Signal(16, name="tx_crc")
+        crc_en, crc_init, tx_crc_init = Signal(name="crc_en"), Signal(name="crc_init"), Signal(name="tx_crc_init")
         # Bytes to send go through one register (``txb``): a state emits a byte when it is
         # empty; it enters the response CRC as it leaves (``txc``: the byte is CRC-covered).
         txb, txv, txc = Signal(8, name="txb"), Signal(name="txv"), Signal(name="txc")
@@ -112,11 +113,14 @@ class HostLink(wiring.Component):
         with m.Elif(tx.ready):
             m.d.sync += txv.eq(0)
         m.d.comb += [tx.valid.eq(txv), tx.payload.eq(txb)]
-        tx_crc = txv & tx.ready & txc
         with m.If(crc_init):
             m.d.sync += crc.eq(0xFFFF)
-        with m.Elif(crc_en | tx_crc):
-            m.d.sync += crc.eq(crc16_update(crc, Mux(tx_crc, txb, rx.payload)))
+        with m.Elif(crc_en):
+            m.d.sync += crc.eq(crc16_update(crc, rx.payload))
+        with m.If(tx_crc_init):
+            m.d.sync += tx_crc.eq(0xFFFF)
+        with m.Elif(txv & tx.ready & txc):
+            m.d.sync += tx_crc.eq(crc16_update(tx_crc, txb))
         crc_match = Signal()                              # the CRC bytes received so far match
         cnt = Signal(16)                                  # bytes of the current field
         cnt_clr, cnt_inc = Signal(name="cnt_clr"), Signal(name="cnt_inc")   # one counter, driven from every state
@@ -336,7 +340,7 @@ class HostLink(wiring.Component):
             """The body of a state that sends the CRC (low byte first); the statements run
             once, as its second byte is emitted."""
             with m.If(can_emit):
-                send(crc.word_select(cnt[0], 8))
+                send(tx_crc.word_select(cnt[0], 8))
                 m.d.comb += cnt_inc.eq(1)
                 with m.If(cnt[0]):
                     m.d.comb += cnt_clr.eq(1)
@@ -578,7 +582,7 @@ class HostLink(wiring.Component):
             with fsm.state("TX_SOF"):
                 with m.If(can_emit):
                     send(SOF_RSP)
-                    m.d.comb += [cnt_clr.eq(1), crc_init.eq(1)]
+                    m.d.comb += [cnt_clr.eq(1), tx_crc_init.eq(1)]
                     fsm.goto("TX_HDR")
             with fsm.state("TX_HDR"):
                 with m.If(can_emit):
@@ -588,7 +592,7 @@ class HostLink(wiring.Component):
                         m.d.comb += cnt_clr.eq(1)
                         fsm.goto("TX_HCRC")
             with fsm.state("TX_HCRC"), send_crc():
-                m.d.comb += crc_init.eq(1)
+                m.d.comb += tx_crc_init.eq(1)
                 fsm.goto("HUNT")
                 with m.If(rsp_len != 0):
                     w_left.set(rsp_left)
