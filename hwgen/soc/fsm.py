@@ -34,6 +34,7 @@ class OneHotFSM:
         self._go: dict[str, dict[str, Signal]] = {}   # state → {target: taken this cycle}
         self._cur: str | None = None
         self._written: list[StateWritten] = []
+        self._groups: list[tuple[Signal, frozenset]] = []
         self.bit(init)
 
     def bit(self, state: str) -> Signal:
@@ -43,6 +44,15 @@ class OneHotFSM:
         return self._bits[state]
 
     ongoing = bit
+
+    def group(self, states, name: str) -> Signal:
+        """A flip-flop that is set exactly while the machine is in one of ``states``: the
+        same as the OR of their flip-flops, but its next value comes from the transitions
+        that cross the group's boundary, so a reader sees one flip-flop."""
+        states = frozenset(states)
+        g = Signal(name=f"{self.name}_{name}", init=int(self.init in states))
+        self._groups.append((g, states))
+        return g
 
     @contextmanager
     def state(self, state: str):
@@ -89,6 +99,18 @@ class OneHotFSM:
             if len(enter):
                 nxt = nxt | enter.any()
             self.m.d.sync += b.eq(nxt)
+        for g, states in self._groups:
+            unknown = states - set(self._bits)
+            assert not unknown, f"group {g.name}: no such states {sorted(unknown)}"
+            leave = Cat(go for src in states for dst, go in self._go.get(src, {}).items() if dst not in states)
+            enter = Cat(go for src, gos in self._go.items() if src not in states
+                        for dst, go in gos.items() if dst in states)
+            nxt = g
+            if len(leave):
+                nxt = nxt & ~leave.any()
+            if len(enter):
+                nxt = nxt | enter.any()
+            self.m.d.sync += g.eq(nxt)
         for w in self._written:
             w._finish()
         return False

@@ -321,12 +321,9 @@ class HostLink(wiring.Component):
 
         # the registers every state writes: AND-OR of the states' values, not a priority chain
         fsm = OneHotFSM(m, init="HUNT", name="link")
-        # Bytes are taken in the states that read a frame: ``ready`` is the OR of their
-        # flip-flops, kept as its own net (yosys would otherwise merge it into the logic
-        # that reads it, and the RX skid buffer's enable would sit behind that)
-        taking = Signal(name="taking", attrs={"keep": 1})
-        m.d.comb += [taking.eq(_any(fsm.bit(s) for s in ("HUNT", "HDR", "HCRC", "WPAY", "ARGS", "SKIP", "PCRC"))),
-                     rx.ready.eq(taking)]
+        # Bytes are taken in the states that read a frame: ``ready`` is a flip-flop set while
+        # the machine is in one of them (it goes straight to the RX skid buffer's enables)
+        m.d.comb += rx.ready.eq(fsm.group(("HUNT", "HDR", "HCRC", "WPAY", "ARGS", "SKIP", "PCRC"), "taking"))
         w_status, w_rsp_len, w_have, w_bsel, w_src, w_left = (
             fsm.written(r) for r in (status, rsp_len, have, bsel, src, left))
 

@@ -184,20 +184,22 @@ class UARTTx(wiring.Component):
         left = Signal(range(10))    # bits still to put on the line after the current one
         timer = Signal(range(d))
         shreg = Signal(9)           # data bits, then the stop bit
-        bit_done = timer == 0
+        # timer == 0 and left == 0 as flip-flops kept beside the counters: ``ready`` is then
+        # one LUT of flip-flops (it feeds the link's TX skid buffer)
+        bit_done, last_bit = Signal(init=1, name="bit_done"), Signal(init=1, name="last_bit")
 
-        m.d.comb += self.data.ready.eq(~busy | ((left == 0) & bit_done))
+        m.d.comb += self.data.ready.eq(~busy | (last_bit & bit_done))
         with m.If(busy):
             with m.If(~bit_done):
-                m.d.sync += timer.eq(timer - 1)
-            with m.Elif(left == 0):
+                m.d.sync += [timer.eq(timer - 1), bit_done.eq(timer == 1)]
+            with m.Elif(last_bit):
                 m.d.sync += busy.eq(0)  # the stop bit is over; tx stays high
             with m.Else():
-                m.d.sync += [self.tx.eq(shreg[0]), shreg.eq(shreg[1:]), left.eq(left - 1),
-                             timer.eq(d - 1)]
+                m.d.sync += [self.tx.eq(shreg[0]), shreg.eq(shreg[1:]), left.eq(left - 1), last_bit.eq(left == 1),
+                             timer.eq(d - 1), bit_done.eq(d == 1)]
         with m.If(self.data.valid & self.data.ready):
             m.d.sync += [busy.eq(1), self.tx.eq(0), shreg.eq(Cat(self.data.payload, 1)),
-                         left.eq(9), timer.eq(d - 1)]
+                         left.eq(9), last_bit.eq(0), timer.eq(d - 1), bit_done.eq(d == 1)]
         return m
 
 

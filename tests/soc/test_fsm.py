@@ -60,17 +60,20 @@ class Reference(Elaboratable):
 class OneHot(Elaboratable):
     def __init__(self):
         self.x, self.reg, self.code, self.hot = Signal(4), Signal(8), Signal(2), Signal(4)
+        self.in_ab, self.in_a_or_b = Signal(), Signal()
 
     def elaborate(self, platform):
         m = Module()
         fsm = OneHotFSM(m, init="IDLE", name="t")
         w = fsm.written(self.reg)
+        m.d.comb += self.in_ab.eq(fsm.group(("A", "B"), "ab"))
         with fsm:
             _body(m, self.x, self.reg, fsm.state, fsm.goto, w.set)
         for i, s in enumerate(STATES):
             with m.If(fsm.ongoing(s)):
                 m.d.comb += self.code.eq(i)
-        m.d.comb += self.hot.eq(sum(fsm.ongoing(s) << i for i, s in enumerate(STATES)))
+        m.d.comb += [self.hot.eq(sum(fsm.ongoing(s) << i for i, s in enumerate(STATES))),
+                     self.in_a_or_b.eq(fsm.ongoing("A") | fsm.ongoing("B"))]
         return m
 
 
@@ -89,6 +92,8 @@ def test_onehot_matches_amaranth_fsm(seed):
                 if hot:
                     h = ctx.get(dut.hot)
                     assert h and not h & (h - 1), f"not one-hot: {h:04b}"
+                    # a group's flip-flop is the OR of its states' (A stays in A; B leaves for C)
+                    assert ctx.get(dut.in_ab) == ctx.get(dut.in_a_or_b)
         sim = Simulator(dut)
         sim.add_clock(1e-8)
         sim.add_testbench(bench)
