@@ -5,7 +5,7 @@ Optionally the netlist check of each build. Writes ``bench/results/boards.json``
 
     python bench/boards.py                       # all boards
     python bench/boards.py --board icebreaker --check-netlist
-    python bench/boards.py --board icebreaker --extra icebreaker=examples/icebreaker_4x4.yaml
+    python bench/boards.py --board icebreaker --extra icebreaker=examples/small_4x4.yaml@30
 
 Besides each board's bundled example, the ``EXTRA`` builds run too (``--extra`` adds to them).
 """
@@ -23,16 +23,17 @@ from hwgen.fpga.synth import TimingNotMet, synth_board
 from hwgen.report import table
 
 ROOT = Path(__file__).resolve().parent.parent
-#: more examples built for a board: the iCEBreaker's 4x4 int8 (all 8 DSPs, 98% of the logic cells)
-EXTRA = [("icebreaker", "examples/icebreaker_4x4.yaml")]
+#: more examples built for a board, at a clock of their own (MHz; None: the board's default):
+#: the iCEBreaker's 4x4 int8 (all 8 DSPs) at 40.5 MHz, the PLL's nearest step at or above 40
+EXTRA = [("icebreaker", "examples/icebreaker_4x4.yaml", 40.5)]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--board", action="append", choices=list(BOARDS), help="board (repeatable; default all)")
     ap.add_argument("--check-netlist", action="store_true", help="also run the netlist check of each build")
-    ap.add_argument("--extra", action="append", default=[], metavar="BOARD=CONFIG",
-                    help="also build CONFIG for BOARD (repeatable)")
+    ap.add_argument("--extra", action="append", default=[], metavar="BOARD=CONFIG[@MHZ]",
+                    help="also build CONFIG for BOARD (at MHZ; repeatable)")
     ap.add_argument("--collect", action="store_true",
                     help="build nothing: take each build's report.json from the work directory (after an interrupted run)")
     ap.add_argument("--work-dir", default=str(ROOT / "build" / "boards"))
@@ -43,8 +44,12 @@ def main(argv=None) -> int:
     key = lambda r: (r["board"], r["config"])  # noqa: E731
     previous = {key(r): r for r in json.loads(out.read_text())["results"]} if out.exists() else {}
     boards = args.board or list(BOARDS)
-    extra = [tuple(e.split("=", 1)) for e in args.extra] + [e for e in EXTRA if e[0] in boards]
-    for name, example in [(n, BOARDS[n].example) for n in boards] + extra:
+    def parse_extra(e):
+        name, rest = e.split("=", 1)
+        config, _, mhz = rest.partition("@")
+        return name, config, float(mhz) if mhz else None
+    extra = [parse_extra(e) for e in args.extra] + [e for e in EXTRA if e[0] in boards]
+    for name, example, mhz in [(n, BOARDS[n].example, None) for n in boards] + extra:
         b = BOARDS[name]
         cfg = load(ROOT / example)
         work = Path(args.work_dir) / (name if example == b.example else f"{name}-{cfg.name}")
@@ -54,7 +59,7 @@ def main(argv=None) -> int:
                     (work / "report.json").read_text())
             continue
         try:
-            r = synth_board(cfg, Path(example), b, work)
+            r = synth_board(cfg, Path(example), b, work, freq_mhz=mhz)
         except TimingNotMet as e:  # still a measurement: report it as such
             r = e.report
         if args.check_netlist:

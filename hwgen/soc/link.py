@@ -368,9 +368,11 @@ class HostLink(wiring.Component):
 
         with fsm:
             with fsm.state("HUNT"):
+                # the CRC and the field counter start over in every HUNT cycle (not on the SOF
+                # byte's compare: their enables then do not wait for the byte)
+                m.d.comb += [crc_init.eq(1), cnt_clr.eq(1)]
                 with m.If(rx.valid):
                     with m.If(rx.payload == SOF_REQ):
-                        m.d.comb += [crc_init.eq(1), cnt_clr.eq(1)]
                         fsm.goto("HDR")
                     with m.Else():
                         m.d.comb += self.garbage.eq(1)
@@ -381,12 +383,12 @@ class HostLink(wiring.Component):
                 with field(1, "CHECK_HDR", on_timeout=[tag.eq(0)]):
                     m.d.sync += crc_match.eq(byte_matches)
             with fsm.state("CHECK_HDR"):
+                m.d.comb += crc_init.eq(1)   # for the payload (unused after a bad header)
                 with m.If(~crc_match):
                     respond(Status.BAD_HEADER)
                     m.d.sync += tag.eq(0)
                     fsm.goto("ERR")
                 with m.Else():
-                    m.d.comb += crc_init.eq(1)
                     m.d.sync += [waddr.eq(addr), wbyte.eq(0), werr.eq(mem_bad | ~addr_ok)]
                     w_status.set(h_status_q)
                     w_left.set(h_left)
