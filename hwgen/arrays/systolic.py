@@ -180,11 +180,12 @@ class SystolicOS(wiring.Component):
         fab.d.comb += done[R - 1].eq(_delay(fab, last.v_out & last.l_out, cfg.pe.pipeline + hold_delay(cfg.pe),
                                             "tile_done"))
         left = Signal(range(R + 1), name="drain_left")   # top rows still to send
+        sending = Signal(name="drain_on")                 # left != 0, as a flip-flop: it is out.valid
         with fab.If(done[R - 1]):
-            fab.d.sync += left.eq(R)
-        with fab.Elif(left != 0):
-            fab.d.sync += left.eq(left - 1)
-        fab.d.comb += out.valid.eq(left != 0)
+            fab.d.sync += [left.eq(R), sending.eq(1)]
+        with fab.Elif(sending):
+            fab.d.sync += [left.eq(left - 1), sending.eq(left != 1)]
+        fab.d.comb += out.valid.eq(sending)
         for r in range(R):
             for j in range(C):
                 p = pes[r][j]
