@@ -72,7 +72,7 @@ def test_defaults():
     ("name: t\n", "x.yaml:1: array: required key is missing"),
     ("array: {rows: 2, cols: 2}\n", "x.yaml:1: name: required key is missing"),
     ("name: t\narray:\n  cols: 2\n", "x.yaml:3: array.rows: required key is missing"),
-    ("name: t\narray: [1, 2]\n", "x.yaml:2: array: must be a mapping with keys rows, cols, kind, dataflow, depth, pe"),
+    ("name: t\narray: [1, 2]\n", "x.yaml:2: array: must be a mapping with keys rows, cols, kind, dataflow, depth, drain, pe"),
     ("name: t\narray:\n  rows: 2\n  rows: 3\n  cols: 2\n", "x.yaml:4: array.rows: duplicate key"),
     ("name: t\narray:\n  rows: [2\n", "x.yaml:4: not valid YAML"),
     ("", "x.yaml:1: empty config; expected keys name, array"),
