@@ -109,7 +109,7 @@ def _cmd_synth(args) -> int:
         return 2
     b = BOARDS[args.board]
     out = Path(args.output or Path("build") / cfg.name / b.name)
-    r = synth_board(cfg, Path(args.file), b, out, freq_mhz=args.freq, seed=args.seed,
+    r = synth_board(cfg, Path(args.file), b, out, freq_mhz=args.freq, seed=args.seed, seeds=args.seeds,
                     allow_timing_fail=args.allow_timing_fail)
     print(format_board(r))
     print(f"bitstream: {out / r['bitstream']}\nreport: {out / 'report.json'}")
@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"device for --ooc: {', '.join(k for k, c in CAPACITY.items() if c.family == 'ecp5')}")
     sy.add_argument("--nodsp", action="store_true", help="--ooc: multipliers in LUTs, not DSPs")
     sy.add_argument("--seed", type=int, default=1, help="placement seed (and the netlist check's operand seed)")
+    sy.add_argument("--seeds", type=int, default=1, metavar="N",
+                    help="try up to N placement seeds (--seed, --seed+1, ...) until one meets the clock; "
+                         "the report lists each try")
     sy.add_argument("-o", "--output", metavar="DIR", help="build directory (default: build/<name>/<board>)")
     sy.add_argument("--allow-timing-fail", action="store_true",
                     help="accept a build whose clock is faster than the design (the report says so)")

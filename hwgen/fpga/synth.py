@@ -14,6 +14,7 @@ Board flow, every step a real tool from PyPI, every log kept in the build direct
 from __future__ import annotations
 
 import hashlib
+import shutil
 import json
 import time
 from pathlib import Path
@@ -142,9 +143,44 @@ def _critical(rep: dict, clock: str | None) -> dict:
             "logic_levels": sum(1 for s in steps if s.get("type") == "logic")}
 
 
+def _fmax(rep: dict) -> tuple[str | None, float | None]:
+    """The accelerator clock's net and its achieved MHz in a nextpnr report."""
+    fmax = rep.get("fmax", {})
+    clk = next((k for k in fmax if "sync" in k), next(iter(fmax), None))
+    return clk, (round(fmax[clk]["achieved"], 1) if clk else None)
+
+
+def seed_sweep(place, seeds, target_mhz: float, keep: list[Path], log=print) -> tuple[int, list[dict]]:
+    """Place and route with ``place(seed)`` (returns the achieved MHz) for each of ``seeds``
+    until one reaches ``target_mhz``; the files in ``keep`` (the placed design, its report,
+    its log) are those of the chosen seed: the first that meets the target, else the fastest.
+    Returns the chosen seed and every try."""
+    tries, best = [], None
+    for s in seeds:
+        mhz = place(s)
+        tries.append({"seed": s, "achieved_mhz": mhz})
+        log(f"    seed {s}: {mhz} MHz (target {target_mhz:.2f})")
+        if best is None or (mhz or 0) > (best[1] or 0):
+            best = (s, mhz)
+            for f in keep:
+                if f.exists():
+                    shutil.copyfile(f, f.with_name(f.name + ".best"))
+        if mhz is not None and mhz >= target_mhz:
+            break
+    if tries[-1]["seed"] != best[0]:   # the last run was not the one kept: put the best one back
+        for f in keep:
+            if f.with_name(f.name + ".best").exists():
+                shutil.copyfile(f.with_name(f.name + ".best"), f)
+    for f in keep:
+        f.with_name(f.name + ".best").unlink(missing_ok=True)
+    return best[0], tries
+
+
 def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, freq_mhz: float | None = None,
-                seed: int = 1, allow_timing_fail: bool = False, log=print) -> dict:
-    """Build a bitstream of ``cfg``'s accelerator for board ``b`` in ``out``; returns the report."""
+                seed: int = 1, seeds: int = 1, allow_timing_fail: bool = False, log=print) -> dict:
+    """Build a bitstream of ``cfg``'s accelerator for board ``b`` in ``out``; returns the report.
+    ``seeds > 1``: nextpnr tries seeds ``seed, seed + 1, …`` until one meets the clock
+    (:func:`seed_sweep`); the report lists every try."""
     from .shell import BoardShell, board_config, pll_for
     cap = b.capacity
     t_all = time.time()
@@ -193,11 +229,17 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
     t = _step(log, f"nextpnr-{b.family} place and route (log: {out / 'nextpnr.log'})")
     cons = ["--pcf", f"{TOP}.pcf", "--asc", f"{TOP}.asc"] if b.family == "ice40" else \
         ["--lpf", f"{TOP}.lpf", "--textcfg", f"{TOP}.config"]
-    try:
+
+    def place(s: int) -> float | None:
         run_tool([*nextpnr_command(b.family), *cap.nextpnr, *b.package, "--json", f"{TOP}.json", *cons,
-                  "--report", "pnr_report.json", "--timing-allow-fail", "--seed", str(seed),
+                  "--report", "pnr_report.json", "--timing-allow-fail", "--seed", str(s),
                   "--freq", f"{pll.fout_mhz:.2f}"], out / "nextpnr.log", what=f"nextpnr-{b.family}", cwd=out,
                  progress=log)
+        return _fmax(json.loads((out / "pnr_report.json").read_text()))[1]
+    try:
+        placed = out / (f"{TOP}.asc" if b.family == "ice40" else f"{TOP}.config")
+        seed, tries = seed_sweep(place, range(seed, seed + max(1, seeds)), pll.fout_mhz,
+                                 [placed, out / "pnr_report.json", out / "nextpnr.log"], log=log)
     except ToolError as e:
         text = (out / "nextpnr.log").read_text() if (out / "nextpnr.log").exists() else ""
         over = ", ".join(f"{u:,} {n} of {a:,}" for n, u, a in over_capacity(text))
@@ -223,9 +265,7 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
     times["total_s"] = round(time.time() - t_all, 1)
 
     rep = json.loads((out / "pnr_report.json").read_text())
-    fmax = rep.get("fmax", {})
-    clk = next((k for k in fmax if "sync" in k), next(iter(fmax), None))
-    achieved = round(fmax[clk]["achieved"], 1) if clk else None
+    clk, achieved = _fmax(rep)
     report = {
         "board": b.name, "title": b.title, "device": cap.device, "config": cfg.name,
         "config_file": str(source) if source else None, "config_hash": cfg.content_hash,
@@ -239,7 +279,7 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
         "uart": {"baud": bcfg.soc.baud, "divisor": bcfg.soc.clock_hz // bcfg.soc.baud},
         "resources": _pnr_report(b.family, rep),
         "synth_cells": synth_used, "estimate": est.as_dict(),
-        "critical_path": _critical(rep, clk), "seconds": times, "seed": seed,
+        "critical_path": _critical(rep, clk), "seconds": times, "seed": seed, "seeds_tried": tries,
         "logs": {"yosys": "yosys.log", "nextpnr": "nextpnr.log", "pack": "pack.log"},
     }
     if b.family == "ice40":

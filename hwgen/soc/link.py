@@ -251,6 +251,10 @@ class HostLink(wiring.Component):
         x_big, ovf = Signal(), Signal()
         # the bound's sum, its compare and the verdict a cycle apart each (``fin`` counts them)
         fin, base_ok, fits = Signal(2), Signal(), Signal()
+        # RUN_DECIDE's outcome as exclusive flip-flops (a GEMM ending meanwhile is seen late: BUSY)
+        run_bad, run_again, run_busy, run_go = (Signal(name=n) for n in ("run_bad", "run_again", "run_busy", "run_go"))
+        m.d.sync += [run_bad.eq(~ok_run), run_again.eq(ok_run & retry), run_busy.eq(ok_run & ~retry & busy),
+                     run_go.eq(ok_run & ~retry & ~busy)]
         m.d.comb += self.run_args.eq(run)
         m.d.comb += [self.rq_in.payload.acc.as_value().eq(ports[Mem.ACC].rd_data),
                      self.rq_in.payload.scale.as_value().eq(ports[Mem.SCALE].rd_data)]
@@ -518,21 +522,23 @@ class HostLink(wiring.Component):
                 with m.Else():
                     m.d.sync += [fin.eq(0), mul_busy.eq(0), chk.eq(chk + 1), ok_run.eq(ok_run & ~ovf & fits)]
                     with m.If(chk == 2):
-                        fsm.goto("RUN_DECIDE")
+                        fsm.goto("RUN_SETTLE")
+            with fsm.state("RUN_SETTLE"):   # the decision's flags are registered from the final ok_run
+                fsm.goto("RUN_DECIDE")
             with fsm.state("RUN_DECIDE"):
-                with m.If(~ok_run):
+                with m.If(run_bad):
                     w_status.set(Status.BAD_ARGS)
                     fsm.goto("ERR")
-                with m.Elif(retry):  # a retry: do not run again
+                with m.If(run_again):  # a retry: do not run again
                     m.d.comb += load_cycles.eq(1)
                     w_rsp_len.set(Mux(run.flags[1], 0, 4))
                     w_have.set(1)
                     w_bsel.set(1)
                     fsm.goto("TX_SOF")
-                with m.Elif(busy):
+                with m.If(run_busy):
                     w_status.set(Status.BUSY)
                     fsm.goto("ERR")
-                with m.Else():
+                with m.If(run_go):
                     m.d.sync += self.run_start.eq(1)   # a flip-flop: it loads the sequencer
                     m.d.sync += [last_run_tag.eq(tag), last_run_valid.eq(1)]
                     with m.If(run.flags[1]):  # asynchronous: answer now, WAIT answers later

@@ -212,3 +212,24 @@ def test_up5k_script_maps_luts_for_the_up5k():
     assert cap.speed == "u" and "-device u" in script and "-D ICE40_U " in script
     assert f"abc9 -W {ICE40_WIRE_PS}" in script and ICE40_WIRE_PS >= 1000
     assert script.index("-run :map_luts") < script.index("abc9") < script.index("-run map_cells:")
+
+
+def test_seed_sweep_keeps_the_first_seed_that_meets_else_the_fastest(tmp_path):
+    """``hwgen synth --seeds N``: seeds are tried in order until one meets the clock; the
+    placed design, report and log left in the build directory are the chosen seed's."""
+    from hwgen.fpga.synth import seed_sweep
+    placed, report = tmp_path / "d.asc", tmp_path / "pnr_report.json"
+
+    def fake(results):
+        def place(seed):
+            placed.write_text(f"design of seed {seed}")
+            report.write_text(str(results[seed]))
+            return results[seed]
+        return place
+    chosen, tries = seed_sweep(fake({1: 38.0, 2: 41.0, 3: 45.0}), range(1, 4), 40.5, [placed, report], log=lambda *a: None)
+    assert chosen == 2 and [t["seed"] for t in tries] == [1, 2] and placed.read_text() == "design of seed 2"
+    chosen, tries = seed_sweep(fake({1: 38.0, 2: 39.5, 3: 37.0}), range(1, 4), 40.5, [placed, report], log=lambda *a: None)
+    assert chosen == 2 and len(tries) == 3 and placed.read_text() == "design of seed 2" and report.read_text() == "39.5"
+    assert not list(tmp_path.glob("*.best"))
+    chosen, tries = seed_sweep(fake({5: 50.0}), range(5, 6), 40.5, [placed, report], log=lambda *a: None)
+    assert chosen == 5 and tries == [{"seed": 5, "achieved_mhz": 50.0}]
