@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: more examples built for a board, at a clock of their own (MHz; None: the board's default)
 #: with up to this many nextpnr seeds: the iCEBreaker's 4x4 int8 (all 8 DSPs) at 40.5 MHz,
 #: the PLL's nearest step at or above 40 (nextpnr's result varies by ~±2 MHz with the seed)
-EXTRA = [("icebreaker", "examples/icebreaker_4x4.yaml", 40.5, 3)]
+EXTRA = [("icebreaker", "examples/icebreaker_4x4.yaml", 40.5, 4)]
 
 
 def main(argv=None) -> int:

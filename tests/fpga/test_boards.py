@@ -233,3 +233,6 @@ def test_seed_sweep_keeps_the_first_seed_that_meets_else_the_fastest(tmp_path):
     assert not list(tmp_path.glob("*.best"))
     chosen, tries = seed_sweep(fake({5: 50.0}), range(5, 6), 40.5, [placed, report], log=lambda *a: None)
     assert chosen == 5 and tries == [{"seed": 5, "achieved_mhz": 50.0}]
+    # 40.479 MHz is not 40.5 MHz, however it is rounded for the report
+    chosen, tries = seed_sweep(fake({1: 40.479, 2: 40.52}), range(1, 3), 40.5, [placed, report], log=lambda *a: None)
+    assert chosen == 2 and tries == [{"seed": 1, "achieved_mhz": 40.48}, {"seed": 2, "achieved_mhz": 40.52}]
