@@ -259,50 +259,36 @@ class HostLink(wiring.Component):
         m.d.comb += [self.rq_in.payload.acc.as_value().eq(ports[Mem.ACC].rd_data),
                      self.rq_in.payload.scale.as_value().eq(ports[Mem.SCALE].rd_data)]
 
-        # CHECK_HDR's outcome, registered: the next state (``h_go``, one-hot), the status and
-        # ``left`` for the payload. Its inputs are flags registered a cycle after the header's
-        # last byte; CHECK_HDR comes two CRC bytes later. (A GEMM cannot start meanwhile; one
-        # ending is seen two cycles late: a WRITE to ACC then is answered BUSY.)
-        H_NEXT = ("WPAY", "SKIP", "ARGS", "EXEC", "ERR", "RESP_DONE_CHECK")
-        h_next, h_status, h_skip = Signal(range(len(H_NEXT))), Signal(8), Signal()
-        h_go = {t: Signal(name=f"h_{t.lower()}") for t in H_NEXT}
-        h_left, h_status_q = Signal(17), Signal(8)
-
-        def goes(target, st=None):
-            m.d.comb += h_next.eq(H_NEXT.index(target))
-            if st is not None:
-                m.d.comb += h_status.eq(st)
-
-        def skip(st):   # drop the payload and its CRC, then answer ``st``
-            goes("SKIP", st)
-            m.d.comb += h_skip.eq(1)
+        # CHECK_HDR's outcome, registered: the next state (``h_go``, one flag per target,
+        # each straight from the command's flags), the status and ``left`` for the payload.
+        # Its inputs are flags registered a cycle after the header's last byte; CHECK_HDR
+        # comes two CRC bytes later. (A GEMM cannot start meanwhile; one ending is seen two
+        # cycles late: a WRITE to ACC then is answered BUSY.)
+        is_wr, is_unk = is_cmd[Cmd.WRITE], is_unknown
+        is_args = Signal(name="is_args_cmd")    # READ, RUN, SET: a fixed-length payload
+        is_bare = Signal(name="is_bare_cmd")    # INFO, REGS, RESET, WAIT: no payload
+        m.d.sync += [is_args.eq(_any(cmd == c for c in (Cmd.READ, Cmd.RUN, Cmd.SET))),
+                     is_bare.eq(_any(cmd == c for c in (Cmd.INFO, Cmd.REGS, Cmd.RESET, Cmd.WAIT)))]
         acc_busy = is_mem[Mem.ACC] & busy   # the sequencer owns ACC's write port
-        m.d.comb += h_status.eq(Status.OK)
-        with m.If(is_cmd[Cmd.WRITE]):
-            goes("WPAY")
-            with m.If(acc_busy):
-                skip(Status.BUSY)
-            with m.If(len_zero):
-                goes("RESP_DONE_CHECK", Mux(mem_bad, Status.BAD_ARGS, Mux(acc_busy, Status.BUSY, Status.OK)))
-        with m.If(is_cmd[Cmd.READ] | is_cmd[Cmd.RUN] | is_cmd[Cmd.SET]):
-            with m.If(~len_ok):
-                skip(Status.BAD_ARGS)
-                with m.If(len_zero):
-                    goes("ERR")
-            with m.Else():  # len_ok: every byte the command reads is written
-                goes("ARGS")
-        with m.If(is_cmd[Cmd.INFO] | is_cmd[Cmd.REGS] | is_cmd[Cmd.RESET] | is_cmd[Cmd.WAIT]):
-            with m.If(~len_zero):
-                skip(Status.BAD_ARGS)
-            with m.Else():
-                goes("EXEC")
-        with m.If(is_unknown):
-            skip(Status.UNKNOWN_CMD)
-            with m.If(len_zero):
-                goes("ERR")
+        dropped = ~len_zero & ((is_wr & acc_busy) | (is_args & ~len_ok) | is_bare | is_unk)
+        outcome = {
+            "WPAY": is_wr & ~len_zero & ~acc_busy,
+            "RESP_DONE_CHECK": is_wr & len_zero,        # an empty WRITE: answered at once
+            "ARGS": is_args & len_ok,
+            "EXEC": is_bare & len_zero,
+            "ERR": len_zero & (is_args | is_unk),       # len_ok is never 0 bytes
+            "SKIP": dropped,                            # drop the payload and its CRC, then ERR
+        }
+        h_go = {t: Signal(name=f"h_{t.lower()}") for t in outcome}
+        h_left, h_status_q = Signal(17), Signal(8)
+        h_status = _any([is_wr.replicate(8) & Mux(len_zero & mem_bad, Status.BAD_ARGS,
+                                                  Mux(acc_busy, Status.BUSY, Status.OK)),
+                         is_args.replicate(8) & Mux(len_ok, Status.OK, Status.BAD_ARGS),
+                         is_bare.replicate(8) & Mux(len_zero, Status.OK, Status.BAD_ARGS),
+                         is_unk.replicate(8) & Const(Status.UNKNOWN_CMD, 8)])
         # ``left`` for a payload (its last byte is length - 1) or a skipped payload and its CRC
-        m.d.sync += [h_left.eq(Mux(h_skip, length, length - 2)), h_status_q.eq(h_status),
-                     *(flag.eq(h_next == i) for i, flag in enumerate(h_go.values()))]
+        m.d.sync += [h_left.eq(Mux(dropped, length, length - 2)), h_status_q.eq(h_status),
+                     *(h_go[t].eq(cond) for t, cond in outcome.items())]
 
         # TX_PAY's byte: an AND-OR over every source byte, selected by registered one-hot flags
         # (the source, and the memory, are set cycles before TX_PAY) and the one-hot ``bsel``

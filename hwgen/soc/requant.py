@@ -29,22 +29,32 @@ def requant_signature(cols: int, acc_bits: int, out_fmt: Format, scale_bits: int
     }
 
 
-def round_clip(q, half, sticky, fmt: Format):
-    """The rounded, clipped value of a right-shifted product ``q`` (signed) whose first
-    shifted-out bit is ``half`` and whose bits below that OR to ``sticky``: above one half,
-    or exactly one half with an odd kept part, rounds up. Only the output's own bits are
-    added; whether ``q`` is in range comes from its top bits, so no adder or comparator is
-    as wide as the product."""
+def round_parts(q, half, sticky, fmt: Format):
+    """What :func:`round_clip` decides from: the output's own bits plus the rounding
+    increment (``low_sum``), whether ``q`` is in the output's range (``fits``, from its top
+    bits) and its sign (``neg``). Only the output's own bits are added; no adder or
+    comparator is as wide as the product."""
     b, n = fmt.bits, len(q)
     r = half & (sticky | q[0])
     low_sum = (q[:b].as_signed() if fmt.signed else q[:b]) + r
     if fmt.signed:
         top = q[b - 1:]                      # all equal to the sign bit iff q fits
-        fits, neg = (top == 0) | (top == (1 << len(top)) - 1), q[n - 1]
+        fits = (top == 0) | (top == (1 << len(top)) - 1)
     else:
-        top = q[b:]
-        fits, neg = (top == 0) & ~q[n - 1], q[n - 1]
+        fits = (q[b:] == 0) & ~q[n - 1]
+    return low_sum, fits, q[n - 1]
+
+
+def clip_parts(low_sum, fits, neg, fmt: Format):
+    """The clipped value from :func:`round_parts`' three results."""
     return Mux(fits, Mux(low_sum > fmt.max, fmt.max, low_sum), Mux(neg, fmt.min, fmt.max))
+
+
+def round_clip(q, half, sticky, fmt: Format):
+    """The rounded, clipped value of a right-shifted product ``q`` (signed) whose first
+    shifted-out bit is ``half`` and whose bits below that OR to ``sticky``: above one half,
+    or exactly one half with an odd kept part, rounds up."""
+    return clip_parts(*round_parts(q, half, sticky, fmt), fmt)
 
 
 def relu_floor(y, relu, fmt: Format):
@@ -161,7 +171,7 @@ class ShiftAddRequant(wiring.Component):
     addend, so the adder is only as wide as the scale; the sign bit's step subtracts), then
     shifted right one bit per cycle (keeping the first bit shifted out and the OR of those
     below it), then rounded and clipped like :class:`Requant` (the ReLU floor a cycle
-    later). An element takes ``acc_bits + shift + 3`` cycles (:meth:`cycles`).
+    later). An element takes ``acc_bits + shift + 4`` cycles (:meth:`cycles`).
 
     For devices whose DSPs all hold the engine's multipliers (a 4×4 int8 engine on the
     iCE40UP5K's 8): the host link sends a byte in hundreds of cycles over the UART, so the
@@ -176,7 +186,7 @@ class ShiftAddRequant(wiring.Component):
 
     def cycles(self, shift: int) -> int:
         """Cycles from taking an element to offering its result."""
-        return self._acc_bits + shift + 3
+        return self._acc_bits + shift + 4
 
     def elaborate(self, platform):
         m = Module()
@@ -188,18 +198,25 @@ class ShiftAddRequant(wiring.Component):
         left = Signal.like(self.shift)
         half, sticky, relu = Signal(), Signal(), Signal()
         clipped = Signal.like(self.o.payload[0])
+        r_sum = Signal(signed(fmt.bits + 1) if fmt.signed else unsigned(fmt.bits + 1))
+        r_fits, r_neg = Signal(), Signal()
         addend = Signal(signed(sb + 2))                     # the next step's: scale, -scale (sign bit) or 0
         more = Signal()                                     # left != 0, kept beside it as a flip-flop
+        # ``i.ready`` (IDLE with no result waiting) as a flip-flop: it is the load enable of
+        # every operand register, so it should not be logic of the state and ``o``'s handshake
+        rdy = Signal(init=1)
+        m.d.comb += self.i.ready.eq(rdy)
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.i.ready.eq(~self.o.valid)
-                with m.If(self.i.valid & self.i.ready):
+                with m.If(self.i.valid & rdy):
                     x, y = self.i.payload.acc[0], self.i.payload.scale[0]
                     m.d.sync += [mq.eq(x), scale.eq(y), neg_scale.eq(-y), hi.eq(0), lo.eq(0),
                                  addend.eq(Mux(x[0], -y if ab == 1 else y, 0)),
                                  steps.eq(ab), left.eq(self.shift), more.eq(self.shift != 0), relu.eq(self.relu),
-                                 half.eq(0), sticky.eq(0)]
+                                 half.eq(0), sticky.eq(0), rdy.eq(0)]
                     m.next = "MUL"
+                with m.Else():
+                    m.d.sync += rdy.eq(~self.o.valid | self.o.ready)   # o.valid is 0 from the next cycle
             with m.State("MUL"):    # bit i of the accumulator says whether to add (``addend``, chosen a cycle ahead)
                 total = Signal(signed(sb + 3))
                 m.d.comb += total.eq(hi + addend)
@@ -213,9 +230,13 @@ class ShiftAddRequant(wiring.Component):
                     m.d.sync += [Cat(lo, hi).eq(prod >> 1), half.eq(lo[0]), sticky.eq(sticky | half),
                                  left.eq(left - 1), more.eq(left != 1)]
                 with m.Else():
-                    m.d.sync += clipped.eq(round_clip(prod, half, sticky, fmt))
-                    m.next = "FLOOR"
-            with m.State("FLOOR"):  # ReLU's floor a cycle after the clip: neither is then one long path
+                    low_sum, fits, neg = round_parts(prod, half, sticky, fmt)
+                    m.d.sync += [r_sum.eq(low_sum), r_fits.eq(fits), r_neg.eq(neg)]
+                    m.next = "CLIP"
+            with m.State("CLIP"):   # the rounding add and range check a cycle before the clip
+                m.d.sync += clipped.eq(clip_parts(r_sum, r_fits, r_neg, fmt))
+                m.next = "FLOOR"
+            with m.State("FLOOR"):  # ReLU's floor a cycle after the clip: none of them is one long path
                 m.d.sync += [self.o.payload[0].eq(relu_floor(clipped, relu, fmt)), self.o.valid.eq(1)]
                 m.next = "IDLE"
         with m.If(self.o.valid & self.o.ready):

@@ -153,6 +153,10 @@ class UARTRx(wiring.Component):
 class UARTTx(wiring.Component):
     """8N1 transmitter: bytes in on ``data``, frames out on ``tx``, back to back.
 
+    A one-byte holding register sits in front of the shift register (a UART's THR/TSR
+    pair): ``data.ready`` is a flip-flop, and the frame a byte starts in never waits on
+    ``data.valid`` through logic.
+
     Parameters
     ----------
     divisor : int
@@ -161,7 +165,9 @@ class UARTTx(wiring.Component):
     Attributes
     ----------
     data : In(stream.Signature(8))
-        Bytes to send; ``ready`` only when the transmitter can start the byte's frame next.
+        Bytes to send. ``ready`` while the holding register is empty: the first byte is
+        taken at once, its start bit goes on the line the next cycle; the next byte is
+        taken the cycle after, and its frame follows the first's stop bit with no gap.
     tx : Out(1)
         The line, a register, idle high.
     """
@@ -184,11 +190,13 @@ class UARTTx(wiring.Component):
         left = Signal(range(10))    # bits still to put on the line after the current one
         timer = Signal(range(d))
         shreg = Signal(9)           # data bits, then the stop bit
-        # timer == 0 and left == 0 as flip-flops kept beside the counters: ``ready`` is then
-        # one LUT of flip-flops (it feeds the link's TX skid buffer)
+        hold, full = Signal(8), Signal()
+        # timer == 0 and left == 0 as flip-flops kept beside the counters: whether a frame
+        # may start is one LUT of flip-flops
         bit_done, last_bit = Signal(init=1, name="bit_done"), Signal(init=1, name="last_bit")
+        start = Signal()
 
-        m.d.comb += self.data.ready.eq(~busy | (last_bit & bit_done))
+        m.d.comb += [self.data.ready.eq(~full), start.eq(full & (~busy | (last_bit & bit_done)))]
         with m.If(busy):
             with m.If(~bit_done):
                 m.d.sync += [timer.eq(timer - 1), bit_done.eq(timer == 1)]
@@ -197,9 +205,11 @@ class UARTTx(wiring.Component):
             with m.Else():
                 m.d.sync += [self.tx.eq(shreg[0]), shreg.eq(shreg[1:]), left.eq(left - 1), last_bit.eq(left == 1),
                              timer.eq(d - 1), bit_done.eq(d == 1)]
-        with m.If(self.data.valid & self.data.ready):
-            m.d.sync += [busy.eq(1), self.tx.eq(0), shreg.eq(Cat(self.data.payload, 1)),
+        with m.If(start):
+            m.d.sync += [busy.eq(1), self.tx.eq(0), shreg.eq(Cat(hold, 1)), full.eq(0),
                          left.eq(9), last_bit.eq(0), timer.eq(d - 1), bit_done.eq(d == 1)]
+        with m.If(self.data.valid & ~full):
+            m.d.sync += [hold.eq(self.data.payload), full.eq(1)]
         return m
 
 

@@ -61,6 +61,12 @@ def script(rng):
         ("run zero tiles", request(Cmd.RUN, 23, payload=RUN_FORMAT.pack(0, 1, 1, 0, 0, 0, 0, 7))),
         ("set unknown register", request(Cmd.SET, 24, addr=Reg.CYCLES, payload=struct.pack("<I", 1))),
         ("info with a payload", request(Cmd.INFO, 25, payload=b"\x00")),
+        ("unknown command, no payload", request(0x42, 28)),
+        ("empty write", request(Cmd.WRITE, 29, mem=Mem.W, addr=0)),
+        ("empty write, bad memory id", request(Cmd.WRITE, 30, mem=7, addr=0)),
+        ("read, short arguments", request(Cmd.READ, 31, mem=Mem.A, addr=0, payload=b"\x01\x00")),
+        ("run, no arguments", request(Cmd.RUN, 32)),
+        ("regs with a payload", request(Cmd.REGS, 33, payload=b"\x00\x01")),
         ("reset", request(Cmd.RESET, 26)),
         ("info after reset", request(Cmd.INFO, 27)),
     ]

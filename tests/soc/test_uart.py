@@ -200,17 +200,19 @@ def test_overrun_counter_saturates_in_width():
 
 @pytest.mark.parametrize("divisor", [4, 7])
 def test_tx_waveform(divisor, seed):
-    """Two bytes offered from cycle 3: start bit on cycle 4, LSB first, one stop bit, the
-    second frame right after the first, ``ready`` exactly when a frame may start."""
+    """Three bytes offered from cycle 3: the first taken at once into the holding register,
+    its start bit from cycle 5, LSB first, one stop bit; the second taken on cycle 5 (the
+    holding register empty again), its frame right after the first's stop bit; the third
+    waits in the holding register until the second frame has started, then follows it."""
     rng = random.Random(seed)
-    b1, b2 = rng.randrange(256), rng.randrange(256)
+    b1, b2, b3 = rng.randrange(256), rng.randrange(256), rng.randrange(256)
     d = divisor
     dut = UARTTx(d)
-    total = 3 + 1 + 20 * d + 6
+    total = 5 + 20 * d + 1
     line, fires = [], []
 
     async def bench(ctx):
-        queue = [b1, b2]
+        queue = [b1, b2, b3]
         for cyc in range(total):
             offer = cyc >= 3 and bool(queue)
             ctx.set(dut.data.valid, offer)
@@ -223,7 +225,7 @@ def test_tx_waveform(divisor, seed):
             await ctx.tick()
 
     _run(dut, bench)
-    want = [1] * 4 + _frame(b1, d) + _frame(b2, d) + [1] * 6
+    want = [1] * 5 + _frame(b1, d) + _frame(b2, d) + [0]
     assert line == want
-    assert line[4:4 + 20 * d] == uart_bits([b1, b2], d)
-    assert fires == [3, 3 + 10 * d]
+    assert line[5:5 + 20 * d] == uart_bits([b1, b2], d)
+    assert fires == [3, 5, 5 + 10 * d]    # ready is the holding register being empty
