@@ -317,10 +317,16 @@ class HostLink(wiring.Component):
         w_status, w_rsp_len, w_have, w_bsel, w_src, w_left = (
             fsm.written(r) for r in (status, rsp_len, have, bsel, src, left))
 
-        def respond(st, n=0):
-            """Answer ``st`` with ``n`` payload bytes (TX_SOF clears the byte counter)."""
-            w_status.set(st)
-            w_rsp_len.set(n)
+        # Each of these registers is written from few states, mostly unconditionally (a value
+        # a state does not use is harmless): their enables are then a few state flip-flops.
+        # ERR and RESP_DONE_CHECK answer without a payload; EXEC's answer depends only on the
+        # command's flags (a RUN's is decided in RUN_DECIDE, a busy WAIT's in RUNNING).
+        respond = w_status.set
+        exec_len = _any([is_cmd[Cmd.INFO].replicate(16) & len(self.info), is_cmd[Cmd.REGS].replicate(16) & 4 * len(Reg),
+                         is_cmd[Cmd.WAIT].replicate(16) & 4, is_cmd[Cmd.READ].replicate(16) & read_len])
+        exec_src = _any([is_cmd[Cmd.INFO].replicate(2) & 3, is_cmd[Cmd.READ].replicate(2) & Mux(r_mode != 0, 2, 1)])
+        exec_status = Mux((is_cmd[Cmd.SET] & ~is_shift & ~is_relu) | (is_cmd[Cmd.READ] & ~read_ok), Status.BAD_ARGS,
+                          Mux(is_cmd[Cmd.READ] & busy, Status.BUSY, Status.OK))
 
         @contextmanager
         def send_crc():
@@ -415,6 +421,7 @@ class HostLink(wiring.Component):
             with fsm.state("RESP_DONE_CHECK"):  # count errors of completed WRITEs, then answer
                 m.d.comb += self.bad_frame.eq(status != Status.OK)
                 w_src.set(0)
+                w_rsp_len.set(0)
                 fsm.goto("TX_SOF")
             with fsm.state("ERR"):
                 m.d.comb += self.bad_frame.eq(1)
@@ -422,56 +429,39 @@ class HostLink(wiring.Component):
                 w_rsp_len.set(0)
                 fsm.goto("TX_SOF")
             with fsm.state("EXEC"):
-                w_src.set(0)
-                w_status.set(Status.OK)
+                w_src.set(exec_src)
+                w_status.set(exec_status)
+                w_rsp_len.set(exec_len)
+                w_have.set(is_cmd[Cmd.WAIT])    # a WAIT's cycle count is loaded now
+                w_bsel.set(1)
                 with m.If(is_cmd[Cmd.INFO]):
-                    w_src.set(3)
-                    w_rsp_len.set(len(self.info))
                     fsm.goto("TX_SOF")
                 with m.If(is_cmd[Cmd.REGS]):
                     m.d.comb += self.snap.eq(1)
-                    w_rsp_len.set(4 * len(Reg))
-                    w_have.set(0)
-                    w_bsel.set(1)
                     fsm.goto("SNAP")
                 with m.If(is_cmd[Cmd.RESET]):
                     m.d.comb += self.clear.eq(1)
-                    w_rsp_len.set(0)
                     m.d.sync += [last_run_valid.eq(0)]
                     fsm.goto("TX_SOF")
                 with m.If(is_cmd[Cmd.SET]):
                     with m.If(is_shift):
-                        w_rsp_len.set(0)
                         m.d.sync += [self.shift.eq(args[:6])]
                         fsm.goto("TX_SOF")
                     with m.Elif(is_relu):
-                        w_rsp_len.set(0)
                         m.d.sync += [self.relu.eq(args[0])]
                         fsm.goto("TX_SOF")
                     with m.Else():
-                        w_status.set(Status.BAD_ARGS)
                         fsm.goto("ERR")
                 with m.If(is_cmd[Cmd.WAIT]):
                     with m.If(busy):
                         fsm.goto("RUNNING")
                     with m.Else():
                         m.d.comb += load_cycles.eq(1)
-                        w_rsp_len.set(4)
-                        w_have.set(1)
-                        w_bsel.set(1)
                         fsm.goto("TX_SOF")
                 with m.If(is_cmd[Cmd.READ]):
-                    with m.If(~read_ok):
-                        w_status.set(Status.BAD_ARGS)
-                        fsm.goto("ERR")
-                    with m.Elif(busy):  # the sequencer owns the read ports
-                        w_status.set(Status.BUSY)
+                    with m.If(~read_ok | busy):   # busy: the sequencer owns the read ports
                         fsm.goto("ERR")
                     with m.Else():
-                        w_rsp_len.set(read_len)
-                        w_have.set(0)
-                        w_bsel.set(1)
-                        w_src.set(Mux(r_mode != 0, 2, 1))
                         m.d.sync += [rd_addr.eq(addr)]
                         fsm.goto("SCALE_RD")
                 with m.If(is_cmd[Cmd.RUN]):
@@ -512,14 +502,16 @@ class HostLink(wiring.Component):
             with fsm.state("RUN_SETTLE"):   # the decision's flags are registered from the final ok_run
                 fsm.goto("RUN_DECIDE")
             with fsm.state("RUN_DECIDE"):
+                # an asynchronous RUN (run again or not) answers without a payload, a
+                # synchronous retry with the last cycle count; errors answer from ERR
+                w_rsp_len.set(Mux(run.flags[1], 0, 4))
+                w_have.set(1)
+                w_bsel.set(1)
                 with m.If(run_bad):
                     w_status.set(Status.BAD_ARGS)
                     fsm.goto("ERR")
                 with m.If(run_again):  # a retry: do not run again
                     m.d.comb += load_cycles.eq(1)
-                    w_rsp_len.set(Mux(run.flags[1], 0, 4))
-                    w_have.set(1)
-                    w_bsel.set(1)
                     fsm.goto("TX_SOF")
                 with m.If(run_busy):
                     w_status.set(Status.BUSY)
@@ -528,29 +520,27 @@ class HostLink(wiring.Component):
                     m.d.sync += self.run_start.eq(1)   # a flip-flop: it loads the sequencer
                     m.d.sync += [last_run_tag.eq(tag), last_run_valid.eq(1)]
                     with m.If(run.flags[1]):  # asynchronous: answer now, WAIT answers later
-                        w_rsp_len.set(0)
                         fsm.goto("TX_SOF")
                     with m.Else():
                         fsm.goto("RUNNING")
             with fsm.state("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM is done
+                w_rsp_len.set(4)
+                w_have.set(1)
+                w_bsel.set(1)
                 # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
                 with m.If(~counting & ~self.run_start):
                     m.d.comb += load_cycles.eq(1)
-                    w_rsp_len.set(4)
-                    w_have.set(1)
-                    w_bsel.set(1)
                     fsm.goto("TX_SOF")
             with fsm.state("SNAP"):      # the counters' snapshot is being written
                 with m.If(~self.snap_busy):
                     fsm.goto("TX_SOF")
             with fsm.state("REG_FETCH"):  # the next REGS word: a counter from the snapshot, or SHIFT/RELU
+                w_have.set(1)    # TX_PAY, which reads it, comes after the word is loaded
                 with m.If(reg_shift):
                     m.d.comb += [reg_value.eq(self.shift), load_reg.eq(1)]
-                    w_have.set(1)
                     fsm.goto("TX_PAY")
                 with m.Elif(reg_relu):
                     m.d.comb += [reg_value.eq(self.relu), load_reg.eq(1)]
-                    w_have.set(1)
                     fsm.goto("TX_PAY")
                 with m.Else():
                     m.d.comb += [self.reg_rd_index.eq(reg_slot), self.reg_rd_en.eq(1)]
@@ -621,8 +611,10 @@ class HostLink(wiring.Component):
                 m.d.sync += rd_addr.eq(rd_addr + 1)
                 fsm.goto("FETCH_WAIT")
             with fsm.state("FETCH_WAIT"):
+                # the word is on the read port, or (src 2) on its way through the output stage:
+                # TX_PAY, which reads ``have``, comes after RQ_WAIT then
+                w_have.set(1)
                 with m.If(src == 1):
-                    w_have.set(1)
                     fsm.goto("TX_PAY")
                 with m.Else():
                     fsm.goto("RQ_SEND")
@@ -632,7 +624,6 @@ class HostLink(wiring.Component):
                     fsm.goto("RQ_WAIT")
             with fsm.state("RQ_WAIT"):
                 with m.If(self.rq_out.valid):
-                    w_have.set(1)
                     fsm.goto("TX_PAY")
             with fsm.state("TX_PCRC"), send_crc():
                 fsm.goto("HUNT")
