@@ -22,7 +22,23 @@ from .layout import Geometry
 from .protocol import (READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, SOF_REQ, Cmd, Mem, Reg,
                        Status, crc16, response)
 
-__all__ = ["GoldenDevice", "run_cycles_model"]
+__all__ = ["GoldenDevice", "run_cycles_model", "run_fits"]
+
+
+def _w_words(geo: Geometry, n_tiles: int, k_beats: int) -> int:
+    """W words a RUN reads (weight-stationary: ``k_beats`` = K tiles of R rows each)."""
+    return n_tiles * k_beats * (geo.R if geo.contract == "ws" else 1)
+
+
+def run_fits(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, a_base: int, w_base: int,
+             out_base: int) -> bool:
+    """Whether a RUN's counts are non-zero and its operands and results lie inside the
+    memories (weight-stationary: ``m_tiles`` = M rows, ``k_beats`` = K tiles)."""
+    ws = geo.contract == "ws"
+    acc_need = m_tiles * n_tiles * (1 if ws else geo.R)
+    return bool(m_tiles and n_tiles and k_beats and a_base + m_tiles * k_beats <= geo.depth(Mem.A)
+                and w_base + _w_words(geo, n_tiles, k_beats) <= geo.depth(Mem.W)
+                and out_base + acc_need <= geo.depth(Mem.ACC))
 
 
 def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int) -> int:
@@ -175,18 +191,16 @@ class GoldenDevice:
     def _run(self, tag, payload) -> bytes:
         mt_n, nt_n, kb, a_base, w_base, out_base, flags, _prec = RUN_FORMAT.unpack(payload)
         g = self.geo
-        ws = g.contract == "ws"  # then mt_n = M rows, kb = K tiles
-        w_need, acc_need = (nt_n * kb * g.R, mt_n * nt_n) if ws else (nt_n * kb, mt_n * nt_n * g.R)
-        if (not mt_n or not nt_n or not kb or a_base + mt_n * kb > g.depth(Mem.A)
-                or w_base + w_need > g.depth(Mem.W) or out_base + acc_need > g.depth(Mem.ACC)):
+        if not run_fits(g, mt_n, nt_n, kb, a_base, w_base, out_base):
             return self._error(Status.BAD_ARGS, tag)
+        w_need = _w_words(g, nt_n, kb)
         cycles = run_cycles_model(g, mt_n, nt_n, kb)
         answer = b"" if flags & RUN_ASYNC else struct.pack("<I", cycles)
         if tag == self.last_run_tag:  # a retried RUN: acknowledge, do not run twice
             return response(Status.OK, tag, answer)
         a_words = self._words(Mem.A, a_base, mt_n * kb)
         w_words = self._words(Mem.W, w_base, w_need)
-        (self._run_ws if ws else self._run_os)(mt_n, nt_n, kb, a_words, w_words, out_base, flags)
+        (self._run_ws if g.contract == "ws" else self._run_os)(mt_n, nt_n, kb, a_words, w_words, out_base, flags)
         self.last_run_tag, self.last_run_cycles = tag, cycles
         self.regs[Reg.BUSY] += cycles
         self.regs[Reg.ARRAY] += mt_n * nt_n * kb

@@ -18,15 +18,13 @@ from .crc import crc16_update
 from .fsm import OneHotFSM
 from .layout import Geometry
 from .protocol import READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, SOF_RSP, Cmd, Mem, Reg, Status
+from .runcheck import RunArgs, RunBoundsCheck
 
 __all__ = ["HostLink", "MemPort", "RunArgs", "COUNTED"]
 
 #: the registers that count events, in the order of their counters (:class:`~hwgen.soc.counters.CounterFile`)
 COUNTED = (Reg.CYCLES, Reg.BUSY, Reg.ARRAY, Reg.BYTES_IN, Reg.BYTES_OUT, Reg.FRAMES_BAD, Reg.GARBAGE, Reg.RUNS)
 
-#: RUN arguments as the sequencer sees them (RUN_FORMAT, little-endian, as one struct)
-RunArgs = data.StructLayout({"m_tiles": 16, "n_tiles": 16, "k_beats": 16, "a_base": 32, "w_base": 32,
-                             "out_base": 32, "flags": 8, "prec": 8})
 _ARG_BYTES = RUN_FORMAT.size  # the longest argument payload
 
 
@@ -241,16 +239,9 @@ class HostLink(wiring.Component):
         busy = Signal()
         m.d.sync += busy.eq(self.run_busy | counting | self.run_start)
         run = data.View(RunArgs, args[:RunArgs.size])
-        chk = Signal(2)                                  # RUN bounds check: which product
-        ok_run, mul_busy = Signal(), Signal()
-        # the products only need to be compared with a memory's depth: P bits and a sticky
-        # "at least 2**P" flag (``ovf``) instead of 32-bit arithmetic
-        P = ab + 1
-        mul_x, prod = Signal(P), Signal(P)
-        mul_y, y_nz = Signal(16), Signal()   # y_nz: mul_y != 0, kept beside it as a flip-flop
-        x_big, ovf = Signal(), Signal()
-        # the bound's sum, its compare and the verdict a cycle apart each (``fin`` counts them)
-        fin, base_ok, fits = Signal(2), Signal(), Signal()
+        m.submodules.run_check = run_check = RunBoundsCheck(geo)
+        m.d.comb += run_check.args.eq(run)
+        ok_run = run_check.ok
         # RUN_DECIDE's outcome as exclusive flip-flops (a GEMM ending meanwhile is seen late: BUSY)
         run_bad, run_again, run_busy, run_go = (Signal(name=n) for n in ("run_bad", "run_again", "run_busy", "run_go"))
         m.d.sync += [run_bad.eq(~ok_run), run_again.eq(ok_run & retry), run_busy.eq(ok_run & ~retry & busy),
@@ -465,42 +456,11 @@ class HostLink(wiring.Component):
                         m.d.sync += [rd_addr.eq(addr)]
                         fsm.goto("SCALE_RD")
                 with m.If(is_cmd[Cmd.RUN]):
-                    m.d.sync += [chk.eq(0), ok_run.eq((run.m_tiles != 0) & (run.n_tiles != 0)
-                                                       & (run.k_beats != 0))]
+                    m.d.comb += run_check.start.eq(1)
                     fsm.goto("RUN_CHECK")
-            with fsm.state("RUN_CHECK"):
-                # The three bounds need products of 16-bit fields; one shift-add unit makes
-                # them in turn (<= 17 cycles each) instead of three hardware multipliers.
-                g = geo
-                ws = g.contract == "ws"  # m_tiles = M rows, k_beats = K tiles
-                x_sel = Mux(chk == 0, run.m_tiles, Mux(chk == 1, run.n_tiles, run.m_tiles))
-                y_sel = Mux(chk == 0, run.k_beats, Mux(chk == 1, run.k_beats, run.n_tiles))
-                base = Mux(chk == 0, run.a_base, Mux(chk == 1, run.w_base, run.out_base))
-                scale_r = [1, g.R if ws else 1, 1 if ws else g.R]
-                limit = [g.depth(Mem.A), g.depth(Mem.W), g.depth(Mem.ACC)]
-                scaled = Mux(chk == 0, prod * scale_r[0], Mux(chk == 1, prod * scale_r[1], prod * scale_r[2]))
-                need = base[:P] + scaled                  # one adder for the three bounds
-                bound = Mux(chk == 0, limit[0], Mux(chk == 1, limit[1], limit[2]))
-                need_q, bound_q = Signal(need.shape(), name="need_q"), Signal(bound.shape(), name="bound_q")
-                with m.If(~mul_busy):
-                    m.d.sync += [prod.eq(0), mul_x.eq(x_sel[:P]), x_big.eq(x_sel[P:] != 0), ovf.eq(0),
-                                 mul_y.eq(y_sel), y_nz.eq(y_sel != 0), mul_busy.eq(1)]
-                with m.Elif(y_nz):
-                    m.d.sync += [mul_y.eq(mul_y >> 1), y_nz.eq(mul_y[1:] != 0), mul_x.eq(mul_x << 1),
-                                 x_big.eq(x_big | mul_x[-1])]
-                    with m.If(mul_y[0]):
-                        total = prod + mul_x
-                        m.d.sync += [prod.eq(total), ovf.eq(ovf | x_big | total[P])]
-                with m.Elif(fin == 0):
-                    m.d.sync += [fin.eq(1), need_q.eq(need), bound_q.eq(bound), base_ok.eq(base[P:] == 0)]
-                with m.Elif(fin == 1):
-                    m.d.sync += [fin.eq(2), fits.eq(base_ok & (need_q <= bound_q))]
-                with m.Else():
-                    m.d.sync += [fin.eq(0), mul_busy.eq(0), chk.eq(chk + 1), ok_run.eq(ok_run & ~ovf & fits)]
-                    with m.If(chk == 2):
-                        fsm.goto("RUN_SETTLE")
-            with fsm.state("RUN_SETTLE"):   # the decision's flags are registered from the final ok_run
-                fsm.goto("RUN_DECIDE")
+            with fsm.state("RUN_CHECK"):   # (busy from the cycle after start); the decision's flags are
+                with m.If(~run_check.busy):  # registered from the verdict as RUN_DECIDE is entered
+                    fsm.goto("RUN_DECIDE")
             with fsm.state("RUN_DECIDE"):
                 # an asynchronous RUN (run again or not) answers without a payload, a
                 # synchronous retry with the last cycle count; errors answer from ERR

@@ -18,7 +18,7 @@ from ..numerics import acc_range
 from ..pe.mac import ice40_restart_adder
 from ..pe.mul import fabric_family
 from .layout import Geometry
-from .link import RunArgs
+from .runcheck import RunArgs
 from .protocol import Mem
 
 __all__ = ["Sequencer", "ReadPort", "AccPort"]

@@ -21,7 +21,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .layout import Geometry
-from .link import RunArgs
+from .runcheck import RunArgs
 from .protocol import Mem
 from .sequencer import AccPort, HostWrite, ReadPort, _abits
 
