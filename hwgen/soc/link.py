@@ -157,8 +157,9 @@ class HostLink(wiring.Component):
         want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, RUN_FORMAT.size,
                                                           Mux(cmd == Cmd.SET, 4, 0)))
         # ``left`` for a payload (its last byte is length - 1) and for a response payload
-        rsp_left = Signal(17)
-        m.d.sync += rsp_left.eq(rsp_len - 2)
+        # and whether there is one (a flip-flop: yosys had folded the compare into the subtraction's carry chain)
+        rsp_left, rsp_some = Signal(17), Signal()
+        m.d.sync += [rsp_left.eq(rsp_len - 2), rsp_some.eq(rsp_len != 0)]
         # the header's command, memory and register as flags
         is_cmd = {c: Signal(name=f"is_{c.name.lower()}") for c in Cmd}
         is_mem = {mm: Signal(name=f"is_{mm.name.lower()}") for mm in Mem}
@@ -535,7 +536,7 @@ class HostLink(wiring.Component):
             with fsm.state("TX_HCRC"), send_crc():
                 m.d.comb += tx_crc_init.eq(1)
                 fsm.goto("HUNT")
-                with m.If(rsp_len != 0):
+                with m.If(rsp_some):
                     w_left.set(rsp_left)
                     fsm.goto("TX_PAY")
             with fsm.state("TX_PAY"):
