@@ -2,7 +2,7 @@
 
 The three bounds need products of 16-bit fields (A: tiles × beats, W: tiles × beats, ACC:
 tiles × tiles, one of them times the array's rows). One shift-and-add unit makes them in
-turn (at most 17 cycles each) instead of three hardware multipliers, and a product is only
+turn (at most 21 cycles each) instead of three hardware multipliers, and a product is only
 compared with a memory's depth, so it is kept in ``P`` bits (enough for ``depth + 1``) plus
 a sticky "at least ``2**P``" flag instead of 32-bit arithmetic. The verdict is exactly
 :func:`hwgen.soc.golden_device.run_fits`.
@@ -52,17 +52,17 @@ class RunBoundsCheck(wiring.Component):
         mul_x, prod = Signal(P), Signal(P)
         mul_y, y_nz = Signal(16), Signal()   # y_nz: mul_y != 0, kept beside it as a flip-flop
         x_big, ovf, mul_busy = Signal(), Signal(), Signal()
-        # the bound's sum, its compare and the verdict a cycle apart each (``fin`` counts them)
+        # after the product: scale it, add the base, compare, update the verdict, a cycle
+        # each (``fin`` counts them); the base and the bound are selected as the product starts
         fin, base_ok, fits = Signal(2), Signal(), Signal()
-
+        scale_r = [1, g.R if ws else 1, 1 if ws else g.R]
         x_sel = Mux(chk == 0, run.m_tiles, Mux(chk == 1, run.n_tiles, run.m_tiles))
         y_sel = Mux(chk == 0, run.k_beats, Mux(chk == 1, run.k_beats, run.n_tiles))
         base = Mux(chk == 0, run.a_base, Mux(chk == 1, run.w_base, run.out_base))
-        scale_r = [1, g.R if ws else 1, 1 if ws else g.R]
-        scaled = Mux(chk == 0, prod * scale_r[0], Mux(chk == 1, prod * scale_r[1], prod * scale_r[2]))
-        need = base[:P] + scaled                  # one adder for the three bounds
         bound = Mux(chk == 0, limit[0], Mux(chk == 1, limit[1], limit[2]))
-        need_q, bound_q = Signal(need.shape(), name="need_q"), Signal(bound.shape(), name="bound_q")
+        scaled = Mux(chk == 0, prod * scale_r[0], Mux(chk == 1, prod * scale_r[1], prod * scale_r[2]))
+        base_q, bound_q, scaled_q = Signal(P), Signal(bound.shape()), Signal(scaled.shape())
+        need_q = Signal(len(scaled_q) + 1)
 
         with m.If(~self.busy):
             with m.If(self.start):
@@ -70,7 +70,8 @@ class RunBoundsCheck(wiring.Component):
                              self.ok.eq((run.m_tiles != 0) & (run.n_tiles != 0) & (run.k_beats != 0))]
         with m.Elif(~mul_busy):
             m.d.sync += [prod.eq(0), mul_x.eq(x_sel[:P]), x_big.eq(x_sel[P:] != 0), ovf.eq(0),
-                         mul_y.eq(y_sel), y_nz.eq(y_sel != 0), mul_busy.eq(1)]
+                         mul_y.eq(y_sel), y_nz.eq(y_sel != 0), mul_busy.eq(1),
+                         base_q.eq(base[:P]), base_ok.eq(base[P:] == 0), bound_q.eq(bound)]
         with m.Elif(y_nz):
             m.d.sync += [mul_y.eq(mul_y >> 1), y_nz.eq(mul_y[1:] != 0), mul_x.eq(mul_x << 1),
                          x_big.eq(x_big | mul_x[-1])]
@@ -78,9 +79,11 @@ class RunBoundsCheck(wiring.Component):
                 total = prod + mul_x
                 m.d.sync += [prod.eq(total), ovf.eq(ovf | x_big | total[P])]
         with m.Elif(fin == 0):
-            m.d.sync += [fin.eq(1), need_q.eq(need), bound_q.eq(bound), base_ok.eq(base[P:] == 0)]
+            m.d.sync += [fin.eq(1), scaled_q.eq(scaled)]
         with m.Elif(fin == 1):
-            m.d.sync += [fin.eq(2), fits.eq(base_ok & (need_q <= bound_q))]
+            m.d.sync += [fin.eq(2), need_q.eq(base_q + scaled_q)]
+        with m.Elif(fin == 2):
+            m.d.sync += [fin.eq(3), fits.eq(base_ok & (need_q <= bound_q))]
         with m.Else():
             m.d.sync += [fin.eq(0), mul_busy.eq(0), chk.eq(chk + 1), self.ok.eq(self.ok & ~ovf & fits)]
             with m.If(chk == 2):

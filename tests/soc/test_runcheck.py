@@ -65,7 +65,7 @@ def test_run_check_matches_the_golden_verdict(contract, seed):
             while ctx.get(dut.busy):
                 await ctx.tick()
                 cycles += 1
-                assert cycles <= 3 * (17 + 3) + 1, "the check did not finish"
+                assert cycles <= 3 * (17 + 4) + 1, "the check did not finish"
             got.append(bool(ctx.get(dut.ok)))
 
     sim = Simulator(dut)
