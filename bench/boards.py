@@ -29,6 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 EXTRA = [("icebreaker", "examples/icebreaker_4x4.yaml", 40.5, 4)]
 
 
+def parse_extra(arg: str) -> tuple[str, str, float | None, int]:
+    """``BOARD=CONFIG[@MHZ]`` as an ``EXTRA`` entry (one seed)."""
+    name, rest = arg.split("=", 1)
+    config, _, mhz = rest.partition("@")
+    return name, config, float(mhz) if mhz else None, 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--board", action="append", choices=list(BOARDS), help="board (repeatable; default all)")
@@ -45,10 +52,6 @@ def main(argv=None) -> int:
     key = lambda r: (r["board"], r["config"])  # noqa: E731
     previous = {key(r): r for r in json.loads(out.read_text())["results"]} if out.exists() else {}
     boards = args.board or list(BOARDS)
-    def parse_extra(e):
-        name, rest = e.split("=", 1)
-        config, _, mhz = rest.partition("@")
-        return name, config, float(mhz) if mhz else None, 1
     extra = [parse_extra(e) for e in args.extra] + [e for e in EXTRA if e[0] in boards]
     for name, example, mhz, seeds in [(n, BOARDS[n].example, None, 1) for n in boards] + extra:
         b = BOARDS[name]

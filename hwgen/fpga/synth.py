@@ -14,8 +14,8 @@ Board flow, every step a real tool from PyPI, every log kept in the build direct
 from __future__ import annotations
 
 import hashlib
-import shutil
 import json
+import shutil
 import time
 from pathlib import Path
 

@@ -82,6 +82,19 @@ class OneHotFSM:
         self._written.append(w)
         return w
 
+    def _track(self, flag: Signal, states: frozenset):
+        """``flag``'s next value: set while the machine is in one of ``states`` (a state's own
+        flip-flop, or a group's), from the transitions that cross their boundary this cycle."""
+        leave = Cat(go for src in states for dst, go in self._go.get(src, {}).items() if dst not in states)
+        enter = Cat(go for src, gos in self._go.items() if src not in states
+                    for dst, go in gos.items() if dst in states)
+        nxt = flag
+        if len(leave):
+            nxt = nxt & ~leave.any()
+        if len(enter):
+            nxt = nxt | enter.any()
+        self.m.d.sync += flag.eq(nxt)
+
     def __enter__(self):
         return self
 
@@ -91,26 +104,11 @@ class OneHotFSM:
         missing = set(self._bits) - set(self._go)
         assert not missing, f"states without a body: {sorted(missing)}"
         for state, b in self._bits.items():
-            leave = Cat(self._go.get(state, {}).values())
-            enter = Cat(go[state] for src, go in self._go.items() if state in go)
-            nxt = b
-            if len(leave):
-                nxt = nxt & ~leave.any()
-            if len(enter):
-                nxt = nxt | enter.any()
-            self.m.d.sync += b.eq(nxt)
+            self._track(b, frozenset((state,)))
         for g, states in self._groups:
             unknown = states - set(self._bits)
             assert not unknown, f"group {g.name}: no such states {sorted(unknown)}"
-            leave = Cat(go for src in states for dst, go in self._go.get(src, {}).items() if dst not in states)
-            enter = Cat(go for src, gos in self._go.items() if src not in states
-                        for dst, go in gos.items() if dst in states)
-            nxt = g
-            if len(leave):
-                nxt = nxt & ~leave.any()
-            if len(enter):
-                nxt = nxt | enter.any()
-            self.m.d.sync += g.eq(nxt)
+            self._track(g, states)
         for w in self._written:
             w._finish()
         return False

@@ -22,23 +22,24 @@ from .layout import Geometry
 from .protocol import (READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, SOF_REQ, Cmd, Mem, Reg,
                        Status, crc16, response)
 
-__all__ = ["GoldenDevice", "run_cycles_model", "run_fits"]
+__all__ = ["GoldenDevice", "run_cycles_model", "run_fits", "run_needs"]
 
 
-def _w_words(geo: Geometry, n_tiles: int, k_beats: int) -> int:
-    """W words a RUN reads (weight-stationary: ``k_beats`` = K tiles of R rows each)."""
-    return n_tiles * k_beats * (geo.R if geo.contract == "ws" else 1)
+def run_needs(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int) -> tuple[int, int, int]:
+    """The words of A, W and ACC a RUN uses (weight-stationary: ``m_tiles`` = M rows,
+    ``k_beats`` = K tiles of R rows each)."""
+    if geo.contract == "ws":
+        return m_tiles * k_beats, n_tiles * k_beats * geo.R, m_tiles * n_tiles
+    return m_tiles * k_beats, n_tiles * k_beats, m_tiles * n_tiles * geo.R
 
 
 def run_fits(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, a_base: int, w_base: int,
              out_base: int) -> bool:
-    """Whether a RUN's counts are non-zero and its operands and results lie inside the
-    memories (weight-stationary: ``m_tiles`` = M rows, ``k_beats`` = K tiles)."""
-    ws = geo.contract == "ws"
-    acc_need = m_tiles * n_tiles * (1 if ws else geo.R)
-    return bool(m_tiles and n_tiles and k_beats and a_base + m_tiles * k_beats <= geo.depth(Mem.A)
-                and w_base + _w_words(geo, n_tiles, k_beats) <= geo.depth(Mem.W)
-                and out_base + acc_need <= geo.depth(Mem.ACC))
+    """Whether a RUN's counts are non-zero and its operands and results lie inside the memories."""
+    needs = run_needs(geo, m_tiles, n_tiles, k_beats)
+    return bool(m_tiles and n_tiles and k_beats
+                and all(base + need <= geo.depth(mem) for mem, base, need
+                        in zip((Mem.A, Mem.W, Mem.ACC), (a_base, w_base, out_base), needs)))
 
 
 def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int) -> int:
@@ -193,12 +194,12 @@ class GoldenDevice:
         g = self.geo
         if not run_fits(g, mt_n, nt_n, kb, a_base, w_base, out_base):
             return self._error(Status.BAD_ARGS, tag)
-        w_need = _w_words(g, nt_n, kb)
+        a_need, w_need, _ = run_needs(g, mt_n, nt_n, kb)
         cycles = run_cycles_model(g, mt_n, nt_n, kb)
         answer = b"" if flags & RUN_ASYNC else struct.pack("<I", cycles)
         if tag == self.last_run_tag:  # a retried RUN: acknowledge, do not run twice
             return response(Status.OK, tag, answer)
-        a_words = self._words(Mem.A, a_base, mt_n * kb)
+        a_words = self._words(Mem.A, a_base, a_need)
         w_words = self._words(Mem.W, w_base, w_need)
         (self._run_ws if g.contract == "ws" else self._run_os)(mt_n, nt_n, kb, a_words, w_words, out_base, flags)
         self.last_run_tag, self.last_run_cycles = tag, cycles

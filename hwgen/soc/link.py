@@ -313,7 +313,6 @@ class HostLink(wiring.Component):
         # a state does not use is harmless): their enables are then a few state flip-flops.
         # ERR and RESP_DONE_CHECK answer without a payload; EXEC's answer depends only on the
         # command's flags (a RUN's is decided in RUN_DECIDE, a busy WAIT's in RUNNING).
-        respond = w_status.set
         exec_len = _any([is_cmd[Cmd.INFO].replicate(16) & len(self.info), is_cmd[Cmd.REGS].replicate(16) & 4 * len(Reg),
                          is_cmd[Cmd.WAIT].replicate(16) & 4, is_cmd[Cmd.READ].replicate(16) & read_len])
         exec_src = _any([is_cmd[Cmd.INFO].replicate(2) & 3, is_cmd[Cmd.READ].replicate(2) & Mux(r_mode != 0, 2, 1)])
@@ -350,7 +349,7 @@ class HostLink(wiring.Component):
                     m.d.comb += cnt_clr.eq(1)
                     fsm.goto(nxt)
             with m.Elif(timed_out):
-                respond(Status.TRUNCATED)
+                w_status.set(Status.TRUNCATED)
                 m.d.sync += list(on_timeout)
                 fsm.goto("ERR")
 
@@ -373,7 +372,7 @@ class HostLink(wiring.Component):
             with fsm.state("CHECK_HDR"):
                 m.d.comb += crc_init.eq(1)   # for the payload (unused after a bad header)
                 with m.If(~crc_match):
-                    respond(Status.BAD_HEADER)
+                    w_status.set(Status.BAD_HEADER)
                     m.d.sync += tag.eq(0)
                     fsm.goto("ERR")
                 with m.Else():
@@ -402,11 +401,11 @@ class HostLink(wiring.Component):
                 m.d.sync += crc_match.eq(byte_matches)
             with fsm.state("CHECK_PAY"):
                 with m.If(is_cmd[Cmd.WRITE]):
-                    respond(Mux(werr | (wbyte != 0), Status.BAD_ARGS,
+                    w_status.set(Mux(werr | (wbyte != 0), Status.BAD_ARGS,
                                             Mux(~crc_match, Status.BAD_CRC, Status.OK)))
                     fsm.goto("RESP_DONE_CHECK")
                 with m.Elif(~crc_match):
-                    respond(Status.BAD_CRC)
+                    w_status.set(Status.BAD_CRC)
                     fsm.goto("ERR")
                 with m.Else():
                     fsm.goto("EXEC")

@@ -56,11 +56,14 @@ class RunBoundsCheck(wiring.Component):
         # each (``fin`` counts them); the base and the bound are selected as the product starts
         fin, base_ok, fits = Signal(2), Signal(), Signal()
         scale_r = [1, g.R if ws else 1, 1 if ws else g.R]
-        x_sel = Mux(chk == 0, run.m_tiles, Mux(chk == 1, run.n_tiles, run.m_tiles))
-        y_sel = Mux(chk == 0, run.k_beats, Mux(chk == 1, run.k_beats, run.n_tiles))
-        base = Mux(chk == 0, run.a_base, Mux(chk == 1, run.w_base, run.out_base))
-        bound = Mux(chk == 0, limit[0], Mux(chk == 1, limit[1], limit[2]))
-        scaled = Mux(chk == 0, prod * scale_r[0], Mux(chk == 1, prod * scale_r[1], prod * scale_r[2]))
+
+        def per_bound(a, w, acc):   # the value for the bound being checked
+            return Mux(chk == 0, a, Mux(chk == 1, w, acc))
+        x_sel = per_bound(run.m_tiles, run.n_tiles, run.m_tiles)
+        y_sel = per_bound(run.k_beats, run.k_beats, run.n_tiles)
+        base = per_bound(run.a_base, run.w_base, run.out_base)
+        bound = per_bound(*limit)
+        scaled = per_bound(prod * scale_r[0], prod * scale_r[1], prod * scale_r[2])
         base_q, bound_q, scaled_q = Signal(P), Signal(bound.shape()), Signal(scaled.shape())
         need_q = Signal(len(scaled_q) + 1)
 

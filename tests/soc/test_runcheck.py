@@ -7,7 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from hwgen.config import ArrayConfig, HwgenConfig, SocConfig
-from hwgen.soc.golden_device import run_fits
+from hwgen.soc.golden_device import run_fits, run_needs
 from hwgen.soc.layout import Geometry
 from hwgen.soc.protocol import Mem
 from hwgen.soc.runcheck import RunBoundsCheck
@@ -20,13 +20,6 @@ GEOS = {
 }
 
 
-def _needs(geo: Geometry, m: int, n: int, k: int) -> tuple[int, int, int]:
-    """Words of A, W and ACC a RUN uses (written out here, independent of ``run_fits``)."""
-    if geo.contract == "ws":
-        return m * k, n * k * geo.R, m * n
-    return m * k, n * k, m * n * geo.R
-
-
 def _cases(geo: Geometry, rng: random.Random, n: int):
     """Argument tuples (m, n, k, a_base, w_base, out_base): zero counts, each memory's edge
     and one past it, huge products and bases, random ones."""
@@ -35,7 +28,7 @@ def _cases(geo: Geometry, rng: random.Random, n: int):
              (2, 2, 2**15, 0, 0, 0), (1, 1, 1, 2**32 - 1, 0, 0), (1, 1, 1, 0, 2**31, 0), (1, 1, 1, 0, 0, 2**16)]
     for i in range(3 * n):
         m, nn, k = (rng.choices([rng.randrange(1, 5), rng.randrange(65536), 0], [18, 1, 1])[0] for _ in range(3))
-        needs = _needs(geo, m, nn, k)
+        needs = run_needs(geo, m, nn, k)   # (steers the bases to the edges; the verdict is run_fits')
         bases = [rng.randrange(max(1, d - x + 1)) for d, x in zip(depth, needs)]   # fitting where they can
         j = i % 3    # put one memory at its edge, one past it, or one before it
         bases[j] = max(0, depth[j] - needs[j] + rng.choice([-1, 0, 0, 1]))
