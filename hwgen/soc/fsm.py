@@ -85,7 +85,9 @@ class OneHotFSM:
     def _track(self, flag: Signal, states: frozenset):
         """``flag``'s next value: set while the machine is in one of ``states`` (a state's own
         flip-flop, or a group's), from the transitions that cross their boundary this cycle."""
-        leave = Cat(go for src in states for dst, go in self._go.get(src, {}).items() if dst not in states)
+        # in the states' order of appearance, not the set's (whose order changes from run to
+        # run with Python's string hashing): the same design gives the same netlist
+        leave = Cat(go for src, gos in self._go.items() if src in states for dst, go in gos.items() if dst not in states)
         enter = Cat(go for src, gos in self._go.items() if src not in states
                     for dst, go in gos.items() if dst in states)
         nxt = flag
