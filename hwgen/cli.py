@@ -143,6 +143,21 @@ def _cmd_run_llm(args) -> int:
     return 0 if r["exact"] else 1
 
 
+def _cmd_cache(args) -> int:
+    from . import cache
+    if args.clear:
+        freed = cache.clear()
+        print(f"removed every Verilator build from {cache.cache_dir()} ({freed / 2**20:.1f} MiB)")
+        return 0
+    if args.prune:
+        for path in cache.prune():
+            print(f"removed {path}")
+    st = cache.stats()
+    limit = f"{st.limit / 2**30:.1f} GiB (HWGEN_CACHE_MAX)" if st.limit else "none (HWGEN_CACHE_MAX=0)"
+    print(f"{st.path}: {st.entries} builds, {st.bytes / 2**20:.1f} MiB; limit {limit}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(prog="hwgen", description=__doc__, formatter_class=fmt)
@@ -228,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("--force", action="store_true",
                     help="load even without a matching report.json or when timing was not met")
     fl.set_defaults(func=_cmd_flash)
+
+    ca = sub.add_parser("cache", help="the Verilator build cache: where, how big; prune or clear it",
+                        formatter_class=fmt)
+    what = ca.add_mutually_exclusive_group()
+    what.add_argument("--prune", action="store_true", help="evict least recently used builds down to the limit")
+    what.add_argument("--clear", action="store_true", help="remove every cached build")
+    ca.set_defaults(func=_cmd_cache)
 
     b = sub.add_parser("bench", help="benchmarks", formatter_class=fmt)
     bsub = b.add_subparsers(dest="bench_command", required=True, metavar="BENCH")

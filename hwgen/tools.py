@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 __all__ = ["ToolError", "verilator_root", "verilator_env", "verilator_identity", "cache_dir", "find_tool",
-           "yosys_command", "nextpnr_ecp5_command", "nextpnr_command", "packer_command", "run_tool"]
+           "yosys_command", "nextpnr_ecp5_command", "nextpnr_command", "packer_command", "run_tool",
+           "first_error"]
 
 
 class ToolError(RuntimeError):
@@ -150,5 +152,21 @@ def run_tool(cmd: list[str], log: Path, *, what: str, cwd: Path | None = None, t
                     progress(f"    [{now - start:.0f} s] {lines[-1].strip()[:150]}")
     out = log.read_text(errors="replace")
     if proc.returncode != 0:
-        raise ToolError(f"{what} failed (exit {proc.returncode}); log: {log}")
+        raise ToolError(f"{what} failed (exit {proc.returncode}){first_error(out)}; log: {log}")
     return out
+
+
+_RESOURCE = re.compile(r"no space left on device|disk quota exceeded|cannot allocate memory|out of memory|killed",
+                       re.IGNORECASE)
+_ERROR = re.compile(r"fatal error|%Error|\berror\b", re.IGNORECASE)
+
+
+def first_error(text: str) -> str:
+    """``": <the log's first error line>"``, or "" when it has none. A full disk or memory
+    comes first: it explains the errors around it. Lines of ``make`` only repeat them."""
+    lines = [ln.strip() for ln in text.splitlines() if not ln.lstrip().startswith("make")]
+    for pattern in (_RESOURCE, _ERROR):
+        for ln in lines:
+            if pattern.search(ln):
+                return f": {ln[:200]}"
+    return ""

@@ -3,19 +3,19 @@ loop into a shared library that the driver calls through ``ctypes``.
 
 Python never runs per clock cycle here: :meth:`NativeSim.xfer` hands over whole request
 frames and gets whole response frames back. Builds are cached by content hash (Verilog,
-harness source, Verilator identity, flags) under ``hwgen.tools.cache_dir()``.
+harness source, Verilator identity, flags) in ``hwgen.cache``.
 """
 from __future__ import annotations
 
 import ctypes
 import hashlib
-import shutil
 from pathlib import Path
 
 from amaranth.back import verilog
 
 from ..config import HwgenConfig
-from ..tools import ToolError, cache_dir, run_tool, verilator_env, verilator_identity, verilator_root
+from .. import cache
+from ..tools import ToolError, run_tool, verilator_env, verilator_identity, verilator_root
 from .runner import VERILATOR_ARGS
 
 __all__ = ["build_native", "build_library", "NativeSim", "top_verilog"]
@@ -58,29 +58,29 @@ def build_library(tag: str, top: str, sources: dict[str, str], *, uart_divisor: 
                  " ".join(args + cxxflags + defines)):
         h.update(part.encode())
         h.update(b"\0")
-    build_dir = cache_dir() / "native" / f"{tag}-{h.hexdigest()[:20]}"
-    lib = build_dir / "libhwgen_top.so"
-    if lib.exists():
-        return lib
-    if build_dir.exists():
-        shutil.rmtree(build_dir)
-    build_dir.mkdir(parents=True)
-    for fname, text in {**sources, **includes}.items():
-        (build_dir / fname).write_text(text)
-    if log:
-        log(f"building the native harness for {tag} (cached in {build_dir})")
-    with verilator_env():
-        root = verilator_root()
-        verilator = str(root / "bin" / "verilator")
-        run_tool([verilator, "--cc", *sources.keys(), "--top-module", top, "--prefix", "Vtop", "-Mdir", "obj",
-                  "--build", "-j", "2", *args, "-CFLAGS", " ".join(cxxflags)],
-                 build_dir / "verilator.log", what=f"Verilator build of {top}", cwd=build_dir)
-        inc = root / "include"
-        run_tool(["g++", "-shared", *CXXFLAGS, *defines, "-std=c++17", f"-I{build_dir / 'obj'}", f"-I{inc}",
-                  f"-I{inc / 'vltstd'}", str(HARNESS), str(build_dir / "obj" / "Vtop__ALL.a"),
-                  str(build_dir / "obj" / "libverilated.a"), "-o", str(lib), "-pthread", "-latomic"],
-                 build_dir / "link.log", what="linking the native harness", cwd=build_dir)
-    return lib
+    key = h.hexdigest()[:20]
+    product = "libhwgen_top.so"
+    hit = cache.lookup("native", tag, key, product)
+    if hit:
+        return hit / product
+    with cache.building("native", tag, key, keep={product, "verilator.log", "link.log"}) as build_dir:
+        for fname, text in {**sources, **includes}.items():
+            (build_dir / fname).write_text(text)
+        if log:
+            log(f"building the native harness for {tag} (cached in {cache.cache_dir() / 'native'})")
+        with verilator_env():
+            root = verilator_root()
+            verilator = str(root / "bin" / "verilator")
+            run_tool([verilator, "--cc", *sources.keys(), "--top-module", top, "--prefix", "Vtop", "-Mdir", "obj",
+                      "--build", "-j", "2", *args, "-CFLAGS", " ".join(cxxflags)],
+                     build_dir / "verilator.log", what=f"Verilator build of {top}", cwd=build_dir)
+            inc = root / "include"
+            run_tool(["g++", "-shared", *CXXFLAGS, *defines, "-std=c++17", f"-I{build_dir / 'obj'}", f"-I{inc}",
+                      f"-I{inc / 'vltstd'}", str(HARNESS), str(build_dir / "obj" / "Vtop__ALL.a"),
+                      str(build_dir / "obj" / "libverilated.a"), "-o", str(build_dir / product),
+                      "-pthread", "-latomic"],
+                     build_dir / "link.log", what="linking the native harness", cwd=build_dir)
+    return cache.entry("native", tag, key) / product
 
 
 class NativeSim:

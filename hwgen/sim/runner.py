@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..config import HwgenConfig, dumps
 from ..generate import emit_verilog
-from ..tools import ToolError, cache_dir, verilator_env, verilator_identity
+from .. import cache
+from ..tools import ToolError, first_error, verilator_env, verilator_identity
 
 __all__ = ["SimResult", "SimFailure", "sim", "build", "build_verilog", "default_plan", "VERILATOR_ARGS"]
 
@@ -101,29 +102,26 @@ def build_verilog(name: str, text: str, *, waves: bool = False, log=None) -> tup
     from cocotb_tools.runner import get_runner
 
     key = _build_key(text, waves)
-    build_dir = cache_dir() / "verilator" / f"{name}-{key}"
-    stamp = build_dir / "hwgen-build.ok"
-    if stamp.exists() and (build_dir / name).exists():
-        return build_dir, True
-    if build_dir.exists():
-        shutil.rmtree(build_dir)
-    build_dir.mkdir(parents=True)
-    src = build_dir / f"{name}.v"
-    src.write_text(text)
-    build_log = build_dir / "build.log"
-    if log:
-        log(f"building {name} with Verilator (cached in {build_dir})")
-    extra = ["--trace-fst", "--trace-structs", *_lz4_args(build_dir)] if waves else []
-    with verilator_env():
-        runner = get_runner("verilator")
-        try:
-            runner.build(sources=[src], hdl_toplevel=name, build_dir=build_dir,
-                         build_args=VERILATOR_ARGS + extra,
-                         waves=waves, log_file=build_log, always=True)
-        except (SystemExit, Exception) as e:  # cocotb raises SystemExit / CalledProcessError
-            raise ToolError(f"Verilator build of {name} failed ({e}); full log: {build_log}") from None
-    stamp.write_text(key + "\n")
-    return build_dir, False
+    hit = cache.lookup("verilator", name, key, name)
+    if hit:
+        return hit, True
+    with cache.building("verilator", name, key, keep={name, f"{name}.v", "build.log"}) as build_dir:
+        src = build_dir / f"{name}.v"
+        src.write_text(text)
+        build_log = build_dir / "build.log"
+        if log:
+            log(f"building {name} with Verilator (cached in {cache.cache_dir() / 'verilator'})")
+        extra = ["--trace-fst", "--trace-structs", *_lz4_args(build_dir)] if waves else []
+        with verilator_env():
+            runner = get_runner("verilator")
+            try:
+                runner.build(sources=[src], hdl_toplevel=name, build_dir=build_dir,
+                             build_args=VERILATOR_ARGS + extra,
+                             waves=waves, log_file=build_log, always=True)
+            except (SystemExit, Exception) as e:  # cocotb raises SystemExit / CalledProcessError
+                detail = first_error(build_log.read_text(errors="replace")) if build_log.exists() else ""
+                raise ToolError(f"Verilator build of {name} failed ({e}){detail}; full log: {build_log}") from None
+    return cache.entry("verilator", name, key), False
 
 
 def _lz4_args(build_dir: Path) -> list[str]:
