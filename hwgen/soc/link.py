@@ -294,10 +294,16 @@ class HostLink(wiring.Component):
         def pick(value):   # the byte of ``value`` that bsel selects
             v = _bytes(value)
             return _any(bsel[b].replicate(8) & v.word_select(b, 8) for b in range(len(v) // 8))
-        tx_byte = _any([use_w32.replicate(8) & word32[:8],
-                        use_info.replicate(8) & info_rom.word_select(cnt[:(len(self.info) - 1).bit_length()], 8),
-                        use_rq.replicate(8) & pick(self.rq_out.payload.as_value()),
-                        *(use[mm].replicate(8) & pick(p.rd_data) for mm, p in ports.items())])
+        # in three registered parts (the widest memory alone), OR-ed as the byte is sent: the
+        # select is then at most three LUT levels on each side of a flip-flop
+        widest = max(ports, key=lambda mm: self.words[mm])
+        groups = [[use_w32.replicate(8) & word32[:8],
+                   use_info.replicate(8) & info_rom.word_select(cnt[:(len(self.info) - 1).bit_length()], 8),
+                   use_rq.replicate(8) & pick(self.rq_out.payload.as_value())],
+                  [use[widest].replicate(8) & pick(ports[widest].rd_data)],
+                  [use[mm].replicate(8) & pick(p.rd_data) for mm, p in ports.items() if mm != widest]]
+        tx_parts = [Signal(8, name=f"tx_part{i}") for i in range(len(groups))]
+        m.d.sync += [q.eq(_any(g)) for q, g in zip(tx_parts, groups)]
         tx_avail = use_info | have
         tx_word_end = (use_w32 & bsel[3]) | (use_rq & bsel[rq_bytes - 1]) | (use_mem & (bsel & last_mask).any())
 
@@ -540,15 +546,15 @@ class HostLink(wiring.Component):
                     fsm.goto("TX_PAY")
             with fsm.state("TX_PAY"):
                 # one byte from the selected source; memory words are fetched when the
-                # previous word is used up. The byte, whether it is there and whether it ends
-                # its word are chosen a cycle ahead (``*_q``): a byte is sent only in a cycle
-                # after one in TX_PAY without a send (``settled``), so they are never stale.
-                byte_q = Signal(8, name="byte_q")
+                # previous word is used up. The byte (``tx_parts``), whether it is there and
+                # whether it ends its word are chosen a cycle ahead (``*_q``): a byte is sent
+                # only in a cycle after one in TX_PAY without a send (``settled``), so they are
+                # never stale.
                 avail_q, word_end_q, settled = Signal(name="avail_q"), Signal(name="word_end_q"), Signal(name="settled")
-                m.d.sync += [byte_q.eq(tx_byte), avail_q.eq(tx_avail), word_end_q.eq(tx_word_end),
+                m.d.sync += [avail_q.eq(tx_avail), word_end_q.eq(tx_word_end),
                              settled.eq(fsm.bit("TX_PAY") & ~emit)]
                 with m.If(settled & avail_q & can_emit):
-                    send(byte_q, covered=True)
+                    send(_any(tx_parts), covered=True)
                     m.d.comb += [shift_out.eq(src == 0), cnt_inc.eq(1)]
                     w_bsel.set(bsel << 1)
                     w_left.set(left - 1)
