@@ -70,12 +70,15 @@ def building(kind: str, tag: str, key: str, keep: set[str]):
     yield work
     slim(work, keep)
     (work / OK).write_text(key + "\n")
-    if final.exists():  # an earlier failed build, or another process that finished first
-        shutil.rmtree(final, ignore_errors=True)
-    try:
-        work.rename(final)
-    except OSError:  # another process renamed its copy in between: use that one
+    if (final / OK).exists():  # another process finished the same build first: keep its copy
         shutil.rmtree(work, ignore_errors=True)
+    else:
+        if final.exists():  # a leftover without the stamp
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            work.rename(final)
+        except OSError:  # another process renamed its copy in between: use that one
+            shutil.rmtree(work, ignore_errors=True)
     prune(keep_entry=final)
 
 
@@ -129,12 +132,26 @@ def prune(*, keep_entry: Path | None = None, limit: int | None = None) -> list[P
     for used, size, entry in entries:
         if total <= limit:
             break
-        if entry == keep_entry or now - used < RECENT_S:
+        if entry == keep_entry or now - used < RECENT_S or _building_now(entry):
             continue
         shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
         total -= size
         removed.append(entry)
     return removed
+
+
+def _building_now(entry: Path) -> bool:
+    """Whether ``entry`` is a build directory whose process is still running."""
+    _, sep, pid = entry.name.rpartition(".build-")
+    if not sep or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by someone else
+        return True
+    return True
 
 
 def stats() -> CacheStats:

@@ -74,6 +74,25 @@ def test_an_earlier_leftover_under_the_final_name_is_replaced(tmp_cache):
     assert sorted(p.name for p in entry.iterdir()) == ["build.log", "hwgen-build.ok", "m"]
 
 
+def test_a_build_finished_first_elsewhere_is_kept(tmp_cache):
+    theirs = fake_build("m", "k1", size=10)
+    (theirs / "m").write_bytes(b"theirs")  # the copy another process may be running
+    assert fake_build("m", "k1", size=20) == theirs
+    assert (theirs / "m").read_bytes() == b"theirs"
+    assert [p.name for p in theirs.parent.iterdir()] == ["m-k1"]
+
+
+def test_prune_spares_a_build_in_progress_and_removes_a_dead_one(tmp_cache):
+    root = tmp_cache / "verilator"
+    live, dead = root / f"m-k.build-{os.getpid()}", root / "n-k.build-999999999"
+    for d in (live, dead):
+        d.mkdir(parents=True)
+        (d / "obj.o").write_bytes(b"o" * 10_000)
+        age(d, 3600)
+    assert cache.prune(limit=1) == [dead]
+    assert live.exists()
+
+
 def test_prune_evicts_least_recently_used_but_not_recent_ones(tmp_cache, monkeypatch):
     monkeypatch.setenv("HWGEN_CACHE_MAX", "0")
     entries = [fake_build(f"m{i}", "k", size=10_000) for i in range(5)]
