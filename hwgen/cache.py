@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .tools import ToolError, cache_dir
 
-__all__ = ["CacheStats", "entry", "lookup", "building", "prune", "stats", "clear", "size_limit", "DEFAULT_LIMIT"]
+__all__ = ["CacheStats", "cached", "entry", "lookup", "building", "prune", "stats", "clear", "size_limit", "DEFAULT_LIMIT"]
 
 DEFAULT_LIMIT = "4G"
 OK = "hwgen-build.ok"
@@ -55,6 +55,18 @@ def lookup(kind: str, tag: str, key: str, product: str) -> Path | None:
             os.utime(entry_dir)
         return entry_dir
     return None
+
+
+def cached(kind: str, tag: str, key: str, product: str, keep: set[str], make) -> tuple[Path, bool]:
+    """(the entry's directory, whether it was there already). When it is not, ``make(d)``
+    builds ``product`` into a private directory ``d`` (:func:`building`); ``product`` and
+    the files named in ``keep`` are what stays of it."""
+    hit = lookup(kind, tag, key, product)
+    if hit:
+        return hit, True
+    with building(kind, tag, key, keep | {product}) as d:
+        make(d)
+    return entry(kind, tag, key), False
 
 
 @contextlib.contextmanager
@@ -161,7 +173,7 @@ def stats() -> CacheStats:
 
 def clear() -> int:
     """Delete every entry; returns the bytes freed."""
-    freed = stats().bytes
+    freed = sum(size for _, size, _ in _entries())
     root = cache_dir()
     for kind in KINDS:
         shutil.rmtree(root / kind, ignore_errors=True)

@@ -60,14 +60,12 @@ def build_library(tag: str, top: str, sources: dict[str, str], *, uart_divisor: 
         h.update(b"\0")
     key = h.hexdigest()[:20]
     product = "libhwgen_top.so"
-    hit = cache.lookup("native", tag, key, product)
-    if hit:
-        return hit / product
-    with cache.building("native", tag, key, keep={product, "verilator.log", "link.log"}) as build_dir:
+
+    def make(build_dir: Path):
         for fname, text in {**sources, **includes}.items():
             (build_dir / fname).write_text(text)
         if log:
-            log(f"building the native harness for {tag} (cached in {cache.cache_dir() / 'native'})")
+            log(f"building the native harness for {tag} (cached in {build_dir.parent})")
         with verilator_env():
             root = verilator_root()
             verilator = str(root / "bin" / "verilator")
@@ -80,7 +78,8 @@ def build_library(tag: str, top: str, sources: dict[str, str], *, uart_divisor: 
                       str(build_dir / "obj" / "libverilated.a"), "-o", str(build_dir / product),
                       "-pthread", "-latomic"],
                      build_dir / "link.log", what="linking the native harness", cwd=build_dir)
-    return cache.entry("native", tag, key) / product
+    entry, _ = cache.cached("native", tag, key, product, {"verilator.log", "link.log"}, make)
+    return entry / product
 
 
 class NativeSim:

@@ -102,15 +102,13 @@ def build_verilog(name: str, text: str, *, waves: bool = False, log=None) -> tup
     from cocotb_tools.runner import get_runner
 
     key = _build_key(text, waves)
-    hit = cache.lookup("verilator", name, key, name)
-    if hit:
-        return hit, True
-    with cache.building("verilator", name, key, keep={name, f"{name}.v", "build.log"}) as build_dir:
+
+    def make(build_dir: Path):
         src = build_dir / f"{name}.v"
         src.write_text(text)
         build_log = build_dir / "build.log"
         if log:
-            log(f"building {name} with Verilator (cached in {cache.cache_dir() / 'verilator'})")
+            log(f"building {name} with Verilator (cached in {build_dir.parent})")
         extra = ["--trace-fst", "--trace-structs", *_lz4_args(build_dir)] if waves else []
         with verilator_env():
             runner = get_runner("verilator")
@@ -121,7 +119,7 @@ def build_verilog(name: str, text: str, *, waves: bool = False, log=None) -> tup
             except (SystemExit, Exception) as e:  # cocotb raises SystemExit / CalledProcessError
                 detail = first_error(build_log.read_text(errors="replace")) if build_log.exists() else ""
                 raise ToolError(f"Verilator build of {name} failed ({e}){detail}; full log: {build_log}") from None
-    return cache.entry("verilator", name, key), False
+    return cache.cached("verilator", name, key, name, {f"{name}.v", "build.log"}, make)
 
 
 def _lz4_args(build_dir: Path) -> list[str]:

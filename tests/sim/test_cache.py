@@ -20,7 +20,7 @@ def tmp_cache(tmp_path, monkeypatch):
 
 def fake_build(tag, key, *, size=1000, fail=False):
     """What a Verilator build leaves behind: objects, a precompiled header, the product, a log."""
-    with cache.building("verilator", tag, key, keep={tag, "build.log"}) as d:
+    def make(d):
         (d / "obj").mkdir()
         (d / "obj" / "Vtop__ALL.o").write_bytes(b"o" * 5000)
         (d / "Vtop__pch.h.fast.gch").write_bytes(b"g" * 5000)
@@ -28,7 +28,8 @@ def fake_build(tag, key, *, size=1000, fail=False):
         if fail:
             raise ToolError(f"build failed; log: {d / 'build.log'}")
         (d / tag).write_bytes(b"x" * size)
-    return cache.entry("verilator", tag, key)
+    entry, _ = cache.cached("verilator", tag, key, tag, {"build.log"}, make)
+    return entry
 
 
 def age(path, seconds):
@@ -77,7 +78,8 @@ def test_an_earlier_leftover_under_the_final_name_is_replaced(tmp_cache):
 def test_a_build_finished_first_elsewhere_is_kept(tmp_cache):
     theirs = fake_build("m", "k1", size=10)
     (theirs / "m").write_bytes(b"theirs")  # the copy another process may be running
-    assert fake_build("m", "k1", size=20) == theirs
+    with cache.building("verilator", "m", "k1", keep={"m"}) as d:  # ours, started before theirs was there
+        (d / "m").write_bytes(b"ours")
     assert (theirs / "m").read_bytes() == b"theirs"
     assert [p.name for p in theirs.parent.iterdir()] == ["m-k1"]
 
@@ -134,6 +136,9 @@ def test_cli_cache_info_prune_and_clear(tmp_cache, capsys, monkeypatch):
     assert f"{tmp_cache}: 1 builds, 2.0 MiB; limit 4.0 GiB (HWGEN_CACHE_MAX)" in capsys.readouterr().out
     assert main(["cache", "--clear"]) == 0
     assert "(2.0 MiB)" in capsys.readouterr().out and not cache.entry("verilator", "m", "k").exists()
+    fake_build("m", "k", size=10)
     monkeypatch.setenv("HWGEN_CACHE_MAX", "huge")
     assert main(["cache", "--prune"]) == 1
     assert "HWGEN_CACHE_MAX='huge' is not a size" in capsys.readouterr().err
+    assert main(["cache", "--clear"]) == 0  # clearing does not need the limit
+    assert not cache.entry("verilator", "m", "k").exists()
