@@ -21,15 +21,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tools import ToolError, cache_dir
+from .tools import ToolError
 
-__all__ = ["CacheStats", "cached", "entry", "lookup", "building", "prune", "stats", "clear", "size_limit", "DEFAULT_LIMIT"]
+__all__ = ["CacheStats", "cache_dir", "cached", "entry", "lookup", "building", "prune", "stats", "clear", "size_limit", "DEFAULT_LIMIT"]
 
 DEFAULT_LIMIT = "4G"
 OK = "hwgen-build.ok"
 KINDS = ("verilator", "native")  # only these folders are ever pruned or cleared
 RECENT_S = 600.0  # an entry used this recently may be in use by another process: never evicted
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def cache_dir() -> Path:
+    """Where builds are cached: ``HWGEN_CACHE``, else ``$XDG_CACHE_HOME/hwgen`` or ``~/.cache/hwgen``."""
+    base = os.environ.get("HWGEN_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hwgen")
+    return Path(base)
 
 
 def size_limit() -> int:

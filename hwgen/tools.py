@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["ToolError", "verilator_root", "verilator_env", "verilator_identity", "cache_dir", "find_tool",
+__all__ = ["ToolError", "verilator_root", "verilator_env", "verilator_identity", "find_tool",
            "yosys_command", "nextpnr_ecp5_command", "nextpnr_command", "packer_command", "run_tool",
            "first_error"]
 
@@ -78,13 +78,6 @@ def verilator_env():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-def cache_dir() -> Path:
-    """Where Verilator builds are cached (``HWGEN_CACHE`` or ``~/.cache/hwgen``)."""
-    base = os.environ.get("HWGEN_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hwgen")
-    return Path(base)
 
 
 def find_tool(env_var: str, executable: str, package: str) -> list[str]:
