@@ -9,21 +9,49 @@ silently: every response is CRC-checked and every command's status is checked.
 """
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import config
 from ..config import HwgenConfig
 from ..soc.layout import Geometry
 from ..soc.protocol import (MAX_PAYLOAD, READ_FORMAT, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, Cmd, Mem,
-                            ProtocolError, Reg, Status, parse_response, request)
+                            SOF_RSP, ProtocolError, Reg, ResponseFrame, Status, parse_response, request)
 from .tiling import Tiling
 from .transports import Transport, open_transport
 
 __all__ = ["Accelerator", "Requant", "DeviceError", "DeviceTimeout", "Stats"]
 
 _RETRY = (Status.BAD_HEADER, Status.BAD_CRC, Status.TRUNCATED)
+SOF_RSP_BYTE = bytes([SOF_RSP])
+
+
+def _answer(raw: bytes, tag: int) -> tuple[ResponseFrame | None, str]:
+    """The response in ``raw`` that answers request ``tag`` (one with that tag, else the first
+    whole frame, e.g. ``BAD_HEADER``, which carries no tag), or None and what was wrong.
+    Frames of other tags before it are stale answers to damaged exchanges."""
+    frames, problem, pos = [], None, raw.find(SOF_RSP_BYTE)
+    while pos >= 0:
+        try:
+            rsp = parse_response(raw[pos:])
+        except ProtocolError as e:
+            problem = problem or f"corrupted response ({e})"
+            pos = raw.find(SOF_RSP_BYTE, pos + 1)
+            continue
+        if rsp is None:
+            problem = problem or "no complete response"
+            break
+        frames.append(rsp)
+        pos = raw.find(SOF_RSP_BYTE, pos + rsp.size)
+    for rsp in frames:
+        if rsp.tag == tag:
+            return rsp, ""
+    if frames:
+        return frames[0], ""
+    return None, problem or ("no complete response" if raw else "no response")
 
 
 class DeviceError(RuntimeError):
@@ -72,9 +100,16 @@ class Accelerator:
         self._check_identity()
 
     @classmethod
-    def open(cls, cfg: HwgenConfig, transport: str = "golden", *, log=None, **kw) -> "Accelerator":
+    def open(cls, cfg: HwgenConfig | str | os.PathLike, transport: str = "golden", *, log=None,
+             **kw) -> "Accelerator":
         """Connect to ``cfg``'s accelerator over ``transport`` (``golden``, ``verilator``,
-        ``serial:/dev/ttyUSB1@1000000``) and check it runs exactly this design."""
+        ``serial:/dev/ttyUSB1@1000000``) and check it runs exactly this design. ``cfg`` is a
+        :class:`~hwgen.config.HwgenConfig` or the path of its YAML file."""
+        if isinstance(cfg, (str, os.PathLike)):
+            cfg = config.load(cfg)
+        elif not isinstance(cfg, HwgenConfig):
+            raise TypeError(f"Accelerator.open needs a HwgenConfig or the path of a config YAML file, "
+                            f"got {type(cfg).__name__}")
         return cls(cfg, open_transport(transport, cfg, log=log), **kw)
 
     def close(self) -> None:
@@ -101,18 +136,15 @@ class Accelerator:
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats.retries += 1
+                # whatever a damaged exchange still has on its way (answers to garbage, a
+                # partial frame timing out) must not be taken for the retry's answer
+                self.stats.link_bytes_in += self.transport.drain()
             self.stats.commands += 1
             self.stats.link_bytes_out += len(frame)
             raw = self.transport.exchange(frame, timeout=self.timeout)
             self.stats.link_bytes_in += len(raw)
-            start = raw.find(b"\x5a")
-            try:
-                rsp = parse_response(raw[start:]) if start >= 0 else None
-            except ProtocolError as e:
-                problem = f"corrupted response ({e})"
-                continue
+            rsp, problem = _answer(raw, tag)
             if rsp is None:
-                problem = "no complete response" if raw else "no response"
                 continue
             if rsp.status in _RETRY:
                 problem = f"device reported {rsp.status.name}"

@@ -42,6 +42,11 @@ class Transport(abc.ABC):
     def exchange(self, request: bytes, *, timeout: float) -> bytes:
         """Send ``request``; return the bytes that came back within ``timeout`` seconds."""
 
+    def drain(self) -> int:
+        """Wait until the device has nothing more to say (a partial frame it holds has timed
+        out and been answered) and discard what arrives; returns the bytes discarded."""
+        return 0
+
     def close(self) -> None:
         pass
 
@@ -67,8 +72,10 @@ class VerilatorTransport(Transport):
 
     def __init__(self, cfg: HwgenConfig, *, log=None, cycles_per_second: float = 2e5):
         from ..sim.native import NativeSim, build_native
+        from ..soc.top import link_timeout
         self.sim = NativeSim(build_native(cfg, log=log))
         self.cycles_per_second = cycles_per_second
+        self.quiet_cycles = link_timeout(cfg, "stream") + 1000
 
     @property
     def cycles(self) -> int:
@@ -76,6 +83,16 @@ class VerilatorTransport(Transport):
 
     def exchange(self, request: bytes, *, timeout: float) -> bytes:
         return self.sim.xfer(request, frames=1, max_cycles=max(10_000, int(timeout * self.cycles_per_second)))
+
+    def drain(self) -> int:
+        # quiet for longer than the link's timeout: a partial frame has been answered by then
+        n = 0
+        for _ in range(64):
+            out = self.sim.pump(b"", self.quiet_cycles)
+            n += len(out)
+            if not out:
+                break
+        return n
 
     def close(self) -> None:
         self.sim.close()
@@ -91,6 +108,7 @@ class SerialTransport(Transport):
             raise TransportError("the serial transport needs pyserial: pip install pyserial") from None
         try:
             self.port = serial.serial_for_url(port, baudrate=baud, timeout=0.05)
+            self.baud = baud
         except (serial.SerialException, ValueError) as e:
             raise TransportError(f"cannot open serial port {port} at {baud} baud: {e}") from None
         self.port.reset_input_buffer()
@@ -107,6 +125,18 @@ class SerialTransport(Transport):
                 if frame_complete(bytes(buf)):
                     break
         return bytes(buf)
+
+    def drain(self) -> int:
+        # quiet for longer than the link's timeout (64 byte times) and an answer
+        n, quiet = 0, max(0.05, 128 * 10 / self.baud)
+        deadline = time.monotonic() + 10 * quiet
+        last = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last < quiet:
+            chunk = self.port.read(max(1, self.port.in_waiting))
+            if chunk:
+                n += len(chunk)
+                last = time.monotonic()
+        return n
 
     def close(self) -> None:
         self.port.close()

@@ -64,42 +64,67 @@ class GoldenDevice:
         self.last_run_tag: int | None = None
         self.last_run_cycles = 0
         self._buf = bytearray()
+        #: the command byte each response answered, in order (None: a broken or truncated frame)
+        self.answered: list[int | None] = []
 
-    # -- byte interface
+    # -- byte interface: bytes are counted as the frame engine takes them, responses as they are made
     def feed(self, data: bytes) -> bytes:
-        self.regs[Reg.BYTES_IN] += len(data)
         self._buf += data
         out = bytearray()
         while True:
             rsp, done = self._step()
+            self.regs[Reg.BYTES_OUT] += len(rsp)
             out += rsp
             if not done:
                 break
-        self.regs[Reg.BYTES_OUT] += len(out)
         return bytes(out)
 
     def idle(self) -> bytes:
-        """The link went quiet: a partial frame times out (``TRUNCATED``)."""
+        """The link went quiet: a partial frame times out (``TRUNCATED``, with the frame's
+        tag once its header has passed its CRC)."""
         if not self._buf:
             return b""
-        self._buf.clear()
-        self.regs[Reg.FRAMES_BAD] += 1
-        rsp = response(Status.TRUNCATED, 0)
+        tag = self._header_tag()
+        if tag is None:
+            tag = 0
+        else:   # a WRITE cut short has written what arrived of its payload (not its CRC)
+            cmd, _, mem, _, addr, length = REQ_HEADER.unpack_from(self._buf, 1)
+            if cmd == Cmd.WRITE and mem in set(Mem):
+                start = 1 + REQ_HEADER.size + 2
+                self._store_bytes(Mem(mem), addr, bytes(self._buf[start:start + length]))
+        self._take(len(self._buf))
+        self.answered.append(None)
+        rsp = self._error(Status.TRUNCATED, tag)
         self.regs[Reg.BYTES_OUT] += len(rsp)
         return rsp
+
+    def _take(self, n: int) -> None:
+        del self._buf[:n]
+        self.regs[Reg.BYTES_IN] += n
+
+    def _header_tag(self) -> int | None:
+        """The tag of the buffered frame if its whole header arrived with a good CRC."""
+        buf, hl = self._buf, REQ_HEADER.size
+        if len(buf) < 1 + hl + 2 or struct.unpack_from("<H", buf, 1 + hl)[0] != crc16(bytes(buf[1:1 + hl])):
+            return None
+        return buf[2]
 
     def _step(self) -> tuple[bytes, bool]:
         """Consume one frame (or garbage) from the buffer; (response, progress made)."""
         buf = self._buf
-        while buf and buf[0] != SOF_REQ:
-            buf.pop(0)
-            self.regs[Reg.GARBAGE] += 1
+        skip = 0
+        while skip < len(buf) and buf[skip] != SOF_REQ:
+            skip += 1
+        if skip:
+            self._take(skip)
+            self.regs[Reg.GARBAGE] += skip
         hl = REQ_HEADER.size
         if len(buf) < 1 + hl + 2:
             return b"", False
         header = bytes(buf[1:1 + hl])
         if struct.unpack_from("<H", buf, 1 + hl)[0] != crc16(header):
-            del buf[:1 + hl + 2]
+            self._take(1 + hl + 2)
+            self.answered.append(None)
             return self._error(Status.BAD_HEADER, 0), True
         cmd, tag, mem, _, addr, length = REQ_HEADER.unpack(header)
         end = 1 + hl + 2 + (length + 2 if length else 0)
@@ -107,7 +132,8 @@ class GoldenDevice:
             return b"", False
         payload = bytes(buf[1 + hl + 2:1 + hl + 2 + length])
         crc_ok = not length or struct.unpack_from("<H", buf, end - 2)[0] == crc16(payload)
-        del buf[:end]
+        self._take(end)
+        self.answered.append(cmd)
         return self._execute(cmd, tag, mem, addr, payload, crc_ok), True
 
     def _error(self, status: Status, tag: int) -> bytes:
@@ -154,20 +180,24 @@ class GoldenDevice:
         if mem not in set(Mem):
             return self._error(Status.BAD_ARGS, tag)
         nb = self.geo.word_bytes(Mem(mem))
-        words = self.mem[Mem(mem)]
-        n = len(payload) // nb
-        # like the hardware: every byte is written to its lane as it arrives (a partial last
-        # word's too), inside the memory
-        for i in range(-(-len(payload) // nb)):
-            if addr + i < len(words):
-                part = payload[i * nb:(i + 1) * nb]
-                keep = words[addr + i] & ~((1 << (8 * len(part))) - 1) & ((1 << (8 * nb)) - 1)
-                words[addr + i] = keep | int.from_bytes(part, "little")
-        if len(payload) % nb or addr + n > len(words):
+        self._store_bytes(Mem(mem), addr, payload)
+        if len(payload) % nb or addr + len(payload) // nb > self.geo.depth(Mem(mem)):
             return self._error(Status.BAD_ARGS, tag)
         if not crc_ok:
             return self._error(Status.BAD_CRC, tag)
         return response(Status.OK, tag)
+
+    def _store_bytes(self, mem: Mem, addr: int, payload: bytes) -> None:
+        """Like the hardware, every byte of a WRITE goes to its lane as it arrives (a partial
+        last word's too, and those of a frame that is never finished), inside the memory. A
+        word holds ``word_bits`` bits: the bits of its last byte past them read as zero."""
+        nb, words = self.geo.word_bytes(mem), self.mem[mem]
+        mask = (1 << self.geo.word_bits(mem)) - 1
+        for i in range(-(-len(payload) // nb)):
+            if addr + i < len(words):
+                part = payload[i * nb:(i + 1) * nb]
+                keep = words[addr + i] & ~((1 << (8 * len(part))) - 1)
+                words[addr + i] = (keep | int.from_bytes(part, "little")) & mask
 
     def _read(self, tag, mem, addr, payload) -> bytes:
         if mem not in set(Mem):

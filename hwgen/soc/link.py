@@ -167,7 +167,11 @@ class HostLink(wiring.Component):
         m.d.sync += [*(is_cmd[c].eq(cmd == c) for c in Cmd), *(is_mem[mm].eq(mem == mm) for mm in Mem),
                      is_shift.eq(addr == Reg.SHIFT), is_relu.eq(addr == Reg.RELU),
                      is_unknown.eq(~Cat(cmd == c for c in Cmd).any())]
+        # an empty range at addr is inside the memory (addr <= depth): against constants, not
+        # ``lim`` (a cycle later), since CHECK_HDR's outcome is registered from it
+        addr_in = Signal(name="addr_in")
         m.d.sync += [addr_ok.eq((addr[ab:] == 0) & (addr[:ab] < lim)),   # the first word is inside the memory
+                     addr_in.eq((addr[ab:] == 0) & _by_mem(mem, {mm: addr[:ab] <= d for mm, d in depth.items()})),
                      len_zero.eq(length == 0), len_ok.eq(length == want), mem_bad.eq(mem > Mem.SCALE)]
 
         # WRITE: every byte goes to its lane of the word at ``waddr`` (no word is assembled).
@@ -220,8 +224,8 @@ class HostLink(wiring.Component):
         # two stages (the arguments are still for their CRC bytes and CHECK_PAY before EXEC reads it)
         r_end, r_pre = Signal(17, name="r_end"), Signal(name="r_pre")
         m.d.sync += [r_end.eq(addr[:ab] + r_count),
-                     r_pre.eq((r_count != 0) & (addr[ab:] == 0) & (r_mode <= 1) & (r_scale < depth[Mem.SCALE])
-                              & ((r_mode == 0) | is_mem[Mem.ACC])),
+                     r_pre.eq((r_count != 0) & ~mem_bad & (addr[ab:] == 0) & (r_mode <= 1)
+                              & (r_scale < depth[Mem.SCALE]) & ((r_mode == 0) | is_mem[Mem.ACC])),
                      read_ok.eq(r_pre & (r_end <= lim)),
                      read_len.eq(Mux(r_mode != 0, r_count * geo.word_bytes(Mem.ACC, requant=True), raw))]
         last_run_tag, last_run_valid = Signal(8), Signal()
@@ -273,7 +277,7 @@ class HostLink(wiring.Component):
         }
         h_go = {t: Signal(name=f"h_{t.lower()}") for t in outcome}
         h_left, h_status_q = Signal(17), Signal(8)
-        h_status = _any([is_wr.replicate(8) & Mux(len_zero & mem_bad, Status.BAD_ARGS,
+        h_status = _any([is_wr.replicate(8) & Mux(len_zero & (mem_bad | ~addr_in), Status.BAD_ARGS,
                                                   Mux(acc_busy, Status.BUSY, Status.OK)),
                          is_args.replicate(8) & Mux(len_ok, Status.OK, Status.BAD_ARGS),
                          is_bare.replicate(8) & Mux(len_zero, Status.OK, Status.BAD_ARGS),

@@ -60,6 +60,12 @@ struct Harness {
     UartDecoder dec;
 #endif
     Harness() { top = new Vtop{&ctx}; }
+    // every queued request byte has reached the device
+#ifdef HWGEN_UART_DIVISOR
+    bool drained() const { return pending.empty() && !enc.busy(); }
+#else
+    bool drained() const { return pending.empty(); }
+#endif
     ~Harness() { top->final(); delete top; }
 
     // One clock cycle; returns true and sets `out` when a response byte left the device.
@@ -124,8 +130,8 @@ void hw_close(void* p) { delete static_cast<Harness*>(p); }
 
 uint64_t hw_cycles(void* p) { return static_cast<Harness*>(p)->cycles; }
 
-// Queue n_in request bytes and run until `frames` complete response frames arrived (and
-// every queued byte was taken) or max_cycles passed. Returns the response bytes written
+// Queue n_in request bytes and run until `frames` complete response frames arrived and
+// every queued byte was taken, or max_cycles passed. Returns the response bytes written
 // to out (at most out_cap).
 int64_t hw_xfer(void* p, const uint8_t* in, size_t n_in, uint8_t* out, size_t out_cap,
                 uint64_t max_cycles, uint32_t frames) {
@@ -134,13 +140,15 @@ int64_t hw_xfer(void* p, const uint8_t* in, size_t n_in, uint8_t* out, size_t ou
     FrameCounter fc;
     size_t n_out = 0;
     uint64_t start = h->cycles;
+    // (checked every cycle, not only when a byte leaves: with frames = 0, or bytes still
+    // queued after the last frame, the loop ends as soon as the device took them)
     while (h->cycles - start < max_cycles) {
         uint8_t b;
         if (h->tick(b)) {
             if (n_out < out_cap) out[n_out++] = b;
             fc.push(b);
-            if (fc.frames >= frames && h->pending.empty()) break;
         }
+        if (fc.frames >= frames && h->drained()) break;
     }
     return static_cast<int64_t>(n_out);
 }

@@ -1,0 +1,321 @@
+"""Differential fuzzing of the host link: random request streams fed to the Verilated
+accelerator and to the golden device, whose answers must be identical byte for byte.
+
+A stream is a sequence of *chunks*; a chunk is one to three request frames of any command
+(:class:`~hwgen.soc.protocol.Cmd`, plus unknown ones) with random and out-of-range fields,
+optionally damaged: a flipped bit, garbage before or between frames (with SOF bytes in it),
+a frame cut short followed by silence (``TRUNCATED``) or by the next frame, a header that
+announces a long payload which never comes. Both devices get the same bytes; the RTL's
+bytes are compared with the golden device's, frame by frame. What only the RTL can know is
+left out of the comparison and nothing else: a successful ``RUN``'s and ``WAIT``'s cycle
+count (measured by the RTL, modeled by the golden device), and ``REGS``'s ``cycles`` and
+``busy`` counters. Every other register (bytes in and out, bad frames, garbage, engine
+beats, runs, shift, ReLU) must match exactly.
+
+Everything follows from one seed (:func:`fuzz_link`'s ``seed``), printed by the tests and the
+bench: a mismatch names the seed and the chunk, and the same seed replays the same stream.
+Every command of the protocol has a generator in :data:`GENERATORS`; a command added to
+:class:`Cmd` without one fails the test suite.
+
+An asynchronous ``RUN`` leaves the RTL busy for a while but not the golden device (it
+computes at once), so such a ``RUN`` ends its chunk and the next chunk is a ``WAIT``:
+the ``BUSY`` rules themselves are tested in ``tests/soc/test_accelerator_rtl.py``.
+"""
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import HwgenConfig
+from ..soc.golden_device import GoldenDevice
+from ..soc.layout import Geometry
+from ..soc.protocol import (READ_FORMAT, REQ_HEADER, RUN_ASYNC, RUN_FORMAT, SOF_REQ, Cmd, Mem, ProtocolError,
+                            Reg, Status, crc16, parse_response, request)
+from ..soc.top import link_timeout
+
+__all__ = ["GENERATORS", "RequestGen", "Chunk", "LinkMismatch", "FuzzStats", "fuzz_link", "split_frames"]
+
+
+class LinkMismatch(AssertionError):
+    """The RTL and the golden device answered a chunk differently."""
+
+
+@dataclass
+class Chunk:
+    """Bytes sent at once; ``idle``: the link then goes quiet (a partial frame times out)."""
+    data: bytes
+    labels: list[str]
+    idle: bool = False
+    ends_async: bool = False     # ends with an asynchronous RUN: the next chunk must WAIT
+
+
+@dataclass
+class FuzzStats:
+    chunks: int = 0
+    frames: int = 0              # request frames generated (damaged or not)
+    bytes: int = 0
+    responses: int = 0           # response frames compared
+    cmds: Counter = field(default_factory=Counter)
+    statuses: Counter = field(default_factory=Counter)
+    damage: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        return {"chunks": self.chunks, "frames": self.frames, "bytes": self.bytes, "responses": self.responses,
+                "commands": dict(sorted(self.cmds.items())), "statuses": dict(sorted(self.statuses.items())),
+                "damage": dict(sorted(self.damage.items()))}
+
+
+class RequestGen:
+    """Random request frames for ``geo``'s accelerator, from ``rng``."""
+
+    def __init__(self, geo: Geometry, rng: np.random.Generator):
+        self.geo, self.rng = geo, rng
+        self.last_run: bytes | None = None
+
+    # -- field helpers
+    def _int(self, lo: int, hi: int) -> int:
+        return int(self.rng.integers(lo, hi + 1))
+
+    def _chance(self, p: float) -> bool:
+        return bool(self.rng.random() < p)
+
+    def _bytes(self, n: int) -> bytes:
+        """Random bytes, with SOF bytes (request and response) more common than chance."""
+        out = bytearray(self.rng.integers(0, 256, n, dtype=np.uint8).tobytes())
+        for i in range(n):
+            if self._chance(0.08):
+                out[i] = SOF_REQ if self._chance(0.7) else 0x5A
+        return bytes(out)
+
+    def tag(self) -> int:
+        return self._int(0, 255)
+
+    def mem(self) -> int:
+        return self._int(0, len(Mem) - 1) if self._chance(0.9) else self._int(len(Mem), 255)
+
+    def addr(self, mem: int, words: int = 1) -> int:
+        """Mostly inside the memory, often at its edges, sometimes anywhere in 32 bits."""
+        # (a memory id past the last: as deep as one that exists, so its checks are reached)
+        depth = self.geo.depth(mem if mem < len(Mem) else self._int(0, len(Mem) - 1))
+        r = self.rng.random()
+        if r < 0.6:
+            return self._int(0, max(0, depth - words))
+        if r < 0.9:
+            return max(0, depth - words + self._int(-1, 2))
+        return self._int(0, 2**32 - 1)
+
+    def _resize(self, payload: bytes) -> bytes:
+        """Sometimes a payload one byte short or long, or none."""
+        r = self.rng.random()
+        if r < 0.04:
+            return payload[:-1]
+        if r < 0.08:
+            return payload + self._bytes(1)
+        if r < 0.10:
+            return b""
+        return payload
+
+    # -- one generator per command: (label, mem, addr, payload)
+    def info(self):
+        return "info", 0, self._int(0, 3), self._extra()
+
+    def regs(self):
+        return "regs", 0, 0, self._extra()
+
+    def reset(self):
+        return "reset", 0, 0, self._extra()
+
+    def wait(self):
+        return "wait", 0, 0, self._extra()
+
+    def _extra(self) -> bytes:
+        """A command that takes no payload: sometimes one anyway (SOF bytes likely in it)."""
+        return self._bytes(self._int(1, 12)) if self._chance(0.1) else b""
+
+    def write(self):
+        mem = self.mem()
+        nb = self.geo.word_bytes(mem) if mem < len(Mem) else self._int(1, 8)
+        words = self._int(0, 6)
+        addr = self.addr(mem, max(words, 1))
+        payload = self._bytes(words * nb)
+        if self._chance(0.1):
+            payload = payload[:-1] if payload and self._chance(0.5) else payload + self._bytes(self._int(1, nb))
+        return "write", mem, addr, payload
+
+    def read(self):
+        mem = self.mem()
+        count = self._int(0, 6) if self._chance(0.95) else self._int(0, 0xFFFF)
+        mode = self._int(0, 1) if self._chance(0.9) else self._int(0, 255)
+        scale = self._int(0, self.geo.depth(Mem.SCALE)) if self._chance(0.9) else self._int(0, 0xFFFF)
+        return "read", mem, self.addr(mem, max(count, 1)), self._resize(READ_FORMAT.pack(count, mode, scale))
+
+    def run(self):
+        if self.last_run is not None and self._chance(0.05):
+            return "run resent", None, None, self.last_run
+        geo = self.geo
+        m, n, k = self._int(1, 4), self._int(1, 3), self._int(1, 4)
+        if self._chance(0.05):
+            m, n, k = (self._int(0, 2**16 - 1) if self._chance(0.3) else v for v in (m, n, k))
+        from ..soc.golden_device import run_needs
+        bases = []
+        for mem, need in zip((Mem.A, Mem.W, Mem.ACC), run_needs(geo, m, n, k)):
+            room = geo.depth(mem) - need
+            bases.append(self._int(0, room) if room >= 0 and self._chance(0.9) else self.addr(mem))
+        flags = self._int(0, 3) if self._chance(0.9) else self._int(0, 255)
+        prec = geo.cfg.array.pe.w.bits - 1 if geo.cfg.array.kind == "bit_serial" else self._int(0, 255)
+        return "run", 0, self._int(0, 3) if self._chance(0.05) else 0, self._resize(
+            RUN_FORMAT.pack(m, n, k, *bases, flags, prec))
+
+    def set(self):
+        r = self.rng.random()
+        reg = (int(self.rng.choice([Reg.SHIFT, Reg.RELU])) if r < 0.8 else self._int(0, len(Reg) + 2) if r < 0.95
+               else self._int(0, 2**32 - 1))
+        value = self._int(0, 70) if self._chance(0.7) else self._int(0, 2**32 - 1)
+        return "set", 0, reg, self._resize(struct.pack("<I", value))
+
+    def unknown(self):
+        known = {int(c) for c in Cmd}
+        cmd = int(self.rng.choice([c for c in range(256) if c not in known]))
+        return cmd, self.tag(), 0, self._int(0, 2**32 - 1), self._bytes(self._int(0, 8))
+
+    # -- frames and chunks
+    def frame(self) -> tuple[str, bytes, bool]:
+        """(label, request bytes, asynchronous RUN) of one random frame."""
+        if self._chance(0.05):
+            cmd, tag, mem, addr, payload = self.unknown()
+            return f"cmd 0x{cmd:02X}", request(cmd, tag, mem=mem, addr=addr, payload=payload), False
+        cmd = Cmd(int(self.rng.choice([int(c) for c in Cmd])))
+        label, mem, addr, payload = getattr(self, GENERATORS[cmd])()
+        if mem is None:   # a frame sent again as it was (a retried RUN)
+            frame, payload = payload, payload[1 + REQ_HEADER.size + 2:-2]
+        else:
+            frame = request(cmd, self.tag(), mem=mem, addr=addr, payload=payload)
+        if cmd == Cmd.RUN and mem is not None:
+            self.last_run = frame
+        is_async = cmd == Cmd.RUN and len(payload) == RUN_FORMAT.size and bool(RUN_FORMAT.unpack(payload)[6]
+                                                                               & RUN_ASYNC)
+        return label, frame, is_async
+
+    def chunk(self) -> Chunk:
+        parts, labels, idle, ends_async = [], [], False, False
+        for _ in range(self._int(1, 3)):
+            label, frame, is_async = self.frame()
+            r = self.rng.random()
+            if r < 0.06:
+                i = self._int(0, len(frame) - 1)
+                frame = frame[:i] + bytes([frame[i] ^ (1 << self._int(0, 7))]) + frame[i + 1:]
+                label += " (bit flipped)"
+            elif r < 0.10:
+                frame = self._bytes(self._int(1, 6)) + frame
+                label += " (garbage before)"
+            elif r < 0.13:
+                frame = frame[:self._int(1, len(frame) - 1)]
+                label += " (cut short)"
+                is_async = False
+            elif r < 0.14:   # a header announcing a payload that never comes
+                hdr = REQ_HEADER.pack(Cmd.WRITE, self.tag(), self._int(0, 3), 0, 0, self._int(1, 0xFFFF))
+                frame = bytes([SOF_REQ]) + hdr + struct.pack("<H", crc16(hdr)) + self._bytes(self._int(0, 8))
+                label = "write, payload never comes"
+            parts.append(frame)
+            labels.append(label)
+            if is_async:
+                ends_async = True
+                break
+        if self._chance(0.1) and not ends_async:
+            idle = True
+        return Chunk(b"".join(parts), labels, idle, ends_async)
+
+
+#: the :class:`RequestGen` method that makes each command's frames (every command has one)
+GENERATORS = {Cmd.INFO: "info", Cmd.WRITE: "write", Cmd.READ: "read", Cmd.RUN: "run", Cmd.REGS: "regs",
+              Cmd.SET: "set", Cmd.RESET: "reset", Cmd.WAIT: "wait"}
+
+
+def split_frames(raw: bytes) -> list:
+    """The response frames in ``raw``, in order (raises :class:`ProtocolError` on bytes that
+    are not a whole frame)."""
+    out = []
+    while raw:
+        rsp = parse_response(raw)
+        if rsp is None:
+            raise ProtocolError(f"incomplete frame {raw.hex()}")
+        out.append(rsp)
+        raw = raw[rsp.size:]
+    return out
+
+
+_UNMEASURED = (Reg.CYCLES, Reg.BUSY)   # REGS words only the RTL can know
+
+
+def _same(cmd, got, want) -> bool:
+    """Whether two responses to ``cmd`` agree (cycle counts aside)."""
+    if (got.status, got.tag, len(got.payload)) != (want.status, want.tag, len(want.payload)):
+        return False
+    if want.status != Status.OK:
+        return got.payload == want.payload
+    if cmd in (Cmd.RUN, Cmd.WAIT):
+        return True
+    if cmd == Cmd.REGS:
+        g, w = (list(struct.unpack(f"<{len(Reg)}I", r.payload)) for r in (got, want))
+        return all(g[r] == w[r] for r in Reg if r not in _UNMEASURED)
+    return got.payload == want.payload
+
+
+def fuzz_link(cfg: HwgenConfig, *, seed: int, frames: int, sim=None, max_cycles: int = 2_000_000,
+              log=None) -> FuzzStats:
+    """Send at least ``frames`` random request frames to the Verilated top of ``cfg`` and to
+    the golden device; raise :class:`LinkMismatch` at the first answer that differs.
+    ``sim``: a :class:`~hwgen.sim.native.NativeSim` to use (built when None)."""
+    if sim is None:
+        from .native import NativeSim, build_native
+        sim = NativeSim(build_native(cfg, log=log))
+    gold, gen, stats = GoldenDevice(cfg), RequestGen(Geometry(cfg), np.random.default_rng(seed)), FuzzStats()
+    history: list[Chunk] = []
+    force_wait = False
+    while stats.frames < frames:
+        if force_wait:
+            chunk = Chunk(request(Cmd.WAIT, gen.tag()), ["wait after an asynchronous run"])
+        else:
+            chunk = gen.chunk()
+        history = (history + [chunk])[-8:]
+        gold.answered.clear()
+        want = gold.feed(chunk.data)
+        if chunk.idle:
+            want += gold.idle()
+        cmds = list(gold.answered)
+        n = len(cmds)
+        got = sim.xfer(chunk.data, frames=n, max_cycles=max_cycles)
+        stats.chunks += 1
+        stats.frames += len(chunk.labels)
+        stats.bytes += len(chunk.data)
+        for label in chunk.labels:
+            stats.damage[label.partition(" (")[2].rstrip(")") or "none"] += 1
+
+        def fail(why: str):
+            recent = "\n".join(f"  chunk {stats.chunks - len(history) + i}: {', '.join(c.labels)}"
+                               f"{' + idle' if c.idle else ''}: {c.data.hex()}" for i, c in enumerate(history))
+            raise LinkMismatch(f"{cfg.name}, seed {seed}, chunk {stats.chunks - 1}: {why}\n"
+                               f"  RTL    {got.hex()}\n  golden {want.hex()}\nlast chunks:\n{recent}")
+        try:
+            got_frames = split_frames(got)
+        except ProtocolError as e:
+            fail(f"the RTL's answer is not whole frames ({e})")
+        want_frames = split_frames(want)
+        if len(got_frames) != len(want_frames):
+            fail(f"the RTL answered {len(got_frames)} frames, the golden device {len(want_frames)}")
+        for cmd, g, w in zip(cmds, got_frames, want_frames):
+            if not _same(cmd, g, w):
+                fail(f"answers to {Cmd(cmd).name if cmd in set(Cmd) else cmd} differ")
+            stats.responses += 1
+            stats.statuses[w.status.name] += 1
+            stats.cmds[Cmd(cmd).name if cmd in set(Cmd) else "unknown" if cmd is not None else "none"] += 1
+        force_wait = chunk.ends_async
+    # the link goes quiet: a partial frame times out on both, and nothing else comes
+    want, tail = gold.idle(), sim.pump(b"", link_timeout(cfg, "stream") + 10_000)
+    if tail != want:
+        raise LinkMismatch(f"{cfg.name}, seed {seed}: after the last chunk the RTL sent {tail.hex() or 'nothing'}, "
+                           f"the golden device {want.hex() or 'nothing'}")
+    return stats
