@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from hwgen import golden
-from hwgen.config import ArrayConfig, HwgenConfig, PEConfig, SocConfig
+from hwgen.config import ArrayConfig, ConfigError, HwgenConfig, PEConfig, SocConfig, dumps
 from hwgen.driver import Accelerator, DeviceError, DeviceTimeout, Requant
-from hwgen.driver.transports import GoldenTransport, Transport, TransportError, open_transport
+from hwgen.driver.faults import FaultyTransport, random_plan
+from hwgen.driver.transports import GoldenTransport, TransportError, open_transport
 from hwgen.golden.requant import requantize
 from hwgen.numerics import parse_format
 from hwgen.soc.protocol import Reg
@@ -126,59 +127,47 @@ def test_saturating_engine_refuses_to_split_k():
         assert np.array_equal(dev.gemm(a[:, :20], w[:20]), want(cfg, a[:, :20], w[:20]))
 
 
-class Faulty(Transport):
-    """Wraps a transport and damages traffic: flips, drops, truncates, adds garbage, or
-    loses whole answers — on the first attempts of chosen commands."""
-
-    def __init__(self, inner, plan):
-        self.inner, self.plan, self.n, self.name = inner, plan, 0, f"faulty {inner.name}"
-
-    def exchange(self, request, *, timeout):
-        self.n += 1
-        fault = self.plan(self.n)
-        req = bytearray(request)
-        if fault == "flip_request" and len(req) > 15:
-            req[15] ^= 0x01
-        elif fault == "drop_byte":
-            del req[len(req) // 2]
-        elif fault == "garbage":
-            req = bytearray(b"\x00\xff\x5a\x13") + req
-        elif fault == "truncate":
-            req = req[:len(req) // 2]
-        rsp = self.inner.exchange(bytes(req), timeout=timeout)
-        if fault == "flip_response" and len(rsp) > 8:
-            rsp = rsp[:8] + bytes([rsp[8] ^ 0x80]) + rsp[9:]
-        elif fault == "lose_response":
-            rsp = b""
-        return rsp
-
-
-FAULTS = ["flip_request", "drop_byte", "garbage", "truncate", "flip_response", "lose_response"]
-
-
 @pytest.mark.parametrize("transport", ["golden", "verilator"])
 def test_link_faults_are_retried_and_results_stay_exact(transport, seed):
     rng = np.random.default_rng(seed)
-    fault_rng = np.random.default_rng([seed, 7])
-    schedule = {}
-
-    def plan(n):  # about a third of all exchanges damaged, never the identity check
-        if n not in schedule:
-            schedule[n] = str(fault_rng.choice(FAULTS)) if n > 1 and fault_rng.random() < 0.35 else None
-        return schedule[n]
-
-    inner = open_transport(transport, CFG)
-    dev = Accelerator(CFG, Faulty(inner, plan), retries=8, timeout=2.0)
+    # about a third of all exchanges damaged, never the identity check
+    dev = Accelerator(CFG, FaultyTransport(open_transport(transport, CFG), random_plan(
+        np.random.default_rng([seed, 7]), 0.35), seed=seed), retries=8, timeout=2.0)
     for m, k, n in [(7, 13, 5), (4, 100, 3)]:
         a, w = random_ab(rng, CFG, m, k, n)
         assert np.array_equal(dev.gemm(a, w), want(CFG, a, w)), (transport, m, k, n, seed)
-    assert dev.stats.retries > 0
+    assert dev.stats.retries > 0 and sum(dev.transport.injected.values()) > 0
     dev.close()
+
+
+def test_garbage_with_sof_bytes_does_not_derail_the_retries(seed):
+    """Regression (driver soak): garbage with SOF bytes before a request leaves the device
+    answering bogus frames after the exchange; without draining them, every retry read the
+    previous attempt's BAD_HEADER and the command failed after all its attempts."""
+    rng = np.random.default_rng(seed)
+    dev = Accelerator(CFG, FaultyTransport(open_transport("verilator", CFG),
+                                           lambda n: "garbage" if n > 1 and n % 3 == 0 else None, seed=seed),
+                      retries=4, timeout=1.0)
+    a, w = random_ab(rng, CFG, 9, 30, 5)
+    assert np.array_equal(dev.gemm(a, w), want(CFG, a, w))
+    assert dev.transport.injected["garbage"] > 5
+    dev.close()
+
+
+def test_open_takes_a_config_file_and_says_what_it_wants(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(dumps(CFG))
+    with Accelerator.open(path) as dev, Accelerator.open(str(path)) as dev2:
+        assert dev.cfg == dev2.cfg == CFG
+    with pytest.raises(TypeError, match="needs a HwgenConfig or the path of a config YAML file, got dict"):
+        Accelerator.open({"name": "x"})
+    with pytest.raises(ConfigError, match="nope.yaml: cannot read config"):
+        Accelerator.open(tmp_path / "nope.yaml")
 
 
 def test_dead_link_raises_timeout_in_bounded_time():
     dev = Accelerator(CFG, GoldenTransport(CFG), retries=2, timeout=0.5)
-    dev.transport = Faulty(dev.transport, lambda n: "lose_response")
+    dev.transport = FaultyTransport(dev.transport, lambda n: "lose_response")
     t0 = time.monotonic()
     with pytest.raises(DeviceTimeout, match="after 3 attempts"):
         dev.gemm(np.ones((2, 2), dtype=int), np.ones((2, 2), dtype=int))

@@ -67,6 +67,10 @@ def script(rng):
         ("read, short arguments", request(Cmd.READ, 31, mem=Mem.A, addr=0, payload=b"\x01\x00")),
         ("run, no arguments", request(Cmd.RUN, 32)),
         ("regs with a payload", request(Cmd.REGS, 33, payload=b"\x00\x01")),
+        # found by the differential fuzzer (tests/soc/test_link_fuzz.py): the RTL answered OK
+        ("read of a memory id past SCALE", request(Cmd.READ, 34, mem=4, addr=0, payload=READ_FORMAT.pack(1, 0, 0))),
+        ("empty write past the end", request(Cmd.WRITE, 35, mem=Mem.W, addr=33)),
+        ("empty write at the end", request(Cmd.WRITE, 36, mem=Mem.W, addr=32)),
         ("reset", request(Cmd.RESET, 26)),
         ("info after reset", request(Cmd.INFO, 27)),
     ]
@@ -168,3 +172,28 @@ def test_wait_never_misses_the_end_of_a_run(devices):
         assert parse_response(hw.xfer(start, frames=1, max_cycles=10_000)).status == Status.OK
         done = hw.xfer(request(Cmd.WAIT, 200 + k), frames=1, max_cycles=10_000)
         assert done and parse_response(done).status == Status.OK, f"K = {k}: no answer to WAIT"
+
+
+def test_host_write_to_acc_is_not_a_gemm(devices):
+    """Regression (fuzzer): a WRITE to the accumulator memory passes through the sequencer's
+    sum stage, which raised its busy: the counters saw a GEMM (runs + 1, busy + cycles)."""
+    hw, gd = devices
+    for dev in (lambda f: hw.xfer(f, frames=1, max_cycles=10_000), gd.feed):
+        dev(request(Cmd.RESET, 60))
+        dev(request(Cmd.WRITE, 61, mem=Mem.ACC, addr=3, payload=bytes(range(36))))
+        regs = struct.unpack_from(f"<{len(Reg)}I", dev(request(Cmd.REGS, 62)), 7)
+        assert regs[Reg.RUNS] == 0 and regs[Reg.BUSY] == 0 and regs[Reg.ARRAY] == 0
+
+
+def test_write_cut_short_keeps_what_arrived_and_answers_with_its_tag(devices):
+    """A WRITE whose payload stops arriving: its bytes so far are in memory (the RTL writes
+    each byte as it comes), and TRUNCATED carries the frame's tag (its header was good)."""
+    hw, gd = devices
+    frame = request(Cmd.WRITE, 70, mem=Mem.A, addr=5, payload=bytes(range(1, 11)))
+    got = hw.xfer(frame[:13 + 5], frames=1, max_cycles=100_000)
+    gd.feed(frame[:13 + 5])
+    want = gd.idle()
+    assert got == want and parse_response(got).tag == 70
+    read = request(Cmd.READ, 71, mem=Mem.A, addr=5, payload=READ_FORMAT.pack(3, 0, 0))
+    got, want = hw.xfer(read, frames=1, max_cycles=10_000), gd.feed(read)
+    assert got == want and parse_response(got).payload[:5] == bytes(range(1, 6))
