@@ -203,10 +203,10 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     path = Path(path)
     where = str(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):   # before open(): a FIFO would block it
+            raise WeightsError(f"{where}: not a regular file")
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise WeightsError(f"{where}: not a regular file")
             n, header = _header(where, f, st.st_size)
             data_start = 8 + n
             data_len = st.st_size - data_start
@@ -263,6 +263,8 @@ def _config(path: Path) -> LlamaConfig:
     cfg_path = path.with_name("config.json")
     need = "hidden_size, num_attention_heads, num_key_value_heads, intermediate_size, rope_theta, rms_norm_eps"
     try:
+        if not stat.S_ISREG(os.stat(cfg_path).st_mode):
+            raise WeightsError(f"{cfg_path}: not a regular file")
         with open(cfg_path, "rb") as f:
             raw = f.read(_MAX_CONFIG + 1)
     except FileNotFoundError:

@@ -5,6 +5,7 @@ an allocation of what the header claims. Plus a Hypothesis property: byte flips 
 truncations of a valid file either load what the file's bytes say or raise WeightsError."""
 import json
 import math
+import os
 import struct
 
 import numpy as np
@@ -160,11 +161,19 @@ def test_edge_cases_that_are_valid(tmp_path, header, data, expect):
 
 
 def test_not_a_file(tmp_path):
-    with pytest.raises(WeightsError, match=r"w.safetensors: cannot read \(Is a directory\)"):
-        (tmp_path / "w.safetensors").mkdir()
+    (tmp_path / "w.safetensors").mkdir()
+    with pytest.raises(WeightsError, match=r"w.safetensors: not a regular file"):
         read_safetensors(tmp_path / "w.safetensors")
+    (tmp_path / "locked.safetensors").write_bytes(VALID)
+    (tmp_path / "locked.safetensors").chmod(0)
+    if not os.access(tmp_path / "locked.safetensors", os.R_OK):   # root reads anyway
+        with pytest.raises(WeightsError, match=r"locked.safetensors: cannot read \(Permission denied\)"):
+            read_safetensors(tmp_path / "locked.safetensors")
     with pytest.raises(WeightsError, match="/dev/zero: not a regular file"):
         read_safetensors("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.safetensors")   # open() would wait for a writer forever
+    with pytest.raises(WeightsError, match="fifo.safetensors: not a regular file"):
+        read_safetensors(tmp_path / "fifo.safetensors")
 
 
 def test_every_dtype_decodes_little_endian(tmp_path):
@@ -314,7 +323,7 @@ def test_config_defaults_and_nulls(tmp_path):
         load_llama(path)   # num_key_value_heads null → as many as the heads; this file has 1
     (tmp_path / "config.json").unlink()
     (tmp_path / "config.json").mkdir()
-    with pytest.raises(WeightsError, match=r"config.json: cannot read \(Is a directory\)"):
+    with pytest.raises(WeightsError, match=r"config.json: not a regular file"):
         load_llama(path)
 
 
