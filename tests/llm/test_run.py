@@ -1,6 +1,7 @@
 """`hwgen run llm`: the board projection comes from package data or --boards (never from the
 source tree), bad files are errors without a traceback, and the KV cache is as long as the run."""
 import json
+import re
 
 from hwgen.cli import main
 from hwgen.llm.model import LlamaConfig, random_weights
@@ -22,8 +23,8 @@ def _run(tmp_path, *extra):
 def test_projection_from_the_packaged_builds(tmp_path, capsys):
     assert _run(tmp_path) == 0
     # the 4x4 engine was built for the iCEBreaker: its clock, from hwgen/fpga/data/boards.json
-    assert "projection on icebreaker (iCE40UP5K, systolic 4x4 int8xint8; its clock, timing met, Fmax 40.59 MHz) " \
-           "at 40.5 MHz" in capsys.readouterr().out
+    assert re.search(r"projection on icebreaker \(iCE40UP5K, systolic 4x4 int8xint8; its clock, timing met, "
+                     r"Fmax [\d.]+ MHz\) at 40.5 MHz", capsys.readouterr().out)
 
 
 def test_projection_from_a_boards_file(tmp_path, capsys):
