@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Every board's bundled example through ``hwgen synth`` (yosys, nextpnr, packer), side by
 side: resources used/available, clock requested vs achieved, critical path, wall time.
-Optionally the netlist check of each build. Writes ``bench/results/boards.json``.
+Optionally the netlist check of each build. Writes ``bench/results/boards.json`` and the
+package's copy of what the library reads of it, ``hwgen/fpga/data/boards.json`` (the clocks
+``hwgen run llm`` projects onto, shipped in the wheel; commit both).
 
     python bench/boards.py                       # all boards
     python bench/boards.py --board icebreaker --check-netlist
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from hwgen.config import load
 from hwgen.fpga.boards import BOARDS
+from hwgen.fpga.measured import write_packaged
 from hwgen.fpga.synth import TimingNotMet, synth_board
 from hwgen.report import table
 
@@ -46,6 +49,8 @@ def main(argv=None) -> int:
                     help="build nothing: take each build's report.json from the work directory (after an interrupted run)")
     ap.add_argument("--work-dir", default=str(ROOT / "build" / "boards"))
     ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "boards.json"))
+    ap.add_argument("--package-copy", default=str(ROOT / "hwgen" / "fpga" / "data" / "boards.json"),
+                    help="where the package's copy goes ('' for none)")
     args = ap.parse_args(argv)
     out = Path(args.output)
     # a run of some boards keeps the others' last results
@@ -87,9 +92,13 @@ def main(argv=None) -> int:
                   "wall s", "seed: MHz", "netlist"], rows, align="llllllllrrlrll")
     print(text)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "boards", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               "results": results, "table": text}, indent=1) + "\n")
+    doc = {"benchmark": "boards", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "results": results, "table": text}
+    out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {out}")
+    if args.package_copy:
+        write_packaged(doc, Path(args.package_copy))
+        print(f"wrote {args.package_copy}")
     return 0 if all(r["timing_met"] and r.get("netlist_check", {"ok": True})["ok"] for r in results) else 1
 
 

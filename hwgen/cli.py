@@ -134,7 +134,7 @@ def _cmd_run_llm(args) -> int:
     hw = load(args.file)
     r = run_llm(hw, weights=Path(args.weights) if args.weights else None, layers=args.layers,
                 prompt_len=args.prompt_len, decode=args.decode, transport=args.transport, scheme=args.scheme,
-                group=args.group, seed=args.seed, log=print)
+                group=args.group, seed=args.seed, boards=Path(args.boards) if args.boards else None, log=print)
     print(format_llm(r))
     if args.output:
         import json
@@ -209,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     ll.add_argument("--transport", default="verilator", help="golden, verilator or serial:PORT[@BAUD]")
     ll.add_argument("--seed", type=int, help="seed of the inputs (and of the random model); printed")
     ll.add_argument("--output", metavar="FILE", help="also write the report as JSON")
+    ll.add_argument("--boards", metavar="FILE",
+                    help="board builds to project onto: bench/results/boards.json of `make boards` or a "
+                         "report.json of `hwgen synth --board`; None: the builds of hwgen's examples, shipped with it")
     ll.set_defaults(func=_cmd_run_llm)
 
     from .fpga.boards import BOARDS, CAPACITY
@@ -274,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     from .sim.runner import SimFailure
     from .driver import DeviceError
     from .driver.transports import TransportError
+    from .fpga.measured import BoardsError
     from .llm.weights import WeightsError
     from .soc.layout import UnsupportedEngine
     from .tools import ToolError
@@ -284,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (GenerateError, ToolError, SimFailure, DeviceError, TransportError, UnsupportedEngine, WeightsError) as e:
+    except (GenerateError, ToolError, SimFailure, DeviceError, TransportError, UnsupportedEngine, WeightsError,
+            BoardsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

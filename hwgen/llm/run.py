@@ -5,7 +5,7 @@ of tokens/s on a synthesized board (compute time vs UART time).
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -14,27 +14,12 @@ import numpy as np
 
 from ..config import HwgenConfig
 from ..driver import Accelerator
+from ..fpga.measured import board_clock, load_results, packaged
 from ..report import table
 from .layers import AcceleratorLinear, ReferenceLinear, quantize_layer
 from .model import DecoderBlock, KVCache, LlamaConfig, random_weights
 
 __all__ = ["run_llm", "format_llm", "projection"]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _board_clock(cfg: HwgenConfig, boards_json: Path) -> tuple[str, float] | None:
-    """(label, MHz) of the synthesized board build of this engine shape, if one was measured."""
-    if not boards_json.exists():
-        return None
-    a = cfg.array
-    for r in json.loads(boards_json.read_text()).get("results", []):
-        if r.get("timing_met") and r.get("array", "").startswith(f"{a.kind} {a.rows}x{a.cols}"):
-            clk = r["clock"]
-            return (f"{r['board']} ({r['device']}, {r['array']}; its clock, timing met, Fmax {clk['achieved_mhz']} MHz)",
-                    clk["requested_mhz"])
-    return None
-
 
 def projection(phases: dict, mhz: float, baud: int) -> list[dict]:
     """Time per phase on the board: compute = RUN cycles at ``mhz``, link = bytes · 10 / baud
@@ -52,7 +37,11 @@ def projection(phases: dict, mhz: float, baud: int) -> list[dict]:
 
 def run_llm(hw: HwgenConfig, *, weights: Path | None = None, layers: int = 1, prompt_len: int = 16, decode: int = 4,
             transport: str = "verilator", scheme: str = "int8", group: int = 128, seed: int | None = None,
-            model: LlamaConfig | None = None, log=print) -> dict:
+            model: LlamaConfig | None = None, boards: Path | None = None, log=print) -> dict:
+    """Run ``layers`` decoder layers of ``weights`` (a random model from ``seed`` when None) on the
+    accelerator ``hw``. The tokens/s projection uses the clock of a timing-met board build of ``hw``
+    from ``boards`` (a results file, see :mod:`hwgen.fpga.measured`), else from the builds shipped
+    with hwgen, else ``hw.soc.clock_hz``."""
     seed = random.randrange(2**31) if seed is None else seed
     if weights is not None:
         from .weights import load_llama
@@ -64,12 +53,16 @@ def run_llm(hw: HwgenConfig, *, weights: Path | None = None, layers: int = 1, pr
         source = f"random (seed {seed})"
     if prompt_len + decode > cfg.max_seq:
         raise ValueError(f"prompt-len + decode = {prompt_len + decode} exceeds the model's max_seq {cfg.max_seq}")
+    # board results first: a bad --boards file is reported before minutes of simulation
+    results = load_results(boards) if boards is not None else packaged()
     blocks = [DecoderBlock(cfg, w) for w in lw]
     qws = [quantize_layer(w, scheme, group) for w in lw]
     x = np.random.default_rng(seed + 1).normal(size=(prompt_len + decode, cfg.dim)).astype(np.float32)
     log(f"model: d={cfg.dim}, {cfg.n_heads} heads, {cfg.n_kv_heads} KV heads, MLP {cfg.hidden}, {len(lw)} layer(s), "
         f"weights {source}, {scheme}" + (f" (group {group})" if scheme != "int8" else "") + " × int8 per token")
-    caches = {k: [KVCache(cfg) for _ in blocks] for k in ("hw", "ref", "float")}
+    # caches as long as this run (config.json's max_position_embeddings may be 131072 or more)
+    run_cfg = dataclasses.replace(cfg, max_seq=prompt_len + decode)
+    caches = {k: [KVCache(run_cfg) for _ in blocks] for k in ("hw", "ref", "float")}
     per_layer, phases, exact, cos_all = [], {}, True, []
     t0 = time.monotonic()
     with Accelerator.open(hw, transport, log=log) as acc:
@@ -110,7 +103,7 @@ def run_llm(hw: HwgenConfig, *, weights: Path | None = None, layers: int = 1, pr
               "group": group, "model": cfg.__dict__, "exact": exact, "min_cosine": min(cos_all),
               "per_layer": per_layer, "phases": phases, "wall_s": round(time.monotonic() - t0, 1),
               "sim_cycles": sim_cycles}
-    board = _board_clock(hw, ROOT / "bench" / "results" / "boards.json")
+    board = board_clock(hw, results)
     label, mhz = board if board else (f"soc.clock_hz of {hw.name} (no timing-met board build of it measured)",
                                       hw.soc.clock_hz / 1e6)
     report["projection"] = {"clock": label, "mhz": mhz, "baud": hw.soc.baud,
