@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hwgen-installed
 EXAMPLE ?= examples/systolic_8x8.yaml
 
-.PHONY: demo test bench boards netlist-check install clean distclean
+.PHONY: demo test bench fuzz soak wheel-check boards netlist-check install clean distclean
 
 install: $(STAMP)
 
@@ -42,12 +42,27 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $(BENCH_STAMP)
 
-# Benchmarks: array cycles, accelerator utilization vs SCALE-Sim, simulation speed.
-bench: $(BENCH_STAMP)
+# Benchmarks: array cycles, accelerator utilization vs SCALE-Sim, simulation speed, and the
+# long reliability runs (fuzz, soak).
+bench: $(BENCH_STAMP) fuzz soak
 	$(BIN)/python bench/gemm_cycles.py
 	$(BIN)/python bench/utilization.py
 	$(BIN)/python bench/sim_speed.py
 	$(BIN)/python bench/llm_quality.py
+
+# Differential link fuzzing: 10^5 random frames per engine (seven engines) to the Verilated
+# top and the golden device, compared byte for byte (~10 min). Table in bench/results/link_fuzz.json.
+fuzz: $(STAMP)
+	$(BIN)/python bench/link_fuzz.py
+
+# Driver soak: 10^4 random GEMMs through the driver on the Verilated accelerator with 10% of
+# the link's exchanges damaged (~5 min). Table in bench/results/driver_soak.json.
+soak: $(STAMP)
+	$(BIN)/python bench/driver_soak.py
+
+# The wheel installed in a fresh venv outside the tree: generate, sim, run gemm/llm (~1.5 min).
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
 
 clean:
 	rm -rf build .pytest_cache
