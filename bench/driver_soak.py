@@ -85,6 +85,7 @@ def soak(cfg: HwgenConfig, gemms: int, seed: int, rate: float, log) -> dict:
             "exact": outcome["exact"], "reported": outcome["reported"], "wrong": outcome["WRONG"],
             "wrong_cases": wrong, "exchanges": transport.n, "faults": dict(transport.injected),
             "faults_total": sum(transport.injected.values()), "retries": dev.stats.retries,
+            "faults_retried": dict(transport.retried), "faults_absorbed": dict(transport.absorbed),
             "slowest_gemm_ms": round(1000 * slowest), "wall_s": round(wall, 1)}
 
 
@@ -114,6 +115,10 @@ def main(argv=None) -> int:
         print(f"{label}: {r['exact']} exact, {r['reported']} reported, {r['wrong']} wrong; "
               f"{r['faults_total']} faults in {r['exchanges']} exchanges, {r['retries']} retries; {r['wall_s']} s",
               flush=True)
+    print()
+    print(table(["engine", "fault", "injected", "retried", "absorbed (no harm)"],
+                [[r["label"], f, n, r["faults_retried"].get(f, 0), r["faults_absorbed"].get(f, 0)]
+                 for r in rows for f, n in sorted(r["faults"].items())], align="llrrr"))
     print()
     print(table(["engine", "GEMMs", "exact", "reported", "wrong", "exchanges", "faults", "retries", "slowest ms", "wall s"],
                 [[r["label"], r["gemms"], r["exact"], r["reported"], r["wrong"], r["exchanges"], r["faults_total"],

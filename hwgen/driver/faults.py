@@ -41,6 +41,11 @@ class FaultyTransport(Transport):
         self.name = f"faulty {inner.name}"
         self.rng = np.random.default_rng(seed)
         self.injected: Counter = Counter()
+        #: per fault: the driver sent the same request again (a retry), or went on (the fault
+        #: did no harm, e.g. garbage without a SOF byte, which the device skips)
+        self.retried: Counter = Counter()
+        self.absorbed: Counter = Counter()
+        self._last: tuple[str, bytes] | None = None
 
     @property
     def cycles(self):
@@ -51,7 +56,10 @@ class FaultyTransport(Transport):
 
     def exchange(self, request: bytes, *, timeout: float) -> bytes:
         self.n += 1
+        if self._last is not None:
+            (self.retried if request == self._last[1] else self.absorbed)[self._last[0]] += 1
         fault = self.plan(self.n)
+        self._last = (fault, request) if fault is not None else None
         req = bytearray(request)
         if fault == "flip_request":
             req[self._pos(req)] ^= 1 << int(self.rng.integers(8))
