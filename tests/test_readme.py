@@ -50,3 +50,11 @@ def test_readme_llm_example_runs():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "True (6, 64)"
+
+
+def test_readme_fault_injection_example_runs():
+    code = re.findall(r"```python\n(.*?)```", README, re.S)[3]
+    assert "FaultyTransport" in code
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "True True"
