@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..config import HwgenConfig
-from ..soc.golden_device import GoldenDevice
+from ..soc.golden_device import GoldenDevice, run_needs
 from ..soc.layout import Geometry
 from ..soc.protocol import (READ_FORMAT, REQ_HEADER, RUN_ASYNC, RUN_FORMAT, SOF_REQ, Cmd, Mem, ProtocolError,
                             Reg, Status, crc16, parse_response, request)
@@ -159,7 +159,6 @@ class RequestGen:
         m, n, k = self._int(1, 4), self._int(1, 3), self._int(1, 4)
         if self._chance(0.05):
             m, n, k = (self._int(0, 2**16 - 1) if self._chance(0.3) else v for v in (m, n, k))
-        from ..soc.golden_device import run_needs
         bases = []
         for mem, need in zip((Mem.A, Mem.W, Mem.ACC), run_needs(geo, m, n, k)):
             room = geo.depth(mem) - need
