@@ -158,6 +158,24 @@ def _cmd_cache(args) -> int:
     return 0
 
 
+#: the largest GEMM side ``hwgen run gemm`` makes up operands for (int64: 2 GiB at 16384²)
+MAX_GEMM_DIM = 16384
+
+
+def _int_range(lo: int, hi: int | None = None):
+    """An argparse type: an integer ``lo``..``hi`` (no upper bound when None), else a usage error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi):
+            span = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"must be an integer {span}, got {text!r}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(prog="hwgen", description=__doc__, formatter_class=fmt)
@@ -179,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sim", help="simulate with Verilator + cocotb against the golden model",
                        formatter_class=fmt)
     s.add_argument("file", metavar="FILE")
-    s.add_argument("--seed", metavar="N", type=int, help="random seed (default: random, printed)")
+    s.add_argument("--seed", metavar="N", type=_int_range(0), help="random seed (default: random, printed)")
     s.add_argument("--waves", action="store_true", help="write an FST waveform into the work directory")
     s.add_argument("--work-dir", metavar="DIR", help="where logs/results go (default: build/<name>/sim)")
     s.set_defaults(func=_cmd_sim)
@@ -188,26 +206,26 @@ def build_parser() -> argparse.ArgumentParser:
     rsub = r.add_subparsers(dest="run_command", required=True, metavar="WHAT")
     g = rsub.add_parser("gemm", help="a random GEMM, checked against hwgen.golden, with counters", formatter_class=fmt)
     g.add_argument("file", help="config YAML")
-    g.add_argument("--m", type=int, default=64, help="rows of A")
-    g.add_argument("--k", type=int, default=64, help="columns of A = rows of W")
-    g.add_argument("--n", type=int, default=64, help="columns of W")
+    g.add_argument("--m", type=_int_range(1, MAX_GEMM_DIM), default=64, help="rows of A")
+    g.add_argument("--k", type=_int_range(1, MAX_GEMM_DIM), default=64, help="columns of A = rows of W")
+    g.add_argument("--n", type=_int_range(1, MAX_GEMM_DIM), default=64, help="columns of W")
     g.add_argument("--transport", default="verilator",
                    help="golden (NumPy), verilator (the RTL, native harness) or serial:PORT[@BAUD] (a board)")
-    g.add_argument("--seed", type=int, help="operand seed (random and printed when omitted)")
+    g.add_argument("--seed", type=_int_range(0), help="operand seed (random and printed when omitted)")
     g.set_defaults(func=_cmd_run_gemm)
     ll = rsub.add_parser("llm", help="Llama-style decoder layers (prefill + decode) with every projection on the "
                          "accelerator, checked against NumPy, with a tokens/s projection", formatter_class=fmt)
     ll.add_argument("file", help="config YAML of the accelerator (pe.a: int8, signed pe.w wide enough)")
     ll.add_argument("--weights", metavar="W.safetensors",
                     help="Llama weights (config.json beside it); default: a random d=256 model from --seed")
-    ll.add_argument("--layers", type=int, default=1, help="decoder layers to run")
-    ll.add_argument("--prompt-len", type=int, default=16, help="prefill tokens")
-    ll.add_argument("--decode", type=int, default=4, help="decode steps after the prefill")
+    ll.add_argument("--layers", type=_int_range(1), default=1, help="decoder layers to run")
+    ll.add_argument("--prompt-len", type=_int_range(1), default=16, help="prefill tokens")
+    ll.add_argument("--decode", type=_int_range(0), default=4, help="decode steps after the prefill")
     ll.add_argument("--scheme", default="int8", choices=["int8", "int4", "int2", "ternary"],
                     help="weight quantization (activations: int8 per token)")
-    ll.add_argument("--group", type=int, default=128, help="group size for int4/int2/ternary")
+    ll.add_argument("--group", type=_int_range(1), default=128, help="group size for int4/int2/ternary")
     ll.add_argument("--transport", default="verilator", help="golden, verilator or serial:PORT[@BAUD]")
-    ll.add_argument("--seed", type=int, help="seed of the inputs (and of the random model); printed")
+    ll.add_argument("--seed", type=_int_range(0), help="seed of the inputs (and of the random model); printed")
     ll.add_argument("--output", metavar="FILE", help="also write the report as JSON")
     ll.add_argument("--boards", metavar="FILE",
                     help="board builds to project onto: bench/results/boards.json of `make boards` or a "
@@ -225,8 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--device", default="ecp5-85k", metavar="DEVICE",
                     help=f"device for --ooc: {', '.join(k for k, c in CAPACITY.items() if c.family == 'ecp5')}")
     sy.add_argument("--nodsp", action="store_true", help="--ooc: multipliers in LUTs, not DSPs")
-    sy.add_argument("--seed", type=int, default=1, help="placement seed (and the netlist check's operand seed)")
-    sy.add_argument("--seeds", type=int, default=1, metavar="N",
+    sy.add_argument("--seed", type=_int_range(0), default=1, help="placement seed (and the netlist check's operand seed)")
+    sy.add_argument("--seeds", type=_int_range(1, 100), default=1, metavar="N",
                     help="try up to N placement seeds (--seed, --seed+1, ...) until one meets the clock; "
                          "the report lists each try")
     sy.add_argument("-o", "--output", metavar="DIR", help="build directory (default: build/<name>/<board>)")
@@ -260,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .tpe import FAMILIES
     t.add_argument("--family", action="append", choices=list(FAMILIES), metavar="FAMILY",
                    help=f"family to run (repeatable; default: all of {', '.join(FAMILIES)})")
-    t.add_argument("--size", action="append", type=int, metavar="N", help="family size N (repeatable; default: the paper's sizes, listed in docs/config.md)")
+    t.add_argument("--size", action="append", type=_int_range(1, 64), metavar="N", help="family size N (repeatable; default: the paper's sizes, listed in docs/config.md)")
     t.add_argument("--no-ecp5", action="store_true", help="skip ECP5 synthesis and place-and-route")
     t.add_argument("--work-dir", metavar="DIR", default="build/tpe", help="where designs and tool logs go")
     t.add_argument("--output", metavar="FILE", default="bench/results/tpe.json", help="results file")
@@ -278,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     from .driver import DeviceError
     from .driver.transports import TransportError
     from .fpga.measured import BoardsError
+    from .llm.model import LLMError
     from .llm.weights import WeightsError
     from .soc.layout import UnsupportedEngine
     from .tools import ToolError
@@ -289,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (GenerateError, ToolError, SimFailure, DeviceError, TransportError, UnsupportedEngine, WeightsError,
-            BoardsError) as e:
+            BoardsError, LLMError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

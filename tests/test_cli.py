@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 
+import pytest
+
 from hwgen.cli import main
 
 ROOT = Path(__file__).parent.parent
@@ -79,3 +81,27 @@ def test_run_gemm_golden_and_bad_transport(capsys):
         assert "GEMM 9x20x11 (seed 3) bit-exact against hwgen.golden" in out and "host link:" in out
     assert main(["run", "gemm", str(EXAMPLE), "--transport", "usb"]) == 1
     assert "unknown transport 'usb'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "gemm", str(EXAMPLE), "--m", "0"], "argument --m: must be an integer 1..16384, got '0'"),
+    (["run", "gemm", str(EXAMPLE), "--n", "100000000"], "argument --n: must be an integer 1..16384, got '100000000'"),
+    (["run", "gemm", str(EXAMPLE), "--seed", "-1"], "argument --seed: must be an integer >= 0, got '-1'"),
+    (["run", "llm", str(EXAMPLE), "--layers", "0"], "argument --layers: must be an integer >= 1, got '0'"),
+    (["run", "llm", str(EXAMPLE), "--prompt-len", "0"], "argument --prompt-len: must be an integer >= 1, got '0'"),
+    (["run", "llm", str(EXAMPLE), "--decode", "-1"], "argument --decode: must be an integer >= 0, got '-1'"),
+    (["run", "llm", str(EXAMPLE), "--group", "x"], "argument --group: must be an integer >= 1, got 'x'"),
+])
+def test_out_of_range_numbers_are_usage_errors(argv, message, capsys):
+    """Each of these was a traceback (KeyError, numpy ValueError, a 48 GB allocation)."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_run_llm_that_cannot_be_done_is_an_error_not_a_traceback(capsys):
+    assert main(["run", "llm", str(EXAMPLE), "--transport", "golden", "--prompt-len", "300", "--decode", "1"]) == 1
+    assert "error: prompt-len + decode = 301 exceeds the model's max_seq 256" in capsys.readouterr().err
+    int4 = ROOT / "examples" / "adder_tree_16x4_int4.yaml"
+    assert main(["run", "llm", str(int4), "--transport", "golden", "--prompt-len", "2", "--decode", "0"]) == 1
+    assert "need pe.a: int8 and a signed pe.w of >= 8 bits" in capsys.readouterr().err

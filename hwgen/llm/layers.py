@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import LayerWeights
+from .model import LayerWeights, LLMError
 from .quant import QuantizedWeight, combine, group_partials, linear_reference, quantize_activations, quantize_weight
 
 __all__ = ["quantize_layer", "ReferenceLinear", "AcceleratorLinear"]
@@ -33,7 +33,7 @@ class AcceleratorLinear:
         pe = acc.cfg.array.pe
         for name, qw in qweights.items():
             if qw.bits > pe.w.bits or not pe.w.signed or pe.a.bits < 8 or not pe.a.signed:
-                raise ValueError(f"{name}: {qw.scheme} weights × int8 activations need pe.a: int8 and a signed "
+                raise LLMError(f"{name}: {qw.scheme} weights × int8 activations need pe.a: int8 and a signed "
                                  f"pe.w of >= {qw.bits} bits; {acc.cfg.name} has {pe.a} × {pe.w}")
         self.acc, self.q = acc, qweights
         self.macs: dict[str, int] = {}

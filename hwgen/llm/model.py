@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["LlamaConfig", "LayerWeights", "KVCache", "DecoderBlock", "PROJECTIONS", "random_weights",
+__all__ = ["LLMError", "LlamaConfig", "LayerWeights", "KVCache", "DecoderBlock", "PROJECTIONS", "random_weights",
            "rmsnorm", "rope"]
 
 #: projection name → (out features, in features) as functions of the config
@@ -21,6 +21,10 @@ PROJECTIONS = {
     "o_proj": lambda c: (c.dim, c.dim), "gate_proj": lambda c: (c.hidden, c.dim),
     "up_proj": lambda c: (c.hidden, c.dim), "down_proj": lambda c: (c.dim, c.hidden),
 }
+
+
+class LLMError(ValueError):
+    """A model run cannot be done as asked (its arguments, or the accelerator for its weights)."""
 
 
 @dataclass(frozen=True)

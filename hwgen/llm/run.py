@@ -17,7 +17,7 @@ from ..driver import Accelerator
 from ..fpga.measured import board_clock, load_results, packaged
 from ..report import table
 from .layers import AcceleratorLinear, ReferenceLinear, quantize_layer
-from .model import DecoderBlock, KVCache, LlamaConfig, random_weights
+from .model import DecoderBlock, KVCache, LlamaConfig, LLMError, random_weights
 
 __all__ = ["run_llm", "format_llm", "projection"]
 
@@ -42,6 +42,10 @@ def run_llm(hw: HwgenConfig, *, weights: Path | None = None, layers: int = 1, pr
     accelerator ``hw``. The tokens/s projection uses the clock of a timing-met board build of ``hw``
     from ``boards`` (a results file, see :mod:`hwgen.fpga.measured`), else from the builds shipped
     with hwgen, else ``hw.soc.clock_hz``."""
+    for name, value, lo in (("layers", layers, 1), ("prompt_len", prompt_len, 1), ("decode", decode, 0),
+                            ("group", group, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise LLMError(f"{name} must be an integer >= {lo}, got {value!r}")
     seed = random.randrange(2**31) if seed is None else seed
     if weights is not None:
         from .weights import load_llama
@@ -52,7 +56,7 @@ def run_llm(hw: HwgenConfig, *, weights: Path | None = None, layers: int = 1, pr
         lw = random_weights(cfg, seed, layers)
         source = f"random (seed {seed})"
     if prompt_len + decode > cfg.max_seq:
-        raise ValueError(f"prompt-len + decode = {prompt_len + decode} exceeds the model's max_seq {cfg.max_seq}")
+        raise LLMError(f"prompt-len + decode = {prompt_len + decode} exceeds the model's max_seq {cfg.max_seq}")
     # board results first: a bad --boards file is reported before minutes of simulation
     results = load_results(boards) if boards is not None else packaged()
     blocks = [DecoderBlock(cfg, w) for w in lw]
