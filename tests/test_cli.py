@@ -4,7 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 import pytest
 
 from hwgen.cli import main
