@@ -5,6 +5,7 @@ allowed, e.g. ``examples/bad.yaml:7: array.rows: must be an integer 1..64, got 0
 """
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import hashlib
@@ -18,7 +19,8 @@ import yaml
 from .numerics import Format, parse_format
 
 __all__ = ["ConfigError", "PEConfig", "ArrayConfig", "SocConfig", "HwgenConfig", "load", "loads", "dump", "dumps",
-           "DATAFLOWS", "DRAINS", "KINDS", "KIND_RULES", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS"]
+           "DATAFLOWS", "DRAINS", "KINDS", "KIND_RULES", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS", "MAX_NAME",
+           "MAX_NESTING"]
 
 #: Engine kinds (``array.kind``); :data:`KIND_RULES` says which dataflows and arithmetic each takes.
 KINDS = ("systolic", "cube", "matrix2d", "adder_tree", "bit_serial")
@@ -31,7 +33,7 @@ DRAINS = ("mux", "shift")
 OVERFLOWS = ("wrap", "saturate")
 #: PE arithmetic: ``mac`` is the baseline; the others are the bit-weight transformations.
 ARITHS = ("mac", "carry_save", "compressor_tree", "sparse_serial")
-#: kind -> (allowed dataflows, allowed arithmetic, uses ``depth``)
+#: kind -> (allowed dataflows, the first the default; allowed arithmetic; uses ``depth``)
 KIND_RULES = {
     "systolic": (DATAFLOWS, ("mac", "carry_save"), False),
     "cube": (("output_stationary",), ("mac", "carry_save", "compressor_tree"), True),
@@ -41,11 +43,26 @@ KIND_RULES = {
 }
 MAX_DIM = 64
 ACC_BITS = range(2, 65)
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: longest ``name``: it names the Verilog module and its files (``<name>_top.v``, Verilator's
+#: ``V<name>__…`` sources), which must stay under the file systems' 255-byte names
+MAX_NAME = 64
+#: deepest nesting of YAML mappings and lists read; a config needs 3 (``array.pe.acc``). A
+#: bound keeps the reader's recursion and its quadratic scan of open brackets short
+MAX_NESTING = 32
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FORMAT_RE = re.compile(r"u?int[0-9]+")
+_KEY_RE = re.compile(r"[A-Za-z0-9_<>-]+")
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a line break
 
 
 class ConfigError(ValueError):
-    """A config is invalid. ``str()`` is the full ``file:line: key: message`` text."""
+    """A config is invalid. ``str()`` is the full ``file:line: key: message`` text.
+
+    ``file`` is the source (a path, or the ``source`` given to :func:`loads`); ``line`` is the
+    1-based line of the offending key or value, of the first byte that is not UTF-8 or of the
+    first character YAML does not allow. It is None only when the file cannot be read at all.
+    ``key`` is the dotted key path (``array.pe.acc``, ``top level``) when one is known.
+    """
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None, key: str | None = None):
         self.file, self.line, self.key, self.reason = file, line, key, message
@@ -62,20 +79,33 @@ class FieldError(ValueError):
         super().__init__(f"{key}: {message}")
 
 
+def _clip(text: str, limit: int = 60) -> str:
+    """``text`` for a message: a value can be a megabyte string."""
+    return text if len(text) <= limit else f"{text[:limit - 20]}…{text[-12:]} ({len(text)} characters)"
+
+
+def _show(v, limit: int = 60) -> str:
+    """``repr(v)`` for a message, clipped; a 5,000-digit number is shown by its size."""
+    try:
+        return _clip(repr(v), limit)
+    except ValueError:  # int → str refuses more than sys.get_int_max_str_digits() digits
+        return f"a {v.bit_length()}-bit integer"
+
+
 # -- field parsers: each takes the YAML value and returns the typed value or raises ValueError
 
 def _int_in(lo: int, hi: int):
     def parse(v):
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise ValueError(f"must be an integer {lo}..{hi}, got {v!r}")
+            raise ValueError(f"must be an integer {lo}..{hi}, got {_show(v)}")
         return v
     return parse
 
 
 def _choice(options):
     def parse(v):
-        if v not in options:
-            raise ValueError(f"must be one of {', '.join(options)}; got {v!r}")
+        if not isinstance(v, str) or v not in options:
+            raise ValueError(f"must be one of {', '.join(options)}; got {_show(v)}")
         return v
     return parse
 
@@ -84,30 +114,46 @@ def _fmt(v):
     if isinstance(v, Format):
         return v
     try:
+        if not isinstance(v, str) or not _FORMAT_RE.fullmatch(v):  # parse_format's `$` passes "int8\n"
+            raise ValueError
         return parse_format(v)
     except ValueError:
-        raise ValueError(f"must be intN or uintN with N = 2..16 (e.g. int8, int4, uint8); got {v!r}") from None
+        raise ValueError(f"must be intN or uintN with N = 2..16 (e.g. int8, int4, uint8); got {_show(v)}") from None
 
 
 def _name(v):
-    if not isinstance(v, str) or not _NAME_RE.match(v):
-        raise ValueError(f"must be an identifier (letters, digits, _; not starting with a digit), got {v!r}")
+    if not isinstance(v, str) or not _NAME_RE.fullmatch(v):
+        raise ValueError(f"must be an identifier (letters, digits, _; not starting with a digit), got {_show(v)}")
+    if len(v) > MAX_NAME:
+        raise ValueError(f"must be at most {MAX_NAME} characters (it names the Verilog module and its files), "
+                         f"got {len(v)}")
     return v
 
 
-def _spec(parse, dump=lambda v: v, **kw):
-    return field(metadata={"parse": parse, "dump": dump}, **kw)
+def _spec(parse, dump=lambda v: v, *, implied: bool = False, **kw):
+    """A field read by ``parse``, written by ``dump``; ``implied``: None means "derive it" (Python only)."""
+    return field(metadata={"parse": parse, "dump": dump, "implied": implied}, **kw)
 
 
 def _check(obj) -> None:
-    """Run each field's parser on the constructed value, so Python construction is checked too."""
+    """Run each field's parser on the constructed value, so Python construction is checked too.
+
+    The parsed value replaces the given one (``a="int4"`` becomes ``Format(4)``), so a config
+    built from Python equals the one loaded from YAML. Nested configs must be of their class.
+    """
     for f in fields(obj):
+        value = getattr(obj, f.name)
+        nested = f.metadata.get("nested")
+        if nested is not None and not isinstance(value, nested):
+            article = "an" if nested.__name__[0] in "AEIOU" else "a"
+            raise FieldError(f.name, f"must be {article} {nested.__name__}, got {type(value).__name__}")
         parse = f.metadata.get("parse")
-        if parse is not None:
-            try:
-                parse(getattr(obj, f.name))
-            except ValueError as e:
-                raise FieldError(f.name, str(e)) from None
+        if parse is None or (value is None and f.metadata.get("implied")):
+            continue
+        try:
+            object.__setattr__(obj, f.name, parse(value))
+        except ValueError as e:
+            raise FieldError(f.name, str(e)) from None
 
 
 @dataclass(frozen=True)
@@ -172,19 +218,30 @@ class ArrayConfig:
 
     ``overflow: saturate`` on a dot-product engine clamps after every addition into the
     accumulator, i.e. after each ``depth`` (or ``rows`` for ``adder_tree``) products.
+
+    ``dataflow`` and ``depth`` left out (None) take the only value the kind allows or its
+    default: ``dataflow`` the kind's first in :data:`KIND_RULES` (``weight_stationary`` for
+    ``adder_tree``, ``output_stationary`` otherwise), ``depth`` = ``rows`` for a cube and 1
+    otherwise. They are filled in at construction, so an omitted value and the same value
+    written out give equal configs. ``dataclasses.replace`` keeps the filled-in values:
+    ``replace(cube, rows=8, cols=8)`` is refused (depth is still 4); pass ``depth=None``.
     """
 
     rows: int = _spec(_int_in(1, MAX_DIM))
     cols: int = _spec(_int_in(1, MAX_DIM))
     kind: str = _spec(_choice(KINDS), default="systolic")
-    dataflow: str = _spec(_choice(DATAFLOWS), default="output_stationary")
-    depth: int = _spec(_int_in(1, MAX_DIM), default=1)
+    dataflow: str | None = _spec(_choice(DATAFLOWS), default=None, implied=True)
+    depth: int | None = _spec(_int_in(1, MAX_DIM), default=None, implied=True)
     drain: str = _spec(_choice(DRAINS), default="mux")
     pe: PEConfig = field(default_factory=PEConfig, metadata={"nested": PEConfig})
 
     def __post_init__(self):
         _check(self)
         flows, ariths, uses_depth = KIND_RULES[self.kind]
+        if self.dataflow is None:
+            object.__setattr__(self, "dataflow", flows[0])
+        if self.depth is None:
+            object.__setattr__(self, "depth", self.rows if self.kind == "cube" else 1)
         if self.dataflow not in flows:
             raise FieldError("dataflow", f"kind {self.kind} takes dataflow {' or '.join(flows)}; "
                                          f"got {self.dataflow}" + ("" if len(flows) > 1 else f" (set dataflow: {flows[0]})"))
@@ -194,7 +251,7 @@ class ArrayConfig:
             raise FieldError("depth", f"applies to cube and matrix2d engines only; remove it for {self.kind}")
         if self.kind == "cube" and not self.rows == self.cols == self.depth:
             raise FieldError("depth", f"a cube is N×N×N: rows, cols and depth must be equal; got "
-                                      f"{self.rows}, {self.cols}, {self.depth}")
+                                      f"{self.rows}, {self.cols}, {self.depth} (leave depth out for depth = rows)")
         if self.pe.pipeline and (self.kind, self.dataflow) != ("systolic", "output_stationary"):
             raise FieldError("pe.pipeline", f"is available for output-stationary systolic arrays; got kind {self.kind}, "
                                             f"dataflow {self.dataflow} (use pipeline: 0)")
@@ -256,8 +313,6 @@ class HwgenConfig:
 
     def __post_init__(self):
         _check(self)
-        if not isinstance(self.array, ArrayConfig):
-            raise FieldError("array", f"must be an ArrayConfig, got {type(self.array).__name__}")
 
     def to_dict(self) -> dict:
         return _to_dict(self)
@@ -282,6 +337,69 @@ def _line(node) -> int:
     return node.start_mark.line + 1
 
 
+def _lines(text: str) -> int:
+    """Line breaks in ``text``, counted as YAML counts them (so a position's line matches a mark's)."""
+    return len(_LINE_BREAK.findall(text))
+
+
+def _key_text(key: str) -> str:
+    """A key as a key path shows it: plain when it is a name, else quoted and clipped (``'rows '``)."""
+    return key if _KEY_RE.fullmatch(key) and len(key) <= 40 else _show(key, 40)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe composer, refusing nesting deeper than :data:`MAX_NESTING`.
+
+    The composer recurses once per level (10,000 ``[`` would end in RecursionError) and the
+    scanner's work grows with the square of the open levels; stopping at the limit bounds both.
+    Aliases are kept as shared nodes, never expanded, so an alias bomb costs its text's size.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_NESTING} levels deep "
+                                                              f"(a config needs 3)", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+#: YAML 1.1 integers that other readers (and people) take differently: ``010`` is octal 8,
+#: ``1:30`` is 90 (base 60). Refused rather than guessed.
+_AMBIGUOUS_INT = re.compile(r"[-+]?0[0-7_]+|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+")
+_TAG = "tag:yaml.org,2002:"
+
+
+def _scalar(vnode, kpath: str, src: str):
+    """The value of a scalar node, with PyYAML's safe types; a located ConfigError if it has none."""
+    tag = vnode.tag.replace(_TAG, "!!") if vnode.tag.startswith(_TAG) else vnode.tag
+    if vnode.tag == _TAG + "int" and vnode.style is None and _AMBIGUOUS_INT.fullmatch(vnode.value):
+        v = yaml.constructor.SafeConstructor().construct_object(vnode)
+        raise ConfigError(f"{vnode.value} is ambiguous: YAML 1.1 reads it as {_show(v)} "
+                          f"({'base 60' if ':' in vnode.value else 'octal'}), other readers differently; "
+                          f"write {_show(v)} if that is meant", file=src, line=_line(vnode), key=kpath)
+    try:
+        return yaml.constructor.SafeConstructor().construct_object(vnode, deep=True)
+    except yaml.YAMLError as e:  # an unknown tag (!!python/object:…, !local), bad !!binary, !!set on a scalar
+        if "could not determine a constructor" in str(e):
+            raise ConfigError(f"tag {_clip(tag)} is not allowed (a config takes plain values)",
+                              file=src, line=_line(vnode), key=kpath) from None
+        reason = ""
+    except Exception as e:
+        # PyYAML's constructors raise whatever int(), float(), datetime() or indexing raise on odd
+        # text: ValueError (!!int abc), IndexError (!!int ''), KeyError (!!bool maybe),
+        # AttributeError (!!timestamp x) …; every one of them means "not readable as that tag"
+        reason = ": too many digits" if "digits" in str(e) else ""
+    raise ConfigError(f"cannot read {_show(vnode.value)} as {_clip(tag)}{reason}",
+                      file=src, line=_line(vnode), key=kpath)
+
+
 def _build(cls, node, path: str, src: str):
     here = path or "top level"
     if not isinstance(node, yaml.MappingNode):
@@ -290,12 +408,16 @@ def _build(cls, node, path: str, src: str):
     allowed = {f.name: f for f in fields(cls)}
     values, key_lines = {}, {}
     for knode, vnode in node.value:
+        if not isinstance(knode, yaml.ScalarNode):  # a complex key (`? [a, b]`, `{[1, 2]: 3}`)
+            what = "list" if isinstance(knode, yaml.SequenceNode) else "mapping"
+            raise ConfigError(f"a key must be a name, not a {what}; allowed: {', '.join(allowed)}",
+                              file=src, line=_line(knode), key=here)
         key = knode.value
-        kpath = f"{path}.{key}" if path else str(key)
+        kpath = f"{path}.{_key_text(key)}" if path else _key_text(key)
         if key in values:
             raise ConfigError("duplicate key", file=src, line=_line(knode), key=kpath)
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
+            close = difflib.get_close_matches(key[:40], allowed, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise ConfigError(f"unknown key; {hint}allowed: {', '.join(allowed)}",
                               file=src, line=_line(knode), key=kpath)
@@ -307,7 +429,7 @@ def _build(cls, node, path: str, src: str):
             if not isinstance(vnode, yaml.ScalarNode):
                 raise ConfigError("must be a single value, not a list or mapping",
                                   file=src, line=_line(vnode), key=kpath)
-            raw = yaml.safe_load(yaml.serialize(vnode)) if vnode.value != "" else None
+            raw = _scalar(vnode, kpath, src)
             try:
                 values[key] = f.metadata["parse"](raw)
             except ValueError as e:
@@ -326,27 +448,52 @@ def _build(cls, node, path: str, src: str):
         raise ConfigError(e.message, file=src, line=line, key=kpath) from None
 
 
-def loads(text: str, *, source: str = "<string>") -> HwgenConfig:
-    """Parse YAML text into a validated :class:`HwgenConfig`."""
+def _decode(data: bytes, source: str) -> str:
+    """YAML's encodings: UTF-8 (a BOM is skipped) or UTF-16 with a BOM; else the line of the first bad byte."""
+    boms = ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"), (codecs.BOM_UTF8, "utf-8"))
+    for bom, codec in boms:
+        if data.startswith(bom):
+            break
+    else:
+        bom, codec = b"", "utf-8"
+    body = data[len(bom):]
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return body.decode(codec)
+    except UnicodeDecodeError as e:
+        line = _lines(body[:e.start].decode(codec)) + 1
+        raise ConfigError(f"not {codec[:6].upper()} text: cannot decode byte 0x{body[e.start]:02x} (byte "
+                          f"{len(bom) + e.start + 1} of the file); save the file as UTF-8",
+                          file=source, line=line) from None
+
+
+def loads(text: str | bytes, *, source: str = "<string>") -> HwgenConfig:
+    """Parse YAML text (or UTF-8/UTF-16 bytes) into a validated :class:`HwgenConfig`."""
+    if isinstance(text, (bytes, bytearray)):
+        text = _decode(bytes(text), source)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow (control characters, surrogates)
+        char = e.character if isinstance(e.character, int) else ord(e.character or "\0")
+        raise ConfigError(f"not valid YAML: character U+{char:04X} is not allowed (YAML takes printable "
+                          "characters, tabs and line breaks)",
+                          file=source, line=_lines(text[:e.position]) + 1) from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ConfigError(f"not valid YAML: {getattr(e, 'problem', e)}", file=source,
-                          line=mark.line + 1 if mark else None) from None
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        what = ", ".join(str(p) for p in (getattr(e, "context", None), getattr(e, "problem", None)) if p) or str(e)
+        raise ConfigError(f"not valid YAML: {what}", file=source, line=mark.line + 1 if mark else 1) from None
     if node is None:
         raise ConfigError("empty config; expected keys name, array", file=source, line=1)
     return _build(HwgenConfig, node, "", source)
 
 
 def load(path: str | Path) -> HwgenConfig:
-    """Load and validate a YAML config file."""
+    """Load and validate a YAML config file (UTF-8, or UTF-16 with a byte-order mark)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"cannot read config: {e.strerror}", file=str(path)) from None
-    return loads(text, source=str(path))
+    return loads(_decode(data, str(path)), source=str(path))
 
 
 def dumps(cfg: HwgenConfig) -> str:
