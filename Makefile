@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hwgen-installed
 EXAMPLE ?= examples/systolic_8x8.yaml
 
-.PHONY: demo test bench fuzz soak wheel-check boards netlist-check install clean distclean
+.PHONY: demo test bench fuzz soak config-fuzz wheel-check boards netlist-check install clean distclean
 
 install: $(STAMP)
 
@@ -44,7 +44,7 @@ $(BENCH_STAMP): $(STAMP)
 
 # Benchmarks: array cycles, accelerator utilization vs SCALE-Sim, simulation speed, and the
 # long reliability runs (fuzz, soak).
-bench: $(BENCH_STAMP) fuzz soak
+bench: $(BENCH_STAMP) fuzz soak config-fuzz
 	$(BIN)/python bench/gemm_cycles.py
 	$(BIN)/python bench/utilization.py
 	$(BIN)/python bench/sim_speed.py
@@ -59,6 +59,11 @@ fuzz: $(STAMP)
 # the link's exchanges damaged (~5 min). Table in bench/results/driver_soak.json.
 soak: $(STAMP)
 	$(BIN)/python bench/driver_soak.py
+
+# Config fuzzing, long run: 20,000 Hypothesis examples per property of tests/test_config_fuzz.py
+# (~5 min). Table in bench/results/config_fuzz.json.
+config-fuzz: $(STAMP)
+	$(BIN)/python bench/config_fuzz.py
 
 # The wheel installed in a fresh venv outside the tree: generate, sim, run gemm/llm (~1.5 min).
 wheel-check:
