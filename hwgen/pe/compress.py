@@ -51,8 +51,11 @@ def csa(m: Module, x: Value, y: Value, z: Value, width: int, name: str = "csa") 
     return s, c
 
 
-def compress(m: Module, rows: list[Value], width: int, name: str = "cmp") -> tuple[Value, Value]:
-    """Wallace-style reduction of ``rows`` to two words whose sum equals the rows' sum."""
+def compress(m: Module, rows: list[Value], width: int, name: str = "cmp", *, node=csa) -> tuple[Value, Value]:
+    """Wallace-style reduction of ``rows`` to two words whose sum equals the rows' sum.
+
+    Each level replaces every three rows by ``node``'s two (:func:`csa`; the formal proofs
+    substitute an abstraction, :mod:`hwgen.formal.parts`), so ``len(rows) - 2`` nodes in all."""
     rows = [r[:width] if len(r) >= width else Cat(r, Const(0, width - len(r))) for r in rows]
     while len(rows) < 2:
         rows.append(Const(0, width))
@@ -60,7 +63,7 @@ def compress(m: Module, rows: list[Value], width: int, name: str = "cmp") -> tup
     while len(rows) > 2:
         nxt = []
         for i in range(0, len(rows) - 2, 3):
-            nxt.extend(csa(m, rows[i], rows[i + 1], rows[i + 2], width, name=f"{name}_l{level}_{i // 3}"))
+            nxt.extend(node(m, rows[i], rows[i + 1], rows[i + 2], width, name=f"{name}_l{level}_{i // 3}"))
         nxt.extend(rows[len(rows) - len(rows) % 3:] if len(rows) % 3 else [])
         rows = nxt
         level += 1

@@ -26,7 +26,8 @@ from ..config import PEConfig
 from ..numerics import Format, acc_range
 from .compress import compress, extend
 
-__all__ = ["Term", "booth_terms", "rows_from_terms", "dot_step", "adder_tree", "saturating_add"]
+__all__ = ["Term", "booth_digits", "booth_terms", "rows_from_terms", "dot_terms", "dot_rows", "mac_sum", "dot_step", "add_node", "adder_tree",
+           "saturating_add"]
 
 
 @dataclass(frozen=True)
@@ -85,15 +86,21 @@ def rows_from_terms(terms: list[Term], width: int) -> list[Value]:
     return rows
 
 
-def adder_tree(m: Module, values: list[Value], name: str) -> Value:
-    """Balanced tree of carry-propagate adders; every level is a named signal."""
+def add_node(m: Module, x: Value, y: Value, name: str) -> Value:
+    """``x + y`` (signed) in a named signal one bit wider than the wider input: exact."""
+    s = Signal(signed(max(len(x), len(y)) + 1), name=name)
+    m.d.comb += s.eq(x + y)
+    return s
+
+
+def adder_tree(m: Module, values: list[Value], name: str, *, node=add_node) -> Value:
+    """Balanced tree of carry-propagate adders (``node``: :func:`add_node`; a formal proof
+    substitutes its own); every level is a named signal."""
     level = 0
     while len(values) > 1:
         nxt = []
         for i in range(0, len(values) - 1, 2):
-            s = Signal(signed(max(len(values[i]), len(values[i + 1])) + 1), name=f"{name}_l{level}_{i // 2}")
-            m.d.comb += s.eq(values[i] + values[i + 1])
-            nxt.append(s)
+            nxt.append(node(m, values[i], values[i + 1], f"{name}_l{level}_{i // 2}"))
         if len(values) % 2:
             nxt.append(values[-1])
         values, level = nxt, level + 1
@@ -113,6 +120,34 @@ def _product(a: Value, a_fmt: Format, w: Value, w_fmt: Format, pe: PEConfig) -> 
     return (a.as_signed() if a_fmt.signed else a.as_unsigned()) * (w.as_signed() if w_fmt.signed else w.as_unsigned())
 
 
+def dot_terms(m: Module, pe: PEConfig, a: list[Value], w: list[Value], name: str) -> list[Term]:
+    """The Booth terms of every product ``a[d]·w[d]`` (:func:`booth_terms`), in order of ``d``."""
+    terms = []
+    for d, (x, y) in enumerate(zip(a, w)):
+        terms += booth_terms(m, x, pe.a, y, pe.w, f"{name}_m{d}")
+    return terms
+
+
+def dot_rows(pe: PEConfig, acc_words: list[Value], terms: list[Term]) -> list[Value]:
+    """The rows the compressor tree of a ``compressor_tree``/``carry_save`` dot step reduces:
+    the terms' rows (:func:`rows_from_terms`) and the accumulator words."""
+    return rows_from_terms(terms, pe.acc) + [word[:pe.acc] for word in acc_words]
+
+
+def mac_sum(m: Module, pe: PEConfig, acc_words: list[Value], prods: list[Value], name: str, *,
+            node=add_node) -> list[Value]:
+    """The plain ``mac`` dot step after its multipliers: ``prods`` summed by :func:`adder_tree`
+    (exact), then added to the accumulator with the PE's overflow rule."""
+    W = pe.acc
+    total = adder_tree(m, prods, name, node=node)
+    acc = acc_words[0]
+    for extra in acc_words[1:]:
+        acc = (acc + extra)[:W]
+    if pe.overflow == "saturate":
+        return [saturating_add(acc, total, W)]
+    return [(acc + total)[:W]]
+
+
 def dot_step(m: Module, pe: PEConfig, acc_words: list[Value], a: list[Value], w: list[Value],
              *, out_words: int | None = None, name: str = "dot") -> list[Value]:
     """Accumulator words after adding ``Σ a[d]·w[d]`` with ``pe.arith``.
@@ -125,19 +160,10 @@ def dot_step(m: Module, pe: PEConfig, acc_words: list[Value], a: list[Value], w:
             p = Signal(signed(pe.product_bits), name=f"{name}_p{d}")
             m.d.comb += p.eq(_product(x, pe.a, y, pe.w, pe))
             prods.append(p)
-        total = adder_tree(m, prods, name)
-        acc = acc_words[0]
-        for extra in acc_words[1:]:
-            acc = (acc + extra)[:W]
-        if pe.overflow == "saturate":
-            return [saturating_add(acc, total, W)]
-        return [(acc + total)[:W]]
+        return mac_sum(m, pe, acc_words, prods, name)
     if pe.arith not in ("compressor_tree", "carry_save"):
         raise ValueError(f"dot_step does not implement arith {pe.arith!r}")
-    terms = []
-    for d, (x, y) in enumerate(zip(a, w)):
-        terms += booth_terms(m, x, pe.a, y, pe.w, f"{name}_m{d}")
-    rows = rows_from_terms(terms, W) + [word[:W] for word in acc_words]
+    rows = dot_rows(pe, acc_words, dot_terms(m, pe, a, w, name))
     s, c = compress(m, rows, W, name=f"{name}_cmp")
     words = out_words if out_words is not None else (2 if pe.arith == "carry_save" else 1)
     return [s, c] if words == 2 else [(s + c)[:W]]

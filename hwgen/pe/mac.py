@@ -96,6 +96,12 @@ class OSMacPE(wiring.Component):
         #: the running accumulator (not a port; read by the formal miter)
         self.acc = Signal(acc_layout(pe), name="acc")
 
+    def step(self, m: Module, acc, a, w) -> list:
+        """The accumulator words after adding ``a * w`` (:func:`mac_step`; ``pipeline: 0``). The
+        whole-PE proof for wide operands overrides it with an abstraction of the step
+        (:class:`hwgen.formal.parts.AbstractPEMiter`)."""
+        return mac_step(m, self.pe, acc, a, w)
+
     def _hold(self, m: Module, when, value, word=None):
         """``hold`` (or its word ``word``) takes ``value`` on a step with ``when`` (else,
         drained by shifting, ``hold_in`` on a shift)."""
@@ -154,7 +160,7 @@ class OSMacPE(wiring.Component):
             self._hold(m, stop, nxt)
             return m
         else:
-            m.d.comb += [nxt[i].eq(x) for i, x in enumerate(mac_step(m, self.pe, acc, a, w))]
+            m.d.comb += [nxt[i].eq(x) for i, x in enumerate(self.step(m, acc, a, w))]
         with m.If(v):
             with m.If(last):
                 m.d.sync += acc.eq(0)

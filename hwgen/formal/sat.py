@@ -34,10 +34,10 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import PEConfig
-from .pe.dot import dot_step
-from .pe.mac import OSMacPE, acc_layout, mac_step, operand_shape, resolve, words
-from .tools import ToolError, run_tool, yosys_command
+from ..config import PEConfig
+from ..pe.dot import dot_step
+from ..pe.mac import OSMacPE, acc_layout, mac_step, operand_shape, resolve, words
+from ..tools import ToolError, run_tool, yosys_command
 
 __all__ = ["StepMiter", "PEMiter", "DotMiter", "ProofResult", "prove", "prove_arith", "prove_dot"]
 
@@ -134,12 +134,15 @@ class DotMiter(wiring.Component):
 
 @dataclass(frozen=True)
 class ProofResult:
+    """One proof: what (``kind``), whether it holds, how long it took, its log and, when it
+    failed, the counterexample table; ``method`` is the engine (``yosys-sat``, ``bitwuzla``)."""
     kind: str
     proved: bool
     steps: int | None
     seconds: float
     log: Path
     counterexample: str = ""
+    method: str = "yosys-sat"
 
 
 def _model_table(text: str, limit: int = 80) -> str:
@@ -160,7 +163,9 @@ def _model_table(text: str, limit: int = 80) -> str:
 def prove(miter: wiring.Component, workdir: Path, *, name: str, steps: int | None = None,
           timeout: float = 900, kind: str | None = None) -> ProofResult:
     """Prove ``miter.ok`` is always 1: combinationally (``steps=None`` and no state), in every
-    reachable state by induction (``steps=0``), or for ``steps`` cycles from reset.
+    reachable state by induction (``steps=0``), or for ``steps`` cycles from reset. A
+    combinational ``ok`` of several bits is several obligations, each proven by its own SAT
+    query (one query over their conjunction can be far slower than all of them together).
 
     Registers start at their ``init`` value (yosys honours the init attributes; the rest are
     zero). ``opt`` after ``flatten`` propagates constants across the hierarchy (a miter's
@@ -168,8 +173,11 @@ def prove(miter: wiring.Component, workdir: Path, *, name: str, steps: int | Non
     workdir.mkdir(parents=True, exist_ok=True)
     src = workdir / f"{name}.v"
     src.write_text(verilog.convert(miter, name=name, emit_src=False))
+    n = len(miter.ok)
+    if n > 1 and steps is not None:
+        raise ValueError("a sequential miter's ok must be one bit")
     if steps is None:
-        sat = "sat -prove ok 1 -show-inputs -verify"
+        sat = "; ".join(f"sat -prove ok{f'[{i}]' if n > 1 else ''} 1 -show-inputs -verify" for i in range(n))
     elif steps == 0:  # k-induction from the reset state (init values, else zero)
         sat = "sat -tempinduct -prove ok 1 -set-init-zero -show-inputs -verify"
     else:  # registers start at their init value (else zero); rst stays low

