@@ -42,13 +42,15 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $(BENCH_STAMP)
 
-# Benchmarks: array cycles, accelerator utilization vs SCALE-Sim, simulation speed, and the
-# long reliability runs (fuzz, soak).
+# Benchmarks: array cycles, accelerator utilization vs SCALE-Sim, simulation speed, how the PE
+# equivalence proofs scale with width (yosys SAT vs Bitwuzla vs by parts), and the long
+# reliability runs (fuzz, soak, config-fuzz).
 bench: $(BENCH_STAMP) fuzz soak config-fuzz
 	$(BIN)/python bench/gemm_cycles.py
 	$(BIN)/python bench/utilization.py
 	$(BIN)/python bench/sim_speed.py
 	$(BIN)/python bench/llm_quality.py
+	$(BIN)/python bench/formal_widths.py
 
 # Differential link fuzzing: 10^5 random frames per engine (seven engines) to the Verilated
 # top and the golden device, compared byte for byte (~10 min). Table in bench/results/link_fuzz.json.
