@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -75,6 +76,7 @@ def main(argv=None) -> int:
     bits = [int(b) for b in args.bits.split(",")]
     methods = args.methods.split(",")
     rows, records, failed = [], [], False
+    load_before = os.getloadavg()  # the machine may be shared: say how busy it was
     with tempfile.TemporaryDirectory(prefix="formal_widths_") as tmp:
         for proof in args.proofs.split(","):
             arith, depth, claim = PROOFS[proof]
@@ -114,7 +116,9 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "formal_widths", "date": datetime.now(timezone.utc).isoformat(
-        timespec="seconds"), "solver": bitwuzla_version(), "timeout_s": args.timeout, "rows": records,
+        timespec="seconds"), "solver": bitwuzla_version(), "timeout_s": args.timeout, "cpus": os.cpu_count(),
+        "load_average_1_5_15_min": {"before": [round(x, 2) for x in load_before],
+                                    "after": [round(x, 2) for x in os.getloadavg()]}, "rows": records,
         "table": text}, indent=1, ensure_ascii=False) + "\n")
     print(f"\nwrote {out}")
     return 1 if failed else 0

@@ -31,8 +31,12 @@ Lemmas (the class proving each; all combinational, every input free):
 5. **term-rows** (:class:`TermRowLemma`): :func:`~hwgen.pe.dot.rows_from_terms` gives one row
    per term below bit W, ``row_t ≡ (val(t) + [t signed]·2^(k_t-1))·2^shift_t``, then the
    constant row ``≡ -Σ_t [t signed]·2^(k_t-1+shift_t)`` (sign-bit inversion).
-6. **mac-ref** (:class:`DotRefLemma`): the plain ``mac`` dot step is
-   ``acc + Σ_d a_d·w_d`` (its products, exact adder tree, wrap).
+6. **mac-ref**, the reference side: the plain ``mac`` dot step is its exact products
+   ``p_d = a_d·w_d`` (signals of the product's full width) fed to
+   :func:`~hwgen.pe.dot.mac_sum`; (a) **add-node** (:class:`AddNodeLemma`): each adder of
+   its tree (:func:`~hwgen.pe.dot.add_node`) is exact at the widths the tree uses; (b)
+   (:class:`DotRefLemma`): with each adder replaced by its sum mod ``2^W`` (equal mod
+   ``2^W`` by (a), and everything after it is mod ``2^W``), ``mac_sum ≡ acc + Σ_d p_d``.
 
 Chains (the glue is the few lines of the generator that call the pieces):
 
@@ -70,7 +74,7 @@ from ..config import PEConfig
 from ..numerics import Format
 from ..pe.compress import compress, csa, partial_products
 from ..pe.dot import Term, add_node, adder_tree, booth_digits, booth_terms, dot_rows, dot_terms, mac_sum, rows_from_terms
-from ..pe.mac import OSMacPE, accumulate, acc_layout, operand_shape, resolve, words
+from ..pe.mac import OSMacPE, accumulate, operand_shape, resolve, words
 from .sat import ProofResult, prove
 from .smt import prove_smt
 
@@ -264,16 +268,16 @@ class TermRowLemma(wiring.Component):
 
 
 class DotRefLemma(wiring.Component):
-    """(6) The plain ``mac`` dot step after its multipliers (:func:`~hwgen.pe.dot.mac_sum`: an
+    """(6b) The plain ``mac`` dot step after its multipliers (:func:`~hwgen.pe.dot.mac_sum`: an
     adder tree, then the accumulator, wrapping) is ``acc + Σ_d p_d (mod 2**acc)`` for free
     products ``p_d`` of the product width.
 
-    Every node of the tree (:func:`~hwgen.pe.dot.add_node`) is exact, one bit wider than its
-    inputs, and everything after it is taken mod ``2**acc``; so the node is replaced by its
-    sum mod ``2**acc`` (an ``acc``-bit adder) without changing the result. With all adders
-    one width, Bitwuzla's normalization proves the tree adds every product once; with the
-    real growing widths (sign extensions between the adders) neither it nor yosys SAT
-    finishes at depth 8 in minutes."""
+    Every adder of the tree is exact (6a) and everything after it is taken mod ``2**acc``,
+    so each is replaced by its sum mod ``2**acc`` (an ``acc``-bit adder of the inputs mod
+    ``2**acc``) without changing the result. With all adders one width, Bitwuzla's
+    normalization proves the tree adds every product once; with the real growing widths
+    (sign extensions between the adders) neither it nor yosys SAT finishes at depth 8 in
+    minutes."""
 
     def __init__(self, pe: PEConfig, depth: int):
         self.pe, self.depth = dataclasses.replace(pe, arith="mac"), depth
@@ -284,6 +288,7 @@ class DotRefLemma(wiring.Component):
         m = Module()
         W = self.pe.acc
         prods = [self.p[d] for d in range(self.depth)]
+
         def word(m, v, name):                               # v mod 2**W, as an unsigned word
             if len(v) == W and not v.shape().signed:
                 return v

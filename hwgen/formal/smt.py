@@ -68,10 +68,9 @@ class _Query:
         self.parser.parse(text + decls, True, False)
         self.solver = self.parser.bitwuzla()
         self.solver.configure_terminator(lambda: time.time() > deadline)
-        self._has = {f: f"define-fun |{top}_{f}|" in text for f in ("u", "h", "a")}
-        for i in range(n):  # the module's own assumptions and asserts hold in every state
-            for f in ("u", "h", "a"):
-                if self._has[f]:
+        for i in range(n):  # the module's assumptions ($assume cells) and hierarchy hold in every state
+            for f in ("u", "h"):
+                if f"define-fun |{top}_{f}|" in text:
                     self.require(f"(|{top}_{f}| s{i})")
 
     def require(self, formula: str) -> None:
