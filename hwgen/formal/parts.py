@@ -73,7 +73,8 @@ from amaranth.lib.wiring import In, Out
 from ..config import PEConfig
 from ..numerics import Format
 from ..pe.compress import compress, csa, partial_products
-from ..pe.dot import Term, add_node, adder_tree, booth_digits, booth_terms, dot_rows, dot_terms, mac_sum, rows_from_terms
+from ..pe.dot import (Term, add_node, adder_tree, booth_digits, booth_terms, dot_rows, dot_terms, mac_sum,
+                      rows_from_terms)
 from ..pe.mac import OSMacPE, accumulate, operand_shape, resolve, words
 from .sat import ProofResult, prove
 from .smt import prove_smt

@@ -43,8 +43,10 @@ def write_smt2(miter: wiring.Component, workdir: Path, name: str, *, timeout: fl
     """The miter's flattened netlist as SMT-LIB 2 (module ``name``), written by yosys."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / f"{name}.v").write_text(verilog.convert(miter, name=name, emit_src=False))
-    script = (f"read_verilog {name}.v; hierarchy -top {name}; proc; flatten; opt_merge; opt_clean; async2sync; dffunmap; "
-              f"write_smt2 -stbv {name}.smt2")
+    # no prep/opt: wreduce narrows adders with zero-extended inputs into mixed widths, which
+    # defeats Bitwuzla's normalization of sums (a tree lemma went from 0.4 s to > 600 s)
+    script = (f"read_verilog {name}.v; hierarchy -top {name}; proc; flatten; opt_merge; opt_clean; async2sync; "
+              f"dffunmap; write_smt2 -stbv {name}.smt2")
     run_tool([*yosys_command(), "-q", "-p", script], workdir / f"{name}.yosys.log",
              what=f"yosys write_smt2 {name}", cwd=workdir, timeout=timeout)
     return (workdir / f"{name}.smt2").read_text()

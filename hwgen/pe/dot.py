@@ -26,8 +26,8 @@ from ..config import PEConfig
 from ..numerics import Format, acc_range
 from .compress import compress, extend
 
-__all__ = ["Term", "booth_digits", "booth_terms", "rows_from_terms", "dot_terms", "dot_rows", "mac_sum", "dot_step", "add_node", "adder_tree",
-           "saturating_add"]
+__all__ = ["Term", "booth_digits", "booth_terms", "rows_from_terms", "dot_terms", "dot_rows", "mac_sum", "dot_step",
+           "add_node", "adder_tree", "saturating_add"]
 
 
 @dataclass(frozen=True)

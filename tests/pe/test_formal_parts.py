@@ -122,7 +122,8 @@ def test_a_flipped_partial_product_bit_is_refuted(tmp_path):
 def test_rows_without_the_sign_inversion_are_refuted(tmp_path):
     pe = _pe("int8", "int8", 32, "compressor_tree")
     unsigned = lambda terms, width: rows_from_terms([Term(t.value, False, t.shift) for t in terms], width)  # noqa: E731
-    with pytest.raises(ValueError, match="gave 10 rows, expected 11: one per term below bit 32 and the constant row"):  # no constant row at all: caught before the solver
+    # no constant row at all: caught before the solver
+    with pytest.raises(ValueError, match="gave 10 rows, expected 11: one per term below bit 32 and the constant row"):
         prove(TermRowLemma(dot_shapes(pe, 2)[0], 32, rows=unsigned), tmp_path, name="no_const")
 
     def no_inversion(terms, width):                     # the constant row, but the top bits not inverted
