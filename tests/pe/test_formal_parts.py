@@ -3,9 +3,7 @@ proven piece by piece (hwgen.formal.parts), and every piece refutes a broken gen
 import re
 
 import pytest
-from amaranth.hdl import Cat, Const, Module, Signal
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Cat, Const, Signal
 
 from hwgen.config import PEConfig
 from hwgen.formal.parts import (AbstractPEMiter, AddNodeLemma, BoothLemma, CsaLemma, PartialProductLemma, TermRowLemma,
@@ -15,6 +13,7 @@ from hwgen.formal.smt import prove_smt
 from hwgen.numerics import parse_format
 from hwgen.pe.compress import compress, csa, partial_products
 from hwgen.pe.dot import Term, add_node, booth_terms, rows_from_terms
+from test_formal import _Wrong   # a 'rewrite' off by one for a=3, w=5 only (tests/pe/test_formal.py)
 
 
 def _pe(a, w, acc, arith):
@@ -167,18 +166,6 @@ def test_the_smt_flow_agrees_with_sat_end_to_end(tmp_path):
     assert prove_smt(StepMiter(pe), tmp_path, name="step").proved
     r = prove_smt(PEMiter(pe), tmp_path, name="pe", steps=0)
     assert r.proved and "induction step k=1: unsat" in r.log.read_text()
-    table = _refuted(prove_smt(_OffByOne(), tmp_path, name="wrong"))
+    table = _refuted(prove_smt(_Wrong(), tmp_path, name="wrong"))
     values = dict(re.findall(r"^\s*\\(\w+)\s+\S+\s+\S+\s+([01]+)$", table, re.M))
     assert (int(values["a"], 2), int(values["w"], 2)) == (3, 5), table
-
-
-class _OffByOne(wiring.Component):
-    """A 'rewrite' that is off by one for a=3, w=5 only."""
-    a: In(4)
-    w: In(4)
-    ok: Out(1)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.d.comb += self.ok.eq(self.a * self.w == self.a * self.w + ((self.a == 3) & (self.w == 5)))
-        return m
