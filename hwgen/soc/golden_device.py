@@ -84,11 +84,9 @@ class GoldenDevice:
         tag once its header has passed its CRC)."""
         if not self._buf:
             return b""
-        tag = self._header_tag()
-        if tag is None:
-            tag = 0
-        else:   # a WRITE cut short has written what arrived of its payload (not its CRC)
-            cmd, _, mem, _, addr, length = REQ_HEADER.unpack_from(self._buf, 1)
+        tag = 0
+        if self._header_ok():   # a WRITE cut short has written what arrived of its payload (not its CRC)
+            cmd, tag, mem, _, addr, length = REQ_HEADER.unpack_from(self._buf, 1)
             if cmd == Cmd.WRITE and mem in set(Mem):
                 start = 1 + REQ_HEADER.size + 2
                 self._store_bytes(Mem(mem), addr, bytes(self._buf[start:start + length]))
@@ -102,31 +100,27 @@ class GoldenDevice:
         del self._buf[:n]
         self.regs[Reg.BYTES_IN] += n
 
-    def _header_tag(self) -> int | None:
-        """The tag of the buffered frame if its whole header arrived with a good CRC."""
+    def _header_ok(self) -> bool:
+        """The buffered frame's whole header (and its CRC) arrived, and the CRC matches."""
         buf, hl = self._buf, REQ_HEADER.size
-        if len(buf) < 1 + hl + 2 or struct.unpack_from("<H", buf, 1 + hl)[0] != crc16(bytes(buf[1:1 + hl])):
-            return None
-        return buf[2]
+        return len(buf) >= 1 + hl + 2 and struct.unpack_from("<H", buf, 1 + hl)[0] == crc16(bytes(buf[1:1 + hl]))
 
     def _step(self) -> tuple[bytes, bool]:
         """Consume one frame (or garbage) from the buffer; (response, progress made)."""
         buf = self._buf
-        skip = 0
-        while skip < len(buf) and buf[skip] != SOF_REQ:
-            skip += 1
+        skip = buf.find(SOF_REQ)
+        skip = len(buf) if skip < 0 else skip
         if skip:
             self._take(skip)
             self.regs[Reg.GARBAGE] += skip
         hl = REQ_HEADER.size
         if len(buf) < 1 + hl + 2:
             return b"", False
-        header = bytes(buf[1:1 + hl])
-        if struct.unpack_from("<H", buf, 1 + hl)[0] != crc16(header):
+        if not self._header_ok():
             self._take(1 + hl + 2)
             self.answered.append(None)
             return self._error(Status.BAD_HEADER, 0), True
-        cmd, tag, mem, _, addr, length = REQ_HEADER.unpack(header)
+        cmd, tag, mem, _, addr, length = REQ_HEADER.unpack_from(buf, 1)
         end = 1 + hl + 2 + (length + 2 if length else 0)
         if len(buf) < end:
             return b"", False
