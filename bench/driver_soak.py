@@ -81,7 +81,7 @@ def soak(cfg: HwgenConfig, gemms: int, seed: int, rate: float, log) -> dict:
         slowest = max(slowest, time.perf_counter() - start)
     wall = time.perf_counter() - t0
     dev.close()
-    return {"engine": cfg.name, "gemms": gemms, "seed": seed, "fault_rate": rate, **outcome,
+    return {"engine": cfg.name, "gemms": gemms, "seed": seed, "fault_rate": rate,
             "exact": outcome["exact"], "reported": outcome["reported"], "wrong": outcome["WRONG"],
             "wrong_cases": wrong, "exchanges": transport.n, "faults": dict(transport.injected),
             "faults_total": sum(transport.injected.values()), "retries": dev.stats.retries,
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     print()
     print(table(["engine", "GEMMs", "exact", "reported", "wrong", "exchanges", "faults", "retries", "slowest ms", "wall s"],
                 [[r["label"], r["gemms"], r["exact"], r["reported"], r["wrong"], r["exchanges"], r["faults_total"],
-                  r["retries"], r["slowest_gemm_ms"], r["wall_s"]] for r in rows], align="lrrrrrrrrr"))
+                  r["retries"], r["slowest_gemm_ms"], f"{r['wall_s']:.1f}"] for r in rows], align="lrrrrrrrrr"))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": seed,

@@ -24,7 +24,7 @@ the ``BUSY`` rules themselves are tested in ``tests/soc/test_accelerator_rtl.py`
 from __future__ import annotations
 
 import struct
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -272,14 +272,14 @@ def fuzz_link(cfg: HwgenConfig, *, seed: int, frames: int, sim=None, max_cycles:
         from .native import NativeSim, build_native
         sim = NativeSim(build_native(cfg, log=log))
     gold, gen, stats = GoldenDevice(cfg), RequestGen(Geometry(cfg), np.random.default_rng(seed)), FuzzStats()
-    history: list[Chunk] = []
+    history: deque[Chunk] = deque(maxlen=8)   # the last chunks, quoted by a mismatch
     force_wait = False
     while stats.frames < frames:
         if force_wait:
             chunk = Chunk(request(Cmd.WAIT, gen.tag()), ["wait after an asynchronous run"])
         else:
             chunk = gen.chunk()
-        history = (history + [chunk])[-8:]
+        history.append(chunk)
         gold.answered.clear()
         want = gold.feed(chunk.data)
         if chunk.idle:
