@@ -140,18 +140,32 @@ def test_link_faults_are_retried_and_results_stay_exact(transport, seed):
     dev.close()
 
 
-def test_garbage_with_sof_bytes_does_not_derail_the_retries(seed):
+@pytest.mark.parametrize("transport", ["golden", "verilator"])
+def test_garbage_with_sof_bytes_does_not_derail_the_retries(transport, seed):
     """Regression (driver soak): garbage with SOF bytes before a request leaves the device
     answering bogus frames after the exchange; without draining them, every retry read the
-    previous attempt's BAD_HEADER and the command failed after all its attempts."""
+    previous attempt's BAD_HEADER and the command failed after all its attempts. The golden
+    device kept the partial frame such garbage leaves behind (CI, seed 13676762): its
+    transport did not drain, so every later request was misaligned behind it."""
     rng = np.random.default_rng(seed)
-    dev = Accelerator(CFG, FaultyTransport(open_transport("verilator", CFG),
+    dev = Accelerator(CFG, FaultyTransport(open_transport(transport, CFG),
                                            lambda n: "garbage" if n > 1 and n % 3 == 0 else None, seed=seed),
                       retries=4, timeout=1.0)
     a, w = random_ab(rng, CFG, 9, 30, 5)
     assert np.array_equal(dev.gemm(a, w), want(CFG, a, w))
     assert dev.transport.injected["garbage"] > 5
     dev.close()
+
+
+def test_golden_transport_drains_a_partial_frame_left_behind():
+    """Regression (CI, seed 13676762): garbage with a SOF in it, answered at once, can leave
+    a partial frame in the golden device; draining times it out like the hardware does."""
+    from hwgen.soc.protocol import Cmd, Status, parse_response, request
+    t = GoldenTransport(CFG)
+    assert t.exchange(request(Cmd.INFO, 3) + bytes([0xA5, 1, 2]), timeout=1.0)  # answered; a partial left
+    assert t.drain() > 0 and t.drain() == 0
+    rsp = parse_response(t.exchange(request(Cmd.INFO, 4), timeout=1.0))
+    assert (rsp.status, rsp.tag) == (Status.OK, 4)
 
 
 def test_open_takes_a_config_file_and_says_what_it_wants(tmp_path):
