@@ -19,11 +19,11 @@ import yaml
 from .numerics import Format, parse_format
 
 __all__ = ["ConfigError", "PEConfig", "ArrayConfig", "SocConfig", "HwgenConfig", "load", "loads", "dump", "dumps",
-           "DATAFLOWS", "DRAINS", "KINDS", "KIND_RULES", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS", "MAX_NAME",
+           "DATAFLOWS", "DRAINS", "KINDS", "KIND_RULES", "TABLES", "LUT_GROUPS", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS", "MAX_NAME",
            "MAX_NESTING"]
 
 #: Engine kinds (``array.kind``); :data:`KIND_RULES` says which dataflows and arithmetic each takes.
-KINDS = ("systolic", "cube", "matrix2d", "adder_tree", "bit_serial")
+KINDS = ("systolic", "cube", "matrix2d", "adder_tree", "bit_serial", "lut")
 DATAFLOWS = ("output_stationary", "weight_stationary", "input_stationary")
 #: how an output-stationary systolic array's finished tile leaves: ``mux`` picks a row of
 #: hold registers per beat (tiles overlap from K = max(R, C)), ``shift`` moves the hold
@@ -40,7 +40,15 @@ KIND_RULES = {
     "matrix2d": (("output_stationary",), ("mac", "carry_save", "compressor_tree"), True),
     "adder_tree": (("weight_stationary",), ("mac", "compressor_tree"), False),
     "bit_serial": (("output_stationary",), ("mac", "sparse_serial"), False),
+    "lut": (("output_stationary",), ("mac",), True),
 }
+#: a LUT engine's table: ``symmetric`` stores half of it (T[~p] = −T[p]), ``full`` all 2^g entries
+TABLES = ("symmetric", "full")
+#: a LUT engine's activation group (``depth``: g activations index one table) and its default
+LUT_GROUPS = range(2, 7)
+LUT_GROUP_DEFAULT = 4
+#: a LUT engine's widest weight (bit-planes stored per weight)
+LUT_WEIGHT_BITS = range(2, 9)
 MAX_DIM = 64
 ACC_BITS = range(2, 65)
 #: longest ``name``: it names the Verilog module and its files (``<name>_top.v``, Verilator's
@@ -214,7 +222,11 @@ class ArrayConfig:
     * ``adder_tree``: ``rows`` = K products reduced per cycle by each of ``cols`` = N
       weight-stationary columns;
     * ``bit_serial``: a ``rows`` × ``cols`` output tile whose PEs take the weight one bit
-      (``mac``) or one non-zero digit (``sparse_serial``) per cycle.
+      (``mac``) or one non-zero digit (``sparse_serial``) per cycle;
+    * ``lut``: a ``rows`` (M, few) × ``cols`` (N, many) output tile of table lookups: each
+      row's ``depth`` = g activations make a table of their signed sums, which every column
+      indexes with g weight bits, one bit-plane per cycle (``pe.w`` is the widest weight;
+      ``table`` is ``symmetric`` (half the table) or ``full``).
 
     ``overflow: saturate`` on a dot-product engine clamps after every addition into the
     accumulator, i.e. after each ``depth`` (or ``rows`` for ``adder_tree``) products.
@@ -233,6 +245,8 @@ class ArrayConfig:
     dataflow: str | None = _spec(_choice(DATAFLOWS), default=None, implied=True)
     depth: int | None = _spec(_int_in(1, MAX_DIM), default=None, implied=True)
     drain: str = _spec(_choice(DRAINS), default="mux")
+    #: LUT engines only (``symmetric`` when left out; absent from other kinds' YAML)
+    table: str | None = _spec(_choice(TABLES), default=None, implied=True)
     pe: PEConfig = field(default_factory=PEConfig, metadata={"nested": PEConfig})
 
     def __post_init__(self):
@@ -241,7 +255,11 @@ class ArrayConfig:
         if self.dataflow is None:
             object.__setattr__(self, "dataflow", flows[0])
         if self.depth is None:
-            object.__setattr__(self, "depth", self.rows if self.kind == "cube" else 1)
+            object.__setattr__(self, "depth", {"cube": self.rows, "lut": LUT_GROUP_DEFAULT}.get(self.kind, 1))
+        if self.kind == "lut":
+            self._check_lut()
+        elif self.table is not None:
+            raise FieldError("table", f"applies to lut engines only; remove it for {self.kind}")
         if self.dataflow not in flows:
             raise FieldError("dataflow", f"kind {self.kind} takes dataflow {' or '.join(flows)}; "
                                          f"got {self.dataflow}" + ("" if len(flows) > 1 else f" (set dataflow: {flows[0]})"))
@@ -262,9 +280,23 @@ class ArrayConfig:
         if self.kind == "bit_serial" and self.pe.w.bits > 8 and self.pe.arith == "sparse_serial":
             raise FieldError("pe.w", f"sparse_serial encodes weights of up to 8 bits; got {self.pe.w}")
 
+    def _check_lut(self):
+        if self.table is None:
+            object.__setattr__(self, "table", TABLES[0])
+        if self.depth not in LUT_GROUPS:
+            raise FieldError("depth", f"is a LUT engine's activation group g (g activations index one table of "
+                                      f"2^g sums): must be {LUT_GROUPS.start}..{LUT_GROUPS.stop - 1}, got {self.depth}")
+        if self.pe.w.bits not in LUT_WEIGHT_BITS:
+            raise FieldError("pe.w", f"is a LUT engine's widest weight ({LUT_WEIGHT_BITS.start}..{LUT_WEIGHT_BITS.stop - 1} "
+                                     f"bit-planes; any int/uint/bipolar/ternary/binary format up to it runs), "
+                                     f"got {self.pe.w}")
+        if self.pe.overflow != "wrap":
+            raise FieldError("pe.overflow", "a LUT engine adds table entries in its own order and form, so it "
+                                            f"supports overflow: wrap only (got {self.pe.overflow})")
+
     @property
     def macs_per_cycle(self) -> int:
-        """Peak multiply-accumulates per cycle (bit-serial: per cycle of a 1-bit weight)."""
+        """Peak multiply-accumulates per cycle (bit-serial and LUT: per cycle of a 1-bit weight)."""
         return self.rows * self.cols * self.depth
 
     @property
@@ -329,6 +361,8 @@ def _to_dict(obj) -> dict:
     out = {}
     for f in fields(obj):
         v = getattr(obj, f.name)
+        if v is None and f.metadata.get("implied"):  # a key that does not apply to this config
+            continue
         out[f.name] = f.metadata["dump"](v) if "dump" in f.metadata else _to_dict(v)
     return out
 

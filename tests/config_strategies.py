@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from hwgen.config import (ARITHS, DATAFLOWS, DRAINS, KIND_RULES, KINDS, OVERFLOWS, ArrayConfig, HwgenConfig, PEConfig,
+from hwgen.config import (ARITHS, DATAFLOWS, DRAINS, KIND_RULES, KINDS, LUT_GROUPS, OVERFLOWS, TABLES, ArrayConfig, HwgenConfig, PEConfig,
                           SocConfig)
 
 #: every bundled example (examples/broken/ holds one deliberately invalid file: mutated too),
@@ -271,7 +271,9 @@ def structured_configs(draw, odd: int = 10):
         "kind": lambda: kind,
         "dataflow": lambda: _value(draw, st.sampled_from(flows if coherent else DATAFLOWS)),
         "depth": lambda: _value(draw, st.just(rows) if coherent and kind == "cube" else
+                                st.sampled_from(LUT_GROUPS) if coherent and kind == "lut" else
                                 st.just(1) if coherent and kind not in ("cube", "matrix2d") else dims),
+        "table": lambda: _value(draw, st.sampled_from(TABLES)),
         "drain": lambda: _value(draw, st.just("mux") if coherent else st.sampled_from(DRAINS)),
         "pe": lambda: _section(draw, pe, 50, odd=odd),
     }

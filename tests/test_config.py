@@ -36,12 +36,12 @@ def test_defaults():
     ("name: t\narray:\n  rows: 65\n  cols: 2\n", "x.yaml:3: array.rows: must be an integer 1..64, got 65"),
     ("name: t\narray:\n  rows: 2\n  cols: eight\n", "x.yaml:4: array.cols: must be an integer 1..64, got 'eight'"),
     ("name: t\narray:\n  rows: 2\n  colls: 2\n",
-     "x.yaml:4: array.colls: unknown key; did you mean 'cols'? allowed: rows, cols, kind, dataflow, depth, drain, pe"),
+     "x.yaml:4: array.colls: unknown key; did you mean 'cols'? allowed: rows, cols, kind, dataflow, depth, drain, table, pe"),
     ("name: t\narray:\n  rows: 2\n  cols: 2\n  dataflow: ws\n",
      "x.yaml:5: array.dataflow: must be one of output_stationary, weight_stationary, input_stationary; "
      "got 'ws'"),
     ("name: t\narray:\n  rows: 2\n  cols: 2\n  kind: torus\n",
-     "x.yaml:5: array.kind: must be one of systolic, cube, matrix2d, adder_tree, bit_serial; got 'torus'"),
+     "x.yaml:5: array.kind: must be one of systolic, cube, matrix2d, adder_tree, bit_serial, lut; got 'torus'"),
     ("name: t\narray:\n  rows: 2\n  cols: 2\n  kind: cube\n  depth: 1\n",
      "x.yaml:6: array.depth: a cube is N×N×N: rows, cols and depth must be equal; got 2, 2, 1 "
      "(leave depth out for depth = rows)"),
@@ -74,7 +74,7 @@ def test_defaults():
     ("name: t\n", "x.yaml:1: array: required key is missing"),
     ("array: {rows: 2, cols: 2}\n", "x.yaml:1: name: required key is missing"),
     ("name: t\narray:\n  cols: 2\n", "x.yaml:3: array.rows: required key is missing"),
-    ("name: t\narray: [1, 2]\n", "x.yaml:2: array: must be a mapping with keys rows, cols, kind, dataflow, depth, drain, pe"),
+    ("name: t\narray: [1, 2]\n", "x.yaml:2: array: must be a mapping with keys rows, cols, kind, dataflow, depth, drain, table, pe"),
     ("name: t\narray:\n  rows: 2\n  rows: 3\n  cols: 2\n", "x.yaml:4: array.rows: duplicate key"),
     ("name: t\narray:\n  rows: [2\n", "x.yaml:4: not valid YAML"),
     ("", "x.yaml:1: empty config; expected keys name, array"),
@@ -224,7 +224,7 @@ def test_fuzz_regressions(text, message):
 
 def test_long_values_are_clipped_in_messages():
     text = err("name: t\narray:\n  rows: 4\n  cols: 4\n  kind: " + "x" * 100_000 + "\n")
-    assert text.startswith("x.yaml:5: array.kind: must be one of systolic, cube, matrix2d, adder_tree, bit_serial; "
+    assert text.startswith("x.yaml:5: array.kind: must be one of systolic, cube, matrix2d, adder_tree, bit_serial, lut; "
                            "got 'xxxx") and text.endswith("(100002 characters)") and len(text) < 200
 
 

@@ -5,9 +5,10 @@ from ..config import ArrayConfig
 from .adder_tree import AdderTreeWS
 from .bit_serial import BitSerialOS
 from .dot import DotOS
+from .lut import LutOS
 from .systolic import SystolicOS, SystolicWS, ws_view
 
-__all__ = ["SystolicOS", "SystolicWS", "DotOS", "AdderTreeWS", "BitSerialOS", "build_array"]
+__all__ = ["SystolicOS", "SystolicWS", "DotOS", "AdderTreeWS", "BitSerialOS", "LutOS", "build_array"]
 
 
 def build_array(cfg: ArrayConfig) -> wiring.Component:
@@ -24,4 +25,6 @@ def build_array(cfg: ArrayConfig) -> wiring.Component:
         return AdderTreeWS(cfg)
     if cfg.kind == "bit_serial":
         return BitSerialOS(cfg)
+    if cfg.kind == "lut":
+        return LutOS(cfg)
     raise ValueError(f"unsupported array kind {cfg.kind!r}")

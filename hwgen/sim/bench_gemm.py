@@ -17,6 +17,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from .. import golden
 from ..config import loads
+from ..numerics import LowBitFormat, parse_lowbit
 from .schedule import schedule_gemm, unpack
 from .streams import Sink, Source, run_until
 
@@ -24,6 +25,8 @@ from .streams import Sink, Source, run_until
 def make_operands(rng, cfg, g: dict):
     """Random A (M×K) and W (K×N) in the config's formats, with the plan's corner cases."""
     fa, fw = cfg.pe.a, cfg.pe.w
+    if cfg.kind == "lut":  # a LUT engine's weights: values of the GEMM's low-bit format
+        fw = lut_format(cfg, g)
     shape_a, shape_w = (g["m"], g["k"]), (g["k"], g["n"])
     fill = g.get("fill")
     if fill:  # every entry at an extreme: the strongest overflow case
@@ -46,6 +49,10 @@ def make_operands(rng, cfg, g: dict):
     return (fa.random(rng, shape_a, extremes=ext, zeros=zer),
             fw.random(rng, shape_w, extremes=ext, zeros=zer))
 
+
+def lut_format(cfg, g: dict) -> LowBitFormat:
+    """The weight format of a plan GEMM on a LUT engine (``wfmt``; default int of the widest bits)."""
+    return parse_lowbit(g["wfmt"]) if g.get("wfmt") else LowBitFormat("int", cfg.pe.w.bits)
 
 
 @cocotb.test()
@@ -75,7 +82,8 @@ async def gemm_plan(dut):
     for i, g in enumerate(plan["gemms"]):
         a, w = make_operands(data_rng, cfg, g)
         want = golden.gemm(a, w, acc_bits=cfg.pe.acc, overflow=cfg.pe.overflow, group=cfg.group)
-        sched = schedule_gemm(cfg, a, w, w_bits=g.get("w_bits"))
+        sched = schedule_gemm(cfg, a, w, w_bits=g.get("w_bits"),
+                              w_fmt=lut_format(cfg, g) if cfg.kind == "lut" else None)
         for n, src in sources.items():
             src.load(sched.inputs[n])
             src.p_idle = g.get("stall_in", 0.0)

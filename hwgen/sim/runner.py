@@ -77,6 +77,15 @@ def default_plan(cfg: HwgenConfig, rng: random.Random) -> list[dict]:
                  for b in sorted({1, max(1, arr.pe.w.bits // 2), rng.randint(1, arr.pe.w.bits)})]
     if serial and arr.pe.arith == "sparse_serial" and arr.pe.w.bits >= 4:
         extra = [dict(m=R, k=128, n=C, w_sigma=(1 << (arr.pe.w.bits - 1)) / 5, note="normal weights (σ = range/10)")]
+    if arr.kind == "lut":   # every weight kind, at the widest and the narrowest bits, with stalls
+        B = arr.pe.w.bits
+        fmts = ["binary", "ternary", "int2", f"int{B}", "uint1", f"uint{B}", f"bipolar{B}",
+                rng.choice([f"int{b}" for b in range(2, B + 1)] + [f"uint{b}" for b in range(1, B + 1)]
+                           + [f"bipolar{b}" for b in range(1, B + 1)])]
+        extra = [dict(m=odd(R), k=odd(D), n=odd(C), wfmt=f, stall_in=0.25, stall_out=0.25, extremes=0.2,
+                      zeros=0.1, note=f"weights {f}, stalls") for f in dict.fromkeys(fmts)]
+        extra += [dict(m=R, k=3 * D, n=C, wfmt=f"bipolar{B}", fill="min*max", stall_in=0.1, stall_out=0.3,
+                       note=f"all min × bipolar{B} max, stalls")]
     return perf + random_shapes + extreme + extra
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..arrays.systolic import ws_view
 from ..config import ArrayConfig
+from ..numerics import LowBitFormat
 
 __all__ = ["pack", "unpack", "OutRef", "Schedule", "schedule_gemm"]
 
@@ -64,10 +65,14 @@ def _pad(vec, n: int) -> list[int]:
     return vec + [0] * (n - len(vec))
 
 
-def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, *, w_bits: int | None = None) -> Schedule:
+def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, *, w_bits: int | None = None,
+                  w_fmt: LowBitFormat | None = None) -> Schedule:
     """Beats that compute ``a @ w`` (M×K @ K×N) on the engine ``cfg``, edge tiles zero-padded.
 
-    ``w_bits`` is a bit-serial engine's run-time weight precision (default: the format's)."""
+    ``w_bits`` is a bit-serial engine's run-time weight precision (default: the format's);
+    ``w_fmt`` a LUT engine's weight format (default: two's complement of ``pe.w.bits``)."""
+    if cfg.kind == "lut":
+        return _schedule_lut(cfg, np.asarray(a), np.asarray(w), w_fmt or LowBitFormat("int", cfg.pe.w.bits))
     if cfg.kind in ("cube", "matrix2d"):
         return _schedule_os(cfg, np.asarray(a), np.asarray(w))
     if cfg.kind == "bit_serial" and cfg.pe.arith == "mac":
@@ -107,6 +112,43 @@ def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, *, w_bits: int
             s.out_beats += M
             s.tiles += 1
     s.inputs = {"w": w_beats, "a": a_beats, "c": c_beats}
+    return s
+
+
+def _schedule_lut(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, fmt: LowBitFormat) -> Schedule:
+    """A LUT engine (``hwgen.arrays.lut``): per tile, per group of D channels, one beat per
+    bit-plane of the weights' codes, LSB first; the A block repeats with each plane."""
+    R, C, D, B = cfg.rows, cfg.cols, cfg.depth, cfg.pe.w.bits
+    if fmt.bits > B:
+        raise ValueError(f"the engine stores weights of up to {B} bits; {fmt} has {fmt.bits}")
+    ab = cfg.pe.a.bits
+    fbits = max(1, (B - 1).bit_length())
+    M, K = a.shape
+    N = w.shape[1]
+    codes = fmt.encode(w)
+    steps = max(1, -(-K // D))
+    s = Schedule()
+    a_beats, w_beats = [], []
+    for m0 in range(0, M, R):
+        for n0 in range(0, N, C):
+            for t in range(steps):
+                ablk = np.zeros((R, D), dtype=np.int64)
+                qblk = np.zeros((D, C), dtype=np.int64)   # padded channels meet zero activations
+                part_a = a[m0:m0 + R, t * D:(t + 1) * D]
+                part_q = codes[t * D:(t + 1) * D, n0:n0 + C]
+                ablk[:part_a.shape[0], :part_a.shape[1]] = part_a
+                qblk[:part_q.shape[0], :part_q.shape[1]] = part_q
+                data = pack(ablk.reshape(-1), ab)
+                for plane in range(fmt.bits):
+                    last = t == steps - 1 and plane == fmt.bits - 1
+                    fields = (int(last) | plane << 1 | (fmt.bits - 1) << (1 + fbits) | fmt.code << (1 + 2 * fbits))
+                    a_beats.append(data | fields << (R * D * ab))
+                    w_beats.append(pack(((qblk >> plane) & 1).reshape(-1), 1))
+            for r in range(min(R, M - m0)):
+                s.placement.append((s.out_beats + r, m0 + r, n0, min(C, N - n0)))
+            s.out_beats += R
+            s.tiles += 1
+    s.inputs = {"a": a_beats, "w": w_beats}
     return s
 
 

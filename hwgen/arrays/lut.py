@@ -1,0 +1,157 @@
+"""Table-lookup engine (``array.kind: lut``): low-bit weights × int8 activations by lookups.
+
+An R×C output-stationary tile, elongated: few activation rows R, many weight columns C.
+Each beat brings, for a group of g = ``depth`` input channels, the R×g activation block and
+*one bit-plane* of the g×C weight block. Row r turns its g activations into a table of their
+signed sums (:mod:`hwgen.pe.lut`, built once per group, on the group's first plane, and
+shared by all C columns); column j's g plane bits index it. Planes come LSB first, one per
+beat, so a b-bit weight takes b beats and the cycles grow linearly with the bits; the
+precision (``prec`` = b − 1) and the weight kind (``wfmt``) come with each beat, so one
+engine serves every LUT weight format of up to ``pe.w.bits`` bits at run time.
+
+How the planes make the product. With Tᵣ the ±1 table of row r's group, Sᵣ = Σ aᵢ and
+plane i's bits pᵢⱼ of column j (cᵢ·2^i the plane's weight, :meth:`LowBitFormat.plane_weights`):
+
+* {0,1} planes (``int``, ``uint``, ternary): a·w = Σᵢ cᵢ2^i(Tᵣ[pᵢⱼ] + Sᵣ)/2, so the engine
+  accumulates 2·a·w = Xᵣⱼ + Oᵣ with Xᵣⱼ = Σᵢ cᵢ2^i Tᵣ[pᵢⱼ] per output and one *offset
+  column* per row, Oᵣ = Σᵢ cᵢ2^i Sᵣ (Sᵣ is the table's all-ones entry), and halves on the way
+  out. cᵢ = −1 only for the sign plane of ``int``.
+* bipolar planes (``bipolar``, binary): a·w = Σᵢ 2^i Tᵣ[pᵢⱼ]; the table is taken doubled and
+  the offset column is off, so the same halving applies.
+
+The table register shifts left by one per plane (the plane weight 2^i costs no shifter per
+output); a lookup's negation (symmetric table) and the sign plane's fold into the
+accumulator's carry-in. The accumulators are ``acc + 1`` bits wide and wrap; the result,
+(X + O) >> 1, is the exact product modulo 2^acc.
+
+Stream contracts, one R×C tile per ``last``:
+    ``a``   R×g block ``data[r][d] = A[m0 + r, k0 + d]``, with ``plane`` (0..prec, in
+            order), ``prec`` and ``wfmt`` (0 int/ternary, 1 uint, 2 bipolar/binary);
+            ``last`` on the tile's final beat (final group, plane ``prec``).
+    ``w``   g×C bits ``[d][j]`` = bit ``plane`` of the code of W[k0 + d, n0 + j]. Paired
+            beat-for-beat with ``a``.
+    ``out`` C-vector: rows 0..R−1 of the result tile, R beats per tile.
+
+A tile of G groups at b bits takes G·b beats; its rows leave from 3 cycles after its last
+beat, and tiles follow without a gap when G·b ≥ R.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import ArrayConfig
+from ..pe.lut import build_table, lookup, sum_entry, table_width
+from ..pe.mac import operand_shape
+from .common import TileSpacing, stallable, vec_stream
+
+__all__ = ["LutOS", "WFMT_INT", "WFMT_UINT", "WFMT_BIPOLAR"]
+
+#: the ``wfmt`` codes (:attr:`hwgen.numerics.LowBitFormat.code`)
+WFMT_INT, WFMT_UINT, WFMT_BIPOLAR = 0, 1, 2
+
+
+class LutOS(wiring.Component):
+    """R×C output-stationary table-lookup engine over bit-planes of g-wide weight groups."""
+
+    def __init__(self, cfg: ArrayConfig):
+        self.cfg = cfg
+        pe, R, C, g = cfg.pe, cfg.rows, cfg.cols, cfg.depth
+        B = pe.w.bits
+        super().__init__({
+            "a": In(vec_stream(data.ArrayLayout(operand_shape(pe.a), g), R, last=True,
+                               extra={"plane": range(B), "prec": range(B), "wfmt": 2})),
+            "w": In(vec_stream(data.ArrayLayout(1, C), g)),
+            "out": Out(vec_stream(signed(pe.acc), C)),
+        })
+
+    def elaborate(self, platform):
+        cfg, pe = self.cfg, self.cfg.pe
+        R, C, g, B = cfg.rows, cfg.cols, cfg.depth, pe.w.bits
+        sym = cfg.table == "symmetric"
+        aw = pe.acc + 1                                   # the accumulators hold 2·a·w
+        tw = table_width(pe.a, g) + B                     # a table entry shifted by up to B
+        m, fab, en = stallable(self.out)
+
+        space = TileSpacing(m, fab, R, self.a.payload.last)
+        fire = Signal()
+        m.d.comb += [
+            fire.eq(en & self.a.valid & self.w.valid & space.ok),
+            self.a.ready.eq(en & self.w.valid & space.ok),
+            self.w.ready.eq(en & self.a.valid & space.ok),
+            space.mark.eq(fire & self.a.payload.last),
+        ]
+
+        # -- stage 0: input registers
+        p = self.a.payload
+        v0, l0, first0, neg0, off0, dbl0 = (Signal(name=n) for n in ("v0", "last0", "first0", "neg0", "off0", "dbl0"))
+        a0 = [[Signal(operand_shape(pe.a), name=f"a_{r}_{d}") for d in range(g)] for r in range(R)]
+        w0 = Signal(g * C, name="plane0")
+        fab.d.sync += [v0.eq(fire), l0.eq(p.last), first0.eq(p.plane == 0),
+                       neg0.eq((p.wfmt == WFMT_INT) & (p.plane == p.prec)),
+                       off0.eq(p.wfmt != WFMT_BIPOLAR), dbl0.eq(p.wfmt == WFMT_BIPOLAR),
+                       w0.eq(self.w.payload.as_value())]
+        fab.d.sync += [a0[r][d].eq(p.data[r][d]) for r in range(R) for d in range(g)]
+
+        # -- stage 1: the tables (precompute on a group's first plane, then shift per plane)
+        v1, l1, neg1, off1 = (Signal(name=n) for n in ("v1", "last1", "neg1", "off1"))
+        w1 = Signal(g * C, name="plane1")
+        fab.d.sync += [v1.eq(v0), l1.eq(l0), neg1.eq(neg0), off1.eq(off0), w1.eq(w0)]
+        tabs = []
+        for r in range(R):
+            fresh = build_table(fab, a0[r], pe.a, sym, f"pre{r}")
+            held = [Signal(signed(tw), name=f"tab_{r}_{e}") for e in range(len(fresh))]
+            with fab.If(v0):
+                for t, f in zip(held, fresh):
+                    fab.d.sync += t.eq(Mux(first0, Mux(dbl0, f << 1, f), t << 1))
+            tabs.append(held)
+
+        # -- stage 2: lookups into the accumulators; a tile's last beat moves them to the holds
+        load = Signal(name="load")
+        m.d.comb += load.eq(v1 & l1)
+        holds = [[Signal(signed(aw), name=f"hold_{r}_{j}") for j in range(C)] for r in range(R)]
+        offs = [Signal(signed(aw), name=f"offhold_{r}") for r in range(R)]
+        cols = []
+        for j in range(C):
+            idx = Cat(*(w1[d * C + j] for d in range(g)))
+            cols.append(idx)
+
+        def accumulate(acc, hold, x, n, name):
+            xs = Signal(signed(tw), name=f"{name}_x")
+            nxt = Signal(signed(aw), name=f"{name}_nxt")
+            fab.d.comb += [xs.eq(x ^ n.replicate(tw)), nxt.eq(acc + xs + n)]
+            with fab.If(v1):
+                with fab.If(l1):
+                    fab.d.sync += [hold.eq(nxt), acc.eq(0)]
+                with fab.Else():
+                    fab.d.sync += acc.eq(nxt)
+
+        for r in range(R):
+            for j in range(C):
+                val, lneg = lookup(fab, tabs[r], cols[j], sym, f"lk_{r}_{j}")
+                n = Signal(name=f"neg_{r}_{j}")
+                fab.d.comb += n.eq(lneg ^ neg1)
+                accumulate(Signal(signed(aw), name=f"acc_{r}_{j}"), holds[r][j], val, n, f"mac_{r}_{j}")
+            # the offset column: the all-ones index (S), only for {0,1} planes
+            s = Signal(signed(tw), name=f"sum_{r}")
+            fab.d.comb += s.eq(Mux(off1, sum_entry(tabs[r], sym), 0))
+            accumulate(Signal(signed(aw), name=f"off_{r}"), offs[r], s, neg1 & off1, f"offc_{r}")
+
+        # -- drain: row by row, (X + O) >> 1 (C adders, shared by the rows)
+        draining = Signal(name="draining")
+        row = Signal(range(R), name="drain_row")
+        with fab.If(load):
+            fab.d.sync += [draining.eq(1), row.eq(0)]
+        with fab.Elif(draining):
+            fab.d.sync += row.eq(row + 1)
+            with fab.If(row == R - 1):
+                fab.d.sync += [draining.eq(0), row.eq(0)]
+        fab.d.sync += self.out.valid.eq(draining)
+        off_row = Signal(signed(aw), name="off_row")
+        fab.d.comb += off_row.eq(Array(offs)[row])
+        for j in range(C):
+            total = Signal(signed(aw), name=f"total{j}")
+            fab.d.comb += total.eq(Array(holds[r][j] for r in range(R))[row] + off_row)
+            fab.d.sync += self.out.payload[j].eq(total[1:])
+        return m
