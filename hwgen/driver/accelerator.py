@@ -17,8 +17,9 @@ import numpy as np
 
 from .. import config
 from ..config import HwgenConfig
+from ..numerics import LowBitFormat, parse_lowbit
 from ..soc.layout import Geometry
-from ..soc.protocol import (MAX_PAYLOAD, READ_FORMAT, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, Cmd, Mem,
+from ..soc.protocol import (MAX_PAYLOAD, READ_FORMAT, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_WFMT_SHIFT, Cmd, Mem,
                             SOF_RSP, ProtocolError, Reg, ResponseFrame, Status, parse_response, request)
 from .tiling import Tiling
 from .transports import Transport, open_transport
@@ -188,11 +189,14 @@ class Accelerator:
         return bytes(out)
 
     def run(self, m_tiles: int, n_tiles: int, k_beats: int, *, a_base: int = 0, w_base: int = 0,
-            out_base: int = 0, accumulate: bool = False, prec: int | None = None, wait: bool = True) -> int | None:
+            out_base: int = 0, accumulate: bool = False, prec: int | None = None, wfmt: int = 0,
+            wait: bool = True) -> int | None:
         """One RUN; returns the device's cycle count for it. With ``wait=False`` it returns at
-        once (the device keeps computing; :meth:`wait` collects the cycle count)."""
+        once (the device keeps computing; :meth:`wait` collects the cycle count). ``prec`` is
+        a bit-serial or LUT engine's weight bits − 1, ``wfmt`` a LUT engine's weight kind
+        (:attr:`hwgen.numerics.LowBitFormat.code`)."""
         prec = self.cfg.array.pe.w.bits - 1 if prec is None else prec
-        flags = (RUN_ACCUMULATE if accumulate else 0) | (0 if wait else RUN_ASYNC)
+        flags = (RUN_ACCUMULATE if accumulate else 0) | (0 if wait else RUN_ASYNC) | (wfmt << RUN_WFMT_SHIFT)
         payload = RUN_FORMAT.pack(m_tiles, n_tiles, k_beats, a_base, w_base, out_base, flags, prec)
         answer = self.command(Cmd.RUN, payload=payload)
         if not wait:
@@ -226,10 +230,15 @@ class Accelerator:
         return self.stats.as_dict()
 
     # -- GEMM
-    def gemm(self, a, w, *, requant: Requant | None = None) -> np.ndarray:
+    def gemm(self, a, w, *, requant: Requant | None = None, w_fmt: LowBitFormat | str | None = None) -> np.ndarray:
         """``a @ w`` (M×K @ K×N) with the engine's accumulator semantics; with ``requant``,
         the output stage's result in ``soc.out``. Tiles, pads and chunks itself
         (:mod:`hwgen.driver.tiling`).
+
+        On a LUT engine ``w`` holds values of the low-bit format ``w_fmt`` (``"int2"``,
+        ``"uint4"``, ``"ternary"``, ``"binary"``, ``"bipolar3"`` …; default two's complement of
+        the engine's widest bits), checked before anything is sent; they travel and are
+        stored as bit-planes, ``w_fmt.bits`` bits per weight.
 
         Double-buffered: every memory is used as two halves, and while the device computes
         one chunk (an asynchronous RUN) the next chunk's operands are written into the other
@@ -240,7 +249,11 @@ class Accelerator:
             raise ValueError(f"gemm needs (M, K) @ (K, N), got {a.shape} @ {w.shape}")
         pe, g = self.cfg.array.pe, self.geo
         pe.a.check(a, "a")
-        pe.w.check(w, "w")
+        fmt = self._w_format(w_fmt)
+        if fmt is None:
+            pe.w.check(w, "w")
+        else:
+            fmt.check(w, "w")
         scale = None
         if requant is not None:
             if g.transposed:
@@ -253,10 +266,25 @@ class Accelerator:
             self.set_reg(Reg.RELU, int(requant.relu))
         if g.transposed:  # the WS grid on Cᵀ = Wᵀ Aᵀ
             return self._gemm(w.T, a.T, None).T
-        return self._gemm(a, w, scale)
+        return self._gemm(a, w, scale, fmt)
 
-    def _gemm(self, a: np.ndarray, w: np.ndarray, scale) -> np.ndarray:
-        plan = Tiling(self.geo, a.shape[0], a.shape[1], w.shape[1], requant=scale is not None)
+    def _w_format(self, w_fmt) -> LowBitFormat | None:
+        """A LUT engine's weight format (checked against what the engine stores); None otherwise."""
+        if not self.geo.lut:
+            if w_fmt is not None:
+                raise ValueError(f"w_fmt is for LUT engines; {self.cfg.name} is {self.cfg.array.kind} "
+                                 f"(its weights are {self.cfg.array.pe.w})")
+            return None
+        bits = self.cfg.array.pe.w.bits
+        fmt = LowBitFormat("int", bits) if w_fmt is None else (
+            w_fmt if isinstance(w_fmt, LowBitFormat) else parse_lowbit(w_fmt))
+        if fmt.bits > bits:
+            raise ValueError(f"{self.cfg.name} stores weights of up to {bits} bits (pe.w: {self.cfg.array.pe.w}); "
+                             f"{fmt} has {fmt.bits}")
+        return fmt
+
+    def _gemm(self, a: np.ndarray, w: np.ndarray, scale, fmt: LowBitFormat | None = None) -> np.ndarray:
+        plan = Tiling(self.geo, a.shape[0], a.shape[1], w.shape[1], requant=scale is not None, w_fmt=fmt)
         out = np.zeros((a.shape[0], w.shape[1]), dtype=np.int64)
         pending = None  # (job, accumulator half) of the RUN computing on the device
         block, a_key, a_half = -1, None, 1
@@ -272,8 +300,9 @@ class Accelerator:
                 self.wait()
                 self._collect(plan, *pending, out, scale)
             m_tiles, n_tiles, k_beats = plan.run_shape(job)
+            lut = {} if fmt is None else {"prec": fmt.bits - 1, "wfmt": fmt.code}
             self.run(m_tiles, n_tiles, k_beats, a_base=a_half * plan.ha, w_base=w_half * plan.hw,
-                     out_base=acc_half * plan.hacc, accumulate=job.chunk > 0, wait=False)
+                     out_base=acc_half * plan.hacc, accumulate=job.chunk > 0, wait=False, **lut)
             pending = (job, acc_half)
         if pending is not None:
             self.wait()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..numerics import LowBitFormat
 from ..soc.layout import Geometry
 
 __all__ = ["Job", "Tiling"]
@@ -30,8 +31,11 @@ class Job:
 
 
 class Tiling:
-    def __init__(self, geo: Geometry, M: int, K: int, N: int, *, requant: bool):
+    def __init__(self, geo: Geometry, M: int, K: int, N: int, *, requant: bool, w_fmt: LowBitFormat | None = None):
         self.geo = g = geo
+        #: a LUT engine's weight format: its W words are ``planes`` bit-planes per beat
+        self.w_fmt = w_fmt
+        planes = w_fmt.bits if g.lut else 1
         s = g.cfg.soc
         self.ha, self.hw, self.hacc = s.a_words // 2, s.w_words // 2, s.acc_words // 2
         self.hsc = max(1, s.scale_words // 2)
@@ -39,12 +43,14 @@ class Tiling:
         pe = g.cfg.array.pe
         NT = -(-N // C)
         if g.contract == "os":
-            kb_all, kb_max = g.k_beats(K), min(self.ha, self.hw)
+            kb_all, kb_max = g.k_beats(K), min(self.ha, self.hw // planes)
+            if kb_max < 1:
+                raise ValueError(f"w_words = {s.w_words} cannot hold two blocks of {planes} bit-planes")
             k_step = kb_max * g.D
             if self.hacc < R:
                 raise ValueError(f"acc_words = {s.acc_words} cannot hold two tiles of {R} rows")
             kb = g.k_beats(min(K, k_step))
-            n_step = C * max(1, min(NT, self.hw // kb, self.hsc if requant else NT, self.hacc // R))
+            n_step = C * max(1, min(NT, self.hw // (kb * planes), self.hsc if requant else NT, self.hacc // R))
             m_step = R * max(1, min(-(-M // R), self.ha // kb, self.hacc // (n_step // C * R)))
         else:
             if self.hw < R:
@@ -73,6 +79,8 @@ class Tiling:
 
     def operands(self, job: Job, a: np.ndarray, w: np.ndarray) -> tuple[bytes, bytes]:
         g, blk_a, blk_w = self.geo, a[job.m0:job.m1, job.k0:job.k1], w[job.k0:job.k1, job.n0:job.n1]
+        if g.lut:
+            return g.pack_a(blk_a), g.pack_w_planes(self.w_fmt.encode(blk_w), self.w_fmt.bits)
         if g.contract == "os":
             return g.pack_a(blk_a), g.pack_w(blk_w)
         return g.pack_a_ws(blk_a), g.pack_w_ws(blk_w)

@@ -16,35 +16,47 @@ from .. import golden
 from ..arrays.systolic import os_extra_latency, os_min_tile_k, os_tile_gap
 from ..config import HwgenConfig
 from ..golden.requant import requantize
-from ..numerics import saturate, wrap_signed
+from ..numerics import LowBitFormat, saturate, wrap_signed
 from ..sim.schedule import pack
 from .layout import Geometry
-from .protocol import (READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, SOF_REQ, Cmd, Mem, Reg,
+from .protocol import (READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_WFMT_SHIFT, SOF_REQ, Cmd,
+                       Mem, Reg,
                        Status, crc16, response)
 
-__all__ = ["GoldenDevice", "run_cycles_model", "run_fits", "run_needs"]
+__all__ = ["GoldenDevice", "run_cycles_model", "run_fits", "run_needs", "lut_args_ok"]
 
 
-def run_needs(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int) -> tuple[int, int, int]:
+def run_needs(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, prec: int = 0) -> tuple[int, int, int]:
     """The words of A, W and ACC a RUN uses (weight-stationary: ``m_tiles`` = M rows,
-    ``k_beats`` = K tiles of R rows each)."""
+    ``k_beats`` = K tiles of R rows each; a LUT engine: ``prec + 1`` W words per beat)."""
     if geo.contract == "ws":
         return m_tiles * k_beats, n_tiles * k_beats * geo.R, m_tiles * n_tiles
-    return m_tiles * k_beats, n_tiles * k_beats, m_tiles * n_tiles * geo.R
+    planes = prec + 1 if geo.lut else 1
+    return m_tiles * k_beats, n_tiles * k_beats * planes, m_tiles * n_tiles * geo.R
+
+
+def lut_args_ok(geo: Geometry, flags: int, prec: int) -> bool:
+    """A LUT engine's RUN names a weight kind it knows (not 3) and at most ``pe.w.bits`` bits."""
+    return not geo.lut or ((flags >> RUN_WFMT_SHIFT) & 3 != 3 and prec < geo.cfg.array.pe.w.bits)
 
 
 def run_fits(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, a_base: int, w_base: int,
-             out_base: int) -> bool:
-    """Whether a RUN's counts are non-zero and its operands and results lie inside the memories."""
-    needs = run_needs(geo, m_tiles, n_tiles, k_beats)
+             out_base: int, flags: int = 0, prec: int = 0) -> bool:
+    """Whether a RUN's counts are non-zero, its operands and results lie inside the memories
+    and (LUT engines) its weight kind and bits are ones the engine has."""
+    if not lut_args_ok(geo, flags, prec):
+        return False
+    needs = run_needs(geo, m_tiles, n_tiles, k_beats, prec)
     return bool(m_tiles and n_tiles and k_beats
                 and all(base + need <= geo.depth(mem) for mem, base, need
                         in zip((Mem.A, Mem.W, Mem.ACC), (a_base, w_base, out_base), needs)))
 
 
-def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int) -> int:
+def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, prec: int = 0) -> int:
     """Modeled cycles of one RUN (the RTL's counters are measured; this is an estimate)."""
     a = geo.cfg.array
+    if geo.lut:   # one beat per weight bit-plane
+        return m_tiles * n_tiles * max(k_beats * (prec + 1), a.rows) + a.rows + 6
     if geo.contract == "ws":  # M rows per (K tile, N tile), weights loaded in the shadow bank
         return k_beats * n_tiles * max(m_tiles, a.rows) + a.rows + a.rows + a.cols + 4
     tiles = m_tiles * n_tiles
@@ -214,21 +226,24 @@ class GoldenDevice:
         return response(Status.OK, tag, b"".join(pack(row, bits).to_bytes(onb, "little") for row in y))
 
     def _run(self, tag, payload) -> bytes:
-        mt_n, nt_n, kb, a_base, w_base, out_base, flags, _prec = RUN_FORMAT.unpack(payload)
+        mt_n, nt_n, kb, a_base, w_base, out_base, flags, prec = RUN_FORMAT.unpack(payload)
         g = self.geo
-        if not run_fits(g, mt_n, nt_n, kb, a_base, w_base, out_base):
+        if not run_fits(g, mt_n, nt_n, kb, a_base, w_base, out_base, flags, prec):
             return self._error(Status.BAD_ARGS, tag)
-        a_need, w_need, _ = run_needs(g, mt_n, nt_n, kb)
-        cycles = run_cycles_model(g, mt_n, nt_n, kb)
+        a_need, w_need, _ = run_needs(g, mt_n, nt_n, kb, prec)
+        cycles = run_cycles_model(g, mt_n, nt_n, kb, prec)
         answer = b"" if flags & RUN_ASYNC else struct.pack("<I", cycles)
         if tag == self.last_run_tag:  # a retried RUN: acknowledge, do not run twice
             return response(Status.OK, tag, answer)
         a_words = self._words(Mem.A, a_base, a_need)
         w_words = self._words(Mem.W, w_base, w_need)
-        (self._run_ws if g.contract == "ws" else self._run_os)(mt_n, nt_n, kb, a_words, w_words, out_base, flags)
+        if g.lut:
+            self._run_lut(mt_n, nt_n, kb, a_words, w_words, out_base, flags, prec)
+        else:
+            (self._run_ws if g.contract == "ws" else self._run_os)(mt_n, nt_n, kb, a_words, w_words, out_base, flags)
         self.last_run_tag, self.last_run_cycles = tag, cycles
         self.regs[Reg.BUSY] += cycles
-        self.regs[Reg.ARRAY] += mt_n * nt_n * kb
+        self.regs[Reg.ARRAY] += mt_n * nt_n * kb * (prec + 1 if g.lut else 1)
         self.regs[Reg.RUNS] += 1
         return response(Status.OK, tag, answer)
 
@@ -253,6 +268,24 @@ class GoldenDevice:
             for nt in range(nt_n):
                 res = golden.gemm(a_tile, w_blocks[nt].reshape(kb * D, C), acc_bits=pe.acc, overflow=pe.overflow,
                                   group=self.cfg.array.group)
+                for r in range(R):
+                    self._store(out_base + (mt * nt_n + nt) * R + r, res[r], flags)
+
+    def _run_lut(self, mt_n, nt_n, kb, a_words, w_words, out_base, flags, prec) -> None:
+        """The W words are bit-planes: rebuild each weight's code, decode it with the RUN's
+        weight kind and bits, and multiply (the golden model, not the engine's tables)."""
+        g, pe = self.geo, self.cfg.array.pe
+        R, C, D, planes = g.R, g.C, g.D, prec + 1
+        kind = {0: "int", 1: "uint", 2: "bipolar"}[(flags >> RUN_WFMT_SHIFT) & 3]
+        bits = w_words.reshape(nt_n, kb, planes, D, C)
+        codes = (bits << np.arange(planes).reshape(1, 1, -1, 1, 1)).sum(axis=2)   # (nt, kb, D, C)
+        # int at one bit is its sign plane alone: values 0 and −1
+        values = -codes if (kind, planes) == ("int", 1) else LowBitFormat(kind, planes).decode(codes)
+        a_blocks = a_words.reshape(mt_n, kb, R, D)
+        for mt in range(mt_n):
+            a_tile = a_blocks[mt].transpose(1, 0, 2).reshape(R, kb * D)
+            for nt in range(nt_n):
+                res = golden.gemm(a_tile, values[nt].reshape(kb * D, C), acc_bits=pe.acc, overflow="wrap")
                 for r in range(R):
                     self._store(out_base + (mt * nt_n + nt) * R + r, res[r], flags)
 

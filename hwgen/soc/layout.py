@@ -11,6 +11,10 @@ run on the accelerator. One *beat* of the engine is one scratchpad word:
   C accumulators each;
 * scale memory: word ``s`` holds C unsigned 16-bit output scales.
 
+A LUT engine's W words are bit-planes: word ``w_base + (nt·Kb + kb)·b + i`` holds bit i of
+the codes of the D×C block (b-bit weights take b words per block: a layer's weights are
+stored, and travel, at exactly b bits each).
+
 A word travels on the host link as ``ceil(bits / 8)`` bytes, little-endian, element 0 in
 the low bits (``hwgen.sim.schedule.pack``).
 """
@@ -26,7 +30,7 @@ from .protocol import Mem
 __all__ = ["Geometry", "SCALE_BITS", "SUPPORTED_KINDS", "UnsupportedEngine", "pack_words", "unpack_words"]
 
 SCALE_BITS = 16
-SUPPORTED_KINDS = ("systolic", "cube", "matrix2d", "bit_serial", "adder_tree")
+SUPPORTED_KINDS = ("systolic", "cube", "matrix2d", "bit_serial", "adder_tree", "lut")
 
 
 def _nbytes(bits: int) -> int:
@@ -77,6 +81,11 @@ class Geometry:
         return "os" if self.cfg.array.dataflow == "output_stationary" else "ws"
 
     @property
+    def lut(self) -> bool:
+        """A table-lookup engine: W words are bit-planes (one per weight bit)."""
+        return self.cfg.array.kind == "lut"
+
+    @property
     def view(self):
         """The array as the engine computes it: input-stationary runs the WS grid on
         Cᵀ = Wᵀ Aᵀ, with the operand formats exchanged (``hwgen.arrays.systolic.ws_view``)."""
@@ -105,7 +114,7 @@ class Geometry:
         if mem == Mem.A:
             return a.rows * a.depth * pe.a.bits
         if mem == Mem.W:
-            return a.depth * a.cols * pe.w.bits
+            return a.depth * a.cols * (1 if self.lut else pe.w.bits)
         if mem == Mem.ACC:
             return a.cols * (self.cfg.soc.out.bits if requant else pe.acc)
         return a.cols * SCALE_BITS
@@ -173,6 +182,18 @@ class Geometry:
         blocks = pad.reshape(kb, D, -1, C).transpose(2, 0, 1, 3).reshape(-1, D * C)
         return pack_words(blocks, bits, self.word_bytes(Mem.W))
 
+    def pack_w_planes(self, codes: np.ndarray, bits: int) -> bytes:
+        """A LUT engine's W (K×N unsigned codes of ``bits``-bit weights) as bit-plane words:
+        N tiles outer, then K blocks, then planes LSB first."""
+        C, D = self.C, self.D
+        k, n = codes.shape
+        kb = self.k_beats(k)
+        pad = np.zeros((kb * D, -(-n // C) * C), dtype=np.int64)
+        pad[:k, :n] = codes
+        blocks = pad.reshape(kb, D, -1, C).transpose(2, 0, 1, 3).reshape(-1, 1, D * C)
+        planes = (blocks >> np.arange(bits, dtype=np.int64).reshape(1, -1, 1)) & 1
+        return pack_words(planes.reshape(-1, D * C), 1, self.word_bytes(Mem.W))
+
     def pack_scale(self, scale: np.ndarray) -> bytes:
         """Per-column scales (N,) as scale words (C per word, zero-padded)."""
         C = self.C
@@ -189,6 +210,8 @@ class Geometry:
                                else (self.cfg.array.pe.acc, self.C, True))
         elif mem == Mem.A:
             bits, n, signed = self.view.pe.a.bits, self.R * self.D, self.view.pe.a.signed
+        elif mem == Mem.W and self.lut:
+            bits, n, signed = 1, self.D * self.C, False
         elif mem == Mem.W:
             bits, n, signed = self.view.pe.w.bits, self.D * self.C, self.view.pe.w.signed
         else:

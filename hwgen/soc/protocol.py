@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 __all__ = ["VERSION", "SOF_REQ", "SOF_RSP", "Cmd", "Status", "Mem", "Reg", "REGISTERS", "crc16",
            "request", "response", "parse_response", "ResponseFrame", "ProtocolError", "RUN_FORMAT",
-           "RUN_ACCUMULATE", "RUN_ASYNC", "READ_FORMAT", "describe", "REQ_HEADER", "RSP_HEADER", "MAX_PAYLOAD"]
+           "RUN_ACCUMULATE", "RUN_ASYNC", "RUN_WFMT_SHIFT", "READ_FORMAT", "describe", "REQ_HEADER", "RSP_HEADER", "MAX_PAYLOAD"]
 
 VERSION = 1
 SOF_REQ = 0xA5
@@ -41,6 +41,9 @@ MAX_PAYLOAD = 0xFFFF
 RUN_FORMAT = struct.Struct("<HHHIIIBB")
 RUN_ACCUMULATE = 1   #: flags bit 0: add the results to the accumulator memory
 RUN_ASYNC = 2        #: flags bit 1: answer at the start (WAIT answers at the end)
+#: flags bits 2-3: a LUT engine's weight kind (:attr:`hwgen.numerics.LowBitFormat.code`:
+#: 0 int/ternary, 1 uint, 2 bipolar/binary; 3 is refused); ``prec`` is its bits − 1
+RUN_WFMT_SHIFT = 2
 #: READ payload: count (words), mode (0 raw, 1 requantized), scale address
 READ_FORMAT = struct.Struct("<HBH")
 
@@ -169,6 +172,7 @@ def describe() -> dict:
         "memories": {m.name: int(m) for m in Mem},
         "registers": {r.name.lower(): int(r) for r in Reg},
         "run_payload": "m_tiles u16, n_tiles u16, k_beats u16, a_base u32, w_base u32, out_base u32, "
-                       "flags u8 (bit 0: accumulate, bit 1: asynchronous), prec u8",
+                       "flags u8 (bit 0: accumulate, bit 1: asynchronous, bits 2-3: LUT weight kind "
+                       "0 int/ternary, 1 uint, 2 bipolar/binary), prec u8 (weight bits - 1)",
         "read_payload": "count u16 (words), mode u8 (0 raw, 1 requantized), scale_addr u16",
     }

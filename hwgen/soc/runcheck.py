@@ -56,6 +56,10 @@ class RunBoundsCheck(wiring.Component):
         # each (``fin`` counts them); the base and the bound are selected as the product starts
         fin, base_ok, fits = Signal(2), Signal(), Signal()
         scale_r = [1, g.R if ws else 1, 1 if ws else g.R]
+        B = g.cfg.array.pe.w.bits
+        # a LUT engine: W holds prec + 1 bit-plane words per beat; its weight kind is 0..2, prec < B
+        planes = run.prec[:max(1, (B - 1).bit_length())] + 1 if g.lut else 1
+        lut_ok = ((run.flags[2:4] != 3) & (run.prec < B)) if g.lut else 1
 
         def per_bound(a, w, acc):   # the value for the bound being checked
             return Mux(chk == 0, a, Mux(chk == 1, w, acc))
@@ -63,14 +67,14 @@ class RunBoundsCheck(wiring.Component):
         y_sel = per_bound(run.k_beats, run.k_beats, run.n_tiles)
         base = per_bound(run.a_base, run.w_base, run.out_base)
         bound = per_bound(*limit)
-        scaled = per_bound(prod * scale_r[0], prod * scale_r[1], prod * scale_r[2])
+        scaled = per_bound(prod * scale_r[0], prod * (planes if g.lut else scale_r[1]), prod * scale_r[2])
         base_q, bound_q, scaled_q = Signal(P), Signal(bound.shape()), Signal(scaled.shape())
         need_q = Signal(len(scaled_q) + 1)
 
         with m.If(~self.busy):
             with m.If(self.start):
                 m.d.sync += [self.busy.eq(1), chk.eq(0), mul_busy.eq(0), fin.eq(0),
-                             self.ok.eq((run.m_tiles != 0) & (run.n_tiles != 0) & (run.k_beats != 0))]
+                             self.ok.eq((run.m_tiles != 0) & (run.n_tiles != 0) & (run.k_beats != 0) & lut_ok)]
         with m.Elif(~mul_busy):
             m.d.sync += [prod.eq(0), mul_x.eq(x_sel[:P]), x_big.eq(x_sel[P:] != 0), ovf.eq(0),
                          mul_y.eq(y_sel), y_nz.eq(y_sel != 0), mul_busy.eq(1),

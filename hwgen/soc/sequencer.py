@@ -9,7 +9,7 @@ through a small FIFO, so tiles follow each other as closely as the engine allows
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -74,7 +74,10 @@ class Sequencer(wiring.Component):
         abits, wbits = geo.word_bits(Mem.A), geo.word_bits(Mem.W)
 
         # -- issue: scratchpad reads, one A and one W word per cycle, into the FIFO
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=abits + wbits + 1, depth=_FIFO_DEPTH)
+        # a LUT engine: each beat's A word repeats for its prec + 1 W bit-plane words
+        lut = geo.lut
+        pb = max(1, (pe.w.bits - 1).bit_length()) if lut else 0
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=abits + wbits + 1 + pb, depth=_FIFO_DEPTH)
         # The read addresses are counters (no adder before the memories); the beat, N tile and
         # M tile counts go down from (count - 2), so a count's last step is its sign flip-flop.
         a_ptr, w_ptr = Signal(len(self.a_rd.addr)), Signal(len(self.w_rd.addr))   # the RUN's bounds were checked
@@ -85,7 +88,12 @@ class Sequencer(wiring.Component):
         k_reload, n_reload = Signal(17, name="k_reload"), Signal(17, name="n_reload")
         w_base, accumulate = Signal.like(w_ptr, name="w_base"), Signal(name="accumulate")
         prec = Signal(8, name="prec")
+        wfmt = Signal(2, name="wfmt")
+        plane = Signal(max(1, pb), name="plane")
+        pl_left, pl_reload = Signal(9, name="pl_left"), Signal(9, name="pl_reload")
+        pl_last = pl_left[-1] if lut else Const(1)
         issuing, inflight, in_last = Signal(), Signal(), Signal()
+        in_plane = Signal.like(plane)
         # FIFO room, a cycle old and so counted as if the last cycle's read had not left yet
         # (the FIFO then holds one word less, never more)
         room = Signal(init=1)
@@ -93,9 +101,16 @@ class Sequencer(wiring.Component):
         m.d.comb += [fire.eq(issuing & room),
                      self.a_rd.addr.eq(a_ptr), self.w_rd.addr.eq(w_ptr),
                      self.a_rd.en.eq(fire), self.w_rd.en.eq(fire)]
-        m.d.sync += [inflight.eq(fire), in_last.eq(kb_last), room.eq(fifo.level + inflight + fire < _FIFO_DEPTH)]
-        m.d.comb += [fifo.w_en.eq(inflight), fifo.w_data.eq(Cat(self.a_rd.data, self.w_rd.data, in_last))]
-        with m.If(fire):
+        m.d.sync += [inflight.eq(fire), in_last.eq(kb_last & pl_last), in_plane.eq(plane),
+                     room.eq(fifo.level + inflight + fire < _FIFO_DEPTH)]
+        m.d.comb += [fifo.w_en.eq(inflight),
+                     fifo.w_data.eq(Cat(self.a_rd.data, self.w_rd.data, in_last, in_plane[:pb]))]
+        if lut:
+            with m.If(fire & ~pl_last):   # the next bit-plane of the same block: A stays
+                m.d.sync += [pl_left.eq(pl_left - 1), plane.eq(plane + 1), w_ptr.eq(w_ptr + 1)]
+            with m.If(fire & pl_last):
+                m.d.sync += [pl_left.eq(pl_reload), plane.eq(0)]
+        with m.If(fire & pl_last):
             with m.If(kb_last):
                 m.d.sync += kb_left.eq(k_reload)
                 with m.If(nt_last):   # the next M tile: its A words follow; W from the start
@@ -109,13 +124,16 @@ class Sequencer(wiring.Component):
                 m.d.sync += [kb_left.eq(kb_left - 1), a_ptr.eq(a_ptr + 1), w_ptr.eq(w_ptr + 1)]
 
         # -- the engine's operand streams straight from the FIFO
-        a_data, w_data, last = fifo.r_data[:abits], fifo.r_data[abits:abits + wbits], fifo.r_data[-1]
+        a_data, w_data = fifo.r_data[:abits], fifo.r_data[abits:abits + wbits]
+        last = fifo.r_data[abits + wbits]
         m.d.comb += [self.a.valid.eq(fifo.r_rdy), self.w.valid.eq(fifo.r_rdy),
                      self.a.payload.data.as_value().eq(a_data), self.a.payload.last.eq(last),
                      self.w.payload.as_value().eq(w_data),
                      fifo.r_en.eq(self.a.valid & self.a.ready)]
-        if "prec" in dict(self.a.payload.shape()):  # a bit-serial engine's run-time precision
+        if "prec" in dict(self.a.payload.shape()):  # a bit-serial or LUT engine's run-time precision
             m.d.comb += self.a.payload.prec.eq(prec)
+        if lut:
+            m.d.comb += [self.a.payload.plane.eq(fifo.r_data[abits + wbits + 1:]), self.a.payload.wfmt.eq(wfmt)]
 
         # -- results: consecutive accumulator words, optionally accumulated
         out_addr = Signal(len(self.acc.wr_addr))
@@ -158,7 +176,7 @@ class Sequencer(wiring.Component):
         # result rows issued (a tile's last beat read) but not yet written: no multiplier for
         # "m_tiles · n_tiles · R rows to come"
         outstanding = Signal(16)
-        tile_issued = fire & kb_last
+        tile_issued = fire & kb_last & pl_last
         outstanding_n = Signal.like(outstanding)
         m.d.comb += outstanding_n.eq(outstanding + Mux(tile_issued, geo.R, 0) - got)
         m.d.sync += outstanding.eq(outstanding_n)
@@ -180,6 +198,10 @@ class Sequencer(wiring.Component):
                          kb_left.eq(count(self.args.k_beats)), nt_left.eq(count(self.args.n_tiles)),
                          mt_left.eq(count(self.args.m_tiles)),
                          w_base.eq(self.args.w_base), accumulate.eq(self.args.flags[0]), prec.eq(self.args.prec),
+
                          issuing.eq(1), a_ptr.eq(self.args.a_base), a_row.eq(self.args.a_base),
                          w_ptr.eq(self.args.w_base), out_addr.eq(self.args.out_base)]
+            if lut:
+                m.d.sync += [wfmt.eq(self.args.flags[2:4]), plane.eq(0),
+                             pl_left.eq(self.args.prec - 1), pl_reload.eq(self.args.prec - 1)]
         return m
