@@ -41,6 +41,9 @@ ENGINES = {
         rows=2, cols=3, depth=2, kind="matrix2d", pe=PEConfig(a=fmt("uint8"), w=fmt("int3"), acc=20)), soc=SOC),
     "bit_serial_sparse": HwgenConfig(name="fz_bs", array=ArrayConfig(rows=2, cols=2, kind="bit_serial",
                                                                     pe=PEConfig(arith="sparse_serial")), soc=SOC),
+    "lut_int3": HwgenConfig(name="fz_lut", array=ArrayConfig(rows=2, cols=4, kind="lut", depth=3,
+                                                            pe=PEConfig(w=fmt("int3"), acc=24)),
+                            soc=SocConfig(a_words=32, w_words=64, acc_words=32, scale_words=4)),
 }
 
 

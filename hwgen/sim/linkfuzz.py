@@ -159,12 +159,16 @@ class RequestGen:
         m, n, k = self._int(1, 4), self._int(1, 3), self._int(1, 4)
         if self._chance(0.05):
             m, n, k = (self._int(0, 2**16 - 1) if self._chance(0.3) else v for v in (m, n, k))
+        bits = geo.cfg.array.pe.w.bits
+        if geo.lut:   # the weight bits and kind matter: mostly ones the engine has, sometimes not
+            prec = self._int(0, bits - 1) if self._chance(0.9) else self._int(0, 255)
+        else:
+            prec = bits - 1 if geo.cfg.array.kind == "bit_serial" else self._int(0, 255)
         bases = []
-        for mem, need in zip((Mem.A, Mem.W, Mem.ACC), run_needs(geo, m, n, k)):
+        for mem, need in zip((Mem.A, Mem.W, Mem.ACC), run_needs(geo, m, n, k, prec)):
             room = geo.depth(mem) - need
             bases.append(self._int(0, room) if room >= 0 and self._chance(0.9) else self.addr(mem))
-        flags = self._int(0, 3) if self._chance(0.9) else self._int(0, 255)
-        prec = geo.cfg.array.pe.w.bits - 1 if geo.cfg.array.kind == "bit_serial" else self._int(0, 255)
+        flags = self._int(0, 15 if geo.lut else 3) if self._chance(0.9) else self._int(0, 255)
         return "run", 0, self._int(0, 3) if self._chance(0.05) else 0, self._resize(
             RUN_FORMAT.pack(m, n, k, *bases, flags, prec))
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hwgen.config import ArrayConfig, HwgenConfig, PEConfig, SocConfig
+from hwgen.numerics import parse_format
 from hwgen.sim.linkfuzz import GENERATORS, LinkMismatch, RequestGen, fuzz_link, split_frames
 from hwgen.sim.native import NativeSim, build_native
 from hwgen.soc.golden_device import GoldenDevice
@@ -20,6 +21,10 @@ TREE_TOP = HwgenConfig(name="drv_adder_tree_we", array=ArrayConfig(             
     rows=4, cols=2, kind="adder_tree", dataflow="weight_stationary", pe=PEConfig(arith="compressor_tree")),
     soc=SocConfig(a_words=48, w_words=40, acc_words=32, scale_words=4))
 
+LUT_TOP = HwgenConfig(name="drv_lut_2x4", array=ArrayConfig(                       # as in driver/test_accelerator
+    rows=2, cols=4, kind="lut", pe=PEConfig(w=parse_format("int3"), acc=24)),
+    soc=SocConfig(a_words=32, w_words=64, acc_words=32, scale_words=4))
+
 
 def test_every_command_has_a_generator():
     """A command added to the protocol is fuzzed from its first day, or this fails."""
@@ -28,7 +33,7 @@ def test_every_command_has_a_generator():
     assert all(callable(getattr(gen, name)) for name in GENERATORS.values())
 
 
-@pytest.mark.parametrize("cfg", [OS_TOP, TREE_TOP], ids=["systolic_os", "adder_tree_ws"])
+@pytest.mark.parametrize("cfg", [OS_TOP, TREE_TOP, LUT_TOP], ids=["systolic_os", "adder_tree_ws", "lut"])
 def test_rtl_answers_random_streams_like_the_golden_device(cfg, seed):
     stats = fuzz_link(cfg, seed=seed, frames=3000)
     print(stats.as_dict())
