@@ -46,7 +46,8 @@ def _cmd_sim(args) -> int:
     res = sim(cfg, seed=args.seed, waves=args.waves, work_dir=args.work_dir, log=print, check=False)
     a = cfg.array
     dims = f"{a.rows}x{a.cols}" + (f"x{a.depth}" if a.depth > 1 else "")
-    kind = "systolic array" if a.kind == "systolic" else f"{a.kind} engine ({a.pe.arith})"
+    kind = ("systolic array" if a.kind == "systolic" else
+            f"lut engine ({a.table} tables of g = {a.depth})" if a.kind == "lut" else f"{a.kind} engine ({a.pe.arith})")
     print(f"\n{cfg.name}: {dims} {a.dataflow} {kind}, {a.pe.a}×{a.pe.w} → "
           f"acc{a.pe.acc} {a.pe.overflow}; Verilog {res.verilog_bytes:,} bytes; "
           f"seed {res.seed}{' (cached build)' if res.cached_build else ''}")

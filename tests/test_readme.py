@@ -45,15 +45,22 @@ def test_readme_quoted_config_check_is_real(capsys, monkeypatch):
     assert capsys.readouterr().out.strip() == quoted.group(2)
 
 
-def test_readme_llm_example_runs():
+def test_readme_lut_example_runs():
     code = re.findall(r"```python\n(.*?)```", README, re.S)[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["int2", "True", "ternary", "True"]
+
+
+def test_readme_llm_example_runs():
+    code = re.findall(r"```python\n(.*?)```", README, re.S)[3]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "True (6, 64)"
 
 
 def test_readme_fault_injection_example_runs():
-    code = re.findall(r"```python\n(.*?)```", README, re.S)[3]
+    code = re.findall(r"```python\n(.*?)```", README, re.S)[4]
     assert "FaultyTransport" in code
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -98,10 +98,12 @@ async def gemm_plan(dut):
         got = sched.assemble(rows, g["m"], g["n"])
         first = min(s.first_fire for s in sources.values())
         cycles = sink.last_fire - first + 1
-        ideal = math.ceil(g["m"] * g["n"] * g["k"] / cfg.macs_per_cycle)
+        # MACs per cycle at this GEMM's weight bits (a LUT engine takes a bit-plane per cycle)
+        peak = cfg.macs_per_cycle / (lut_format(cfg, g).bits if cfg.kind == "lut" else 1)
+        ideal = math.ceil(g["m"] * g["n"] * g["k"] / peak)
         bad = np.argwhere(got != want)
         res = dict(g, index=i, cycles=cycles, ideal=ideal, tiles=sched.tiles,
-                   utilization=g["m"] * g["n"] * g["k"] / (cfg.macs_per_cycle * cycles),
+                   utilization=g["m"] * g["n"] * g["k"] / (peak * cycles),
                    ok=bool(bad.size == 0), mismatches=int(len(bad)))
         if bad.size:
             r, c = bad[0]
