@@ -67,7 +67,7 @@ def engine_dsps(cfg: HwgenConfig, family: str) -> int:
     with ``pe.pipeline >= 2`` and operands of at most 8 bits puts two neighbouring PEs'
     multipliers in one SB_MAC16 (:class:`hwgen.pe.mul.DualMul`)."""
     a = cfg.array
-    if a.kind == "bit_serial" or a.pe.arith in ("compressor_tree",):
+    if a.kind in ("bit_serial", "lut") or a.pe.arith in ("compressor_tree",):
         return 0
     from ..arrays.systolic import paired_multipliers
     from ..pe.mul import DUAL8_BITS
@@ -115,13 +115,38 @@ def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:
         mul = 2 * pe.a.bits + pe.w.bits  # shift-add of one weight bit or digit
     per_bit = ACC_LUT_PER_BIT_SHIFT if a.drain == "shift" else ACC_LUT_PER_BIT
     engine = a.macs_per_cycle * mul + a.rows * a.cols * per_bit * pe.acc * words
+    if a.kind == "lut":
+        engine, lut_ff = _lut_engine(cfg)
     rq = a.cols * SOC_LUT_PER_COL + (0 if rq_dsp else SHIFT_ADD_LUT if eng_dsp else MUL_LUT_PER_BIT2 * pe.acc * 16)
     lut = int(engine + rq + SOC_LUT)
     ff = int(a.macs_per_cycle * (pe.a.bits + pe.w.bits) + a.rows * a.cols * pe.acc * (words + 1) + 900)
+    if a.kind == "lut":
+        ff = int(lut_ff + 900)
     brams = {m.name.lower(): bram_blocks(cap.family, geo.depth(m), geo.word_bits(m)) for m in Mem}
     return Estimate(lut4=lut, ff=ff, bram=sum(brams.values()), dsp=dsp, engine_dsp=eng_dsp,
                     detail={"engine_lut4": int(engine), "soc_columns_lut4": int(rq), "soc_lut4": SOC_LUT,
                             "bram_by_memory": brams})
+
+
+#: LUT4s per bit of a 2^k:1 multiplexer, per extra input (a 2:1 is one LUT4 per bit, a 4:1
+#: about two, an 8:1 about five: ~0.7 per input beyond the first)
+MUX_LUT_PER_INPUT = 0.7
+
+
+def _lut_engine(cfg: HwgenConfig) -> tuple[float, float]:
+    """(LUT4, FF) of a table-lookup engine: per output a table multiplexer, the negation's
+    XOR and an accumulator of acc + 1 bits with its hold register; per row the table
+    precompute (one adder per entry) and its shifting register; the drain's C adders."""
+    from ..pe.lut import table_size, table_width
+    a, pe = cfg.array, cfg.array.pe
+    entries = table_size(a.depth, a.table == "symmetric")
+    tw = table_width(pe.a, a.depth) + pe.w.bits
+    cell = MUX_LUT_PER_INPUT * (entries - 1) * tw + tw + ACC_LUT_PER_BIT * (pe.acc + 1)
+    row = entries * tw * 2 + ACC_LUT_PER_BIT * (pe.acc + 1)      # precompute + shifting register, offset column
+    lut = a.rows * a.cols * cell + a.rows * row + a.cols * (pe.acc + 1)
+    ff = (a.rows * a.cols * 2 * (pe.acc + 1) + a.rows * (entries * tw + a.depth * pe.a.bits + 2 * (pe.acc + 1))
+          + a.depth * a.cols * 2 + a.cols * pe.acc)
+    return lut, ff
 
 
 def _suggest(cfg: HwgenConfig, cap: Capacity, over: set[str]) -> list[str]:

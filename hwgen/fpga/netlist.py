@@ -200,6 +200,9 @@ def check_netlist(cfg: HwgenConfig, b: Board, out: Path, *, seed: int | None = N
         got = acc.gemm(a, w)
         got_q = acc.gemm(a, w, requant=Requant(scale=scale, shift=10, relu=True))
         accumulated = _accumulate_check(acc, Geometry(bcfg))
+        if bcfg.array.kind == "lut":   # a narrower run-time format too: 2 of the planes, another weight kind
+            t = rng.integers(-1, 2, size=(k, n))
+            accumulated &= bool(np.array_equal(acc.gemm(a, t, w_fmt="ternary"), golden_gemm(a, t, acc_bits=pe.acc)))
         cycles = sim.cycles
     want = golden_gemm(a, w, acc_bits=pe.acc, overflow=pe.overflow, group=bcfg.array.group)
     want_q = requantize(want, scale, 10, relu=True, out_fmt=bcfg.soc.out)
@@ -207,10 +210,11 @@ def check_netlist(cfg: HwgenConfig, b: Board, out: Path, *, seed: int | None = N
     res = {"ok": ok, "board": b.name, "family": b.family, "gemm": f"{m}x{k}x{n}", "seed": seed,
            "cycles": cycles, "seconds": round(time.time() - t0, 1), "netlist": str(netlist)}
     res["summary"] = (f"netlist check ({b.family} cells, {res['gemm']} GEMM + requantized read + accumulating RUN, "
-                      f"seed {seed}): "
+                      f"seed {seed}"
+                      + (" + a ternary GEMM" if bcfg.array.kind == "lut" else "") + "): "
                       + ("bit-exact" if ok else f"MISMATCH ({int((got != want).sum())} raw, "
                                                 f"{int((got_q != want_q).sum())} requantized elements differ, "
-                                                f"accumulating RUN {'exact' if accumulated else 'wrong'})")
+                                                f"accumulating RUN / other format {'exact' if accumulated else 'wrong'})")
                       + f", {cycles:,} cycles simulated in {res['seconds']} s")
     (out / "netlist" / "check.json").write_text(json.dumps(res, indent=1) + "\n")
     return res
