@@ -19,7 +19,7 @@ import yaml
 from .numerics import Format, parse_format
 
 __all__ = ["ConfigError", "PEConfig", "ArrayConfig", "SocConfig", "HwgenConfig", "load", "loads", "dump", "dumps",
-           "DATAFLOWS", "DRAINS", "KINDS", "KIND_RULES", "TABLES", "LUT_GROUPS", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS", "MAX_NAME",
+           "DATAFLOWS", "DRAINS", "KINDS", "KIND_RULES", "TABLES", "LUT_GROUPS", "DEQUANTS", "GROUP_LOG2_MAX", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS", "MAX_NAME",
            "MAX_NESTING"]
 
 #: Engine kinds (``array.kind``); :data:`KIND_RULES` says which dataflows and arithmetic each takes.
@@ -47,6 +47,11 @@ TABLES = ("symmetric", "full")
 #: a LUT engine's activation group (``depth``: g activations index one table) and its default
 LUT_GROUPS = range(2, 7)
 LUT_GROUP_DEFAULT = 4
+#: a LUT engine's dequantization: ``group`` rescales each group's partial sums in hardware by
+#: a 16-bit fixed-point scale and adds its zero point (one RUN per group-quantized layer)
+DEQUANTS = ("none", "group")
+#: a group-quantized RUN's largest group: 2**7 = 128 beats of g activations
+GROUP_LOG2_MAX = 7
 #: a LUT engine's widest weight (bit-planes stored per weight)
 LUT_WEIGHT_BITS = range(2, 9)
 MAX_DIM = 64
@@ -247,6 +252,8 @@ class ArrayConfig:
     drain: str = _spec(_choice(DRAINS), default="mux")
     #: LUT engines only (``symmetric`` when left out; absent from other kinds' YAML)
     table: str | None = _spec(_choice(TABLES), default=None, implied=True)
+    #: LUT engines only (``none`` when left out)
+    dequant: str | None = _spec(_choice(DEQUANTS), default=None, implied=True)
     pe: PEConfig = field(default_factory=PEConfig, metadata={"nested": PEConfig})
 
     def __post_init__(self):
@@ -258,8 +265,10 @@ class ArrayConfig:
             object.__setattr__(self, "depth", {"cube": self.rows, "lut": LUT_GROUP_DEFAULT}.get(self.kind, 1))
         if self.kind == "lut":
             self._check_lut()
-        elif self.table is not None:
-            raise FieldError("table", f"applies to lut engines only; remove it for {self.kind}")
+        else:
+            for key in ("table", "dequant"):
+                if getattr(self, key) is not None:
+                    raise FieldError(key, f"applies to lut engines only; remove it for {self.kind}")
         if self.dataflow not in flows:
             raise FieldError("dataflow", f"kind {self.kind} takes dataflow {' or '.join(flows)}; "
                                          f"got {self.dataflow}" + ("" if len(flows) > 1 else f" (set dataflow: {flows[0]})"))
@@ -283,6 +292,8 @@ class ArrayConfig:
     def _check_lut(self):
         if self.table is None:
             object.__setattr__(self, "table", TABLES[0])
+        if self.dequant is None:
+            object.__setattr__(self, "dequant", DEQUANTS[0])
         if self.depth not in LUT_GROUPS:
             raise FieldError("depth", f"is a LUT engine's activation group g (g activations index one table of "
                                       f"2^g sums): must be {LUT_GROUPS.start}..{LUT_GROUPS.stop - 1}, got {self.depth}")
@@ -293,6 +304,18 @@ class ArrayConfig:
         if self.pe.overflow != "wrap":
             raise FieldError("pe.overflow", "a LUT engine adds table entries in its own order and form, so it "
                                             f"supports overflow: wrap only (got {self.pe.overflow})")
+        if self.dequant == "group" and self.pe.acc < self.lut_partial_bits + 16:
+            raise FieldError("pe.acc", f"dequant: group multiplies a group's partial sum ({self.lut_partial_bits} "
+                                       f"bits for groups of up to {2 ** GROUP_LOG2_MAX}·{self.depth} {self.pe.a} "
+                                       f"activations) by a 16-bit scale: acc must be at least "
+                                       f"{self.lut_partial_bits + 16}, got {self.pe.acc}")
+
+    @property
+    def lut_partial_bits(self) -> int:
+        """A LUT engine's group partial sum Σ a·w, exact over the largest group (2**GROUP_LOG2_MAX
+        beats of ``depth`` activations) and weights of up to ``pe.w.bits`` bits (bipolar: < 2^b), signed."""
+        return (2 ** GROUP_LOG2_MAX * self.depth * max(-self.pe.a.min, self.pe.a.max)
+                * (1 << self.pe.w.bits)).bit_length() + 1
 
     @property
     def macs_per_cycle(self) -> int:

@@ -43,13 +43,26 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
 from ..pe.lut import build_table, lookup, sum_entry, table_width
+from ..config import GROUP_LOG2_MAX
 from ..pe.mac import operand_shape
 from .common import TileSpacing, stallable, vec_stream
 
-__all__ = ["LutOS", "WFMT_INT", "WFMT_UINT", "WFMT_BIPOLAR"]
+__all__ = ["LutOS", "WFMT_INT", "WFMT_UINT", "WFMT_BIPOLAR", "SCALE_LANE", "partial_bits", "rowsum_bits"]
 
 #: the ``wfmt`` codes (:attr:`hwgen.numerics.LowBitFormat.code`)
 WFMT_INT, WFMT_UINT, WFMT_BIPOLAR = 0, 1, 2
+#: a group's scale and zero point, per column: signed 16-bit fixed-point integers
+SCALE_LANE = data.StructLayout({"d": signed(16), "m": signed(16)})
+
+
+def partial_bits(cfg: ArrayConfig) -> int:
+    """Signed width of a group's exact partial dot product (:attr:`ArrayConfig.lut_partial_bits`)."""
+    return cfg.lut_partial_bits
+
+
+def rowsum_bits(cfg: ArrayConfig) -> int:
+    """Signed width of a group's activation sum Σ a (what a zero point multiplies)."""
+    return (2 ** GROUP_LOG2_MAX * cfg.depth * max(-cfg.pe.a.min, cfg.pe.a.max)).bit_length() + 1
 
 
 class LutOS(wiring.Component):
@@ -59,10 +72,12 @@ class LutOS(wiring.Component):
         self.cfg = cfg
         pe, R, C, g = cfg.pe, cfg.rows, cfg.cols, cfg.depth
         B = pe.w.bits
+        self.grouped = cfg.dequant == "group"
+        extra = {"plane": range(B), "prec": range(B), "wfmt": 2, **({"scaled": 1} if self.grouped else {})}
         super().__init__({
-            "a": In(vec_stream(data.ArrayLayout(operand_shape(pe.a), g), R, last=True,
-                               extra={"plane": range(B), "prec": range(B), "wfmt": 2})),
+            "a": In(vec_stream(data.ArrayLayout(operand_shape(pe.a), g), R, last=True, extra=extra)),
             "w": In(vec_stream(data.ArrayLayout(1, C), g)),
+            **({"s": In(vec_stream(SCALE_LANE, C))} if self.grouped else {}),
             "out": Out(vec_stream(signed(pe.acc), C)),
         })
 
@@ -74,12 +89,15 @@ class LutOS(wiring.Component):
         tw = table_width(pe.a, g) + B                     # a table entry shifted by up to B
         m, fab, en = stallable(self.out)
 
-        space = TileSpacing(m, fab, R, self.a.payload.last)
+        # group tiles accumulate onto the same result words: their rows ≥ 3 cycles apart
+        space = TileSpacing(m, fab, max(R, 3) if self.grouped else R, self.a.payload.last)
         fire = Signal()
+        # a scaled tile's last beat goes in only with its scales waiting (taken at its load)
+        s_ok = (~(self.a.payload.last & self.a.payload.scaled) | self.s.valid) if self.grouped else 1
         m.d.comb += [
-            fire.eq(en & self.a.valid & self.w.valid & space.ok),
-            self.a.ready.eq(en & self.w.valid & space.ok),
-            self.w.ready.eq(en & self.a.valid & space.ok),
+            fire.eq(en & self.a.valid & self.w.valid & space.ok & s_ok),
+            self.a.ready.eq(en & self.w.valid & space.ok & s_ok),
+            self.w.ready.eq(en & self.a.valid & space.ok & s_ok),
             space.mark.eq(fire & self.a.payload.last),
         ]
 
@@ -93,14 +111,18 @@ class LutOS(wiring.Component):
                        off0.eq(p.wfmt != WFMT_BIPOLAR), dbl0.eq(p.wfmt == WFMT_BIPOLAR),
                        w0.eq(self.w.payload.as_value())]
         fab.d.sync += [a0[r][d].eq(p.data[r][d]) for r in range(R) for d in range(g)]
+        sc0, sc1 = Signal(name="scaled0"), Signal(name="scaled1")
+        if self.grouped:
+            fab.d.sync += [sc0.eq(p.scaled), sc1.eq(sc0)]
 
         # -- stage 1: the tables (precompute on a group's first plane, then shift per plane)
         v1, l1, neg1, off1 = (Signal(name=n) for n in ("v1", "last1", "neg1", "off1"))
         w1 = Signal(g * C, name="plane1")
         fab.d.sync += [v1.eq(v0), l1.eq(l0), neg1.eq(neg0), off1.eq(off0), w1.eq(w0)]
-        tabs = []
+        tabs, fresh_sums = [], []
         for r in range(R):
             fresh = build_table(fab, a0[r], pe.a, sym, f"pre{r}")
+            fresh_sums.append(sum_entry(fresh, sym))
             held = [Signal(signed(tw), name=f"tab_{r}_{e}") for e in range(len(fresh))]
             with fab.If(v0):
                 for t, f in zip(held, fresh):
@@ -150,8 +172,43 @@ class LutOS(wiring.Component):
         fab.d.sync += self.out.valid.eq(draining)
         off_row = Signal(signed(aw), name="off_row")
         fab.d.comb += off_row.eq(Array(offs)[row])
+        deq = self._dequant(m, fab, en, load, row, fresh_sums, v0, first0, sc1) if self.grouped else None
         for j in range(C):
             total = Signal(signed(aw), name=f"total{j}")
             fab.d.comb += total.eq(Array(holds[r][j] for r in range(R))[row] + off_row)
-            fab.d.sync += self.out.payload[j].eq(total[1:])
+            if deq is None:
+                fab.d.sync += self.out.payload[j].eq(total[1:])
+            else:
+                scaled_h, dh, mh, y_row = deq
+                pw = partial_bits(cfg)
+                part = Signal(signed(pw), name=f"part{j}")
+                deq_j = Signal(signed(pe.acc), name=f"deq{j}")
+                fab.d.comb += [part.eq(total[1:pw + 1]), deq_j.eq(dh[j] * part + mh[j] * y_row)]
+                fab.d.sync += self.out.payload[j].eq(Mux(scaled_h, deq_j, total[1:]))
         return m
+
+    def _dequant(self, m, fab, en, load, row, fresh_sums, v0, first0, sc1):
+        """The group dequantization: each row's activation sum over the tile (for the zero
+        points), and the tile's scales held while its rows drain. Returns (scaled, d[j], m[j], Σa of the row)."""
+        cfg, C, R = self.cfg, self.cfg.cols, self.cfg.rows
+        yw = rowsum_bits(cfg)
+        ysum = [Signal(signed(yw), name=f"ysum{r}") for r in range(R)]
+        yh = [Signal(signed(yw), name=f"yhold{r}") for r in range(R)]
+        for r in range(R):
+            add = Mux(v0 & first0, fresh_sums[r], 0)   # each beat's group of g, once (its first plane)
+            with fab.If(load):
+                fab.d.sync += [yh[r].eq(ysum[r]), ysum[r].eq(add)]
+            with fab.Else():
+                fab.d.sync += ysum[r].eq(ysum[r] + add)
+        scaled_h = Signal(name="scaled_h")
+        dh = [Signal(signed(16), name=f"dhold{j}") for j in range(C)]
+        mh = [Signal(signed(16), name=f"mhold{j}") for j in range(C)]
+        m.d.comb += self.s.ready.eq(load & sc1 & en)
+        with fab.If(load):
+            fab.d.sync += scaled_h.eq(sc1)
+            with fab.If(sc1):
+                fab.d.sync += [dh[j].eq(self.s.payload[j].d) for j in range(C)]
+                fab.d.sync += [mh[j].eq(self.s.payload[j].m) for j in range(C)]
+        y_row = Signal(signed(yw), name="y_row")
+        fab.d.comb += y_row.eq(Array(yh)[row])
+        return scaled_h, dh, mh, y_row

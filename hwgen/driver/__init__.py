@@ -1,4 +1,4 @@
 """Host driver: one API over the golden model, the Verilated RTL and a board."""
-from .accelerator import Accelerator, DeviceError, DeviceTimeout, Requant, Stats
+from .accelerator import Accelerator, DeviceError, DeviceTimeout, GroupScales, Requant, Stats
 
-__all__ = ["Accelerator", "DeviceError", "DeviceTimeout", "Requant", "Stats"]
+__all__ = ["Accelerator", "DeviceError", "DeviceTimeout", "GroupScales", "Requant", "Stats"]

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import config
-from ..config import HwgenConfig
+from ..config import GROUP_LOG2_MAX, HwgenConfig
 from ..numerics import LowBitFormat, parse_lowbit
 from ..soc.layout import Geometry
-from ..soc.protocol import (MAX_PAYLOAD, READ_FORMAT, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_WFMT_SHIFT, Cmd, Mem,
-                            SOF_RSP, ProtocolError, Reg, ResponseFrame, Status, parse_response, request)
+from ..soc.protocol import (MAX_PAYLOAD, READ_FORMAT, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT,
+                            RUN_GROUPED, RUN_WFMT_SHIFT, Cmd, Mem, SOF_RSP, ProtocolError, Reg, ResponseFrame, Status, parse_response, request)
 from .tiling import Tiling
 from .transports import Transport, open_transport
 
-__all__ = ["Accelerator", "Requant", "DeviceError", "DeviceTimeout", "Stats"]
+__all__ = ["Accelerator", "Requant", "GroupScales", "DeviceError", "DeviceTimeout", "Stats"]
 
 _RETRY = (Status.BAD_HEADER, Status.BAD_CRC, Status.TRUNCATED)
 SOF_RSP_BYTE = bytes([SOF_RSP])
@@ -69,6 +69,18 @@ class Requant:
     scale: np.ndarray
     shift: int
     relu: bool = False
+
+
+@dataclass
+class GroupScales:
+    """A group-quantized layer for a LUT engine with ``dequant: group``: every ``size`` input
+    channels (``depth · 2**l`` for some l ≤ 7) column n has the integer fixed-point scale
+    ``scale[G, n]`` and zero point ``zero[G, n]`` (signed 16-bit; (K/size, N) each). The
+    engine computes Σ_G scale·(a·q over G) + zero·(Σ a over G) in one RUN per chunk
+    (:func:`hwgen.golden.lut.grouped_gemm`)."""
+    size: int
+    scale: np.ndarray
+    zero: np.ndarray | None = None
 
 
 @dataclass
@@ -190,14 +202,19 @@ class Accelerator:
 
     def run(self, m_tiles: int, n_tiles: int, k_beats: int, *, a_base: int = 0, w_base: int = 0,
             out_base: int = 0, accumulate: bool = False, prec: int | None = None, wfmt: int = 0,
-            wait: bool = True) -> int | None:
+            groups: tuple[int, int] | None = None, wait: bool = True) -> int | None:
         """One RUN; returns the device's cycle count for it. With ``wait=False`` it returns at
         once (the device keeps computing; :meth:`wait` collects the cycle count). ``prec`` is
         a bit-serial or LUT engine's weight bits − 1, ``wfmt`` a LUT engine's weight kind
-        (:attr:`hwgen.numerics.LowBitFormat.code`)."""
+        (:attr:`hwgen.numerics.LowBitFormat.code`), ``groups`` a group-quantized RUN's
+        (group_log2, scale_base) on an engine with group dequantization."""
         prec = self.cfg.array.pe.w.bits - 1 if prec is None else prec
         flags = (RUN_ACCUMULATE if accumulate else 0) | (0 if wait else RUN_ASYNC) | (wfmt << RUN_WFMT_SHIFT)
+        if groups is not None:
+            flags |= RUN_GROUPED
         payload = RUN_FORMAT.pack(m_tiles, n_tiles, k_beats, a_base, w_base, out_base, flags, prec)
+        if self.geo.grouped:
+            payload += RUN_GROUP_FORMAT.pack(*(groups or (0, 0)))
         answer = self.command(Cmd.RUN, payload=payload)
         if not wait:
             self._running = True
@@ -230,7 +247,8 @@ class Accelerator:
         return self.stats.as_dict()
 
     # -- GEMM
-    def gemm(self, a, w, *, requant: Requant | None = None, w_fmt: LowBitFormat | str | None = None) -> np.ndarray:
+    def gemm(self, a, w, *, requant: Requant | None = None, w_fmt: LowBitFormat | str | None = None,
+             groups: GroupScales | None = None) -> np.ndarray:
         """``a @ w`` (M×K @ K×N) with the engine's accumulator semantics; with ``requant``,
         the output stage's result in ``soc.out``. Tiles, pads and chunks itself
         (:mod:`hwgen.driver.tiling`).
@@ -238,7 +256,9 @@ class Accelerator:
         On a LUT engine ``w`` holds values of the low-bit format ``w_fmt`` (``"int2"``,
         ``"uint4"``, ``"ternary"``, ``"binary"``, ``"bipolar3"`` …; default two's complement of
         the engine's widest bits), checked before anything is sent; they travel and are
-        stored as bit-planes, ``w_fmt.bits`` bits per weight.
+        stored as bit-planes, ``w_fmt.bits`` bits per weight. With ``groups`` (an engine with
+        ``dequant: group``) the engine rescales every group's partial sums itself
+        (:class:`GroupScales`); the result is then that layer's fixed-point output.
 
         Double-buffered: every memory is used as two halves, and while the device computes
         one chunk (an asynchronous RUN) the next chunk's operands are written into the other
@@ -266,7 +286,33 @@ class Accelerator:
             self.set_reg(Reg.RELU, int(requant.relu))
         if g.transposed:  # the WS grid on Cᵀ = Wᵀ Aᵀ
             return self._gemm(w.T, a.T, None).T
-        return self._gemm(a, w, scale, fmt)
+        gs = self._check_groups(groups, w.shape) if groups is not None else None
+        if gs is not None and scale is not None:
+            raise ValueError("requant and group scales share the scale memory: requantize a group-quantized "
+                             "layer's result on the host (hwgen.golden.requant)")
+        return self._gemm(a, w, scale, fmt, gs)
+
+    def _check_groups(self, groups: GroupScales, w_shape) -> tuple[int, np.ndarray, np.ndarray]:
+        """(group beats, scale, zero) after checking ``groups`` against the engine and W."""
+        if not self.geo.grouped:
+            raise ValueError(f"group scales need a LUT engine with dequant: group; {self.cfg.name} is "
+                             f"{self.cfg.array.kind}" + (f" with dequant: {self.cfg.array.dequant}" if self.geo.lut else ""))
+        k, n = w_shape
+        d = self.cfg.array.depth
+        beats = groups.size // d
+        if groups.size % d or beats & (beats - 1) or not 1 <= beats <= 1 << GROUP_LOG2_MAX:
+            raise ValueError(f"group size {groups.size} must be {d}·2^l channels (l = 0..{GROUP_LOG2_MAX}) on "
+                             f"this engine (depth {d})")
+        n_g = -(-k // groups.size)
+        scale = np.asarray(groups.scale)
+        zero = np.zeros_like(scale) if groups.zero is None else np.asarray(groups.zero)
+        for name, x in (("scale", scale), ("zero", zero)):
+            if x.shape != (n_g, n):
+                raise ValueError(f"groups.{name} must be (⌈K/size⌉, N) = {(n_g, n)}, got {x.shape}")
+            if x.dtype.kind not in "iu" or (x.size and (x.min() < -32768 or x.max() > 32767)):
+                raise ValueError(f"groups.{name} must be signed 16-bit integers (fixed point: "
+                                 "hwgen.golden.lut.fixed_point_scales)")
+        return beats, scale.astype(np.int64), zero.astype(np.int64)
 
     def _w_format(self, w_fmt) -> LowBitFormat | None:
         """A LUT engine's weight format (checked against what the engine stores); None otherwise."""
@@ -283,8 +329,9 @@ class Accelerator:
                              f"{fmt} has {fmt.bits}")
         return fmt
 
-    def _gemm(self, a: np.ndarray, w: np.ndarray, scale, fmt: LowBitFormat | None = None) -> np.ndarray:
-        plan = Tiling(self.geo, a.shape[0], a.shape[1], w.shape[1], requant=scale is not None, w_fmt=fmt)
+    def _gemm(self, a: np.ndarray, w: np.ndarray, scale, fmt: LowBitFormat | None = None, groups=None) -> np.ndarray:
+        plan = Tiling(self.geo, a.shape[0], a.shape[1], w.shape[1], requant=scale is not None, w_fmt=fmt,
+                      group_beats=groups[0] if groups else 0)
         out = np.zeros((a.shape[0], w.shape[1]), dtype=np.int64)
         pending = None  # (job, accumulator half) of the RUN computing on the device
         block, a_key, a_half = -1, None, 1
@@ -301,6 +348,9 @@ class Accelerator:
                 self._collect(plan, *pending, out, scale)
             m_tiles, n_tiles, k_beats = plan.run_shape(job)
             lut = {} if fmt is None else {"prec": fmt.bits - 1, "wfmt": fmt.code}
+            if groups:
+                self.write(Mem.SCALE, w_half * plan.hsc, plan.group_scales(job, groups[1], groups[2]))
+                lut["groups"] = (groups[0].bit_length() - 1, w_half * plan.hsc)
             self.run(m_tiles, n_tiles, k_beats, a_base=a_half * plan.ha, w_base=w_half * plan.hw,
                      out_base=acc_half * plan.hacc, accumulate=job.chunk > 0, wait=False, **lut)
             pending = (job, acc_half)

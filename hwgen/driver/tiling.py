@@ -31,7 +31,8 @@ class Job:
 
 
 class Tiling:
-    def __init__(self, geo: Geometry, M: int, K: int, N: int, *, requant: bool, w_fmt: LowBitFormat | None = None):
+    def __init__(self, geo: Geometry, M: int, K: int, N: int, *, requant: bool, w_fmt: LowBitFormat | None = None,
+                 group_beats: int = 0):
         self.geo = g = geo
         #: a LUT engine's weight format: its W words are ``planes`` bit-planes per beat
         self.w_fmt = w_fmt
@@ -46,11 +47,24 @@ class Tiling:
             kb_all, kb_max = g.k_beats(K), min(self.ha, self.hw // planes)
             if kb_max < 1:
                 raise ValueError(f"w_words = {s.w_words} cannot hold two blocks of {planes} bit-planes")
+            #: a group-quantized layer: K chunks of whole groups, a scale word per group and N tile
+            self.group_beats = group_beats
+            if group_beats:
+                if kb_max < group_beats:
+                    raise ValueError(f"a group of {group_beats} beats × {planes} bit-planes does not fit half of "
+                                     f"a_words/w_words ({self.ha}/{self.hw} words)")
+                kb_max = min(kb_max, self.hsc * group_beats)   # a chunk's scale words fit half the memory
+                kb_max -= kb_max % group_beats
             k_step = kb_max * g.D
             if self.hacc < R:
                 raise ValueError(f"acc_words = {s.acc_words} cannot hold two tiles of {R} rows")
             kb = g.k_beats(min(K, k_step))
             n_step = C * max(1, min(NT, self.hw // (kb * planes), self.hsc if requant else NT, self.hacc // R))
+            if group_beats:
+                groups = -(-kb // group_beats)
+                if self.hsc < groups:
+                    raise ValueError(f"scale_words = {s.scale_words} cannot hold two chunks of {groups} group scales")
+                n_step = min(n_step, C * (self.hsc // groups))
             m_step = R * max(1, min(-(-M // R), self.ha // kb, self.hacc // (n_step // C * R)))
         else:
             if self.hw < R:
@@ -84,6 +98,12 @@ class Tiling:
         if g.contract == "os":
             return g.pack_a(blk_a), g.pack_w(blk_w)
         return g.pack_a_ws(blk_a), g.pack_w_ws(blk_w)
+
+    def group_scales(self, job: Job, scale: np.ndarray, zero: np.ndarray) -> bytes:
+        """The scale words of a group-quantized job: its groups' (scale, zero) for its columns."""
+        gk = self.group_beats * self.geo.D
+        gs = slice(job.k0 // gk, -(-job.k1 // gk))
+        return self.geo.pack_group_scales(scale[gs, job.n0:job.n1], zero[gs, job.n0:job.n1])
 
     def run_shape(self, job: Job) -> tuple[int, int, int]:
         """RUN's (m_tiles, n_tiles, k_beats) fields for a job."""

@@ -41,11 +41,13 @@ def lut_gemm(a, w, fmt: LowBitFormat, *, acc_bits: int = 32) -> np.ndarray:
     return gemm(a, w, acc_bits=acc_bits, overflow="wrap")
 
 
-def grouped_gemm(a, w, fmt: LowBitFormat, *, group: int, scale, zero=None, acc_bits: int = 48) -> np.ndarray:
-    """The group-quantized layer in this module's docstring; ``w`` are weight values of ``fmt``,
-    ``scale``/``zero`` are (K/group, N) integers (K a multiple of ``group``)."""
+def grouped_gemm(a, w, fmt: LowBitFormat | None, *, group: int, scale, zero=None, acc_bits: int = 48) -> np.ndarray:
+    """The group-quantized layer in this module's docstring; ``w`` are weight values of ``fmt``
+    (checked unless ``fmt`` is None), ``scale``/``zero`` are (K/group, N) integers (K a
+    multiple of ``group``)."""
     a, w = _ints(a, "activations"), _ints(w, "weights")
-    fmt.check(w)
+    if fmt is not None:
+        fmt.check(w)
     if a.ndim != 2 or w.ndim != 2 or a.shape[1] != w.shape[0]:
         raise ValueError(f"grouped_gemm needs (M, K) @ (K, N), got {a.shape} @ {w.shape}")
     k, n = w.shape

@@ -18,8 +18,11 @@ from ..config import HwgenConfig
 from ..golden.requant import requantize
 from ..numerics import LowBitFormat, saturate, wrap_signed
 from ..sim.schedule import pack
-from .layout import Geometry
-from .protocol import (READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_WFMT_SHIFT, SOF_REQ, Cmd,
+from ..golden.lut import grouped_gemm
+from .layout import SCALE_BITS, Geometry
+from ..config import GROUP_LOG2_MAX
+from .protocol import (READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT, RUN_GROUPED,
+                       RUN_WFMT_SHIFT, SOF_REQ, Cmd,
                        Mem, Reg,
                        Status, crc16, response)
 
@@ -35,16 +38,27 @@ def run_needs(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, prec: int
     return m_tiles * k_beats, n_tiles * k_beats * planes, m_tiles * n_tiles * geo.R
 
 
-def lut_args_ok(geo: Geometry, flags: int, prec: int) -> bool:
-    """A LUT engine's RUN names a weight kind it knows (not 3) and at most ``pe.w.bits`` bits."""
-    return not geo.lut or ((flags >> RUN_WFMT_SHIFT) & 3 != 3 and prec < geo.cfg.array.pe.w.bits)
+def lut_args_ok(geo: Geometry, flags: int, prec: int, group_log2: int = 0) -> bool:
+    """A LUT engine's RUN names a weight kind it knows (not 3) and at most ``pe.w.bits`` bits;
+    a group-quantized one is for an engine with group dequantization, groups ≤ 2**7 beats."""
+    if not geo.lut:
+        return True
+    grouped_ok = not flags & RUN_GROUPED or (geo.grouped and group_log2 <= GROUP_LOG2_MAX)
+    return (flags >> RUN_WFMT_SHIFT) & 3 != 3 and prec < geo.cfg.array.pe.w.bits and grouped_ok
+
+
+def scale_needs(n_tiles: int, k_beats: int, flags: int, group_log2: int) -> int:
+    """Scale words a group-quantized RUN reads: one per group per N tile."""
+    return n_tiles * -(-k_beats // (1 << group_log2)) if flags & RUN_GROUPED else 0
 
 
 def run_fits(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, a_base: int, w_base: int,
-             out_base: int, flags: int = 0, prec: int = 0) -> bool:
-    """Whether a RUN's counts are non-zero, its operands and results lie inside the memories
-    and (LUT engines) its weight kind and bits are ones the engine has."""
-    if not lut_args_ok(geo, flags, prec):
+             out_base: int, flags: int = 0, prec: int = 0, group_log2: int = 0, scale_base: int = 0) -> bool:
+    """Whether a RUN's counts are non-zero, its operands, results (and group scales) lie
+    inside the memories and (LUT engines) its weight kind and bits are ones the engine has."""
+    if not lut_args_ok(geo, flags, prec, group_log2):
+        return False
+    if flags & RUN_GROUPED and scale_base + scale_needs(n_tiles, k_beats, flags, group_log2) > geo.depth(Mem.SCALE):
         return False
     needs = run_needs(geo, m_tiles, n_tiles, k_beats, prec)
     return bool(m_tiles and n_tiles and k_beats
@@ -154,7 +168,7 @@ class GoldenDevice:
         if cmd == Cmd.WRITE:
             return self._write(tag, mem, addr, payload, crc_ok)
         # a payload of the wrong length is skipped unchecked, like the hardware's SKIP state
-        want = {Cmd.READ: READ_FORMAT.size, Cmd.RUN: RUN_FORMAT.size, Cmd.SET: 4}.get(cmd, 0)
+        want = {Cmd.READ: READ_FORMAT.size, Cmd.RUN: self.geo.run_size, Cmd.SET: 4}.get(cmd, 0)
         if len(payload) != want:
             return self._error(Status.BAD_ARGS, tag)
         if not crc_ok:
@@ -226,9 +240,10 @@ class GoldenDevice:
         return response(Status.OK, tag, b"".join(pack(row, bits).to_bytes(onb, "little") for row in y))
 
     def _run(self, tag, payload) -> bytes:
-        mt_n, nt_n, kb, a_base, w_base, out_base, flags, prec = RUN_FORMAT.unpack(payload)
+        mt_n, nt_n, kb, a_base, w_base, out_base, flags, prec = RUN_FORMAT.unpack_from(payload)
         g = self.geo
-        if not run_fits(g, mt_n, nt_n, kb, a_base, w_base, out_base, flags, prec):
+        group_log2, scale_base = RUN_GROUP_FORMAT.unpack_from(payload, RUN_FORMAT.size) if g.grouped else (0, 0)
+        if not run_fits(g, mt_n, nt_n, kb, a_base, w_base, out_base, flags, prec, group_log2, scale_base):
             return self._error(Status.BAD_ARGS, tag)
         a_need, w_need, _ = run_needs(g, mt_n, nt_n, kb, prec)
         cycles = run_cycles_model(g, mt_n, nt_n, kb, prec)
@@ -238,7 +253,8 @@ class GoldenDevice:
         a_words = self._words(Mem.A, a_base, a_need)
         w_words = self._words(Mem.W, w_base, w_need)
         if g.lut:
-            self._run_lut(mt_n, nt_n, kb, a_words, w_words, out_base, flags, prec)
+            self._run_lut(mt_n, nt_n, kb, a_words, w_words, out_base, flags, prec,
+                          (group_log2, scale_base) if flags & RUN_GROUPED else None)
         else:
             (self._run_ws if g.contract == "ws" else self._run_os)(mt_n, nt_n, kb, a_words, w_words, out_base, flags)
         self.last_run_tag, self.last_run_cycles = tag, cycles
@@ -246,6 +262,13 @@ class GoldenDevice:
         self.regs[Reg.ARRAY] += mt_n * nt_n * kb * (prec + 1 if g.lut else 1)
         self.regs[Reg.RUNS] += 1
         return response(Status.OK, tag, answer)
+
+    def _words_raw(self, mem: Mem, base: int, n: int, bits: int, per: int) -> np.ndarray:
+        """``n`` words of ``mem`` from ``base`` as ``per`` unsigned ``bits``-bit elements each."""
+        from .layout import unpack_words
+        nb = self.geo.word_bytes(mem)
+        raw = b"".join(self.mem[mem][base + i].to_bytes(nb, "little") for i in range(n))
+        return unpack_words(raw, bits, per, nb, signed=False)
 
     def _words(self, mem: Mem, base: int, n: int) -> np.ndarray:
         nb = self.geo.word_bytes(mem)
@@ -271,9 +294,10 @@ class GoldenDevice:
                 for r in range(R):
                     self._store(out_base + (mt * nt_n + nt) * R + r, res[r], flags)
 
-    def _run_lut(self, mt_n, nt_n, kb, a_words, w_words, out_base, flags, prec) -> None:
+    def _run_lut(self, mt_n, nt_n, kb, a_words, w_words, out_base, flags, prec, groups=None) -> None:
         """The W words are bit-planes: rebuild each weight's code, decode it with the RUN's
-        weight kind and bits, and multiply (the golden model, not the engine's tables)."""
+        weight kind and bits, and multiply (the golden model, not the engine's tables).
+        ``groups`` = (group_log2, scale_base): a group-quantized layer (hwgen.golden.lut.grouped_gemm)."""
         g, pe = self.geo, self.cfg.array.pe
         R, C, D, planes = g.R, g.C, g.D, prec + 1
         kind = {0: "int", 1: "uint", 2: "bipolar"}[(flags >> RUN_WFMT_SHIFT) & 3]
@@ -282,10 +306,22 @@ class GoldenDevice:
         # int at one bit is its sign plane alone: values 0 and −1
         values = -codes if (kind, planes) == ("int", 1) else LowBitFormat(kind, planes).decode(codes)
         a_blocks = a_words.reshape(mt_n, kb, R, D)
+        if groups is not None:
+            gb = 1 << groups[0]
+            n_g = -(-kb // gb)
+            lanes = self._words_raw(Mem.SCALE, groups[1], nt_n * n_g, 2 * SCALE_BITS, C).reshape(nt_n, n_g, C)
+            d, zp = (lanes & 0xFFFF), (lanes >> 16) & 0xFFFF
+            d, zp = d - ((d >> 15) << 16), zp - ((zp >> 15) << 16)   # signed 16-bit
         for mt in range(mt_n):
             a_tile = a_blocks[mt].transpose(1, 0, 2).reshape(R, kb * D)
             for nt in range(nt_n):
-                res = golden.gemm(a_tile, values[nt].reshape(kb * D, C), acc_bits=pe.acc, overflow="wrap")
+                w_tile = values[nt].reshape(kb * D, C)
+                if groups is None:
+                    res = golden.gemm(a_tile, w_tile, acc_bits=pe.acc, overflow="wrap")
+                else:   # the last group may be short; grouped_gemm on the zero-padded tile is the same
+                    pad = n_g * gb * D - kb * D
+                    res = grouped_gemm(np.pad(a_tile, ((0, 0), (0, pad))), np.pad(w_tile, ((0, pad), (0, 0))),
+                                       None, group=gb * D, scale=d[nt], zero=zp[nt], acc_bits=pe.acc)
                 for r in range(R):
                     self._store(out_base + (mt * nt_n + nt) * R + r, res[r], flags)
 

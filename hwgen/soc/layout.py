@@ -86,6 +86,17 @@ class Geometry:
         return self.cfg.array.kind == "lut"
 
     @property
+    def grouped(self) -> bool:
+        """A LUT engine with group dequantization: RUNs may carry group scales."""
+        return self.lut and self.cfg.array.dequant == "group"
+
+    @property
+    def run_size(self) -> int:
+        """Bytes of a RUN payload."""
+        from .protocol import RUN_FORMAT, RUN_GROUP_FORMAT
+        return RUN_FORMAT.size + (RUN_GROUP_FORMAT.size if self.grouped else 0)
+
+    @property
     def view(self):
         """The array as the engine computes it: input-stationary runs the WS grid on
         Cᵀ = Wᵀ Aᵀ, with the operand formats exchanged (``hwgen.arrays.systolic.ws_view``)."""
@@ -117,7 +128,7 @@ class Geometry:
             return a.depth * a.cols * (1 if self.lut else pe.w.bits)
         if mem == Mem.ACC:
             return a.cols * (self.cfg.soc.out.bits if requant else pe.acc)
-        return a.cols * SCALE_BITS
+        return a.cols * SCALE_BITS * (2 if self.grouped else 1)
 
     def word_bytes(self, mem: Mem, *, requant: bool = False) -> int:
         return _nbytes(self.word_bits(mem, requant=requant))
@@ -195,12 +206,25 @@ class Geometry:
         return pack_words(planes.reshape(-1, D * C), 1, self.word_bytes(Mem.W))
 
     def pack_scale(self, scale: np.ndarray) -> bytes:
-        """Per-column scales (N,) as scale words (C per word, zero-padded)."""
+        """Per-column scales (N,) as scale words (C per word, zero-padded; with group
+        dequantization each column's lane is 32 bits, the output scale in its low half)."""
         C = self.C
         n = len(scale)
         pad = np.zeros(-(-n // C) * C, dtype=np.int64)
         pad[:n] = scale
-        return pack_words(pad.reshape(-1, C), SCALE_BITS, self.word_bytes(Mem.SCALE))
+        return pack_words(pad.reshape(-1, C), SCALE_BITS * (2 if self.grouped else 1), self.word_bytes(Mem.SCALE))
+
+    def pack_group_scales(self, scale: np.ndarray, zero: np.ndarray) -> bytes:
+        """Group scales and zero points ((groups, N) signed 16-bit integers each) as scale
+        words, N tiles outer, then groups: column j's lane holds ``scale`` in its low 16 bits
+        and ``zero`` in its high 16."""
+        C = self.C
+        groups, n = scale.shape
+        nt = -(-n // C)
+        lanes = np.zeros((groups, nt * C), dtype=np.int64)
+        lanes[:, :n] = (np.asarray(scale, dtype=np.int64) & 0xFFFF) | ((np.asarray(zero, dtype=np.int64) & 0xFFFF) << 16)
+        words = lanes.reshape(groups, nt, C).transpose(1, 0, 2).reshape(-1, C)
+        return pack_words(words, 2 * SCALE_BITS, self.word_bytes(Mem.SCALE))
 
     def unpack_words(self, data: bytes, mem: Mem, *, requant: bool = False) -> np.ndarray:
         """Words read back from memory ``mem`` as a (words × elements) int64 array."""
@@ -214,6 +238,8 @@ class Geometry:
             bits, n, signed = 1, self.D * self.C, False
         elif mem == Mem.W:
             bits, n, signed = self.view.pe.w.bits, self.D * self.C, self.view.pe.w.signed
+        elif self.grouped:   # lanes of (scale, zero point); the output scale is the low half read unsigned
+            return unpack_words(data, 2 * SCALE_BITS, self.C, nb, signed=False) & 0xFFFF
         else:
             bits, n, signed = SCALE_BITS, self.C, False
         return unpack_words(data, bits, n, nb, signed=signed)

@@ -18,7 +18,7 @@ from .crc import crc16_update
 from .fsm import OneHotFSM
 from .layout import Geometry
 from .protocol import READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, SOF_RSP, Cmd, Mem, Reg, Status
-from .runcheck import RunArgs, RunBoundsCheck
+from .runcheck import RunArgs, RunBoundsCheck, run_args
 
 __all__ = ["HostLink", "MemPort", "RunArgs", "COUNTED"]
 
@@ -77,7 +77,7 @@ class HostLink(wiring.Component):
             "rq_in": Out(stream.Signature(data.StructLayout({
                 "acc": data.ArrayLayout(unsigned(pe.acc), geo.C), "scale": data.ArrayLayout(16, geo.C)}))),
             "rq_out": In(stream.Signature(data.ArrayLayout(out_shape, geo.C))),
-            "run_start": Out(1), "run_args": Out(RunArgs), "run_done": In(1), "run_busy": In(1),
+            "run_start": Out(1), "run_args": Out(run_args(geo)), "run_done": In(1), "run_busy": In(1),
             # the counters' snapshot: taken for REGS, read a word at a time
             # (the accelerator registers snap, clear and reg_rd_* on their way to the counter file)
             "snap": Out(1), "snap_busy": In(1),
@@ -131,7 +131,7 @@ class HostLink(wiring.Component):
         # its sign flip-flop marks the field's last byte (no compare of 16-bit counts).
         left = Signal(17)
         at_last = left[-1]
-        args = Signal(8 * _ARG_BYTES)
+        args = Signal(8 * max(_ARG_BYTES, geo.run_size))
         status, rsp_len = Signal(8), Signal(16)
         idle = Signal(range(self.timeout + 1))
 
@@ -154,7 +154,7 @@ class HostLink(wiring.Component):
         lim = Signal(ab)                                    # depth of the frame's memory
         m.d.sync += lim.eq(_by_mem(mem, depth))
         addr_ok, len_zero, len_ok, mem_bad = (Signal(name=n) for n in ("addr_ok", "len_zero", "len_ok", "mem_bad"))
-        want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, RUN_FORMAT.size,
+        want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, geo.run_size,
                                                           Mux(cmd == Cmd.SET, 4, 0)))
         # ``left`` for a payload (its last byte is length - 1) and for a response payload
         # and whether there is one (a flip-flop: yosys had folded the compare into the subtraction's carry chain)
@@ -243,7 +243,7 @@ class HostLink(wiring.Component):
         # WRITE to ACC in the very cycle a GEMM ends is answered BUSY.
         busy = Signal()
         m.d.sync += busy.eq(self.run_busy | counting | self.run_start)
-        run = data.View(RunArgs, args[:RunArgs.size])
+        run = data.View(run_args(geo), args[:run_args(geo).size])
         m.submodules.run_check = run_check = RunBoundsCheck(geo)
         m.d.comb += run_check.args.eq(run)
         ok_run = run_check.ok
@@ -253,7 +253,9 @@ class HostLink(wiring.Component):
                      run_go.eq(ok_run & ~retry & ~busy)]
         m.d.comb += self.run_args.eq(run)
         m.d.comb += [self.rq_in.payload.acc.as_value().eq(ports[Mem.ACC].rd_data),
-                     self.rq_in.payload.scale.as_value().eq(ports[Mem.SCALE].rd_data)]
+                     self.rq_in.payload.scale.as_value().eq(
+                         ports[Mem.SCALE].rd_data if not geo.grouped   # else the low half of each 32-bit lane
+                         else Cat(ports[Mem.SCALE].rd_data.word_select(j, 32)[:16] for j in range(geo.C)))]
 
         # CHECK_HDR's outcome, registered: the next state (``h_go``, one flag per target,
         # each straight from the command's flags), the status and ``left`` for the payload.

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 __all__ = ["VERSION", "SOF_REQ", "SOF_RSP", "Cmd", "Status", "Mem", "Reg", "REGISTERS", "crc16",
            "request", "response", "parse_response", "ResponseFrame", "ProtocolError", "RUN_FORMAT",
-           "RUN_ACCUMULATE", "RUN_ASYNC", "RUN_WFMT_SHIFT", "READ_FORMAT", "describe", "REQ_HEADER", "RSP_HEADER", "MAX_PAYLOAD"]
+           "RUN_ACCUMULATE", "RUN_ASYNC", "RUN_WFMT_SHIFT", "RUN_GROUPED", "RUN_GROUP_FORMAT",
+           "GROUP_LOG2_MAX", "READ_FORMAT", "describe", "REQ_HEADER", "RSP_HEADER", "MAX_PAYLOAD"]
 
 VERSION = 1
 SOF_REQ = 0xA5
@@ -44,6 +45,12 @@ RUN_ASYNC = 2        #: flags bit 1: answer at the start (WAIT answers at the en
 #: flags bits 2-3: a LUT engine's weight kind (:attr:`hwgen.numerics.LowBitFormat.code`:
 #: 0 int/ternary, 1 uint, 2 bipolar/binary; 3 is refused); ``prec`` is its bits − 1
 RUN_WFMT_SHIFT = 2
+#: flags bit 4 (LUT engines with ``dequant: group``): a group-quantized layer, rescaled per
+#: group of 2**group_log2 beats by the scales (and zero points) from ``scale_base`` on
+RUN_GROUPED = 16
+#: what such an engine's RUN payload has after RUN_FORMAT: group_log2 u8, scale_base u32
+RUN_GROUP_FORMAT = struct.Struct("<BI")
+from ..config import GROUP_LOG2_MAX  # noqa: E402  (the largest group: 2**7 beats of g activations)
 #: READ payload: count (words), mode (0 raw, 1 requantized), scale address
 READ_FORMAT = struct.Struct("<HBH")
 
@@ -173,6 +180,7 @@ def describe() -> dict:
         "registers": {r.name.lower(): int(r) for r in Reg},
         "run_payload": "m_tiles u16, n_tiles u16, k_beats u16, a_base u32, w_base u32, out_base u32, "
                        "flags u8 (bit 0: accumulate, bit 1: asynchronous, bits 2-3: LUT weight kind "
-                       "0 int/ternary, 1 uint, 2 bipolar/binary), prec u8 (weight bits - 1)",
+                       "0 int/ternary, 1 uint, 2 bipolar/binary; bit 4: group-quantized), prec u8 (weight bits - 1); "
+                       "LUT engines with dequant: group add group_log2 u8, scale_base u32",
         "read_payload": "count u16 (words), mode u8 (0 raw, 1 requantized), scale_addr u16",
     }

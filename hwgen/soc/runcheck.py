@@ -9,18 +9,27 @@ a sticky "at least ``2**P``" flag instead of 32-bit arithmetic. The verdict is e
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..config import GROUP_LOG2_MAX
 from .layout import Geometry
 from .protocol import Mem
 
-__all__ = ["RunArgs", "RunBoundsCheck"]
+__all__ = ["RunArgs", "RunArgsGrouped", "run_args", "RunBoundsCheck"]
 
 #: RUN arguments as the sequencer sees them (RUN_FORMAT, little-endian, as one struct)
-RunArgs = data.StructLayout({"m_tiles": 16, "n_tiles": 16, "k_beats": 16, "a_base": 32, "w_base": 32,
-                             "out_base": 32, "flags": 8, "prec": 8})
+_FIELDS = {"m_tiles": 16, "n_tiles": 16, "k_beats": 16, "a_base": 32, "w_base": 32, "out_base": 32, "flags": 8,
+           "prec": 8}
+RunArgs = data.StructLayout(_FIELDS)
+#: ... of a LUT engine with group dequantization (RUN_FORMAT + RUN_GROUP_FORMAT)
+RunArgsGrouped = data.StructLayout({**_FIELDS, "group_log2": 8, "scale_base": 32})
+
+
+def run_args(geo: Geometry) -> data.StructLayout:
+    """The RUN argument layout of ``geo``'s accelerator."""
+    return RunArgsGrouped if geo.grouped else RunArgs
 
 
 class RunBoundsCheck(wiring.Component):
@@ -40,13 +49,14 @@ class RunBoundsCheck(wiring.Component):
 
     def __init__(self, geo: Geometry):
         self.geo = geo
-        super().__init__({"start": In(1), "args": In(RunArgs), "busy": Out(1), "ok": Out(1)})
+        super().__init__({"start": In(1), "args": In(run_args(geo)), "busy": Out(1), "ok": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
         g, run = self.geo, self.args
         ws = g.contract == "ws"   # m_tiles = M rows, k_beats = K tiles
-        limit = [g.depth(Mem.A), g.depth(Mem.W), g.depth(Mem.ACC)]
+        limit = [g.depth(Mem.A), g.depth(Mem.W), g.depth(Mem.ACC)] + ([g.depth(Mem.SCALE)] if g.grouped else [])
+        last_chk = len(limit) - 1
         P = max(d.bit_length() for d in limit) + 1
         chk = Signal(2)                      # which bound: A, W, ACC
         mul_x, prod = Signal(P), Signal(P)
@@ -60,14 +70,21 @@ class RunBoundsCheck(wiring.Component):
         # a LUT engine: W holds prec + 1 bit-plane words per beat; its weight kind is 0..2, prec < B
         planes = run.prec[:max(1, (B - 1).bit_length())] + 1 if g.lut else 1
         lut_ok = ((run.flags[2:4] != 3) & (run.prec < B)) if g.lut else 1
+        if g.lut:   # a group-quantized RUN on an engine with group dequantization only, groups ≤ 2**7 beats
+            lut_ok = lut_ok & (((run.group_log2 <= GROUP_LOG2_MAX) if g.grouped else 0) | ~run.flags[4])
+        # the scale words a group-quantized RUN reads: n_tiles × ⌈k_beats / 2**group_log2⌉ (none otherwise)
+        if g.grouped:
+            gl = run.group_log2[:3]
+            n_groups = Mux(run.flags[4], (run.k_beats + (Const(1, 8) << gl) - 1) >> gl, 0)
 
-        def per_bound(a, w, acc):   # the value for the bound being checked
-            return Mux(chk == 0, a, Mux(chk == 1, w, acc))
-        x_sel = per_bound(run.m_tiles, run.n_tiles, run.m_tiles)
-        y_sel = per_bound(run.k_beats, run.k_beats, run.n_tiles)
-        base = per_bound(run.a_base, run.w_base, run.out_base)
+        def per_bound(a, w, acc, sc=0):   # the value for the bound being checked
+            out = Mux(chk == 1, w, Mux(chk == 2, acc, sc)) if g.grouped else Mux(chk == 1, w, acc)
+            return Mux(chk == 0, a, out)
+        x_sel = per_bound(run.m_tiles, run.n_tiles, run.m_tiles, run.n_tiles if g.grouped else 0)
+        y_sel = per_bound(run.k_beats, run.k_beats, run.n_tiles, n_groups if g.grouped else 0)
+        base = per_bound(run.a_base, run.w_base, run.out_base, Mux(run.flags[4], run.scale_base, 0) if g.grouped else 0)
         bound = per_bound(*limit)
-        scaled = per_bound(prod * scale_r[0], prod * (planes if g.lut else scale_r[1]), prod * scale_r[2])
+        scaled = per_bound(prod * scale_r[0], prod * (planes if g.lut else scale_r[1]), prod * scale_r[2], prod)
         base_q, bound_q, scaled_q = Signal(P), Signal(bound.shape()), Signal(scaled.shape())
         need_q = Signal(len(scaled_q) + 1)
 
@@ -93,6 +110,6 @@ class RunBoundsCheck(wiring.Component):
             m.d.sync += [fin.eq(3), fits.eq(base_ok & (need_q <= bound_q))]
         with m.Else():
             m.d.sync += [fin.eq(0), mul_busy.eq(0), chk.eq(chk + 1), self.ok.eq(self.ok & ~ovf & fits)]
-            with m.If(chk == 2):
+            with m.If(chk == last_chk):
                 m.d.sync += self.busy.eq(0)
         return m

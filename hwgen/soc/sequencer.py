@@ -18,12 +18,13 @@ from ..numerics import acc_range
 from ..pe.mac import ice40_restart_adder
 from ..pe.mul import fabric_family
 from .layout import Geometry
-from .runcheck import RunArgs
+from .runcheck import run_args
 from .protocol import Mem
 
 __all__ = ["Sequencer", "ReadPort", "AccPort"]
 
 _FIFO_DEPTH = 8
+_SCALE_FIFO = 4
 
 
 def ReadPort(addr_bits: int, data_bits: int) -> wiring.Signature:
@@ -58,8 +59,11 @@ class Sequencer(wiring.Component):
         # the engine's In streams seen from the member are flipped: flip back to the plain stream
         a_sig, w_sig = (engine_sig.members[n].signature.flip() for n in ("a", "w"))
         out_sig = engine_sig.members["out"].signature
+        # a LUT engine with group dequantization: the scale memory's words go to its ``s`` stream
+        grouped = {"s_rd": Out(ReadPort(_abits(geo.depth(Mem.SCALE)), geo.word_bits(Mem.SCALE))),
+                   "s": Out(engine_sig.members["s"].signature.flip())} if geo.grouped else {}
         super().__init__({
-            "start": In(1), "args": In(RunArgs), "busy": Out(1), "done": Out(1),
+            "start": In(1), "args": In(run_args(geo)), "busy": Out(1), "done": Out(1), **grouped,
             "a_rd": Out(ReadPort(_abits(geo.depth(Mem.A)), geo.word_bits(Mem.A))),
             "w_rd": Out(ReadPort(_abits(geo.depth(Mem.W)), geo.word_bits(Mem.W))),
             "acc": Out(AccPort(_abits(geo.depth(Mem.ACC)), geo.word_bits(Mem.ACC))),
@@ -98,10 +102,36 @@ class Sequencer(wiring.Component):
         # (the FIFO then holds one word less, never more)
         room = Signal(init=1)
         fire = Signal()
-        m.d.comb += [fire.eq(issuing & room),
+        # group-quantized RUNs (LUT engines with dequant: group): a group of 2**group_log2 beats
+        # is a tile of the engine; its scale word is read with its first beat into a small FIFO
+        grouped = geo.grouped
+        g_on, g_first = Signal(name="g_on"), Signal(name="g_first")
+        gb_left, gb_reload = Signal(9, name="gb_left"), Signal(9, name="gb_reload")
+        group_end = (kb_last | (g_on & gb_left[-1])) if grouped else kb_last
+        sroom = Const(1)
+        if grouped:
+            m.submodules.sfifo = sfifo = SyncFIFOBuffered(width=geo.word_bits(Mem.SCALE), depth=_SCALE_FIFO)
+            s_ptr, s_base = Signal(len(self.s_rd.addr), name="s_ptr"), Signal(len(self.s_rd.addr), name="s_base")
+            s_fire, s_inflight, sroom = Signal(name="s_fire"), Signal(name="s_inflight"), Signal(init=1, name="sroom")
+            m.d.comb += [s_fire.eq(fire & g_on & g_first & (plane == 0)),
+                         self.s_rd.addr.eq(s_ptr), self.s_rd.en.eq(s_fire),
+                         sfifo.w_en.eq(s_inflight), sfifo.w_data.eq(self.s_rd.data),
+                         self.s.valid.eq(sfifo.r_rdy), self.s.payload.as_value().eq(sfifo.r_data),
+                         sfifo.r_en.eq(self.s.valid & self.s.ready)]
+            m.d.sync += [s_inflight.eq(s_fire), sroom.eq(sfifo.level + s_inflight + s_fire < _SCALE_FIFO)]
+            with m.If(s_fire):
+                m.d.sync += [g_first.eq(0), s_ptr.eq(s_ptr + 1)]
+            with m.If(fire & pl_last):
+                with m.If(group_end):
+                    m.d.sync += [gb_left.eq(gb_reload), g_first.eq(1)]
+                with m.Else():
+                    m.d.sync += gb_left.eq(gb_left - 1)
+            with m.If(fire & pl_last & kb_last & nt_last):   # the next M tile reads the scales again
+                m.d.sync += s_ptr.eq(s_base)
+        m.d.comb += [fire.eq(issuing & room & sroom),
                      self.a_rd.addr.eq(a_ptr), self.w_rd.addr.eq(w_ptr),
                      self.a_rd.en.eq(fire), self.w_rd.en.eq(fire)]
-        m.d.sync += [inflight.eq(fire), in_last.eq(kb_last & pl_last), in_plane.eq(plane),
+        m.d.sync += [inflight.eq(fire), in_last.eq(group_end & pl_last), in_plane.eq(plane),
                      room.eq(fifo.level + inflight + fire < _FIFO_DEPTH)]
         m.d.comb += [fifo.w_en.eq(inflight),
                      fifo.w_data.eq(Cat(self.a_rd.data, self.w_rd.data, in_last, in_plane[:pb]))]
@@ -134,9 +164,19 @@ class Sequencer(wiring.Component):
             m.d.comb += self.a.payload.prec.eq(prec)
         if lut:
             m.d.comb += [self.a.payload.plane.eq(fifo.r_data[abits + wbits + 1:]), self.a.payload.wfmt.eq(wfmt)]
+        if grouped:
+            m.d.comb += self.a.payload.scaled.eq(g_on)
 
         # -- results: consecutive accumulator words, optionally accumulated
         out_addr = Signal(len(self.acc.wr_addr))
+        addr_now, acc_now = out_addr, accumulate
+        # a group-quantized RUN: every group's R rows go to their tile's R words, the first
+        # group's written (or added, with ``accumulate``), the later groups' added
+        n_groups, r_grp = Signal(16, name="n_groups"), Signal(16, name="r_grp")
+        r_row, t_base = Signal(range(geo.R), name="r_row"), Signal.like(out_addr, name="t_base")
+        if grouped:
+            addr_now, acc_now = Signal.like(out_addr, name="addr_now"), Signal(name="acc_now")
+            m.d.comb += [addr_now.eq(t_base + r_row), acc_now.eq(accumulate | (g_on & (r_grp != 0)))]
         m.d.comb += self.res.ready.eq(1)
         got = self.res.valid & self.res.ready
         # every row is summed one cycle after it arrives, with the word read there added
@@ -145,13 +185,22 @@ class Sequencer(wiring.Component):
         pend, pend_acc = Signal(len(self.acc.wr_en)), Signal()   # pend: the lanes to write
         pend_addr, pend_data = Signal.like(out_addr), Signal(len(self.res.payload.as_value()))
         pend_new = Signal(init=1)   # = ~pend_acc
-        m.d.sync += [pend.eq(Mux(got, -1, self.host_wr_en)), pend_acc.eq(got & accumulate),
-                     pend_new.eq(~(got & accumulate))]
+        m.d.sync += [pend.eq(Mux(got, -1, self.host_wr_en)), pend_acc.eq(got & acc_now),
+                     pend_new.eq(~(got & acc_now))]
         with m.If(got):
-            m.d.sync += [out_addr.eq(out_addr + 1), pend_addr.eq(out_addr), pend_data.eq(self.res.payload.as_value())]
+            m.d.sync += [out_addr.eq(out_addr + 1), pend_addr.eq(addr_now), pend_data.eq(self.res.payload.as_value())]
+            if grouped:
+                with m.If(r_row == geo.R - 1):
+                    m.d.sync += r_row.eq(0)
+                    with m.If(~g_on | (r_grp == n_groups - 1)):
+                        m.d.sync += [r_grp.eq(0), t_base.eq(t_base + geo.R)]
+                    with m.Else():
+                        m.d.sync += r_grp.eq(r_grp + 1)
+                with m.Else():
+                    m.d.sync += r_row.eq(r_row + 1)
         with m.Elif(self.host_wr_en.any()):
             m.d.sync += [pend_addr.eq(self.host_wr_addr), pend_data.eq(self.host_wr_data)]
-        m.d.comb += [self.acc.rd_addr.eq(out_addr), self.acc.rd_en.eq(got & accumulate)]
+        m.d.comb += [self.acc.rd_addr.eq(addr_now), self.acc.rd_en.eq(got & acc_now)]
         summed = []   # second stage of read-add-write
         for j in range(geo.C):
             old = self.acc.rd_data.word_select(j, pe.acc).as_signed()
@@ -176,7 +225,7 @@ class Sequencer(wiring.Component):
         # result rows issued (a tile's last beat read) but not yet written: no multiplier for
         # "m_tiles · n_tiles · R rows to come"
         outstanding = Signal(16)
-        tile_issued = fire & kb_last & pl_last
+        tile_issued = fire & group_end & pl_last
         outstanding_n = Signal.like(outstanding)
         m.d.comb += outstanding_n.eq(outstanding + Mux(tile_issued, geo.R, 0) - got)
         m.d.sync += outstanding.eq(outstanding_n)
@@ -204,4 +253,11 @@ class Sequencer(wiring.Component):
             if lut:
                 m.d.sync += [wfmt.eq(self.args.flags[2:4]), plane.eq(0),
                              pl_left.eq(self.args.prec - 1), pl_reload.eq(self.args.prec - 1)]
+            if grouped:
+                gl = self.args.group_log2[:3]
+                reload = (Const(1, 9) << gl) - 2
+                m.d.sync += [g_on.eq(self.args.flags[4]), g_first.eq(1), gb_left.eq(reload), gb_reload.eq(reload),
+                             s_ptr.eq(self.args.scale_base), s_base.eq(self.args.scale_base),
+                             n_groups.eq((self.args.k_beats + (Const(1, 8) << gl) - 1) >> gl),
+                             r_row.eq(0), r_grp.eq(0), t_base.eq(self.args.out_base)]
         return m

@@ -58,6 +58,8 @@ class Accelerator(wiring.Component):
             m.submodules.seq = seq = Sequencer(geo, engine.signature)
             connect(m, seq.a, engine.a)
             connect(m, seq.w, engine.w)
+            if geo.grouped:
+                connect(m, seq.s, engine.s)
             beat = engine.a
         else:
             names = ("a", "w") if geo.transposed else ("w", "a")  # (stationary, streamed)
@@ -104,7 +106,7 @@ class Accelerator(wiring.Component):
             m.submodules[f"mem_{mem.name.lower()}"] = store
             lp = getattr(link, f"mem_{mem.name.lower()}")
             wp, rp = store.write_port(granularity=8), store.read_port(transparent_for=())
-            seq_rd = {Mem.A: seq.a_rd, Mem.W: seq.w_rd}.get(mem)
+            seq_rd = {Mem.A: seq.a_rd, Mem.W: seq.w_rd, **({Mem.SCALE: seq.s_rd} if geo.grouped else {})}.get(mem)
             if mem == Mem.ACC:
                 # the sequencer owns the write port and takes the link's writes while idle
                 m.d.comb += [wp.addr.eq(seq.acc.wr_addr), wp.data.eq(seq.acc.wr_data), wp.en.eq(seq.acc.wr_en),
