@@ -44,6 +44,9 @@ ENGINES = {
     "lut_int3": HwgenConfig(name="fz_lut", array=ArrayConfig(rows=2, cols=4, kind="lut", depth=3,
                                                             pe=PEConfig(w=fmt("int3"), acc=24)),
                             soc=SocConfig(a_words=32, w_words=64, acc_words=32, scale_words=4)),
+    "lut_grouped": HwgenConfig(name="fz_lut_grp", array=ArrayConfig(rows=2, cols=3, kind="lut", dequant="group",
+                                                                    pe=PEConfig(w=fmt("int4"), acc=40)),
+                               soc=SocConfig(a_words=32, w_words=64, acc_words=32, scale_words=16)),
 }
 
 

@@ -274,6 +274,10 @@ class Accelerator:
             pe.w.check(w, "w")
         else:
             fmt.check(w, "w")
+        gs = self._check_groups(groups, w.shape) if groups is not None else None
+        if gs is not None and requant is not None:
+            raise ValueError("requant and group scales share the scale memory: requantize a group-quantized "
+                             "layer's result on the host (hwgen.golden.requant)")
         scale = None
         if requant is not None:
             if g.transposed:
@@ -286,10 +290,6 @@ class Accelerator:
             self.set_reg(Reg.RELU, int(requant.relu))
         if g.transposed:  # the WS grid on Cᵀ = Wᵀ Aᵀ
             return self._gemm(w.T, a.T, None).T
-        gs = self._check_groups(groups, w.shape) if groups is not None else None
-        if gs is not None and scale is not None:
-            raise ValueError("requant and group scales share the scale memory: requantize a group-quantized "
-                             "layer's result on the host (hwgen.golden.requant)")
         return self._gemm(a, w, scale, fmt, gs)
 
     def _check_groups(self, groups: GroupScales, w_shape) -> tuple[int, np.ndarray, np.ndarray]:

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import HwgenConfig
-from ..soc.golden_device import GoldenDevice, run_needs
+from ..config import GROUP_LOG2_MAX, HwgenConfig
+from ..soc.golden_device import GoldenDevice, run_needs, scale_needs
 from ..soc.layout import Geometry
-from ..soc.protocol import (READ_FORMAT, REQ_HEADER, RUN_ASYNC, RUN_FORMAT, SOF_REQ, Cmd, Mem, ProtocolError,
+from ..soc.protocol import (READ_FORMAT, REQ_HEADER, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT, RUN_GROUPED, SOF_REQ, Cmd,
+                            Mem, ProtocolError,
                             Reg, Status, crc16, parse_response, request)
 from ..soc.top import link_timeout
 
@@ -169,8 +170,15 @@ class RequestGen:
             room = geo.depth(mem) - need
             bases.append(self._int(0, room) if room >= 0 and self._chance(0.9) else self.addr(mem))
         flags = self._int(0, 15 if geo.lut else 3) if self._chance(0.9) else self._int(0, 255)
-        return "run", 0, self._int(0, 3) if self._chance(0.05) else 0, self._resize(
-            RUN_FORMAT.pack(m, n, k, *bases, flags, prec))
+        payload = RUN_FORMAT.pack(m, n, k, *bases, flags, prec)
+        if geo.grouped:   # group-quantized RUNs: mostly, with groups and scale words that fit
+            if self._chance(0.7):
+                flags |= RUN_GROUPED
+            gl = self._int(0, GROUP_LOG2_MAX) if self._chance(0.9) else self._int(0, 255)
+            room = geo.depth(Mem.SCALE) - scale_needs(n, k, RUN_GROUPED, min(gl, 15))
+            sbase = self._int(0, room) if room >= 0 and self._chance(0.9) else self.addr(Mem.SCALE)
+            payload = RUN_FORMAT.pack(m, n, k, *bases, flags, prec) + RUN_GROUP_FORMAT.pack(gl, sbase)
+        return "run", 0, self._int(0, 3) if self._chance(0.05) else 0, self._resize(payload)
 
     def set(self):
         r = self.rng.random()
@@ -198,7 +206,7 @@ class RequestGen:
             frame = request(cmd, self.tag(), mem=mem, addr=addr, payload=payload)
         if cmd == Cmd.RUN and mem is not None:
             self.last_run = frame
-        is_async = cmd == Cmd.RUN and len(payload) == RUN_FORMAT.size and bool(RUN_FORMAT.unpack(payload)[6]
+        is_async = cmd == Cmd.RUN and len(payload) == self.geo.run_size and bool(RUN_FORMAT.unpack_from(payload)[6]
                                                                                & RUN_ASYNC)
         return label, frame, is_async
 

@@ -58,7 +58,8 @@ def run_fits(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, a_base: in
     inside the memories and (LUT engines) its weight kind and bits are ones the engine has."""
     if not lut_args_ok(geo, flags, prec, group_log2):
         return False
-    if flags & RUN_GROUPED and scale_base + scale_needs(n_tiles, k_beats, flags, group_log2) > geo.depth(Mem.SCALE):
+    if geo.grouped and flags & RUN_GROUPED and scale_base + scale_needs(n_tiles, k_beats, flags, group_log2) \
+            > geo.depth(Mem.SCALE):
         return False
     needs = run_needs(geo, m_tiles, n_tiles, k_beats, prec)
     return bool(m_tiles and n_tiles and k_beats

@@ -74,3 +74,52 @@ def test_a_run_with_a_kind_or_bits_the_engine_lacks_is_refused(dev):
     with pytest.raises(DeviceError, match="BAD_ARGS"):
         dev.run(1, 1, 1, prec=1, wfmt=3)        # no weight kind 3
     dev.run(1, 1, 1, prec=2, wfmt=2)            # the widest bipolar: fine
+
+
+# group dequantization in hardware; the link fuzzer's grouped top (tests/soc/test_link_fuzz.py)
+GROUPED = HwgenConfig(name="drv_lut_grp", array=ArrayConfig(rows=2, cols=3, kind="lut", dequant="group", pe=PEConfig(
+    w=parse_format("int4"), acc=40)), soc=SocConfig(a_words=32, w_words=64, acc_words=32, scale_words=16))
+
+
+@pytest.mark.parametrize("transport", ["golden", "verilator"])
+def test_a_group_quantized_layer_is_one_run_per_chunk_and_exact(transport, seed):
+    """Every weight kind with group scales and zero points, groups of 1..16 beats (4..64
+    channels), K over several chunks: the engine's rescaling equals grouped_gemm exactly."""
+    from hwgen.driver import GroupScales
+    from hwgen.golden.lut import grouped_gemm
+    rng = np.random.default_rng(seed)
+    with Accelerator.open(GROUPED, transport) as d:
+        for name, size in [("uint4", 32), ("int4", 16), ("int2", 4), ("ternary", 64), ("binary", 8), ("uint1", 4)]:
+            f = parse_lowbit(name)
+            m, n = (int(x) for x in rng.integers(1, 8, 2))
+            k = size * int(rng.integers(1, 200 // size + 2))
+            a = rng.integers(-128, 128, (m, k))
+            w = f.random(rng, (k, n), extremes=0.2)
+            scale = rng.integers(-32768, 32768, (k // size, n))
+            zero = rng.integers(-32768, 32768, (k // size, n))
+            runs = d.regs()["runs"]
+            got = d.gemm(a, w, w_fmt=name, groups=GroupScales(size, scale, zero))
+            want = grouped_gemm(a, w, f, group=size, scale=scale, zero=zero, acc_bits=40)
+            assert np.array_equal(got, want), (transport, name, size, m, k, n, seed)
+            assert d.regs()["runs"] > runs
+
+
+def test_group_scales_are_checked_before_anything_is_sent():
+    from hwgen.driver import GroupScales
+    a, w = np.ones((2, 64), dtype=np.int64), np.ones((64, 3), dtype=np.int64)
+    s = np.ones((2, 3), dtype=np.int64)
+    with Accelerator.open(GROUPED, "golden") as d:
+        before = d.stats.commands
+        with pytest.raises(ValueError, match=r"group size 24 must be 4·2\^l channels \(l = 0..7\)"):
+            d.gemm(a, w, w_fmt="uint4", groups=GroupScales(24, s))
+        with pytest.raises(ValueError, match=r"groups.scale must be \(⌈K/size⌉, N\) = \(2, 3\), got \(1, 3\)"):
+            d.gemm(a, w, w_fmt="uint4", groups=GroupScales(32, s[:1]))
+        with pytest.raises(ValueError, match="groups.zero must be signed 16-bit integers"):
+            d.gemm(a, w, w_fmt="uint4", groups=GroupScales(32, s, s * 40000))
+        with pytest.raises(ValueError, match="requant and group scales share the scale memory"):
+            from hwgen.driver import Requant
+            d.gemm(a, w, w_fmt="uint4", groups=GroupScales(32, s), requant=Requant(np.ones(3, dtype=np.int64), 0))
+        assert d.stats.commands == before
+    with Accelerator.open(LUT, "golden") as d:
+        with pytest.raises(ValueError, match="need a LUT engine with dequant: group; drv_lut_2x4 is lut with dequant: none"):
+            d.gemm(a, w, groups=GroupScales(32, s))

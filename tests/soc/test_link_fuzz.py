@@ -25,6 +25,10 @@ LUT_TOP = HwgenConfig(name="drv_lut_2x4", array=ArrayConfig(                    
     rows=2, cols=4, kind="lut", pe=PEConfig(w=parse_format("int3"), acc=24)),
     soc=SocConfig(a_words=32, w_words=64, acc_words=32, scale_words=4))
 
+GROUPED_TOP = HwgenConfig(name="drv_lut_grp", array=ArrayConfig(                  # as in driver/test_lut_driver
+    rows=2, cols=3, kind="lut", dequant="group", pe=PEConfig(w=parse_format("int4"), acc=40)),
+    soc=SocConfig(a_words=32, w_words=64, acc_words=32, scale_words=16))
+
 
 def test_every_command_has_a_generator():
     """A command added to the protocol is fuzzed from its first day, or this fails."""
@@ -33,7 +37,8 @@ def test_every_command_has_a_generator():
     assert all(callable(getattr(gen, name)) for name in GENERATORS.values())
 
 
-@pytest.mark.parametrize("cfg", [OS_TOP, TREE_TOP, LUT_TOP], ids=["systolic_os", "adder_tree_ws", "lut"])
+@pytest.mark.parametrize("cfg", [OS_TOP, TREE_TOP, LUT_TOP, GROUPED_TOP],
+                         ids=["systolic_os", "adder_tree_ws", "lut", "lut_grouped"])
 def test_rtl_answers_random_streams_like_the_golden_device(cfg, seed):
     stats = fuzz_link(cfg, seed=seed, frames=3000)
     print(stats.as_dict())
