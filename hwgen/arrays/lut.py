@@ -92,8 +92,9 @@ class LutOS(wiring.Component):
         # group tiles accumulate onto the same result words: their rows ≥ 3 cycles apart
         space = TileSpacing(m, fab, max(R, 3) if self.grouped else R, self.a.payload.last)
         fire = Signal()
-        # a scaled tile's last beat goes in only with its scales waiting (taken at its load)
-        s_ok = (~(self.a.payload.last & self.a.payload.scaled) | self.s.valid) if self.grouped else 1
+        # a scaled tile's last beat goes in only with its scales in the buffer (used at its load)
+        s_full = Signal(name="s_full")
+        s_ok = (~(self.a.payload.last & self.a.payload.scaled) | s_full) if self.grouped else 1
         m.d.comb += [
             fire.eq(en & self.a.valid & self.w.valid & space.ok & s_ok),
             self.a.ready.eq(en & self.w.valid & space.ok & s_ok),
@@ -172,7 +173,7 @@ class LutOS(wiring.Component):
         fab.d.sync += self.out.valid.eq(draining)
         off_row = Signal(signed(aw), name="off_row")
         fab.d.comb += off_row.eq(Array(offs)[row])
-        deq = self._dequant(m, fab, en, load, row, fresh_sums, v0, first0, sc1) if self.grouped else None
+        deq = self._dequant(m, fab, en, load, row, fresh_sums, v0, first0, sc1, s_full) if self.grouped else None
         for j in range(C):
             total = Signal(signed(aw), name=f"total{j}")
             fab.d.comb += total.eq(Array(holds[r][j] for r in range(R))[row] + off_row)
@@ -187,7 +188,7 @@ class LutOS(wiring.Component):
                 fab.d.sync += self.out.payload[j].eq(Mux(scaled_h, deq_j, total[1:]))
         return m
 
-    def _dequant(self, m, fab, en, load, row, fresh_sums, v0, first0, sc1):
+    def _dequant(self, m, fab, en, load, row, fresh_sums, v0, first0, sc1, s_full):
         """The group dequantization: each row's activation sum over the tile (for the zero
         points), and the tile's scales held while its rows drain. Returns (scaled, d[j], m[j], Σa of the row)."""
         cfg, C, R = self.cfg, self.cfg.cols, self.cfg.rows
@@ -203,12 +204,19 @@ class LutOS(wiring.Component):
         scaled_h = Signal(name="scaled_h")
         dh = [Signal(signed(16), name=f"dhold{j}") for j in range(C)]
         mh = [Signal(signed(16), name=f"mhold{j}") for j in range(C)]
-        m.d.comb += self.s.ready.eq(load & sc1 & en)
+        # one tile's scales wait in a buffer (taken whenever it is free, or freed at this load)
+        s_buf = Signal(self.s.payload.shape(), name="s_buf")
+        consume = Signal(name="s_consume")
+        m.d.comb += [consume.eq(load & sc1), self.s.ready.eq(en & (~s_full | consume))]
+        with fab.If(self.s.valid & self.s.ready):
+            fab.d.sync += [s_buf.eq(self.s.payload), s_full.eq(1)]
+        with fab.Elif(consume):
+            fab.d.sync += s_full.eq(0)
         with fab.If(load):
             fab.d.sync += scaled_h.eq(sc1)
             with fab.If(sc1):
-                fab.d.sync += [dh[j].eq(self.s.payload[j].d) for j in range(C)]
-                fab.d.sync += [mh[j].eq(self.s.payload[j].m) for j in range(C)]
+                fab.d.sync += [dh[j].eq(s_buf[j].d) for j in range(C)]
+                fab.d.sync += [mh[j].eq(s_buf[j].m) for j in range(C)]
         y_row = Signal(signed(yw), name="y_row")
         fab.d.comb += y_row.eq(Array(yh)[row])
         return scaled_h, dh, mh, y_row

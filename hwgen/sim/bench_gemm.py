@@ -16,6 +16,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from .. import golden
+from ..golden.lut import grouped_gemm
 from ..config import loads
 from ..numerics import LowBitFormat, parse_lowbit
 from .schedule import schedule_gemm, unpack
@@ -70,7 +71,7 @@ async def gemm_plan(dut):
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
     names = {"output_stationary": ["a", "w"], "weight_stationary": ["w", "a", "c"],
-             "input_stationary": ["a", "w", "c"]}[cfg.dataflow]
+             "input_stationary": ["a", "w", "c"]}[cfg.dataflow] + (["s"] if cfg.dequant == "group" else [])
     sink = Sink(dut, "out", stall_rng)
     sources = {n: Source(dut, n, stall_rng, sink=sink) for n in names}
     await ClockCycles(dut.clk, 3)
@@ -82,8 +83,16 @@ async def gemm_plan(dut):
     for i, g in enumerate(plan["gemms"]):
         a, w = make_operands(data_rng, cfg, g)
         want = golden.gemm(a, w, acc_bits=cfg.pe.acc, overflow=cfg.pe.overflow, group=cfg.group)
+        groups = None
+        if g.get("group"):   # a group-quantized GEMM: random 16-bit scales and zero points
+            size = g["group"]
+            n_g = -(-g["k"] // size)
+            groups = (size, data_rng.integers(-32768, 32768, (n_g, g["n"])), data_rng.integers(-32768, 32768, (n_g, g["n"])))
+            pad = n_g * size - g["k"]
+            want = grouped_gemm(np.pad(a, ((0, 0), (0, pad))), np.pad(w, ((0, pad), (0, 0))), None, group=size,
+                                scale=groups[1], zero=groups[2], acc_bits=cfg.pe.acc)
         sched = schedule_gemm(cfg, a, w, w_bits=g.get("w_bits"),
-                              w_fmt=lut_format(cfg, g) if cfg.kind == "lut" else None)
+                              w_fmt=lut_format(cfg, g) if cfg.kind == "lut" else None, groups=groups)
         for n, src in sources.items():
             src.load(sched.inputs[n])
             src.p_idle = g.get("stall_in", 0.0)
@@ -96,7 +105,7 @@ async def gemm_plan(dut):
                                 start_cycle=cycle, timeout=timeout)
         rows = [unpack(x, cfg.pe.acc, cfg.cols) for x in sink.raw]
         got = sched.assemble(rows, g["m"], g["n"])
-        first = min(s.first_fire for s in sources.values())
+        first = min(s.first_fire for s in sources.values() if s.first_fire is not None)
         cycles = sink.last_fire - first + 1
         # MACs per cycle at this GEMM's weight bits (a LUT engine takes a bit-plane per cycle)
         peak = cfg.macs_per_cycle / (lut_format(cfg, g).bits if cfg.kind == "lut" else 1)

@@ -86,6 +86,10 @@ def default_plan(cfg: HwgenConfig, rng: random.Random) -> list[dict]:
                       zeros=0.1, note=f"weights {f}, stalls") for f in dict.fromkeys(fmts)]
         extra += [dict(m=R, k=3 * D, n=C, wfmt=f"bipolar{B}", fill="min*max", stall_in=0.1, stall_out=0.3,
                        note=f"all min × bipolar{B} max, stalls")]
+        if arr.dequant == "group":   # group-quantized: groups of 1, 2 and 8 beats, the last one short
+            extra += [dict(m=odd(R), k=rng.randint(1, 5) * gb * D + rng.randint(1, D), n=odd(C), group=gb * D,
+                           wfmt=f, stall_in=0.3, stall_out=0.3, extremes=0.2, note=f"{f}, groups of {gb * D}, stalls")
+                      for gb, f in ((1, f"uint{B}"), (2, "int2"), (8, "ternary"))]
     return perf + random_shapes + extreme + extra
 
 

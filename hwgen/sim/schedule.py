@@ -51,12 +51,22 @@ class Schedule:
     placement: list[tuple[int, int, int, int]] = field(default_factory=list)
     tiles: int = 0
     transposed: bool = False  # the beats compute the result's transpose (input-stationary)
+    #: output beats placed at the same spot add up, wrapping at this many bits (group-quantized
+    #: LUT tiles: one tile per group); 0: each spot is placed once
+    accumulate_bits: int = 0
 
     def assemble(self, out: list[list[int]], m: int, n: int) -> np.ndarray:
         rows, cols = (n, m) if self.transposed else (m, n)
-        result = np.zeros((rows, cols), dtype=np.int64)
+        result = np.zeros((rows, cols), dtype=object if self.accumulate_bits else np.int64)
         for idx, row, col, width in self.placement:
-            result[row, col:col + width] = out[idx][:width]
+            if self.accumulate_bits:
+                result[row, col:col + width] += np.array(out[idx][:width], dtype=object)
+            else:
+                result[row, col:col + width] = out[idx][:width]
+        if self.accumulate_bits:
+            half = 1 << (self.accumulate_bits - 1)
+            result = np.array([[(int(v) + half) % (2 * half) - half for v in r] for r in result],
+                              dtype=np.int64).reshape(rows, cols)
         return result.T if self.transposed else result
 
 
@@ -66,13 +76,14 @@ def _pad(vec, n: int) -> list[int]:
 
 
 def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, *, w_bits: int | None = None,
-                  w_fmt: LowBitFormat | None = None) -> Schedule:
+                  w_fmt: LowBitFormat | None = None, groups: tuple | None = None) -> Schedule:
     """Beats that compute ``a @ w`` (M×K @ K×N) on the engine ``cfg``, edge tiles zero-padded.
 
     ``w_bits`` is a bit-serial engine's run-time weight precision (default: the format's);
-    ``w_fmt`` a LUT engine's weight format (default: two's complement of ``pe.w.bits``)."""
+    ``w_fmt`` a LUT engine's weight format (default: two's complement of ``pe.w.bits``),
+    ``groups`` = (size, scale, zero) a group-quantized GEMM on one with ``dequant: group``."""
     if cfg.kind == "lut":
-        return _schedule_lut(cfg, np.asarray(a), np.asarray(w), w_fmt or LowBitFormat("int", cfg.pe.w.bits))
+        return _schedule_lut(cfg, np.asarray(a), np.asarray(w), w_fmt or LowBitFormat("int", cfg.pe.w.bits), groups)
     if cfg.kind in ("cube", "matrix2d"):
         return _schedule_os(cfg, np.asarray(a), np.asarray(w))
     if cfg.kind == "bit_serial" and cfg.pe.arith == "mac":
@@ -115,9 +126,10 @@ def schedule_gemm(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, *, w_bits: int
     return s
 
 
-def _schedule_lut(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, fmt: LowBitFormat) -> Schedule:
+def _schedule_lut(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, fmt: LowBitFormat, groups=None) -> Schedule:
     """A LUT engine (``hwgen.arrays.lut``): per tile, per group of D channels, one beat per
-    bit-plane of the weights' codes, LSB first; the A block repeats with each plane."""
+    bit-plane of the weights' codes, LSB first; the A block repeats with each plane. A
+    group-quantized GEMM ends a tile at every group (its rows add up) with a scale beat."""
     R, C, D, B = cfg.rows, cfg.cols, cfg.depth, cfg.pe.w.bits
     if fmt.bits > B:
         raise ValueError(f"the engine stores weights of up to {B} bits; {fmt} has {fmt.bits}")
@@ -128,7 +140,10 @@ def _schedule_lut(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, fmt: LowBitFor
     codes = fmt.encode(w)
     steps = max(1, -(-K // D))
     s = Schedule()
-    a_beats, w_beats = [], []
+    a_beats, w_beats, s_beats = [], [], []
+    gb = groups[0] // D if groups else steps
+    if groups:
+        s.accumulate_bits = cfg.pe.acc
     for m0 in range(0, M, R):
         for n0 in range(0, N, C):
             for t in range(steps):
@@ -139,16 +154,26 @@ def _schedule_lut(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray, fmt: LowBitFor
                 ablk[:part_a.shape[0], :part_a.shape[1]] = part_a
                 qblk[:part_q.shape[0], :part_q.shape[1]] = part_q
                 data = pack(ablk.reshape(-1), ab)
+                group_end = t == steps - 1 or t % gb == gb - 1
                 for plane in range(fmt.bits):
-                    last = t == steps - 1 and plane == fmt.bits - 1
-                    fields = (int(last) | plane << 1 | (fmt.bits - 1) << (1 + fbits) | fmt.code << (1 + 2 * fbits))
+                    last = group_end and plane == fmt.bits - 1
+                    fields = (int(last) | plane << 1 | (fmt.bits - 1) << (1 + fbits) | fmt.code << (1 + 2 * fbits)
+                              | int(bool(groups)) << (3 + 2 * fbits))
                     a_beats.append(data | fields << (R * D * ab))
                     w_beats.append(pack(((qblk >> plane) & 1).reshape(-1), 1))
-            for r in range(min(R, M - m0)):
-                s.placement.append((s.out_beats + r, m0 + r, n0, min(C, N - n0)))
-            s.out_beats += R
-            s.tiles += 1
+                if groups and group_end:   # this group's scale and zero point per column (16 bits each)
+                    gi = t // gb
+                    lanes = [(int(groups[1][gi, n0 + j]) & 0xFFFF) | (int(groups[2][gi, n0 + j]) & 0xFFFF) << 16
+                             if n0 + j < N else 0 for j in range(C)]
+                    s_beats.append(pack(lanes, 32))
+                if group_end and (groups or t == steps - 1):
+                    for r in range(min(R, M - m0)):
+                        s.placement.append((s.out_beats + r, m0 + r, n0, min(C, N - n0)))
+                    s.out_beats += R
+                    s.tiles += 1
     s.inputs = {"a": a_beats, "w": w_beats}
+    if cfg.dequant == "group":
+        s.inputs["s"] = s_beats
     return s
 
 
@@ -161,7 +186,10 @@ def _schedule_os(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray) -> Schedule:
     N = w.shape[1]
     steps = max(1, -(-K // D))
     s = Schedule()
-    a_beats, w_beats = [], []
+    a_beats, w_beats, s_beats = [], [], []
+    gb = groups[0] // D if groups else steps
+    if groups:
+        s.accumulate_bits = cfg.pe.acc
     for m0 in range(0, M, R):
         for n0 in range(0, N, C):
             for t in range(steps):

@@ -10,18 +10,19 @@ from hwgen.config import ArrayConfig, HwgenConfig, PEConfig
 from hwgen.numerics import parse_format
 from hwgen.sim.runner import default_plan, sim
 
-# (rows, cols, g, table, a, w (widest), acc)
+# (rows, cols, g, table, a, w (widest), acc, dequant)
 CASES = [
-    (2, 3, 4, "symmetric", "int8", "int4", 24),
-    (1, 5, 3, "full", "uint8", "int3", 20),
-    (3, 2, 2, "symmetric", "int8", "int2", 14),
+    (2, 3, 4, "symmetric", "int8", "int4", 24, "none"),
+    (1, 5, 3, "full", "uint8", "int3", 20, "none"),
+    (3, 2, 2, "symmetric", "int8", "int2", 14, "none"),
+    (2, 3, 4, "symmetric", "int8", "int3", 40, "group"),   # + group-quantized GEMMs, stalls on the scales too
 ]
 
 
-def make(rows, cols, g, table, a, w, acc) -> HwgenConfig:
+def make(rows, cols, g, table, a, w, acc, dequant="none") -> HwgenConfig:
     pe = PEConfig(a=parse_format(a), w=parse_format(w), acc=acc)
-    return HwgenConfig(name=f"lut{rows}x{cols}g{g}_{table[:3]}_{a}_{w}_{acc}",
-                       array=ArrayConfig(rows=rows, cols=cols, kind="lut", depth=g, table=table, pe=pe))
+    return HwgenConfig(name=f"lut{rows}x{cols}g{g}_{table[:3]}_{a}_{w}_{acc}" + ("_dq" if dequant == "group" else ""),
+                       array=ArrayConfig(rows=rows, cols=cols, kind="lut", depth=g, table=table, dequant=dequant, pe=pe))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: make(*c).name)
@@ -32,12 +33,14 @@ def test_lut_engine_matches_golden(case, seed, tmp_path):
     assert len(res.gemms) == len(plan) and all(g["ok"] for g in res.gemms)
     kinds = {g.get("wfmt") for g in plan}
     assert {"binary", "ternary", "int2", "uint1", f"bipolar{cfg.array.pe.w.bits}"} <= kinds
+    if cfg.array.dequant == "group":
+        assert sorted(g["group"] for g in plan if g.get("group")) == [4, 8, 32]
 
 
 def test_lut_cycles_are_linear_in_weight_bits(tmp_path):
     """One tile of K/g groups at b-bit weights takes K/g·b beats + R + 3 cycles (three pipeline
     stages, then R rows): T-MAC's linear scaling, measured on the RTL."""
-    cfg = make(2, 4, 4, "symmetric", "int8", "int4", 32)
+    cfg = make(2, 4, 4, "symmetric", "int8", "int4", 32, "none")
     K = 64
     fmts = ["binary", "int2", "uint3", "int4"]
     res = sim(cfg, seed=7, gemms=[dict(m=2, k=K, n=4, wfmt=f) for f in fmts], work_dir=tmp_path)
