@@ -93,6 +93,7 @@ class Stats:
     commands: int = 0
     gemm_cycles: int = 0        # device cycles inside RUN commands (what the engine costs)
     gemm_macs: int = 0          # useful multiply-accumulates (M·N·K) of the GEMMs run
+    runs: int = 0               # RUN commands (each retried one once)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -212,6 +213,7 @@ class Accelerator:
         flags = (RUN_ACCUMULATE if accumulate else 0) | (0 if wait else RUN_ASYNC) | (wfmt << RUN_WFMT_SHIFT)
         if groups is not None:
             flags |= RUN_GROUPED
+        self.stats.runs += 1
         payload = RUN_FORMAT.pack(m_tiles, n_tiles, k_beats, a_base, w_base, out_base, flags, prec)
         if self.geo.grouped:
             payload += RUN_GROUP_FORMAT.pack(*(groups or (0, 0)))

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..numerics import parse_lowbit
 from .model import LayerWeights, LLMError
 from .quant import QuantizedWeight, combine, group_partials, linear_reference, quantize_activations, quantize_weight
 
-__all__ = ["quantize_layer", "ReferenceLinear", "AcceleratorLinear"]
+__all__ = ["quantize_layer", "ReferenceLinear", "AcceleratorLinear", "FixedScales", "fixed_scales",
+           "LutReferenceLinear", "LutLinear", "LUT_FORMATS"]
+
+#: the LUT engine's weight format of each scheme (int8 needs an engine with 8-bit planes)
+LUT_FORMATS = {"int4": "int4", "int2": "int2", "ternary": "ternary", "int8": "int8"}
 
 
 def quantize_layer(w: LayerWeights, scheme: str = "int8", group: int = 128) -> dict[str, QuantizedWeight]:
@@ -44,3 +49,82 @@ class AcceleratorLinear:
         parts = group_partials(self.acc.gemm, xq, qw)
         self.macs[name] = self.macs.get(name, 0) + xq.shape[0] * qw.shape[0] * qw.shape[1]
         return combine(parts, xs, qw)
+
+
+# -- LUT engines with group dequantization: the per-group scales in hardware, one RUN per layer
+
+class FixedScales:
+    """A quantized weight's group scales as the hardware takes them: ``D = round(s · 2**frac)``,
+    signed 16-bit, one ``frac`` per layer (:func:`hwgen.golden.lut.fixed_point_scales`)."""
+
+    def __init__(self, qw: QuantizedWeight):
+        from ..golden.lut import fixed_point_scales
+        self.q = qw
+        self.d, _, self.frac = fixed_point_scales(qw.scales.T)      # (G, N)
+        #: the largest relative error of a rounded scale (the layer's largest scale loses least)
+        self.max_rel_error = float(np.max(np.abs(self.d / 2.0 ** self.frac - qw.scales.T) / qw.scales.T))
+
+
+def fixed_scales(qweights: dict[str, QuantizedWeight]) -> dict[str, FixedScales]:
+    return {name: FixedScales(qw) for name, qw in qweights.items()}
+
+
+def _finish(y_int: np.ndarray, frac: int, xs: np.ndarray) -> np.ndarray:
+    """``y = y_int · 2**-frac · s_x`` in float32 (the same operations on both paths)."""
+    return (y_int.astype(np.float64) * 2.0 ** -frac).astype(np.float32) * xs[:, None]
+
+
+class LutReferenceLinear:
+    """The LUT engine's layer in NumPy: int8 tokens × low-bit weights, each group's exact sum
+    times its 16-bit fixed-point scale, summed exactly (``hwgen.golden.lut.grouped_gemm``)."""
+
+    def __init__(self, fixed: dict[str, FixedScales], acc_bits: int):
+        self.f, self.acc_bits = fixed, acc_bits
+
+    def __call__(self, name: str, x: np.ndarray) -> np.ndarray:
+        from ..golden.lut import grouped_gemm
+        f = self.f[name]
+        qw = f.q
+        xq, xs = quantize_activations(x)
+        n, k = qw.shape
+        pad = f.d.shape[0] * qw.group - k
+        y = grouped_gemm(np.pad(xq.astype(np.int64), ((0, 0), (0, pad))), np.pad(qw.q.T.astype(np.int64), ((0, pad), (0, 0))),
+                         None, group=qw.group, scale=f.d, acc_bits=self.acc_bits)
+        return _finish(y, f.frac, xs)
+
+
+class LutLinear:
+    """``linear(name, x)`` on a LUT engine with ``dequant: group``: the weights travel as
+    bit-planes of their scheme's format, the group scales as 16-bit fixed point, and the
+    engine rescales each group itself, one ``Accelerator.gemm`` (a RUN per chunk that fits
+    the memories) per layer; the host applies 2**-frac and the token scales."""
+
+    def __init__(self, acc, fixed: dict[str, FixedScales]):
+        geo = acc.geo
+        if not geo.grouped:
+            raise LLMError(f"{acc.cfg.name} is not a LUT engine with dequant: group")
+        d = acc.cfg.array.depth
+        for name, f in fixed.items():
+            qw = f.q
+            fmt = LUT_FORMATS[qw.scheme]
+            beats = qw.group // d
+            if qw.group % d or beats & (beats - 1) or beats > 128:
+                raise LLMError(f"{name}: group {qw.group} must be {d}·2^l input channels (l = 0..7) on {acc.cfg.name}")
+            if parse_lowbit(fmt).bits > acc.cfg.array.pe.w.bits:
+                raise LLMError(f"{name}: {qw.scheme} weights need {fmt} planes; {acc.cfg.name} stores up to "
+                               f"{acc.cfg.array.pe.w.bits} bits (pe.w: {acc.cfg.array.pe.w})")
+        self.acc, self.f = acc, fixed
+        self.macs: dict[str, int] = {}
+        self.runs: dict[str, int] = {}
+
+    def __call__(self, name: str, x: np.ndarray) -> np.ndarray:
+        from ..driver import GroupScales
+        f = self.f[name]
+        qw = f.q
+        xq, xs = quantize_activations(x)
+        runs = self.acc.stats.runs
+        y = self.acc.gemm(xq.astype(np.int64), qw.q.T.astype(np.int64), w_fmt=LUT_FORMATS[qw.scheme],
+                          groups=GroupScales(qw.group, f.d))
+        self.runs[name] = self.runs.get(name, 0) + self.acc.stats.runs - runs
+        self.macs[name] = self.macs.get(name, 0) + xq.shape[0] * qw.shape[0] * qw.shape[1]
+        return _finish(y, f.frac, xs)

@@ -16,7 +16,9 @@ from ..config import HwgenConfig
 from ..driver import Accelerator
 from ..fpga.measured import board_clock, load_results, packaged
 from ..report import table
-from .layers import AcceleratorLinear, ReferenceLinear, quantize_layer
+from ..numerics import parse_lowbit
+from .layers import (LUT_FORMATS, AcceleratorLinear, LutLinear, LutReferenceLinear, ReferenceLinear, fixed_scales,
+                     quantize_layer)
 from .model import DecoderBlock, KVCache, LlamaConfig, LLMError, random_weights
 
 __all__ = ["run_llm", "format_llm", "projection"]
@@ -69,9 +71,21 @@ def run_llm(hw: HwgenConfig, *, weights: Path | None = None, layers: int = 1, pr
     caches = {k: [KVCache(run_cfg) for _ in blocks] for k in ("hw", "ref", "float")}
     per_layer, phases, exact, cos_all = [], {}, True, []
     t0 = time.monotonic()
+    # a LUT engine with group dequantization takes the group scales itself (16-bit fixed point):
+    # one gemm per linear layer, checked against the same fixed-point arithmetic in NumPy
+    lut = hw.array.kind == "lut" and hw.array.dequant == "group"
+    if lut:
+        fixed = [fixed_scales(q) for q in qws]
+        refs = [LutReferenceLinear(f, hw.array.pe.acc) for f in fixed]
+        log(f"group scales as 16-bit fixed point in hardware: largest relative rounding of a scale "
+            f"{max(f.max_rel_error for fl in fixed for f in fl.values()):.2e}")
+    else:
+        refs = [ReferenceLinear(q, hw.array.pe.acc) for q in qws]
+    # MACs per cycle at the weights' bits (a LUT engine takes one bit-plane per cycle)
+    peak = hw.array.macs_per_cycle / (parse_lowbit(LUT_FORMATS[scheme]).bits if hw.array.kind == "lut" else 1)
     with Accelerator.open(hw, transport, log=log) as acc:
         acc.reset()
-        lins = [AcceleratorLinear(acc, q) for q in qws]
+        lins = [LutLinear(acc, f) for f in fixed] if lut else [AcceleratorLinear(acc, q) for q in qws]
         steps = [("prefill", slice(0, prompt_len))] + [(f"decode {i + 1}", slice(prompt_len + i, prompt_len + i + 1))
                                                         for i in range(decode)]
         for phase, rows in steps:
@@ -81,7 +95,7 @@ def run_llm(hw: HwgenConfig, *, weights: Path | None = None, layers: int = 1, pr
                 macs0 = sum(lins[li].macs.values())
                 h["hw"] = blk.forward(h["hw"], caches["hw"][li], lins[li])
                 after = acc.stats.__dict__
-                h["ref"] = blk.forward(h["ref"], caches["ref"][li], ReferenceLinear(qws[li], hw.array.pe.acc))
+                h["ref"] = blk.forward(h["ref"], caches["ref"][li], refs[li])
                 h["float"] = blk.forward(h["float"], caches["float"][li])
                 same = bool(np.array_equal(h["hw"], h["ref"]))
                 exact &= same
@@ -91,7 +105,8 @@ def run_llm(hw: HwgenConfig, *, weights: Path | None = None, layers: int = 1, pr
                 run_c = after["gemm_cycles"] - before["gemm_cycles"]
                 macs = sum(lins[li].macs.values()) - macs0
                 row = {"phase": phase, "layer": li, "tokens": rows.stop - rows.start, "macs": macs,
-                       "run_cycles": run_c, "utilization": macs / hw.array.macs_per_cycle / max(run_c, 1),
+                       "runs": after["runs"] - before["runs"],
+                       "run_cycles": run_c, "utilization": macs / peak / max(run_c, 1),
                        "bytes_out": after["link_bytes_out"] - before["link_bytes_out"],
                        "bytes_in": after["link_bytes_in"] - before["link_bytes_in"], "exact": same, "cosine": cos}
                 per_layer.append(row)
@@ -104,6 +119,8 @@ def run_llm(hw: HwgenConfig, *, weights: Path | None = None, layers: int = 1, pr
             log(f"  {phase}: {len(blocks)} layer(s) done")
         sim_cycles = acc.transport.cycles
     report = {"config": hw.name, "transport": transport, "seed": seed, "weights": source, "scheme": scheme,
+              "group_scales": "hardware (16-bit fixed point)" if lut else "host (float32)",
+              "scale_rel_error": max(f.max_rel_error for fl in fixed for f in fl.values()) if lut else 0.0,
               "group": group, "model": cfg.__dict__, "exact": exact, "min_cosine": min(cos_all),
               "per_layer": per_layer, "phases": phases, "wall_s": round(time.monotonic() - t0, 1),
               "sim_cycles": sim_cycles}
@@ -116,17 +133,18 @@ def run_llm(hw: HwgenConfig, *, weights: Path | None = None, layers: int = 1, pr
 
 
 def format_llm(r: dict) -> str:
-    rows = [[x["phase"], x["layer"], x["tokens"], f"{x['macs']:,}", f"{x['run_cycles']:,}", x["utilization"],
-             f"{x['bytes_out'] + x['bytes_in']:,}", "yes" if x["exact"] else "NO", f"{x['cosine']:.4f}"]
+    rows = [[x["phase"], x["layer"], x["tokens"], f"{x['macs']:,}", x.get("runs", ""), f"{x['run_cycles']:,}",
+             x["utilization"], f"{x['bytes_out'] + x['bytes_in']:,}", "yes" if x["exact"] else "NO", f"{x['cosine']:.4f}"]
             for x in r["per_layer"]]
     pr = r["projection"]
     prow = [[p["phase"], p["tokens"], f"{p['compute_s'] * 1e3:.2f}", f"{p['link_s'] * 1e3:.1f}", p["bound"],
              f"{p['tokens_per_s']:.2f}", f"{p['tokens_per_s_compute_only']:.1f}"] for p in pr["phases"]]
     return "\n".join([
-        table(["phase", "layer", "tokens", "MACs", "RUN cycles", "util", "link bytes", "exact", "cos vs float"],
-              rows, align="lrrrrrrlr"),
+        table(["phase", "layer", "tokens", "MACs", "RUNs", "RUN cycles", "util", "link bytes", "exact", "cos vs float"],
+              rows, align="lrrrrrrrlr"),
         f"check: {'bit-exact' if r['exact'] else 'MISMATCH'} against the NumPy reference with the same quantization "
-        f"({r['scheme']} weights, int8 per-token activations); min cosine vs the float model {r['min_cosine']:.4f}",
+        f"({r['scheme']} weights, int8 per-token activations, group scales in {r.get('group_scales', 'host')}); "
+        f"min cosine vs the float model {r['min_cosine']:.4f}",
         f"projection on {pr['clock']} at {pr['mhz']:g} MHz, UART {pr['baud']:,} baud:",
         table(["phase", "tokens", "compute ms", "UART ms", "bound", "tokens/s", "tokens/s compute-only"], prow,
               align="lrrrlrr"),
