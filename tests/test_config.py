@@ -36,7 +36,7 @@ def test_defaults():
     ("name: t\narray:\n  rows: 65\n  cols: 2\n", "x.yaml:3: array.rows: must be an integer 1..64, got 65"),
     ("name: t\narray:\n  rows: 2\n  cols: eight\n", "x.yaml:4: array.cols: must be an integer 1..64, got 'eight'"),
     ("name: t\narray:\n  rows: 2\n  colls: 2\n",
-     "x.yaml:4: array.colls: unknown key; did you mean 'cols'? allowed: rows, cols, kind, dataflow, depth, drain, table, pe"),
+     "x.yaml:4: array.colls: unknown key; did you mean 'cols'? allowed: rows, cols, kind, dataflow, depth, drain, table, dequant, pe"),
     ("name: t\narray:\n  rows: 2\n  cols: 2\n  dataflow: ws\n",
      "x.yaml:5: array.dataflow: must be one of output_stationary, weight_stationary, input_stationary; "
      "got 'ws'"),
@@ -74,7 +74,7 @@ def test_defaults():
     ("name: t\n", "x.yaml:1: array: required key is missing"),
     ("array: {rows: 2, cols: 2}\n", "x.yaml:1: name: required key is missing"),
     ("name: t\narray:\n  cols: 2\n", "x.yaml:3: array.rows: required key is missing"),
-    ("name: t\narray: [1, 2]\n", "x.yaml:2: array: must be a mapping with keys rows, cols, kind, dataflow, depth, drain, table, pe"),
+    ("name: t\narray: [1, 2]\n", "x.yaml:2: array: must be a mapping with keys rows, cols, kind, dataflow, depth, drain, table, dequant, pe"),
     ("name: t\narray:\n  rows: 2\n  rows: 3\n  cols: 2\n", "x.yaml:4: array.rows: duplicate key"),
     ("name: t\narray:\n  rows: [2\n", "x.yaml:4: not valid YAML"),
     ("", "x.yaml:1: empty config; expected keys name, array"),

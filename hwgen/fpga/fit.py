@@ -67,7 +67,12 @@ def engine_dsps(cfg: HwgenConfig, family: str) -> int:
     with ``pe.pipeline >= 2`` and operands of at most 8 bits puts two neighbouring PEs'
     multipliers in one SB_MAC16 (:class:`hwgen.pe.mul.DualMul`)."""
     a = cfg.array
-    if a.kind in ("bit_serial", "lut") or a.pe.arith in ("compressor_tree",):
+    if a.kind == "lut":   # the group dequantization's two multipliers per column (scale × partial, zero × Σa)
+        if a.dequant != "group":
+            return 0
+        from ..arrays.lut import rowsum_bits
+        return a.cols * (_dsps_per_mul(family, 16, a.lut_partial_bits) + _dsps_per_mul(family, 16, rowsum_bits(a)))
+    if a.kind == "bit_serial" or a.pe.arith in ("compressor_tree",):
         return 0
     from ..arrays.systolic import paired_multipliers
     from ..pe.mul import DUAL8_BITS
@@ -117,6 +122,9 @@ def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:
     engine = a.macs_per_cycle * mul + a.rows * a.cols * per_bit * pe.acc * words
     if a.kind == "lut":
         engine, lut_ff = _lut_engine(cfg)
+        if a.dequant == "group" and not eng_dsp:   # its multipliers as Booth LUT logic
+            from ..arrays.lut import rowsum_bits
+            engine += a.cols * MUL_LUT_PER_BIT2 * 16 * (a.lut_partial_bits + rowsum_bits(a))
     rq = a.cols * SOC_LUT_PER_COL + (0 if rq_dsp else SHIFT_ADD_LUT if eng_dsp else MUL_LUT_PER_BIT2 * pe.acc * 16)
     lut = int(engine + rq + SOC_LUT)
     ff = int(a.macs_per_cycle * (pe.a.bits + pe.w.bits) + a.rows * a.cols * pe.acc * (words + 1) + 900)
@@ -145,7 +153,7 @@ def _lut_engine(cfg: HwgenConfig) -> tuple[float, float]:
     row = entries * tw * 2 + ACC_LUT_PER_BIT * (pe.acc + 1)      # precompute + shifting register, offset column
     lut = a.rows * a.cols * cell + a.rows * row + a.cols * (pe.acc + 1)
     ff = (a.rows * a.cols * 2 * (pe.acc + 1) + a.rows * (entries * tw + a.depth * pe.a.bits + 2 * (pe.acc + 1))
-          + a.depth * a.cols * 2 + a.cols * pe.acc)
+          + a.depth * a.cols * 2 + a.cols * pe.acc + (a.cols * 64 + a.rows * 48 if a.dequant == "group" else 0))
     return lut, ff
 
 

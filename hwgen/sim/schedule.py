@@ -186,10 +186,7 @@ def _schedule_os(cfg: ArrayConfig, a: np.ndarray, w: np.ndarray) -> Schedule:
     N = w.shape[1]
     steps = max(1, -(-K // D))
     s = Schedule()
-    a_beats, w_beats, s_beats = [], [], []
-    gb = groups[0] // D if groups else steps
-    if groups:
-        s.accumulate_bits = cfg.pe.acc
+    a_beats, w_beats = [], []
     for m0 in range(0, M, R):
         for n0 in range(0, N, C):
             for t in range(steps):
