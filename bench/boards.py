@@ -29,7 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 #: more examples built for a board, at a clock of their own (MHz; None: the board's default)
 #: with up to this many nextpnr seeds: the iCEBreaker's 4x4 int8 (all 8 DSPs) at 40.5 MHz,
 #: the PLL's nearest step at or above 40 (nextpnr's result varies by ~±2 MHz with the seed)
-EXTRA = [("icebreaker", "examples/icebreaker_4x4.yaml", 40.5, 4)]
+EXTRA = [("icebreaker", "examples/icebreaker_4x4.yaml", 40.5, 4),
+         # the LUT tensor cores: 1×4 (g = 4, weights of 1-4 bits) on the iCE40UP5K without DSPs,
+         # the 2×16 with group dequantization (its multipliers in DSPs) on the ECP5
+         ("icebreaker", "examples/icebreaker_lut.yaml", None, 1), ("ulx3s", "examples/lut_2x16_w4.yaml", None, 1)]
 
 
 def parse_extra(arg: str) -> tuple[str, str, float | None, int]:

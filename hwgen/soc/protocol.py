@@ -27,6 +27,8 @@ import enum
 import struct
 from dataclasses import dataclass
 
+from ..config import GROUP_LOG2_MAX   # a group-quantized RUN's largest group: 2**7 beats
+
 __all__ = ["VERSION", "SOF_REQ", "SOF_RSP", "Cmd", "Status", "Mem", "Reg", "REGISTERS", "crc16",
            "request", "response", "parse_response", "ResponseFrame", "ProtocolError", "RUN_FORMAT",
            "RUN_ACCUMULATE", "RUN_ASYNC", "RUN_WFMT_SHIFT", "RUN_GROUPED", "RUN_GROUP_FORMAT",
@@ -50,7 +52,6 @@ RUN_WFMT_SHIFT = 2
 RUN_GROUPED = 16
 #: what such an engine's RUN payload has after RUN_FORMAT: group_log2 u8, scale_base u32
 RUN_GROUP_FORMAT = struct.Struct("<BI")
-from ..config import GROUP_LOG2_MAX  # noqa: E402  (the largest group: 2**7 beats of g activations)
 #: READ payload: count (words), mode (0 raw, 1 requantized), scale address
 READ_FORMAT = struct.Struct("<HBH")
 
