@@ -33,7 +33,9 @@ Stream contracts, one R×C tile per ``last``:
     ``out`` C-vector: rows 0..R−1 of the result tile, R beats per tile.
 
 A tile of G groups at b bits takes G·b beats; its rows leave from 3 cycles after its last
-beat, and tiles follow without a gap when G·b ≥ R.
+beat, and tiles follow without a gap when G·b ≥ R. With ``dequant: group`` a tile is one
+weight group; its rows are rescaled in two more registered stages (the multipliers' operand
+and product registers) and group tiles are at least max(R + 1, 3) cycles apart.
 """
 from __future__ import annotations
 
@@ -90,7 +92,8 @@ class LutOS(wiring.Component):
         m, fab, en = stallable(self.out)
 
         # group tiles accumulate onto the same result words: their rows ≥ 3 cycles apart
-        space = TileSpacing(m, fab, max(R, 3) if self.grouped else R, self.a.payload.last)
+        # (and their scales are held until the last row has left the two-stage multiply: R + 1)
+        space = TileSpacing(m, fab, max(R + 1, 3) if self.grouped else R, self.a.payload.last)
         fire = Signal()
         # a scaled tile's last beat goes in only with its scales in the buffer (used at its load)
         s_full = Signal(name="s_full")
@@ -170,23 +173,39 @@ class LutOS(wiring.Component):
             fab.d.sync += row.eq(row + 1)
             with fab.If(row == R - 1):
                 fab.d.sync += [draining.eq(0), row.eq(0)]
-        fab.d.sync += self.out.valid.eq(draining)
+        if not self.grouped:
+            fab.d.sync += self.out.valid.eq(draining)
         off_row = Signal(signed(aw), name="off_row")
         fab.d.comb += off_row.eq(Array(offs)[row])
         deq = self._dequant(m, fab, en, load, row, fresh_sums, v0, first0, sc1, s_full) if self.grouped else None
+        totals = []
         for j in range(C):
             total = Signal(signed(aw), name=f"total{j}")
+            totals.append(total)
             fab.d.comb += total.eq(Array(holds[r][j] for r in range(R))[row] + off_row)
             if deq is None:
                 fab.d.sync += self.out.payload[j].eq(total[1:])
-            else:
-                scaled_h, dh, mh, y_row = deq
-                pw = partial_bits(cfg)
-                part = Signal(signed(pw), name=f"part{j}")
-                deq_j = Signal(signed(pe.acc), name=f"deq{j}")
-                fab.d.comb += [part.eq(total[1:pw + 1]), deq_j.eq(dh[j] * part + mh[j] * y_row)]
-                fab.d.sync += self.out.payload[j].eq(Mux(scaled_h, deq_j, total[1:]))
+        if deq is not None:
+            self._rescale(fab, deq, draining, [t[1:] for t in totals])
         return m
+
+    def _rescale(self, fab, deq, draining, results):
+        """The drain's rescaling in two registered stages (operands, then the DSPs' products),
+        then the sum: ``scale·partial + zero·Σa`` per column, or the plain result when the
+        RUN is not group-quantized."""
+        cfg, C, acc = self.cfg, self.cfg.cols, self.cfg.pe.acc
+        scaled_h, dh, mh, y_row = deq
+        pw, yw = partial_bits(cfg), rowsum_bits(cfg)
+        va, vb, sa, sb = (Signal(name=n) for n in ("resc_va", "resc_vb", "resc_sa", "resc_sb"))
+        ya = Signal(signed(yw), name="resc_y")
+        fab.d.sync += [va.eq(draining), vb.eq(va), sa.eq(scaled_h), sb.eq(sa), ya.eq(y_row),
+                       self.out.valid.eq(vb)]
+        for j in range(C):
+            pa, ra, rb = Signal(signed(pw), name=f"resc_p{j}"), Signal(acc, name=f"resc_ra{j}"), Signal(acc, name=f"resc_rb{j}")
+            prod_d, prod_m = Signal(signed(16 + pw), name=f"resc_d{j}"), Signal(signed(16 + yw), name=f"resc_m{j}")
+            fab.d.sync += [pa.eq(results[j][:pw]), ra.eq(results[j]), rb.eq(ra),
+                           prod_d.eq(dh[j] * pa), prod_m.eq(mh[j] * ya)]
+            fab.d.sync += self.out.payload[j].eq(Mux(sb, prod_d + prod_m, rb))
 
     def _dequant(self, m, fab, en, load, row, fresh_sums, v0, first0, sc1, s_full):
         """The group dequantization: each row's activation sum over the tile (for the zero
