@@ -17,6 +17,7 @@ is git-ignored.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import os
 import random
 import re
@@ -252,7 +253,8 @@ def _structured_property(d: dict):
             assert type(g) is type(v) and g == v, (path, v, g)
     # the Python constructors agree with the YAML path (explicit None means "the default" in
     # Python only, for the implied keys; in YAML `depth: ~` is an error)
-    if any(v is None for path, v in _leaves(d) if path[-1] in ("depth", "dataflow")):
+    implied = {f.name for f in dataclasses.fields(ArrayConfig) if f.metadata.get("implied")}   # depth, dataflow, table, …
+    if any(v is None for path, v in _leaves(d) if path[-1] in implied):
         return
     try:
         py = _python_build(d)
