@@ -12,11 +12,13 @@ pytestmark = pytest.mark.netlist
 
 
 @pytest.mark.parametrize("board,example", [("icebreaker", None), ("orangecrab", None),
-                                           ("icebreaker", "examples/icebreaker_4x4.yaml")],
-                         ids=["icebreaker", "orangecrab", "icebreaker_4x4"])
+                                           ("icebreaker", "examples/icebreaker_4x4.yaml"),
+                                           ("icebreaker", "examples/icebreaker_lut.yaml")],
+                         ids=["icebreaker", "orangecrab", "icebreaker_4x4", "icebreaker_lut"])
 def test_netlist_gemm_is_bit_exact(tmp_path, seed, board, example):
-    """Each board's bundled example, and the iCEBreaker's 4x4 (SB_MAC16 pairs in 8x8 mode,
-    hand-placed accumulator LUTs, the multiplier-free output stage) at gate level."""
+    """Each board's bundled example, the iCEBreaker's 4x4 (SB_MAC16 pairs in 8x8 mode,
+    hand-placed accumulator LUTs, the multiplier-free output stage) and its LUT tensor core
+    (an int4 and a ternary GEMM) at gate level."""
     b = BOARDS[board]
     res = check_netlist(load(example or b.example), b, tmp_path, seed=seed, log=print)
     print(res["summary"])
