@@ -272,6 +272,7 @@ def measure(engine: Engine, runs: tuple[int, ...], work: Path, *, hw: str = "ecp
     else:
         a = engine.config.array
         row = {"name": engine.name, "family": engine.family, "label": engine.label, "dsp": engine.dsp,
+               "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": {},
                "rows": a.rows, "cols": a.cols, "depth": a.depth, "table": a.table, "w_bits": a.pe.w.bits,
                "pipeline": a.pe.pipeline, "config": engine.config.to_dict()}
         t0 = time.time()
@@ -296,6 +297,7 @@ def measure(engine: Engine, runs: tuple[int, ...], work: Path, *, hw: str = "ecp
             log(f"  {engine.name}: yosys generic synthesis")
             row["generic"] = generic_stats(src, engine.name, wdir / "generic")
         row["synth_seconds"] = round(time.time() - t0, 1)
+        t0 = time.time()
         if gemms:
             log(f"  {engine.name}: simulating {len(gemms)} GEMMs (W{', W'.join(map(str, runs))})")
             res = sim(_sim_config(engine), seed=SIM_SEED, gemms=gemms, work_dir=wdir / "sim", check=False)
@@ -304,18 +306,23 @@ def measure(engine: Engine, runs: tuple[int, ...], work: Path, *, hw: str = "ecp
                                     "macs_per_cycle": round(g["m"] * g["k"] * g["n"] / r["cycles"], 3),
                                     "peak_macs_per_cycle": engine.peak(b), "bit_exact": r["ok"]}
                            for b, g, r in zip(runs, gemms, res.gemms)}
+        row["seconds"] = {"synth_and_seed1": row["synth_seconds"], "sim": round(time.time() - t0, 1)}
         keep_row(saved, key, row)
     x = row.get("ecp5")
     if hw == "ecp5" and x and x["fits"]:
         for s in range(2, seeds + 1):
             if str(s) not in x["fmax_by_seed"]:
                 log(f"  {engine.name}: nextpnr seed {s}")
+                t0 = time.time()
                 f = place_ooc(Path(x["logs"]) / f"{engine.name}.json", seed=s, suffix=f"_s{s}")
                 x["fmax_by_seed"][str(s)] = round(f, 1)
+                row.setdefault("seconds", {})[f"seed{s}"] = round(time.time() - t0, 1)
                 keep_row(saved, key, row)
         if widelut_check and "widelut" not in row:
             log(f"  {engine.name}: synth_ecp5 with the default LUT5-7 mapping (resources only)")
+            t0 = time.time()
             c = synth_ecp5(src, engine.name, wdir / "ecp5_widelut", dsp=engine.dsp, widelut=True)
+            row.setdefault("seconds", {})["synth_widelut"] = round(time.time() - t0, 1)
             row["widelut"] = {"lut4": c.get("LUT4", 0), "carry_ccu2c": c.get("CCU2C", 0), "ff": c.get("TRELLIS_FF", 0),
                               "pfumx": c.get("PFUMX", 0), "l6mux21": c.get("L6MUX21", 0),
                               "lut4_equiv": c.get("LUT4", 0) + 2 * c.get("CCU2C", 0)}
@@ -408,39 +415,57 @@ def headline_table(entries, rows, seeds, dsp_eq) -> tuple[str, list[dict]]:
 
 def verdict_table(recs: list[dict]) -> tuple[str, list[dict]]:
     """Per W: the densest LUT engine against the densest MAC engine of the same weight precision
-    (DSPs counted as the LUTs they replace, and free) and against int8 × int8 systolic."""
+    (DSPs counted as the LUTs they replace; and free), against the densest bit-serial engine
+    and against int8 × int8 systolic. The density ratio is split into its two factors, clock
+    (Fmax ratio) × area (LUT4eq per MAC/cycle, the MAC engine's over the LUT engine's), which
+    says why an engine leads or not."""
     ref = [r for r in recs if r["w"] == 8 and r.get("density_counted")]
     best_ref = max(ref, key=lambda r: r["density_counted"], default=None)
+
+    def per_mac(r):  # LUT4eq (DSPs counted) per MAC/cycle
+        return r["lut4_equiv_counted"] / r["macs_per_cycle"]
+
     lines, out = [], []
     for w in sorted({r["w"] for r in recs if r["w"] != 8}):
         mine = [r for r in recs if r["w"] == w and r.get("density_free")]
         luts = [r for r in mine if r["name"].startswith("lc_lut")]
         macs = [r for r in mine if not r["name"].startswith("lc_lut")]
+        serial = [r for r in macs if r["name"].startswith("lc_bs")]
         if not luts or not macs:
             continue
         lut = max(luts, key=lambda r: r["density_free"])
         mac_c = max(macs, key=lambda r: r["density_counted"] or 0)
         mac_f = max(macs, key=lambda r: r["density_free"])
+        bs = max(serial, key=lambda r: r["density_free"], default=None)
         v = {"w": w, "lut": lut["engine"], "lut_density": lut["density_free"],
              "lut_density_min": lut["density_free_min"], "lut_density_max": lut["density_free_max"],
              "mac_dsp_counted": mac_c["engine"], "mac_dsp_counted_density": mac_c["density_counted"],
              "mac_dsp_free": mac_f["engine"], "mac_dsp_free_density": mac_f["density_free"],
              "ratio_dsp_counted": round(lut["density_free"] / mac_c["density_counted"], 2),
-             "ratio_dsp_free": round(lut["density_free"] / mac_f["density_free"], 2),
+             "clock_ratio": round(lut["fmax_median"] / mac_c["fmax_median"], 2),
+             "lut_fmax": lut["fmax_median"], "mac_fmax": mac_c["fmax_median"],
+             "area_ratio": round(per_mac(mac_c) / per_mac(lut), 2),
+             "lut_lut4_equiv_per_mac_cycle": round(per_mac(lut), 1),
+             "mac_lut4_equiv_per_mac_cycle": round(per_mac(mac_c), 1),
              "leads_dsp_counted": lut["density_free"] > mac_c["density_counted"],
              # beyond the seed spread: the LUT engine's slowest seed beats the MAC engine's fastest
              "leads_dsp_counted_all_seeds": lut["density_free_min"] > mac_c["density_counted_max"],
+             "ratio_dsp_free": round(lut["density_free"] / mac_f["density_free"], 2),
+             "bit_serial": bs["engine"] if bs else None,
+             "ratio_bit_serial": round(lut["density_free"] / bs["density_free"], 2) if bs else None,
              "ratio_int8_reference": round(lut["density_free"] / best_ref["density_counted"], 2) if best_ref else None}
         out.append(v)
-        lines.append([f"W{w}", f"{lut['engine']} ({lut['w']}b)", _f(lut["density_free"], 0), mac_c["engine"],
-                      _f(mac_c["density_counted"], 0), f"{v['ratio_dsp_counted']:.2f}x", mac_f["engine"],
-                      _f(mac_f["density_free"], 0), f"{v['ratio_dsp_free']:.2f}x",
-                      f"{v['ratio_int8_reference']:.2f}x" if best_ref else "-",
+        lines.append([f"W{w}", lut["engine"], _f(lut["density_free"], 0), mac_c["engine"],
+                      _f(mac_c["density_counted"], 0), f"{v['ratio_dsp_counted']:.2f}x",
+                      f"{v['clock_ratio']:.2f}x ({lut['fmax_median']:.0f}/{mac_c['fmax_median']:.0f} MHz)",
+                      f"{v['area_ratio']:.2f}x ({per_mac(lut):.0f}/{per_mac(mac_c):.0f})",
                       ("yes" if v["leads_dsp_counted_all_seeds"] else "median only")
-                      if v["leads_dsp_counted"] else "no"])
-    text = table(["W", "densest LUT engine", "density", "densest MAC (DSP as LUTs)", "density", "LUT/MAC",
-                  "densest MAC (DSP free)", "density", "LUT/MAC", "LUT/int8 sys", "LUT leads"], lines,
-                 align="lllrlrrlrrrl")
+                      if v["leads_dsp_counted"] else "no",
+                      f"{v['ratio_bit_serial']:.2f}x" if bs else "-", f"{v['ratio_dsp_free']:.2f}x",
+                      f"{v['ratio_int8_reference']:.2f}x" if best_ref else "-"])
+    text = table(["W", "densest LUT engine", "density", "densest MAC engine (DSP as LUTs)", "density", "LUT/MAC",
+                  "= clock LUT/MAC", "x area MAC/LUT (LUT4eq per MAC/cyc)", "LUT leads", "LUT/bit-serial",
+                  "LUT/MAC DSP free", "LUT/int8 sys"], lines, align="llrlrrrrlrrr")
     return text, out
 
 
@@ -559,7 +584,9 @@ def main(argv=None) -> int:
                              simulate=simulate,
                              widelut_check=name in head_names and not args.quick)
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    common = {"date": date, "target_macs_per_cycle": target, "seeds_w_le_2": seeds, "seeds_rest": args.seeds_rest}
+    started = datetime.fromtimestamp(t_start, timezone.utc).isoformat(timespec="seconds")
+    fresh = sum(r.get("measured_at", "") >= started for r in rows.values())
+    common = {"date": date, "rows_measured_in_this_run": fresh, "rows_resumed": len(rows) - fresh, "target_macs_per_cycle": target, "seeds_w_le_2": seeds, "seeds_rest": args.seeds_rest}
     if hw == "generic" or not simulate:
         lines = [[r["label"], r.get("generic", {}).get("logic_cells", "-"), r.get("generic", {}).get("ff_bits", "-"),
                   r.get("generic", {}).get("logic_depth", "-"),

@@ -108,7 +108,9 @@ def test_dsp_equivalence_and_verdict(lc):
     # but not the DSP build with its DSPs free (3076.9)
     assert v["leads_dsp_counted"] and v["leads_dsp_counted_all_seeds"]
     assert v["ratio_dsp_counted"] == 1.2 and v["ratio_dsp_free"] == 0.35
-    assert "W2" in text
+    # why: the density ratio is clock (100 / 125 MHz) x area per MAC/cycle (9000 / 6000)
+    assert v["clock_ratio"] == 0.8 and v["area_ratio"] == 1.5
+    assert "W2" in text and "0.80x (100/125 MHz)" in text
 
 
 def test_generic_path_end_to_end_and_resumes(lc, tmp_path, capsys):
@@ -125,3 +127,15 @@ def test_generic_path_end_to_end_and_resumes(lc, tmp_path, capsys):
     capsys.readouterr()
     assert lc.main(args) == 0
     assert capsys.readouterr().out.count("measured before") == 3
+
+
+def test_docs_quote_the_committed_results():
+    """docs/lut_compare.md quotes rows of bench/results/lut_compare.json and lut_sweeps.json
+    verbatim; a re-run that changes them shows here until the page is updated."""
+    doc = (ROOT / "docs" / "lut_compare.md").read_text()
+    tables = "\n".join(json.loads((ROOT / "bench" / "results" / f).read_text())["table"]
+                       for f in ("lut_compare.json", "lut_sweeps.json"))
+    quoted = [ln for block in doc.split("```")[1::2] for ln in block.strip().splitlines()]
+    assert len(quoted) > 10
+    for line in quoted:
+        assert line in tables, line
