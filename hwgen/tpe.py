@@ -23,7 +23,8 @@ from .generate import generate
 from .report import table
 from .sim.runner import sim
 
-__all__ = ["FAMILIES", "PAPER_AREA_EFFICIENCY", "Engine", "engines", "measure", "compare", "bench_tpe", "summarize"]
+__all__ = ["FAMILIES", "PAPER_AREA_EFFICIENCY", "Engine", "engines", "measure", "compare", "bench_tpe", "summarize",
+           "row_key", "kept_row", "keep_row"]
 
 #: Area-efficiency gain of the optimized engine over its baseline, as reported by the paper.
 PAPER_AREA_EFFICIENCY = {"systolic_os": 1.27, "systolic_ws": 1.27, "systolic_is": 1.27, "cube": 1.28, "adder_tree": 1.56,
@@ -96,17 +97,12 @@ def measure(engine: Engine, workdir: Path, *, ecp5: bool = True, gemm: dict | No
     work = workdir / cfg.name
     gen = generate(cfg, work / "rtl", force=True)
     gemm = gemm or default_gemm(engine)
-    key = hashlib.sha256(json.dumps([gen.verilog.read_text(), ecp5, flow, gemm, seed, FF_TRANSISTORS],
-                                    sort_keys=True).encode()).hexdigest()
+    key = row_key(gen.verilog.read_text(), ecp5, flow, gemm, seed, FF_TRANSISTORS)
     saved = work / "row.json"
-    if saved.exists():
-        try:
-            kept = json.loads(saved.read_text())
-        except ValueError:
-            kept = {}
-        if kept.get("key") == key:
-            log(f"  {cfg.name}: measured before, same RTL and settings ({saved})")
-            return kept["row"]
+    kept = kept_row(saved, key)
+    if kept is not None:
+        log(f"  {cfg.name}: measured before, same RTL and settings ({saved})")
+        return kept
     log(f"  {cfg.name}: yosys generic synthesis")
     row = {"family": engine.family, "size": engine.size, "arith": engine.arith}
     row.update(generic_stats(gen.verilog, cfg.name, work / "generic"))
@@ -127,8 +123,30 @@ def measure(engine: Engine, workdir: Path, *, ecp5: bool = True, gemm: dict | No
         tiles = -(-n // cfg.array.cols) * -(-m // cfg.array.rows)
         row["cycles_per_operand"] = round((g["cycles"] - cfg.array.rows - 2) / (k * tiles), 3)
     row["area_transistors"] = row["cmos_transistors_comb"] + FF_TRANSISTORS * row["ff_bits"]
-    saved.write_text(json.dumps({"key": key, "row": row}, indent=1) + "\n")
+    keep_row(saved, key, row)
     return row
+
+
+def row_key(*settings) -> str:
+    """The key a measured row is kept under: a digest of everything it depends on (the
+    generated Verilog's text and the measurement's parameters; JSON-serializable)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def kept_row(saved: Path, key: str) -> dict | None:
+    """The row kept in ``saved`` (a ``row.json``) under ``key``; None when there is none,
+    it is unreadable (an interrupted write) or it was measured on other RTL or settings."""
+    try:
+        kept = json.loads(saved.read_text())
+    except (OSError, ValueError):
+        return None
+    return kept["row"] if isinstance(kept, dict) and kept.get("key") == key else None
+
+
+def keep_row(saved: Path, key: str, row: dict) -> None:
+    """Keep ``row`` in ``saved`` under ``key`` (see :func:`kept_row`)."""
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps({"key": key, "row": row}, indent=1) + "\n")
 
 
 def _efficiency(row: dict, area_key: str, fmax: float | None) -> float | None:

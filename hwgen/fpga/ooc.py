@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..tools import ToolError, nextpnr_ecp5_command, run_tool, yosys_command
 
-__all__ = ["generic_stats", "ecp5_ooc", "place_ooc", "over_capacity", "FLOWS", "YosysAssertion", "DoesNotFit"]
+__all__ = ["generic_stats", "synth_ecp5", "ecp5_ooc", "place_ooc", "over_capacity", "FLOWS", "YosysAssertion",
+           "DoesNotFit"]
 
 
 def _stage(verilog: Path, workdir: Path) -> str:
@@ -72,21 +73,25 @@ class DoesNotFit(ToolError):
         self.used = used
 
 
-def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", freq_mhz: float = 200,
-             seed: int = 1, dsp: bool = True, flow: str = "abc9") -> dict:
-    """``synth_ecp5`` then out-of-context ``nextpnr-ecp5``: resources and achieved Fmax.
+def synth_ecp5(verilog: Path, top: str, workdir: Path, *, dsp: bool = True, flow: str = "abc9",
+               widelut: bool = True) -> dict:
+    """``synth_ecp5`` alone: writes the netlist ``<top>.json`` (for :func:`place_ooc`) and
+    ``ecp5_stat.json`` in ``workdir``; returns the cell counts by type (``LUT4``, ``CCU2C``,
+    ``TRELLIS_FF``, ``MULT18X18D``, ``PFUMX`` …).
 
     ``dsp=False`` maps multipliers to LUTs (``-nodsp``), so designs compare in one unit.
-    ``flow="abc"`` maps LUTs with classic ABC instead of ABC9."""
+    ``flow="abc"`` maps LUTs with classic ABC instead of ABC9. ``widelut=False`` maps to
+    LUT4s only (``-nowidelut``): the default LUT5-7 mapping (LUT4 pairs joined by the
+    slice's PFUMX/L6MUX21 muxes) is chosen for depth and can double the LUT4s of a
+    mux-heavy design (bench/lut_compare.py measures it per engine)."""
     if flow not in FLOWS:
         raise ValueError(f"flow must be one of {FLOWS}, got {flow!r}")
     src = _stage(verilog, workdir)
     netlist = workdir / f"{top}.json"
-    t0 = time.time()
-    nodsp = "" if dsp else " -nodsp"
-    synth = (f"synth_ecp5{nodsp} -top {top}" if flow == "abc9" else
-             f"synth_ecp5{nodsp} -top {top} -run :map_luts; abc -lut 4:7 -dress; clean; "
-             f"synth_ecp5{nodsp} -top {top} -run map_cells:")
+    opts = ("" if dsp else " -nodsp") + ("" if widelut else " -nowidelut")
+    synth = (f"synth_ecp5{opts} -top {top}" if flow == "abc9" else
+             f"synth_ecp5{opts} -top {top} -run :map_luts; abc -lut {'4:7' if widelut else '4'} -dress; clean; "
+             f"synth_ecp5{opts} -top {top} -run map_cells:")
     try:
         # `opt_clean -purge` drops Amaranth's debug alias wires (`acc[0]` beside `acc`), on
         # whose names this yosys's ABC reintegration asserts
@@ -97,7 +102,16 @@ def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", fre
         if log.exists() and "ERROR: Assert" in log.read_text()[-4000:]:
             raise YosysAssertion(f"{e} (an internal yosys assertion; try flow='abc')") from None
         raise
-    cells = _stat(workdir / "ecp5_stat.json").get("num_cells_by_type", {})
+    return dict(_stat(workdir / "ecp5_stat.json").get("num_cells_by_type", {}))
+
+
+def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", freq_mhz: float = 200,
+             seed: int = 1, dsp: bool = True, flow: str = "abc9", widelut: bool = True) -> dict:
+    """:func:`synth_ecp5` then out-of-context ``nextpnr-ecp5`` (:func:`place_ooc`):
+    resources and achieved Fmax."""
+    t0 = time.time()
+    netlist = workdir / f"{top}.json"
+    cells = synth_ecp5(verilog, top, workdir, dsp=dsp, flow=flow, widelut=widelut)
     used = {"lut4": cells.get("LUT4", 0), "carry_ccu2c": cells.get("CCU2C", 0), "ff": cells.get("TRELLIS_FF", 0)}
     try:
         achieved = place_ooc(netlist, device=device, freq_mhz=freq_mhz, seed=seed)
@@ -114,7 +128,7 @@ def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", fre
         "lut4": cells.get("LUT4", 0), "carry_ccu2c": cells.get("CCU2C", 0),
         "ff": cells.get("TRELLIS_FF", 0), "dsp_mult18": cells.get("MULT18X18D", 0),
         "lut4_equiv": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0),
-        "fmax_mhz": round(achieved, 1), "requested_mhz": freq_mhz, "flow": flow,
+        "fmax_mhz": round(achieved, 1), "requested_mhz": freq_mhz, "flow": flow, "widelut": widelut,
         "seconds": round(time.time() - t0, 1), "logs": str(workdir),
     }
 
