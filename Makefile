@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hwgen-installed
 EXAMPLE ?= examples/systolic_8x8.yaml
 
-.PHONY: demo test bench fuzz soak config-fuzz wheel-check boards netlist-check install clean distclean
+.PHONY: demo test bench fuzz soak config-fuzz lut-bench wheel-check boards netlist-check install clean distclean
 
 install: $(STAMP)
 
@@ -45,7 +45,7 @@ $(BENCH_STAMP): $(STAMP)
 # Benchmarks: array cycles, accelerator utilization vs SCALE-Sim, simulation speed, how the PE
 # equivalence proofs scale with width (yosys SAT vs Bitwuzla vs by parts), and the long
 # reliability runs (fuzz, soak, config-fuzz).
-bench: $(BENCH_STAMP) fuzz soak config-fuzz
+bench: $(BENCH_STAMP) fuzz soak config-fuzz lut-bench
 	$(BIN)/python bench/gemm_cycles.py
 	$(BIN)/python bench/utilization.py
 	$(BIN)/python bench/sim_speed.py
@@ -66,6 +66,11 @@ soak: $(STAMP)
 # (~5 min). Table in bench/results/config_fuzz.json.
 config-fuzz: $(STAMP)
 	$(BIN)/python bench/config_fuzz.py
+
+# The LUT engine against the MAC engines on the ECP5-85F out of context (W1-W4, table/g/
+# elongation sweeps) and on the iCE40UP5K (~1-2 h on 2 cores). Tables in docs/lut_compare.md.
+lut-bench: $(STAMP)
+	$(BIN)/python bench/lut_compare.py
 
 # The wheel installed in a fresh venv outside the tree: generate, sim, run gemm/llm (~1.5 min).
 wheel-check:
