@@ -32,19 +32,19 @@ Stream contracts, one R×C tile per ``last``:
             beat-for-beat with ``a``.
     ``out`` C-vector: rows 0..R−1 of the result tile, R beats per tile.
 
-A tile of G groups at b bits takes G·b beats; its rows leave from 3 cycles after its last
-beat, and tiles follow without a gap when G·b ≥ R. With ``dequant: group`` a tile is one
-weight group; its rows are rescaled in two more registered stages (the multipliers' operand
+A tile of G groups at b bits takes G·b beats; its rows leave from 4 cycles after its last
+beat (input, table, lookup and accumulator registers), and tiles follow without a gap when
+G·b ≥ R. With ``dequant: group`` a tile is one weight group; its rows are rescaled in two more registered stages (the multipliers' operand
 and product registers) and group tiles are at least max(R + 1, 3) cycles apart.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, ClockDomain, ClockSignal, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
-from ..pe.lut import build_table, lookup, sum_entry, table_width
+from ..pe.lut import accumulate, build_table, signed_lookup, sum_entry, table_step, table_width
 from ..config import GROUP_LOG2_MAX
 from ..pe.mac import operand_shape
 from .common import TileSpacing, stallable, vec_stream
@@ -115,9 +115,9 @@ class LutOS(wiring.Component):
                        off0.eq(p.wfmt != WFMT_BIPOLAR), dbl0.eq(p.wfmt == WFMT_BIPOLAR),
                        w0.eq(self.w.payload.as_value())]
         fab.d.sync += [a0[r][d].eq(p.data[r][d]) for r in range(R) for d in range(g)]
-        sc0, sc1 = Signal(name="scaled0"), Signal(name="scaled1")
+        sc0, sc1, sc2 = Signal(name="scaled0"), Signal(name="scaled1"), Signal(name="scaled2")
         if self.grouped:
-            fab.d.sync += [sc0.eq(p.scaled), sc1.eq(sc0)]
+            fab.d.sync += [sc0.eq(p.scaled), sc1.eq(sc0), sc2.eq(sc1)]
 
         # -- stage 1: the tables (precompute on a group's first plane, then shift per plane)
         v1, l1, neg1, off1 = (Signal(name=n) for n in ("v1", "last1", "neg1", "off1"))
@@ -129,40 +129,51 @@ class LutOS(wiring.Component):
             fresh_sums.append(sum_entry(fresh, sym))
             held = [Signal(signed(tw), name=f"tab_{r}_{e}") for e in range(len(fresh))]
             with fab.If(v0):
-                for t, f in zip(held, fresh):
-                    fab.d.sync += t.eq(Mux(first0, Mux(dbl0, f << 1, f), t << 1))
+                fab.d.sync += [t.eq(table_step(f, t, first0, dbl0)) for t, f in zip(held, fresh)]
             tabs.append(held)
 
-        # -- stage 2: lookups into the accumulators; a tile's last beat moves them to the holds
+        # -- stage 2: the lookups, registered (the table's fan-out to every column and the
+        # lookup mux are one cycle, the accumulators' carry chains the next)
+        v2 = Signal(name="v2")
+        end2 = Signal(init=1, name="end2")   # a tile's last beat (1 in reset: clears the accumulators)
+        fab.d.sync += [v2.eq(v1), end2.eq(v1 & l1)]
+        looked = [[None] * C for _ in range(R)]
+        for r in range(R):
+            for j in range(C):
+                idx = Cat(*(w1[d * C + j] for d in range(g)))
+                val, n = signed_lookup(fab, tabs[r], idx, neg1, sym, f"lk_{r}_{j}")
+                rv, rn = Signal(signed(tw), name=f"lkv_{r}_{j}"), Signal(name=f"lkn_{r}_{j}")
+                fab.d.sync += [rv.eq(val), rn.eq(n)]
+                looked[r][j] = (rv, rn)
+        sums = []
+        for r in range(R):   # the offset column: the all-ones entry S, only for {0,1} planes
+            sv, sn = Signal(signed(tw), name=f"sum_{r}"), Signal(name=f"sumn_{r}")
+            fab.d.sync += [sv.eq(Mux(off1, sum_entry(tabs[r], sym), 0)), sn.eq(neg1 & off1)]
+            sums.append((sv, sn))
+
+        # -- stage 3: the accumulators; a tile's last beat moves them to the holds. Their
+        # restart from zero is the flip-flops' synchronous reset (a local domain on the same
+        # clock), not a select between adder and flip-flop.
         load = Signal(name="load")
-        m.d.comb += load.eq(v1 & l1)
+        m.d.comb += load.eq(v2 & end2)
+        step, stop = Signal(name="acc_step"), Signal(name="acc_stop")
+        m.domains.accd = accd = ClockDomain("accd", local=True)
+        m.d.comb += [step.eq(en & v2), stop.eq(en & end2), accd.clk.eq(ClockSignal("sync")), accd.rst.eq(stop)]
         holds = [[Signal(signed(aw), name=f"hold_{r}_{j}") for j in range(C)] for r in range(R)]
         offs = [Signal(signed(aw), name=f"offhold_{r}") for r in range(R)]
-        cols = []
-        for j in range(C):
-            idx = Cat(*(w1[d * C + j] for d in range(g)))
-            cols.append(idx)
 
-        def accumulate(acc, hold, x, n, name):
-            xs = Signal(signed(tw), name=f"{name}_x")
-            nxt = Signal(signed(aw), name=f"{name}_nxt")
-            fab.d.comb += [xs.eq(x ^ n.replicate(tw)), nxt.eq(acc + xs + n)]
-            with fab.If(v1):
-                with fab.If(l1):
-                    fab.d.sync += [hold.eq(nxt), acc.eq(0)]
-                with fab.Else():
-                    fab.d.sync += acc.eq(nxt)
+        def acc_cell(hold, x, n, name):
+            acc = Signal(signed(aw), name=name)
+            nxt = accumulate(fab, acc, x, n, aw, f"{name}_s")
+            with m.If(step):
+                m.d.accd += acc.eq(nxt)
+            with fab.If(load):
+                fab.d.sync += hold.eq(nxt)
 
         for r in range(R):
             for j in range(C):
-                val, lneg = lookup(fab, tabs[r], cols[j], sym, f"lk_{r}_{j}")
-                n = Signal(name=f"neg_{r}_{j}")
-                fab.d.comb += n.eq(lneg ^ neg1)
-                accumulate(Signal(signed(aw), name=f"acc_{r}_{j}"), holds[r][j], val, n, f"mac_{r}_{j}")
-            # the offset column: the all-ones index (S), only for {0,1} planes
-            s = Signal(signed(tw), name=f"sum_{r}")
-            fab.d.comb += s.eq(Mux(off1, sum_entry(tabs[r], sym), 0))
-            accumulate(Signal(signed(aw), name=f"off_{r}"), offs[r], s, neg1 & off1, f"offc_{r}")
+                acc_cell(holds[r][j], *looked[r][j], f"acc_{r}_{j}")
+            acc_cell(offs[r], *sums[r], f"off_{r}")
 
         # -- drain: row by row, (X + O) >> 1 (C adders, shared by the rows)
         draining = Signal(name="draining")
@@ -177,7 +188,7 @@ class LutOS(wiring.Component):
             fab.d.sync += self.out.valid.eq(draining)
         off_row = Signal(signed(aw), name="off_row")
         fab.d.comb += off_row.eq(Array(offs)[row])
-        deq = self._dequant(m, fab, en, load, row, fresh_sums, v0, first0, sc1, s_full) if self.grouped else None
+        deq = self._dequant(m, fab, en, load, row, fresh_sums, v0, first0, sc2, s_full) if self.grouped else None
         totals = []
         for j in range(C):
             total = Signal(signed(aw), name=f"total{j}")
@@ -207,7 +218,7 @@ class LutOS(wiring.Component):
                            prod_d.eq(dh[j] * pa), prod_m.eq(mh[j] * ya)]
             fab.d.sync += self.out.payload[j].eq(Mux(sb, prod_d + prod_m, rb))
 
-    def _dequant(self, m, fab, en, load, row, fresh_sums, v0, first0, sc1, s_full):
+    def _dequant(self, m, fab, en, load, row, fresh_sums, v0, first0, sc2, s_full):
         """The group dequantization: each row's activation sum over the tile (for the zero
         points), and the tile's scales held while its rows drain. Returns (scaled, d[j], m[j], Σa of the row)."""
         cfg, C, R = self.cfg, self.cfg.cols, self.cfg.rows
@@ -215,7 +226,9 @@ class LutOS(wiring.Component):
         ysum = [Signal(signed(yw), name=f"ysum{r}") for r in range(R)]
         yh = [Signal(signed(yw), name=f"yhold{r}") for r in range(R)]
         for r in range(R):
-            add = Mux(v0 & first0, fresh_sums[r], 0)   # each beat's group of g, once (its first plane)
+            # each beat's group of g, once (its first plane), one stage late as the lookups are
+            add = Signal(signed(yw), name=f"yadd{r}")
+            fab.d.sync += add.eq(Mux(v0 & first0, fresh_sums[r], 0))
             with fab.If(load):
                 fab.d.sync += [yh[r].eq(ysum[r]), ysum[r].eq(add)]
             with fab.Else():
@@ -226,14 +239,14 @@ class LutOS(wiring.Component):
         # one tile's scales wait in a buffer (taken whenever it is free, or freed at this load)
         s_buf = Signal(self.s.payload.shape(), name="s_buf")
         consume = Signal(name="s_consume")
-        m.d.comb += [consume.eq(load & sc1), self.s.ready.eq(en & (~s_full | consume))]
+        m.d.comb += [consume.eq(load & sc2), self.s.ready.eq(en & (~s_full | consume))]
         with fab.If(self.s.valid & self.s.ready):
             fab.d.sync += [s_buf.eq(self.s.payload), s_full.eq(1)]
         with fab.Elif(consume):
             fab.d.sync += s_full.eq(0)
         with fab.If(load):
-            fab.d.sync += scaled_h.eq(sc1)
-            with fab.If(sc1):
+            fab.d.sync += scaled_h.eq(sc2)
+            with fab.If(sc2):
                 fab.d.sync += [dh[j].eq(s_buf[j].d) for j in range(C)]
                 fab.d.sync += [mh[j].eq(s_buf[j].m) for j in range(C)]
         y_row = Signal(signed(yw), name="y_row")

@@ -22,7 +22,8 @@ from amaranth.hdl import Array, Module, Mux, Signal, Value, signed
 from ..numerics import Format
 from .compress import extend
 
-__all__ = ["table_width", "table_size", "build_table", "lookup", "sum_entry"]
+__all__ = ["table_width", "table_size", "build_table", "lookup", "sum_entry", "signed_lookup", "table_step",
+           "accumulate"]
 
 
 def table_width(a: Format, g: int) -> int:
@@ -79,3 +80,29 @@ def lookup(m: Module, table: list[Value], index: Value, symmetric: bool, name: s
 def sum_entry(table: list[Value], symmetric: bool) -> Value:
     """S = Σ aᵢ = T[2^g − 1]: the last entry of either table."""
     return table[-1]
+
+
+def signed_lookup(m: Module, table: list[Value], index: Value, sign: Value, symmetric: bool,
+                  name: str) -> tuple[Signal, Signal]:
+    """One plane's lookup for one column, as the engine registers it: (value, negate) with
+    the lookup's own negation flag XOR ``sign`` (the sign plane of an ``int`` weight)."""
+    val, lneg = lookup(m, table, index, symmetric, name)
+    n = Signal(name=f"{name}_n")
+    m.d.comb += n.eq(lneg ^ sign)
+    return val, n
+
+
+def table_step(fresh: Value, held: Value, first: Value, double: Value) -> Value:
+    """A table register's next value: on a group's first plane the freshly built entry
+    (doubled for bipolar weights), on every later plane the held one shifted left by one
+    (plane i is worth 2^i, and the shift costs no logic)."""
+    return Mux(first, Mux(double, fresh << 1, fresh), held << 1)
+
+
+def accumulate(m: Module, acc: Value, x: Value, n: Value, width: int, name: str) -> Signal:
+    """An accumulator's next value, ``acc + (n ? −x : x)`` at ``width`` bits (wrapping): the
+    negation is ``x ^ n`` with ``n`` as the carry-in, so it costs no second adder."""
+    tw = len(x)
+    xs, nxt = Signal(signed(tw), name=f"{name}_x"), Signal(signed(width), name=f"{name}_nxt")
+    m.d.comb += [xs.eq(x ^ n.replicate(tw)), nxt.eq(acc + xs + n)]
+    return nxt

@@ -71,7 +71,7 @@ def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, pr
     """Modeled cycles of one RUN (the RTL's counters are measured; this is an estimate)."""
     a = geo.cfg.array
     if geo.lut:   # one beat per weight bit-plane
-        return m_tiles * n_tiles * max(k_beats * (prec + 1), a.rows) + a.rows + 6
+        return m_tiles * n_tiles * max(k_beats * (prec + 1), a.rows) + a.rows + 7
     if geo.contract == "ws":  # M rows per (K tile, N tile), weights loaded in the shadow bank
         return k_beats * n_tiles * max(m_tiles, a.rows) + a.rows + a.rows + a.cols + 4
     tiles = m_tiles * n_tiles
