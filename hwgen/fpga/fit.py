@@ -147,8 +147,8 @@ LUT_ACC_LUT_PER_BIT = 8.0
 
 
 def _lut_engine(cfg: HwgenConfig) -> tuple[float, float]:
-    """(LUT4, FF) of a table-lookup engine: per output a table multiplexer, the negation's
-    XOR and an accumulator of acc + 1 bits with its hold register; per row the table
+    """(LUT4, FF) of a table-lookup engine: per output a table multiplexer and its register,
+    the negation's XOR and an accumulator of acc + 1 bits with its hold register; per row the table
     precompute (one adder per entry) and its shifting register; the drain's C adders."""
     from ..pe.lut import table_size, table_width
     a, pe = cfg.array, cfg.array.pe
@@ -157,7 +157,7 @@ def _lut_engine(cfg: HwgenConfig) -> tuple[float, float]:
     cell = MUX_LUT_PER_INPUT * (entries - 1) * tw + tw + LUT_ACC_LUT_PER_BIT * (pe.acc + 1)
     row = entries * tw * 2 + ACC_LUT_PER_BIT * (pe.acc + 1)      # precompute + shifting register, offset column
     lut = a.rows * a.cols * cell + a.rows * row + a.cols * (pe.acc + 1)
-    ff = (a.rows * a.cols * 2 * (pe.acc + 1) + a.rows * (entries * tw + a.depth * pe.a.bits + 2 * (pe.acc + 1))
+    ff = (a.rows * a.cols * (2 * (pe.acc + 1) + tw + 1) + a.rows * (entries * tw + a.depth * pe.a.bits + 2 * (pe.acc + 1))
           + a.depth * a.cols * 2 + a.cols * pe.acc + (a.cols * 64 + a.rows * 48 if a.dequant == "group" else 0))
     return lut, ff
 

@@ -139,3 +139,49 @@ def test_docs_quote_the_committed_results():
     assert len(quoted) > 10
     for line in quoted:
         assert line in tables, line
+
+
+@pytest.fixture(scope="module")
+def up5k(lc):
+    """bench/lut_up5k.py as a module (it imports lut_compare beside it)."""
+    spec = importlib.util.spec_from_file_location("lut_up5k", ROOT / "bench" / "lut_up5k.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    try:
+        spec.loader.exec_module(mod)
+        yield mod
+    finally:
+        del sys.modules[spec.name]
+
+
+def test_up5k_engines_match_the_lut_engine_at_each_w(up5k):
+    """At every W the LUT engine runs, each MAC engine compared does the same MACs/cycle,
+    and the systolic arrays come in DSP and logic-multiplier pairs."""
+    plan = up5k.engines()
+    lut, lut_runs = plan[0]
+    assert lut.family == "lut" and lut_runs == (1, 2, 4)
+    for w in lut_runs:
+        rivals = [e for e, runs in plan[1:] if w in runs]
+        assert {(e.family, e.dsp) for e in rivals} == {("systolic", True), ("systolic", False), ("bit_serial", False)}
+        for e in rivals:
+            assert e.peak(w if e.family == "bit_serial" else e.config.array.pe.w.bits) == lut.peak(w), (e.label, w)
+    # every accelerator has the iCEBreaker example's scratchpads and link
+    assert len({(e.config.soc.a_words, e.config.soc.baud) for e, _ in plan}) == 1
+
+
+def test_up5k_density_counts_a_dsp_as_its_multipliers_luts(up5k):
+    def row(name, family, dsp, lut4, dsps, fmax, macs, w):
+        return {"name": name, "family": family, "label": name, "dsp": dsp,
+                "engine": {"lut4": lut4, "carry": 0, "ff": 0, "dsp": dsps},
+                "board": {"fmax_mhz": fmax, "lc": 4000, "bram": 20, "dsp": dsps, "timing_met": True},
+                "runs": {str(w): {"macs_per_cycle": macs, "peak_macs_per_cycle": macs, "bit_exact": True}}}
+    rows = {"up_sys_2x4_b2_dsp": row("up_sys_2x4_b2_dsp", "systolic", True, 300, 4, 40.0, 8, 2),
+            "up_sys_2x4_b2": row("up_sys_2x4_b2", "systolic", False, 700, 0, 30.0, 8, 2),
+            "up_lut": row("up_lut", "lut", False, 1000, 0, 25.0, 8, 2)}
+    assert up5k.dsp_lut4(rows) == {2: 100.0}        # (700 - 300) / 4
+    plan = [(type("E", (), {"name": n})(), (2,)) for n in rows]
+    _, recs = up5k.comparison(rows, plan)
+    by = {r["name"]: r for r in recs}
+    assert by["up_sys_2x4_b2_dsp"]["density_dsp_free"] == round(8 * 40 / 300 * 1e3, 1)
+    assert by["up_sys_2x4_b2_dsp"]["density_dsp_as_lut4"] == round(8 * 40 / 700 * 1e3, 1)
+    assert by["up_lut"]["density_dsp_free"] == by["up_lut"]["density_dsp_as_lut4"] == 200.0
