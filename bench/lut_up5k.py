@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -115,9 +116,20 @@ def board_build(engine: Engine, work: Path) -> dict:
             "seconds": rep["seconds"]["total_s"], "logs": str(work)}
 
 
+def why_not(error: str) -> str:
+    """A failed build's reason in a table cell: what did not fit, or the first words."""
+    m = re.search(r"([\d,]+) ICESTORM_LC of", error)
+    if m:
+        return f"no fit: {m.group(1)} LC"
+    m = re.search(r"needs (\d+) (DSPs|EBRs)", error)
+    if m:
+        return f"no fit: {m.group(1)} {'DSP' if m.group(2) == 'DSPs' else 'BRAM'}"
+    return error.split(":")[0][:40]
+
+
 def measure_up5k(engine: Engine, runs: tuple[int, ...], work: Path, *, board: bool, log=print) -> dict:
     wdir = work / engine.name
-    key = row_key(engine.config.to_dict(), engine.dsp, runs, board, "up5k-1")
+    key = row_key(engine.config.to_dict(), engine.dsp, runs, board, "up5k-2")
     saved = wdir / "row.json"
     row = kept_row(saved, key)
     if row is not None and (row.get("board") or not board):
@@ -164,6 +176,7 @@ def comparison(rows: dict, plan) -> tuple[str, list[dict]]:
             recs.append({"w": b, "engine": r["label"], "name": r["name"], "engine_lut4": e["lut4"],
                          "engine_carry": e["carry"], "engine_ff": e["ff"], "engine_dsp": e["dsp"],
                          "board_lc": bd.get("lc"), "board_bram": bd.get("bram"), "board_dsp": bd.get("dsp"),
+                         "board_fits": bd.get("built"), "board_note": why_not(bd["error"]) if bd.get("error") else None,
                          "fmax_mhz": f, "timing_met_24": bd.get("timing_met"),
                          "peak_macs_per_cycle": run["peak_macs_per_cycle"], "macs_per_cycle": run["macs_per_cycle"],
                          "bit_exact": run["bit_exact"],
@@ -173,7 +186,7 @@ def comparison(rows: dict, plan) -> tuple[str, list[dict]]:
     head = ["W", "engine", "engine LUT4", "carry", "FF", "DSP", "board LC", "BRAM", "Fmax MHz",
             "MAC/cyc peak", "meas", "exact", "kMAC/s per LUT4 (DSP free)", "(DSP as LUT4)"]
     body = [[f"W{x['w']}", x["engine"], f"{x['engine_lut4']:,}", x["engine_carry"], x["engine_ff"], x["engine_dsp"],
-             f"{x['board_lc']:,}" if x["board_lc"] else "-", x["board_bram"] if x["board_bram"] is not None else "-",
+             f"{x['board_lc']:,}" if x["board_lc"] else (x["board_note"] or "-"), x["board_bram"] if x["board_bram"] is not None else "-",
              x["fmax_mhz"] or "-", x["peak_macs_per_cycle"], x["macs_per_cycle"], "yes" if x["bit_exact"] else "NO",
              x["density_dsp_free"] or "-", x["density_dsp_as_lut4"] or "-"] for x in recs]
     return table(head, body), recs

@@ -14,6 +14,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .arith import times_const
 from .crc import crc16_update
 from .fsm import OneHotFSM
 from .layout import Geometry
@@ -26,6 +27,8 @@ __all__ = ["HostLink", "MemPort", "RunArgs", "COUNTED"]
 COUNTED = (Reg.CYCLES, Reg.BUSY, Reg.ARRAY, Reg.BYTES_IN, Reg.BYTES_OUT, Reg.FRAMES_BAD, Reg.GARBAGE, Reg.RUNS)
 
 _ARG_BYTES = RUN_FORMAT.size  # the longest argument payload
+
+
 
 
 def _bytes(value):
@@ -220,14 +223,14 @@ class HostLink(wiring.Component):
         have = Signal()                                    # a word is on the read port / output stage
         r_count, r_mode, r_scale = args[0:16], args[16:24], args[24:40]
         read_ok, read_len = Signal(name="read_ok"), Signal(16, name="read_len")   # READ's check and answer length
-        raw = _by_mem(mem, {mm: r_count * n for mm, n in self.words.items()})   # constants per memory: no multiplier
+        raw = _by_mem(mem, {mm: times_const(r_count, n) for mm, n in self.words.items()})   # constants per memory
         # two stages (the arguments are still for their CRC bytes and CHECK_PAY before EXEC reads it)
         r_end, r_pre = Signal(17, name="r_end"), Signal(name="r_pre")
         m.d.sync += [r_end.eq(addr[:ab] + r_count),
                      r_pre.eq((r_count != 0) & ~mem_bad & (addr[ab:] == 0) & (r_mode <= 1)
                               & (r_scale < depth[Mem.SCALE]) & ((r_mode == 0) | is_mem[Mem.ACC])),
                      read_ok.eq(r_pre & (r_end <= lim)),
-                     read_len.eq(Mux(r_mode != 0, r_count * geo.word_bytes(Mem.ACC, requant=True), raw))]
+                     read_len.eq(Mux(r_mode != 0, times_const(r_count, geo.word_bytes(Mem.ACC, requant=True)), raw))]
         last_run_tag, last_run_valid = Signal(8), Signal()
         retry = Signal()   # the RUN in the header has just run (registered; read in RUN_DECIDE)
         m.d.sync += retry.eq(last_run_valid & (last_run_tag == tag))

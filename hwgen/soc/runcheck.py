@@ -14,6 +14,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import GROUP_LOG2_MAX
+from .arith import times_const, times_small
 from .layout import Geometry
 from .protocol import Mem
 
@@ -84,7 +85,9 @@ class RunBoundsCheck(wiring.Component):
         y_sel = per_bound(run.k_beats, run.k_beats, run.n_tiles, n_groups if g.grouped else 0)
         base = per_bound(run.a_base, run.w_base, run.out_base, Mux(run.flags[4], run.scale_base, 0) if g.grouped else 0)
         bound = per_bound(*limit)
-        scaled = per_bound(prod * scale_r[0], prod * (planes if g.lut else scale_r[1]), prod * scale_r[2], prod)
+        scaled = per_bound(times_const(prod, scale_r[0]),
+                           times_small(prod, planes) if g.lut else times_const(prod, scale_r[1]),
+                           times_const(prod, scale_r[2]), prod)
         base_q, bound_q, scaled_q = Signal(P), Signal(bound.shape()), Signal(scaled.shape())
         need_q = Signal(len(scaled_q) + 1)
 
