@@ -1,0 +1,556 @@
+"""Formal proofs of the table-lookup (LUT) engine's arithmetic (:mod:`hwgen.pe.lut`,
+:class:`hwgen.arrays.lut.LutOS`), with the provers of :mod:`hwgen.formal.sat` (yosys SAT) and
+:mod:`hwgen.formal.smt` (Bitwuzla). Every miter is a component whose ``ok`` must always be 1.
+
+Notation: a group of g activations a₀…a_{g−1}, its ±1 table T[p] = Σₖ (bit k of p ? +aₖ :
+−aₖ), S = Σₖ aₖ; a weight code q of b planes, plane i's bits p_i (bit k = bit i of qₖ); the
+engine's per-plane controls sᵢ (sign plane: ``int``/ternary and i = b − 1), dbl (bipolar:
+table doubled) and off = 1 − dbl (offset column on); X, O the lookup and offset
+accumulators, ``acc + 1`` bits, wrapping. Ternary runs as int2 (code 0b10 is no value),
+binary as bipolar1.
+
+What is proved
+--------------
+At full width (int8 and uint8 activations, g = 2 … 4 by default, 4 planes; any width by
+the same classes), piece by piece on the real functions of :mod:`hwgen.pe.lut`:
+
+1. **symmetric = full** (:class:`TableLemma`, yosys SAT): at every index p, the symmetric
+   table's lookup negated by its flag equals the full table's lookup, which is never
+   negated and is T[p]; ``sum_entry`` of either table is S. All exact.
+2. **plane registers** (:class:`PlaneTableLemma`): the engine's table register at plane i
+   (:func:`plane_tables`: built once, doubled for bipolar, shifted left by one per plane at
+   ``table_width + planes`` bits) looks up to 2^(i+dbl) times the lookup of 1., and its
+   ``sum_entry`` is 2^(i+dbl)·S: no overflow at any plane, for both tables.
+3. **carry-in negation** (:class:`AccumulateLemma`): the accumulator step
+   ``acc + (x ^ n) + n`` is ``acc + (n ? −x : x)`` modulo 2^(acc+1), for every state.
+4. **plane coefficients** (:func:`coefficient_mismatches`, exhaustive over the codes of every
+   format, not a solver): Σᵢ (−1)^sᵢ 2^i (2^dbl·(2qᵢ − 1) + off) = 2·decode(q).
+
+Chain (the glue is :func:`plane_step`, the engine's dozen lines per plane): after the b
+planes of a group, by 3., X' + O' ≡ X + O + Σᵢ (−1)^sᵢ (lookup value of plane i, negated by
+its flag) + off·Σᵢ (−1)^sᵢ·sum_entry(plane i); by 1. and 2. that is X + O + Σᵢ (−1)^sᵢ 2^i
+(2^dbl·T[pᵢ] + off·S) = X + O + Σₖ aₖ·Σᵢ (−1)^sᵢ 2^i (2^dbl·(2qᵢₖ − 1) + off) (T and S are
+linear in a: collect each aₖ's coefficient) = X + O + 2·Σₖ aₖ·decode(qₖ) by 4. X and O start
+at zero, so the drained ``(X + O) >> 1`` is the dot product modulo 2^acc after any number of
+groups.
+
+End to end, at small widths, with no written step (:class:`PlaneMiter`, Bitwuzla): one
+group through :func:`plane_step` with free codes equals Σₖ aₖ·decode(qₖ) computed with plain
+multiplies (the golden ``LowBitFormat.decode``), modulo 2^acc — int8 with 1- and 2-bit
+weights at g = 2 (seconds); 3- and 4-bit weights or g = 3 take minutes at int8 (multiplier
+equivalence), so those run at int4.
+
+The whole engine (:class:`LutEngineMiter`, bounded, ``sat -seq``): the real
+:class:`~hwgen.arrays.lut.LutOS` from reset on two tiles of free operands, a free run-time
+format (every format of up to ``pe.w.bits`` planes) and free gaps on both input streams and
+back-pressure on ``out``: every row that leaves is Σₖ a·decode(q) wrapped to ``acc`` bits,
+in order, and without stalls all rows have left by :func:`lut_bound` (one cycle less is
+refuted). This covers what the combinational proofs model rather than use: the engine's
+control (``wfmt``/``prec`` decoding, table load and shift timing, the pairing of the two
+streams, the carry-in and offset muxes, the accumulator restart between tiles, the drain
+and its halving, stalls).
+
+Each claim refutes a deliberately wrong variant, with a counterexample: a symmetric lookup
+that drops its negation (:func:`drop_negation`; LUT Tensor Core's bug), registers one bit
+too narrow, a step without its carry-in, the offset column missing or the sign plane added
+(``bug=``, :data:`PLANE_BUGS`), an engine claim off by one or one cycle early.
+
+What stays informal
+-------------------
+* That :func:`plane_step`/:func:`accumulate` are the engine's per-plane lines: they are
+  copies (:mod:`hwgen.arrays.lut` keeps them inside ``elaborate``); the engine BMC checks
+  the real ones, but only at small widths (int2/uint2 activations, g = 2, 2 planes, 1×2 by
+  default, 2×2 in the sweep) and for a bounded number of cycles (two tiles of one group).
+  The control does not depend on the activation width, the arithmetic is proven at full
+  width by 1.-4.
+* The chain's algebra (collecting coefficients of linear forms) and that the lookup's
+  index multiplexer, proven at each of its 2^g constant indices (1., 2.), is the same
+  function for a free index: the indices are enumerated because a free index under the
+  sums costs the solver 20-60 s at g = 4 instead of 1-5 s.
+* Group scales/zero points (``grouped_gemm``) are not part of the engine.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arrays.lut import WFMT_BIPOLAR, WFMT_INT, WFMT_UINT, LutOS
+from ..config import ArrayConfig
+from ..numerics import Format, LowBitFormat
+from ..pe.lut import build_table, lookup, sum_entry, table_width
+from ..pe.mac import operand_shape
+from .sat import ProofResult, prove
+from .smt import prove_smt
+
+__all__ = ["TableLemma", "PlaneTableLemma", "AccumulateLemma", "PlaneMiter", "LutEngineMiter", "PLANE_BUGS",
+           "table_value", "drop_negation", "accumulate", "plane_tables", "plane_step", "plane_coefficient",
+           "coefficient_mismatches", "valid_codes", "decoded", "run_time_formats", "lut_bound", "prove_table",
+           "prove_plane_tables", "prove_accumulate", "prove_lut_parts", "prove_planes", "prove_lut_engine"]
+
+#: deliberately wrong plane arithmetic (``bug=`` of :class:`PlaneMiter`, :func:`plane_coefficient`)
+PLANE_BUGS = ("no-negation", "no-offset", "sign-plane-added")
+
+
+def _obligations(m: Module, ok: Signal, conds: list) -> None:
+    """``ok`` is the vector of ``conds``, each proven by its own query."""
+    if len(conds) != len(ok):
+        raise ValueError(f"{len(conds)} obligations for a {len(ok)}-bit ok")
+    m.d.comb += ok.eq(Cat(*conds))
+
+
+def _negated_if(neg, v):
+    """``-v`` if ``neg`` else ``v``, exact (Amaranth widens the negation by one bit)."""
+    return Mux(neg, -v, v)
+
+
+def _congruent(x, y, width: int):
+    """``x ≡ y (mod 2**width)`` for Amaranth values of any widths."""
+    return (x - y)[:width] == 0
+
+
+def _check_bug(bug):
+    if bug is not None and bug not in PLANE_BUGS:
+        raise ValueError(f"bug must be one of {', '.join(PLANE_BUGS)} (or None), not {bug!r}")
+
+
+def table_value(acts: list, p: int):
+    """T[p] = Σₖ (bit k of p ? +aₖ : −aₖ) from its definition (exact)."""
+    return sum(acts[k] if p >> k & 1 else -acts[k] for k in range(len(acts)))
+
+
+def drop_negation(m: Module, table, index, symmetric: bool, name: str):
+    """A symmetric lookup that forgets its negation flag: LUT Tensor Core's symmetrized lookup
+    that does not equal the full table. Must be refuted."""
+    v, _ = lookup(m, table, index, symmetric, name)
+    return v, Const(0, 1)
+
+
+class TableLemma(wiring.Component):
+    """For free activations ``acts`` (``g`` of format ``a``), at every index p:
+
+    * ``ok[p]``: the symmetric table's lookup, negated when its flag says, equals the full
+      table's lookup, which is never negated and equals Σᵢ (bit i of p ? +aᵢ : −aᵢ);
+    * ``ok[2^g]``, ``ok[2^g + 1]``: ``sum_entry`` of the full and of the symmetric table is Σᵢ aᵢ.
+
+    All values exact. The index is enumerated (each of the 2^g lookups gets a constant index,
+    which yosys folds into the entry it selects), not left free: the same claim for all p, but
+    the solver then sees sums of activations instead of sums under a free multiplexer (a free
+    index at g = 4 takes 20-60 s, enumerated 1 s). ``lookup`` replaces the symmetric table's
+    lookup (a wrong one must be refuted)."""
+
+    def __init__(self, a: Format, g: int, *, lookup=lookup):
+        self.a_fmt, self.g, self._lookup = a, g, lookup
+        super().__init__({"acts": In(data.ArrayLayout(operand_shape(a), g)), "ok": Out((2 << g) + 2)})
+
+    def elaborate(self, platform):
+        m = Module()
+        a, g = self.a_fmt, self.g
+        acts = [self.acts[i] for i in range(g)]
+        full = build_table(m, acts, a, False, "full")
+        sym = build_table(m, acts, a, True, "sym")
+        if (len(full), len(sym)) != (1 << g, 1 << (g - 1)):
+            raise ValueError(f"build_table gave {len(full)} and {len(sym)} entries for g = {g}")
+        width = table_width(a, g) + 1
+        conds = []
+        for p in range(1 << g):
+            fv, fn = lookup(m, full, Const(p, g), False, f"lk_full{p}")
+            sv, sn = self._lookup(m, sym, Const(p, g), True, f"lk_sym{p}")
+            got, want = Signal(signed(width), name=f"sym{p}"), Signal(signed(width), name=f"full{p}")
+            m.d.comb += [got.eq(_negated_if(sn, sv)), want.eq(_negated_if(fn, fv))]
+            conds += [got == want, (want == table_value(acts, p)) & ~fn]
+        total = sum(acts)
+        _obligations(m, self.ok, conds + [sum_entry(full, False) == total, sum_entry(sym, True) == total])
+        return m
+
+
+# -- the engine's plane arithmetic ------------------------------------------------------------
+
+def accumulate(m: Module, acc, x, n, tw: int, aw: int, name: str) -> Signal:
+    """The engine's accumulator step (:class:`~hwgen.arrays.lut.LutOS`): ``acc + (x ^ n) + n``
+    at ``aw`` bits, ``x`` a ``tw``-bit table entry, ``n`` its negation folded into the carry-in."""
+    xs, nxt = Signal(signed(tw), name=f"{name}_x"), Signal(signed(aw), name=f"{name}_nxt")
+    m.d.comb += [xs.eq(x ^ n.replicate(tw)), nxt.eq(acc + xs + n)]
+    return nxt
+
+
+def plane_tables(m: Module, acts: list, a: Format, symmetric: bool, planes: int, bipolar: bool,
+                 name: str, *, width: int | None = None) -> list[list[Signal]]:
+    """The engine's table register at planes 0 … ``planes``−1: ``build_table`` (doubled for
+    bipolar) on the first plane, shifted left by one per plane, ``width`` bits (the engine's
+    ``table_width + planes``, the default)."""
+    tw = table_width(a, len(acts)) + planes if width is None else width
+    fresh = build_table(m, acts, a, symmetric, f"{name}_pre")
+    out, src = [], [(f << 1 if bipolar else f) for f in fresh]
+    for i in range(planes):
+        tab = [Signal(signed(tw), name=f"{name}{i}_{e}") for e in range(len(fresh))]
+        m.d.comb += [t.eq(s) for t, s in zip(tab, src)]
+        out.append(tab)
+        src = [t << 1 for t in tab]
+    return out
+
+
+def plane_step(m: Module, tab: list, index, sign: int, offset: bool, x, o, *, symmetric: bool, aw: int, name: str,
+               lookup=lookup) -> tuple[Signal, Signal]:
+    """One plane of one column into the accumulators ``(x, o)``, as the engine does it: the
+    lookup of ``index`` (the plane's g bits) negated by its flag XOR ``sign`` (the sign plane
+    of ``int``), and the offset column (``sum_entry``, negated on the sign plane) when ``offset``
+    ({0,1} planes; off for bipolar)."""
+    tw = len(tab[0])
+    val, lneg = lookup(m, tab, index, symmetric, f"{name}_lk")
+    n = Signal(name=f"{name}_neg")
+    m.d.comb += n.eq(lneg ^ sign)
+    x = accumulate(m, x, val, n, tw, aw, f"{name}_mac")
+    if offset:
+        o = accumulate(m, o, sum_entry(tab, symmetric), Const(sign, 1), tw, aw, f"{name}_off")
+    return x, o
+
+
+class AccumulateLemma(wiring.Component):
+    """``step(acc, x, n) ≡ acc + (n ? −x : x)  (mod 2^aw)`` for every accumulator ``acc``,
+    ``tw``-bit entry ``x`` and flag ``n`` (``step`` defaults to the engine's :func:`accumulate`):
+    the negation folded into the carry-in, and the step's linearity in ``acc`` that adds the
+    planes and groups one after the other."""
+
+    def __init__(self, tw: int, aw: int, *, step=accumulate):
+        self.tw, self.aw, self._step = tw, aw, step
+        super().__init__({"acc": In(signed(aw)), "x": In(signed(tw)), "n": In(1), "ok": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        nxt = self._step(m, self.acc, self.x, self.n, self.tw, self.aw, "acc")
+        m.d.comb += self.ok.eq(_congruent(nxt, self.acc + _negated_if(self.n, self.x), self.aw))
+        return m
+
+
+class PlaneTableLemma(wiring.Component):
+    """The engine's table register at every plane ``i < planes`` (:func:`plane_tables`: built
+    once, doubled for bipolar, shifted left by one per plane, ``table_width + planes`` bits)
+    is the table of :func:`~hwgen.pe.lut.build_table` scaled by 2^(i+dbl) without overflow,
+    as its lookups see it (dbl = 1 for bipolar, else 0). For free activations, for the
+    register of {0,1} planes and the doubled one of bipolar planes, at every plane i and every
+    index p (enumerated, as in :class:`TableLemma`):
+
+    * the register's lookup, negated when its flag says, is 2^(i+dbl) times the lookup of the
+      ``build_table`` output (negated when its flag says), exactly;
+    * ``sum_entry`` of the register is 2^(i+dbl) times that of the ``build_table`` output.
+
+    With :class:`TableLemma` (the ``build_table`` lookups are T[p], its ``sum_entry`` Σ aₖ) the
+    register's are 2^(i+dbl)·T[p] and 2^(i+dbl)·Σ aₖ. ``margin`` narrows (negative) the
+    registers: one bit less must be refuted."""
+
+    def __init__(self, a: Format, g: int, planes: int, *, symmetric: bool = True, margin: int = 0):
+        self.a_fmt, self.g, self.planes, self.symmetric, self.margin = a, g, planes, symmetric, margin
+        super().__init__({"acts": In(data.ArrayLayout(operand_shape(a), g)),
+                          "ok": Out(2 * planes * ((1 << g) + 1))})
+
+    def elaborate(self, platform):
+        m = Module()
+        g, sym = self.g, self.symmetric
+        acts = [self.acts[k] for k in range(g)]
+        fresh = build_table(m, acts, self.a_fmt, sym, "ref")
+        base = []
+        for p in range(1 << g):
+            v, n = lookup(m, fresh, Const(p, g), sym, f"ref_lk{p}")
+            base.append(_negated_if(n, v))
+        conds = []
+        for dbl in (0, 1):
+            tabs = plane_tables(m, acts, self.a_fmt, sym, self.planes, bool(dbl), f"tab{dbl}_",
+                                width=table_width(self.a_fmt, g) + self.planes + self.margin)
+            for i, tab in enumerate(tabs):
+                for p in range(1 << g):
+                    v, n = lookup(m, tab, Const(p, g), sym, f"lk{dbl}_{i}_{p}")
+                    conds.append(_negated_if(n, v) == base[p] << (i + dbl))
+                conds.append(sum_entry(tab, sym) == sum_entry(fresh, sym) << (i + dbl))
+        _obligations(m, self.ok, conds)
+        return m
+
+
+def plane_coefficient(w: LowBitFormat, q: int, *, bug: str | None = None) -> int:
+    """What the engine's planes make of code ``q`` of ``w``, as a multiple of its activation:
+    Σᵢ (−1)^sᵢ 2^i (2^dbl·(2qᵢ − 1) + off), with the engine's controls for ``w``: sᵢ the sign
+    plane (``int``/ternary, i = b − 1), dbl and off = 1 − dbl for bipolar. Twice the weight's
+    value when the engine is right. ``bug`` as in :class:`PlaneMiter` (``no-negation`` is a
+    table matter and changes nothing here)."""
+    _check_bug(bug)
+    dbl = int(w.code == WFMT_BIPOLAR)
+    off = 0 if bug == "no-offset" else 1 - dbl
+    total = 0
+    for i in range(w.bits):
+        sign = w.code == WFMT_INT and i == w.bits - 1 and bug != "sign-plane-added"
+        term = ((2 * (q >> i & 1) - 1) << dbl) + off
+        total += (-term if sign else term) << i
+    return total
+
+
+def coefficient_mismatches(w: LowBitFormat, *, bug: str | None = None) -> list[tuple[int, int, int]]:
+    """The valid codes of ``w`` where :func:`plane_coefficient` is not ``2·w.decode(q)``, as
+    (code, coefficient, 2·decode). Exhaustive over the ≤ 256 codes; empty for every format."""
+    out = []
+    for q in valid_codes(w):
+        c, want = plane_coefficient(w, q, bug=bug), 2 * int(w.decode(q))
+        if c != want:
+            out.append((q, c, want))
+    return out
+
+
+def valid_codes(w: LowBitFormat) -> list[int]:
+    """The codes that encode a value of ``w`` (all of them but ternary's 0b10)."""
+    return sorted({int(c) for c in w.encode(w.values())})
+
+
+def decoded(m: Module, w: LowBitFormat, q, name: str) -> Signal:
+    """``w.decode(q)`` in hardware: the golden decode's value for each code, selected by
+    comparisons (a multiplexer chain; a constant ``Array`` would become a ROM, which yosys
+    ``sat`` rejects and ``write_smt2`` drops)."""
+    shape = signed(w.bits + 2)
+    v = Signal(shape, name=name)
+    out = Const(0, shape)
+    for c, x in enumerate(w.decode(np.arange(1 << w.bits))):
+        out = Mux(q[:w.bits] == c, Const(int(x), shape), out)
+    m.d.comb += v.eq(out)
+    return v
+
+
+class PlaneMiter(wiring.Component):
+    """One group end to end: ``g`` activations (format ``a``) and ``g`` weight codes (``w``)
+    through the engine's plane arithmetic (:func:`plane_tables`, :func:`plane_step` for each of
+    ``w.bits`` planes, free codes), from zero accumulators:
+
+    * ``ok[0]``: X + O is even;
+    * ``ok[1]``: ``(X + O) >> 1 ≡ Σₖ aₖ·decode(qₖ)  (mod 2^acc)``, plain multiplies of the
+      activations by the golden decode of the codes.
+
+    Both hold or a code is no value of ``w`` (ternary's 0b10: ``ok`` is ``invalid | claim``).
+    ``planes`` is the engine's widest weight (default ``w.bits``; the table registers are
+    ``table_width + planes`` bits). ``bug`` (one of :data:`PLANE_BUGS`) breaks it on purpose.
+    Over free codes this is a multiplier equivalence: Bitwuzla proves it in seconds at int8,
+    g = 2 and 1- or 2-bit weights, in minutes beyond (yosys SAT is slower still); full widths
+    go by the pieces (:func:`prove_lut_parts`)."""
+
+    def __init__(self, a: Format, w: LowBitFormat, g: int, acc: int, *, symmetric: bool = True,
+                 planes: int | None = None, bug: str | None = None):
+        _check_bug(bug)
+        self.a_fmt, self.w_fmt, self.g, self.acc, self.symmetric = a, w, g, acc, symmetric
+        self.planes = w.bits if planes is None else planes
+        if self.planes < w.bits:
+            raise ValueError(f"an engine of {self.planes}-bit weights cannot run {w} ({w.bits} planes)")
+        self.bug = bug
+        super().__init__({"acts": In(data.ArrayLayout(operand_shape(a), g)),
+                          "codes": In(data.ArrayLayout(w.bits, g)), "ok": Out(2)})
+
+    def elaborate(self, platform):
+        m = Module()
+        a, w, g, bug = self.a_fmt, self.w_fmt, self.g, self.bug
+        aw = self.acc + 1
+        acts = [self.acts[k] for k in range(g)]
+        codes = [self.codes[k] for k in range(g)]
+        bipolar = w.code == WFMT_BIPOLAR
+        tabs = plane_tables(m, acts, a, self.symmetric, self.planes, bipolar, "tab")
+        x = o = Const(0, signed(aw))
+        for i in range(w.bits):
+            sign = int(w.code == WFMT_INT and i == w.bits - 1 and bug != "sign-plane-added")
+            x, o = plane_step(m, tabs[i], Cat(*(q[i] for q in codes)), sign, not bipolar and bug != "no-offset",
+                              x, o, symmetric=self.symmetric, aw=aw, name=f"plane{i}",
+                              lookup=drop_negation if bug == "no-negation" else lookup)
+        want = Signal(signed(self.acc), name="want")
+        m.d.comb += want.eq(sum(acts[k] * decoded(m, w, codes[k], f"dec{k}") for k in range(g)))
+        total = Signal(signed(aw), name="total")
+        m.d.comb += total.eq(x + o)
+        valid = Const(1, 1)
+        if len(valid_codes(w)) < 1 << w.bits:
+            valid = Cat(*(Cat(*(q == c for c in valid_codes(w))).any() for q in codes)).all()
+        _obligations(m, self.ok, [~valid | ~total[0], ~valid | (total[1:aw] == want.as_unsigned())])
+        return m
+
+
+# -- the whole engine: bounded model checking ---------------------------------------------------
+
+def run_time_formats(planes: int) -> list[LowBitFormat]:
+    """Every format an engine of ``planes``-bit weights runs (ternary runs as int2, binary is bipolar1)."""
+    out = []
+    for kind in ("int", "uint", "bipolar"):
+        out += [LowBitFormat(kind, b) for b in range(2 if kind == "int" else 1, planes + 1)]
+    return out
+
+
+def lut_bound(cfg: ArrayConfig, *, tiles: int = 2, groups: int = 1) -> int:
+    """Cycles from reset by which ``tiles`` tiles of ``groups`` groups have left the engine
+    without stalls, at full precision (``pe.w.bits`` beats a group): cycle 0 captures the
+    operands, the first tile's beats are taken on cycles 1 … G·B, each further tile's last
+    beat G·B cycles later but at least ``rows`` after the previous one's
+    (:class:`~hwgen.arrays.common.TileSpacing`); a tile's rows are valid from 4 cycles after
+    its last beat (input, table, accumulator and output registers), one per cycle. The proofs
+    use exactly this bound, so they also prove the latency."""
+    beats, rows = groups * cfg.pe.w.bits, cfg.rows
+    last = beats
+    for _ in range(1, tiles):
+        last += max(beats, rows)
+    return last + 4 + rows
+
+
+class LutEngineMiter(wiring.Component):
+    """The real :class:`~hwgen.arrays.lut.LutOS` from reset on ``tiles`` tiles of ``groups``
+    groups each: operands, the run-time format (``wfmt``, ``prec``) captured from free inputs
+    on the first cycle; a driver offering the beats of each stream on its own (group by group,
+    planes 0 … prec, ``last`` on a tile's final plane), with free gaps on ``a`` and ``w`` and
+    free back-pressure on ``out`` when ``stalls``. ``ok`` stays high while every ``out`` beat
+    is the next row, ``Σₖ a·decode(q)`` wrapped to ``acc`` bits (+ ``offset``: a wrong claim
+    for ``offset=1``), no beat beyond the tiles' rows appears and, without stalls, all rows
+    have left on cycle ``bound`` (default :func:`lut_bound`). An invalid format (``wfmt`` 3,
+    or int of one plane) is assumed away. Ternary runs as int2, whose valid codes it shares."""
+
+    def __init__(self, cfg: ArrayConfig, *, tiles: int = 2, groups: int = 1, stalls: bool = True,
+                 bound: int | None = None, offset: int = 0):
+        if cfg.kind != "lut":
+            raise ValueError(f"LutEngineMiter needs a lut engine, got {cfg.kind}")
+        self.cfg, self.tiles, self.groups, self.stalls, self.offset = cfg, tiles, groups, stalls, offset
+        self.bound = bound if bound is not None else lut_bound(cfg, tiles=tiles, groups=groups)
+        pe, R, C, g, B = cfg.pe, cfg.rows, cfg.cols, cfg.depth, cfg.pe.w.bits
+        n = tiles * groups
+        sig = {"a": In(data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(operand_shape(pe.a), g), R), n)),
+               "q": In(data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(B, C), g), n)),
+               "wfmt": In(2), "prec": In(range(B)), "ok": Out(1)}
+        if stalls:
+            sig.update({"a_gap": In(1), "w_gap": In(1), "out_stall": In(1)})
+        super().__init__(sig)
+
+    def elaborate(self, platform):
+        cfg, pe = self.cfg, self.cfg.pe
+        R, C, g, B = cfg.rows, cfg.cols, cfg.depth, pe.w.bits
+        T, G = self.tiles, self.groups
+        m = Module()
+        m.submodules.engine = eng = LutOS(cfg)
+
+        # capture the free operands and format once: arbitrary, then constant
+        a, q = Signal.like(self.a, name="a_tile"), Signal.like(self.q, name="q_tile")
+        wfmt, prec = Signal.like(self.wfmt, name="wfmt_c"), Signal.like(self.prec, name="prec_c")
+        captured = Signal()
+        with m.If(~captured):
+            m.d.sync += [a.eq(self.a), q.eq(self.q), wfmt.eq(self.wfmt), prec.eq(self.prec), captured.eq(1)]
+        fmt_ok = Signal()
+        m.d.comb += fmt_ok.eq(((wfmt == WFMT_INT) & (prec >= 1)) | (wfmt == WFMT_UINT) | (wfmt == WFMT_BIPOLAR))
+
+        # driver: each stream walks groups 0 … T·G−1, planes 0 … prec, holding a beat once offered
+        def walk(stream, gap, name):
+            grp, plane = Signal(range(T * G + 1), name=f"{name}_grp"), Signal(range(B), name=f"{name}_plane")
+            pend = Signal(name=f"{name}_pend")
+            go = ~gap if self.stalls else 1
+            m.d.comb += stream.valid.eq(captured & (grp < T * G) & (pend | go))
+            m.d.sync += pend.eq(stream.valid & ~stream.ready)
+            with m.If(stream.valid & stream.ready):
+                with m.If(plane == prec):
+                    m.d.sync += [plane.eq(0), grp.eq(grp + 1)]
+                with m.Else():
+                    m.d.sync += plane.eq(plane + 1)
+            return grp, plane
+
+        ga, pa = walk(eng.a, self.a_gap if self.stalls else 0, "a")
+        gw, pw = walk(eng.w, self.w_gap if self.stalls else 0, "w")
+        p = eng.a.payload
+        m.d.comb += [p.plane.eq(pa), p.prec.eq(prec), p.wfmt.eq(wfmt)]
+        with m.Switch(ga):
+            for k in range(T * G):
+                with m.Case(k):
+                    m.d.comb += [p.data.eq(a[k]), p.last.eq((k % G == G - 1) & (pa == prec))]
+        with m.Switch(gw):
+            for k in range(T * G):
+                with m.Case(k):
+                    m.d.comb += [eng.w.payload[d][j].eq(q[k][d][j].bit_select(pw, 1))
+                                 for d in range(g) for j in range(C)]
+        m.d.comb += eng.out.ready.eq(~self.out_stall if self.stalls else 1)
+
+        # checker: the rows of each tile from the captured operands, exact then wrapped
+        formats = run_time_formats(B)
+
+        def value(code, name):                   # decode(code) in the captured run-time format
+            out = Const(0, signed(B + 2))
+            for f in formats:
+                out = Mux((wfmt == f.code) & (prec == f.bits - 1), decoded(m, f, code, f"{name}_{f}"), out)
+            v = Signal(signed(B + 2), name=name)
+            m.d.comb += v.eq(out)
+            return v
+
+        dec = [[[value(q[k][d][j], f"dec_{k}_{d}_{j}") for j in range(C)] for d in range(g)] for k in range(T * G)]
+        want = []
+        for t in range(T):
+            for r in range(R):
+                row = []
+                for j in range(C):
+                    s = Signal(signed(pe.acc), name=f"want_{t}_{r}_{j}")
+                    m.d.comb += s.eq(sum(a[k][r][d] * dec[k][d][j] for k in range(t * G, (t + 1) * G)
+                                         for d in range(g)) + self.offset)
+                    row.append(s)
+                want.append(row)
+        seen = Signal(range(T * R + 2))
+        cycle = Signal(range(self.bound))
+        with m.If(cycle < self.bound - 1):
+            m.d.sync += cycle.eq(cycle + 1)
+        wrong = Signal()
+        m.d.comb += wrong.eq(seen >= T * R)
+        for s, row in enumerate(want):
+            with m.If(seen == s):
+                m.d.comb += wrong.eq(Cat(eng.out.payload[j] != row[j] for j in range(C)).any())
+        with m.If(eng.out.valid & eng.out.ready & (seen <= T * R)):
+            m.d.sync += seen.eq(seen + 1)
+        missing = Signal()
+        if not self.stalls:
+            m.d.comb += missing.eq((cycle == self.bound - 1) & (seen + eng.out.valid != T * R))
+        m.d.comb += self.ok.eq((captured & ~fmt_ok) | (~(eng.out.valid & wrong) & ~missing))
+        return m
+
+
+# -- provers --------------------------------------------------------------------------------------
+
+def prove_table(a: Format, g: int, workdir: Path, *, sym_lookup=lookup, timeout: float = 600) -> ProofResult:
+    """:class:`TableLemma` (yosys SAT): the symmetric table's lookup equals the full table's."""
+    name = f"lut_table_g{g}_{a}" + ("" if sym_lookup is lookup else f"_{sym_lookup.__name__}")
+    return prove(TableLemma(a, g, lookup=sym_lookup), workdir, name=name, kind="lut-table", timeout=timeout)
+
+
+def prove_plane_tables(a: Format, g: int, planes: int, workdir: Path, *, symmetric: bool = True, margin: int = 0,
+                       timeout: float = 600) -> ProofResult:
+    """:class:`PlaneTableLemma` (yosys SAT): the plane registers hold the scaled table."""
+    name = (f"lut_planetab_{'sym' if symmetric else 'full'}_g{g}_{a}_p{planes}"
+            + (f"_margin{margin}" if margin else ""))
+    return prove(PlaneTableLemma(a, g, planes, symmetric=symmetric, margin=margin), workdir, name=name,
+                 kind="lut-plane-table", timeout=timeout)
+
+
+def prove_accumulate(tw: int, aw: int, workdir: Path, *, step=accumulate, timeout: float = 600) -> ProofResult:
+    """:class:`AccumulateLemma` (yosys SAT): the carry-in negation of the accumulator step."""
+    name = f"lut_acc_t{tw}_a{aw}" + ("" if step is accumulate else f"_{step.__name__}")
+    return prove(AccumulateLemma(tw, aw, step=step), workdir, name=name, kind="lut-accumulate", timeout=timeout)
+
+
+def prove_lut_parts(a: Format, g: int, planes: int, acc: int, workdir: Path, *, symmetric: bool = True,
+                    timeout: float = 600) -> list[ProofResult]:
+    """Lemmas 1-3 of this module's docstring for an engine with activations ``a``, group ``g``,
+    ``planes``-bit weights and an ``acc``-bit result (lemma 4 is :func:`coefficient_mismatches`)."""
+    tw = table_width(a, g) + planes
+    return [prove_table(a, g, workdir, timeout=timeout),
+            prove_plane_tables(a, g, planes, workdir, symmetric=symmetric, timeout=timeout),
+            prove_accumulate(tw, acc + 1, workdir, timeout=timeout)]
+
+
+def prove_planes(a: Format, w: LowBitFormat, g: int, acc: int, workdir: Path, *, symmetric: bool = True,
+                 planes: int | None = None, bug: str | None = None, timeout: float = 600) -> ProofResult:
+    """:class:`PlaneMiter` (Bitwuzla): one group's planes add up to the dot product."""
+    name = (f"lut_planes_{w}_{'sym' if symmetric else 'full'}_g{g}_{a}_acc{acc}"
+            + (f"_p{planes}" if planes else "") + (f"_{bug}" if bug else ""))
+    return prove_smt(PlaneMiter(a, w, g, acc, symmetric=symmetric, planes=planes, bug=bug), workdir, name=name,
+                     kind="lut-planes", timeout=timeout)
+
+
+def prove_lut_engine(cfg: ArrayConfig, workdir: Path, *, tiles: int = 2, groups: int = 1, stalls: bool = True,
+                     bound: int | None = None, offset: int = 0, timeout: float = 600) -> ProofResult:
+    """Bounded proof (``sat -seq bound``) of the whole LUT engine; see :class:`LutEngineMiter`."""
+    miter = LutEngineMiter(cfg, tiles=tiles, groups=groups, stalls=stalls, bound=bound, offset=offset)
+    pe = cfg.pe
+    tag = (f"{cfg.table}_{cfg.rows}x{cfg.cols}_g{cfg.depth}_{pe.a}_w{pe.w.bits}_acc{pe.acc}_t{tiles}x{groups}"
+           + ("_stalls" if stalls else "") + f"_n{miter.bound}" + (f"_off{offset}" if offset else ""))
+    return prove(miter, workdir, name=f"lut_engine_{tag}", steps=miter.bound, timeout=timeout,
+                 kind=f"engine-bmc{miter.bound}")
