@@ -132,15 +132,17 @@ def drop_negation(m: Module, table, index, symmetric: bool, name: str):
 class TableLemma(wiring.Component):
     """For free activations ``acts`` (``g`` of format ``a``), at every index p:
 
-    * ``ok[p]``: the symmetric table's lookup, negated when its flag says, equals the full
-      table's lookup, which is never negated and equals Σᵢ (bit i of p ? +aᵢ : −aᵢ);
-    * ``ok[2^g]``, ``ok[2^g + 1]``: ``sum_entry`` of the full and of the symmetric table is Σᵢ aᵢ.
+    * ``ok[2p]``: the symmetric table's lookup, negated when its flag says, equals the full
+      table's lookup (negated when its flag says);
+    * ``ok[2p + 1]``: the full lookup is T[p] = Σₖ (bit k of p ? +aₖ : −aₖ), never negated;
+    * ``ok[2^(g+1)]``, ``ok[2^(g+1) + 1]``: ``sum_entry`` of the full and of the symmetric
+      table is Σₖ aₖ.
 
     All values exact. The index is enumerated (each of the 2^g lookups gets a constant index,
     which yosys folds into the entry it selects), not left free: the same claim for all p, but
-    the solver then sees sums of activations instead of sums under a free multiplexer (a free
-    index at g = 4 takes 20-60 s, enumerated 1 s). ``lookup`` replaces the symmetric table's
-    lookup (a wrong one must be refuted)."""
+    the solver then sees sums of activations instead of sums under a free multiplexer (at
+    int8, g = 4: 20-60 s with a free index, 5 s enumerated). ``lookup`` replaces the
+    symmetric table's lookup (a wrong one must be refuted)."""
 
     def __init__(self, a: Format, g: int, *, lookup=lookup):
         self.a_fmt, self.g, self._lookup = a, g, lookup
@@ -406,7 +408,11 @@ class LutEngineMiter(wiring.Component):
     def __init__(self, cfg: ArrayConfig, *, tiles: int = 2, groups: int = 1, stalls: bool = True,
                  bound: int | None = None, offset: int = 0):
         if cfg.kind != "lut":
+            self._MustUse__silence = True     # never elaborated: no warning about it
             raise ValueError(f"LutEngineMiter needs a lut engine, got {cfg.kind}")
+        if tiles < 1 or groups < 1:
+            self._MustUse__silence = True
+            raise ValueError(f"tiles and groups must be at least 1, got {tiles} and {groups}")
         self.cfg, self.tiles, self.groups, self.stalls, self.offset = cfg, tiles, groups, stalls, offset
         self.bound = bound if bound is not None else lut_bound(cfg, tiles=tiles, groups=groups)
         pe, R, C, g, B = cfg.pe, cfg.rows, cfg.cols, cfg.depth, cfg.pe.w.bits
