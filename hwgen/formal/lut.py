@@ -78,18 +78,17 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..arrays.lut import WFMT_BIPOLAR, WFMT_INT, WFMT_UINT, LutOS
-from ..config import ArrayConfig
+from ..arrays.lut import WFMT_BIPOLAR, WFMT_INT
 from ..numerics import Format, LowBitFormat
-from ..pe.lut import build_table, lookup, sum_entry, table_width
+from ..pe.lut import accumulate, build_table, lookup, signed_lookup, sum_entry, table_step, table_width
 from ..pe.mac import operand_shape
 from .sat import ProofResult, prove
 from .smt import prove_smt
 
-__all__ = ["TableLemma", "PlaneTableLemma", "AccumulateLemma", "PlaneMiter", "LutEngineMiter", "PLANE_BUGS",
-           "table_value", "drop_negation", "accumulate", "plane_tables", "plane_step", "plane_coefficient",
-           "coefficient_mismatches", "valid_codes", "decoded", "run_time_formats", "lut_bound", "prove_table",
-           "prove_plane_tables", "prove_accumulate", "prove_lut_parts", "prove_planes", "prove_lut_engine"]
+__all__ = ["TableLemma", "PlaneTableLemma", "AccumulateLemma", "PlaneMiter", "PLANE_BUGS", "table_value",
+           "drop_negation", "drop_lookup_negation", "plane_tables", "plane_step", "plane_coefficient",
+           "coefficient_mismatches", "valid_codes", "decoded", "prove_table", "prove_plane_tables",
+           "prove_accumulate", "prove_lut_parts", "prove_planes"]
 
 #: deliberately wrong plane arithmetic (``bug=`` of :class:`PlaneMiter`, :func:`plane_coefficient`)
 PLANE_BUGS = ("no-negation", "no-offset", "sign-plane-added")
@@ -171,49 +170,54 @@ class TableLemma(wiring.Component):
 
 # -- the engine's plane arithmetic ------------------------------------------------------------
 
-def accumulate(m: Module, acc, x, n, tw: int, aw: int, name: str) -> Signal:
-    """The engine's accumulator step (:class:`~hwgen.arrays.lut.LutOS`): ``acc + (x ^ n) + n``
-    at ``aw`` bits, ``x`` a ``tw``-bit table entry, ``n`` its negation folded into the carry-in."""
-    xs, nxt = Signal(signed(tw), name=f"{name}_x"), Signal(signed(aw), name=f"{name}_nxt")
-    m.d.comb += [xs.eq(x ^ n.replicate(tw)), nxt.eq(acc + xs + n)]
-    return nxt
+def drop_lookup_negation(m: Module, table, index, sign, symmetric: bool, name: str):
+    """:func:`~hwgen.pe.lut.signed_lookup` gone wrong: the lookup's own negation flag dropped,
+    only the sign plane's kept. Must be refuted."""
+    v, _ = drop_negation(m, table, index, symmetric, name)
+    return v, sign
 
 
 def plane_tables(m: Module, acts: list, a: Format, symmetric: bool, planes: int, bipolar: bool,
                  name: str, *, width: int | None = None) -> list[list[Signal]]:
-    """The engine's table register at planes 0 … ``planes``−1: ``build_table`` (doubled for
-    bipolar) on the first plane, shifted left by one per plane, ``width`` bits (the engine's
-    ``table_width + planes``, the default)."""
+    """The engine's table register at planes 0 … ``planes``−1, each the engine's
+    :func:`~hwgen.pe.lut.table_step` of the one before: ``build_table`` (doubled for bipolar) on
+    the first plane, then shifted left by one per plane, truncated to ``width`` bits (the
+    engine's ``table_width + planes``, the default). The register before plane 0 is a
+    don't-care (zero here): ``table_step`` does not read it on a group's first plane."""
     tw = table_width(a, len(acts)) + planes if width is None else width
     fresh = build_table(m, acts, a, symmetric, f"{name}_pre")
-    out, src = [], [(f << 1 if bipolar else f) for f in fresh]
+    out, held = [], [Const(0, signed(tw))] * len(fresh)
     for i in range(planes):
         tab = [Signal(signed(tw), name=f"{name}{i}_{e}") for e in range(len(fresh))]
-        m.d.comb += [t.eq(s) for t, s in zip(tab, src)]
+        m.d.comb += [t.eq(table_step(f, h, Const(i == 0, 1), Const(bipolar, 1)))
+                     for t, f, h in zip(tab, fresh, held)]
         out.append(tab)
-        src = [t << 1 for t in tab]
+        held = tab
     return out
 
 
 def plane_step(m: Module, tab: list, index, sign: int, offset: bool, x, o, *, symmetric: bool, aw: int, name: str,
-               lookup=lookup) -> tuple[Signal, Signal]:
-    """One plane of one column into the accumulators ``(x, o)``, as the engine does it: the
-    lookup of ``index`` (the plane's g bits) negated by its flag XOR ``sign`` (the sign plane
-    of ``int``), and the offset column (``sum_entry``, negated on the sign plane) when ``offset``
-    ({0,1} planes; off for bipolar)."""
-    tw = len(tab[0])
-    val, lneg = lookup(m, tab, index, symmetric, f"{name}_lk")
-    n = Signal(name=f"{name}_neg")
-    m.d.comb += n.eq(lneg ^ sign)
-    x = accumulate(m, x, val, n, tw, aw, f"{name}_mac")
-    if offset:
-        o = accumulate(m, o, sum_entry(tab, symmetric), Const(sign, 1), tw, aw, f"{name}_off")
+               signed_lookup=signed_lookup) -> tuple[Signal, Signal]:
+    """One plane of one column into the accumulators ``(x, o)`` with the engine's functions:
+    :func:`~hwgen.pe.lut.signed_lookup` of ``index`` (the plane's g bits) with ``sign`` (the
+    sign plane of ``int``) into :func:`~hwgen.pe.lut.accumulate`, and the offset column's
+    ``Mux(offset, sum_entry, 0)`` negated by ``sign & offset`` into the other (``offset``: {0,1}
+    planes; off for bipolar). The two lines of glue between them (the ``Mux`` and the ``&``)
+    are the engine's stage-2 lines, re-stated; :class:`~hwgen.formal.lut_engine.LutEngineMiter`
+    checks the engine's own."""
+    sgn, off = Const(sign, 1), Const(offset, 1)
+    val, n = signed_lookup(m, tab, index, sgn, symmetric, f"{name}_lk")
+    x = accumulate(m, x, val, n, aw, f"{name}_mac")
+    s = Signal(signed(len(tab[0])), name=f"{name}_sum")
+    m.d.comb += s.eq(Mux(off, sum_entry(tab, symmetric), 0))
+    o = accumulate(m, o, s, sgn & off, aw, f"{name}_off")
     return x, o
 
 
 class AccumulateLemma(wiring.Component):
     """``step(acc, x, n) ≡ acc + (n ? −x : x)  (mod 2^aw)`` for every accumulator ``acc``,
-    ``tw``-bit entry ``x`` and flag ``n`` (``step`` defaults to the engine's :func:`accumulate`):
+    ``tw``-bit entry ``x`` and flag ``n`` (``step`` defaults to the engine's
+    :func:`~hwgen.pe.lut.accumulate`, called as ``step(m, acc, x, n, aw, name)``):
     the negation folded into the carry-in, and the step's linearity in ``acc`` that adds the
     planes and groups one after the other."""
 
@@ -223,7 +227,7 @@ class AccumulateLemma(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        nxt = self._step(m, self.acc, self.x, self.n, self.tw, self.aw, "acc")
+        nxt = self._step(m, self.acc, self.x, self.n, self.aw, "acc")
         m.d.comb += self.ok.eq(_congruent(nxt, self.acc + _negated_if(self.n, self.x), self.aw))
         return m
 
@@ -357,7 +361,7 @@ class PlaneMiter(wiring.Component):
             sign = int(w.code == WFMT_INT and i == w.bits - 1 and bug != "sign-plane-added")
             x, o = plane_step(m, tabs[i], Cat(*(q[i] for q in codes)), sign, not bipolar and bug != "no-offset",
                               x, o, symmetric=self.symmetric, aw=aw, name=f"plane{i}",
-                              lookup=drop_negation if bug == "no-negation" else lookup)
+                              signed_lookup=drop_lookup_negation if bug == "no-negation" else signed_lookup)
         want = Signal(signed(self.acc), name="want")
         m.d.comb += want.eq(sum(acts[k] * decoded(m, w, codes[k], f"dec{k}") for k in range(g)))
         total = Signal(signed(aw), name="total")
@@ -366,146 +370,6 @@ class PlaneMiter(wiring.Component):
         if len(valid_codes(w)) < 1 << w.bits:
             valid = Cat(*(Cat(*(q == c for c in valid_codes(w))).any() for q in codes)).all()
         _obligations(m, self.ok, [~valid | ~total[0], ~valid | (total[1:aw] == want.as_unsigned())])
-        return m
-
-
-# -- the whole engine: bounded model checking ---------------------------------------------------
-
-def run_time_formats(planes: int) -> list[LowBitFormat]:
-    """Every format an engine of ``planes``-bit weights runs (ternary runs as int2, binary is bipolar1)."""
-    out = []
-    for kind in ("int", "uint", "bipolar"):
-        out += [LowBitFormat(kind, b) for b in range(2 if kind == "int" else 1, planes + 1)]
-    return out
-
-
-def lut_bound(cfg: ArrayConfig, *, tiles: int = 2, groups: int = 1) -> int:
-    """Cycles from reset by which ``tiles`` tiles of ``groups`` groups have left the engine
-    without stalls, at full precision (``pe.w.bits`` beats a group): cycle 0 captures the
-    operands, the first tile's beats are taken on cycles 1 … G·B, each further tile's last
-    beat G·B cycles later but at least ``rows`` after the previous one's
-    (:class:`~hwgen.arrays.common.TileSpacing`); a tile's rows are valid from 4 cycles after
-    its last beat (input, table, accumulator and output registers), one per cycle. The proofs
-    use exactly this bound, so they also prove the latency."""
-    beats, rows = groups * cfg.pe.w.bits, cfg.rows
-    last = beats
-    for _ in range(1, tiles):
-        last += max(beats, rows)
-    return last + 4 + rows
-
-
-class LutEngineMiter(wiring.Component):
-    """The real :class:`~hwgen.arrays.lut.LutOS` from reset on ``tiles`` tiles of ``groups``
-    groups each: operands, the run-time format (``wfmt``, ``prec``) captured from free inputs
-    on the first cycle; a driver offering the beats of each stream on its own (group by group,
-    planes 0 … prec, ``last`` on a tile's final plane), with free gaps on ``a`` and ``w`` and
-    free back-pressure on ``out`` when ``stalls``. ``ok`` stays high while every ``out`` beat
-    is the next row, ``Σₖ a·decode(q)`` wrapped to ``acc`` bits (+ ``offset``: a wrong claim
-    for ``offset=1``), no beat beyond the tiles' rows appears and, without stalls, all rows
-    have left on cycle ``bound`` (default :func:`lut_bound`). An invalid format (``wfmt`` 3,
-    or int of one plane) is assumed away. Ternary runs as int2, whose valid codes it shares."""
-
-    def __init__(self, cfg: ArrayConfig, *, tiles: int = 2, groups: int = 1, stalls: bool = True,
-                 bound: int | None = None, offset: int = 0):
-        if cfg.kind != "lut":
-            self._MustUse__silence = True     # never elaborated: no warning about it
-            raise ValueError(f"LutEngineMiter needs a lut engine, got {cfg.kind}")
-        if tiles < 1 or groups < 1:
-            self._MustUse__silence = True
-            raise ValueError(f"tiles and groups must be at least 1, got {tiles} and {groups}")
-        self.cfg, self.tiles, self.groups, self.stalls, self.offset = cfg, tiles, groups, stalls, offset
-        self.bound = bound if bound is not None else lut_bound(cfg, tiles=tiles, groups=groups)
-        pe, R, C, g, B = cfg.pe, cfg.rows, cfg.cols, cfg.depth, cfg.pe.w.bits
-        n = tiles * groups
-        sig = {"a": In(data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(operand_shape(pe.a), g), R), n)),
-               "q": In(data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(B, C), g), n)),
-               "wfmt": In(2), "prec": In(range(B)), "ok": Out(1)}
-        if stalls:
-            sig.update({"a_gap": In(1), "w_gap": In(1), "out_stall": In(1)})
-        super().__init__(sig)
-
-    def elaborate(self, platform):
-        cfg, pe = self.cfg, self.cfg.pe
-        R, C, g, B = cfg.rows, cfg.cols, cfg.depth, pe.w.bits
-        T, G = self.tiles, self.groups
-        m = Module()
-        m.submodules.engine = eng = LutOS(cfg)
-
-        # capture the free operands and format once: arbitrary, then constant
-        a, q = Signal.like(self.a, name="a_tile"), Signal.like(self.q, name="q_tile")
-        wfmt, prec = Signal.like(self.wfmt, name="wfmt_c"), Signal.like(self.prec, name="prec_c")
-        captured = Signal()
-        with m.If(~captured):
-            m.d.sync += [a.eq(self.a), q.eq(self.q), wfmt.eq(self.wfmt), prec.eq(self.prec), captured.eq(1)]
-        fmt_ok = Signal()
-        m.d.comb += fmt_ok.eq(((wfmt == WFMT_INT) & (prec >= 1)) | (wfmt == WFMT_UINT) | (wfmt == WFMT_BIPOLAR))
-
-        # driver: each stream walks groups 0 … T·G−1, planes 0 … prec, holding a beat once offered
-        def walk(stream, gap, name):
-            grp, plane = Signal(range(T * G + 1), name=f"{name}_grp"), Signal(range(B), name=f"{name}_plane")
-            pend = Signal(name=f"{name}_pend")
-            go = ~gap if self.stalls else 1
-            m.d.comb += stream.valid.eq(captured & (grp < T * G) & (pend | go))
-            m.d.sync += pend.eq(stream.valid & ~stream.ready)
-            with m.If(stream.valid & stream.ready):
-                with m.If(plane == prec):
-                    m.d.sync += [plane.eq(0), grp.eq(grp + 1)]
-                with m.Else():
-                    m.d.sync += plane.eq(plane + 1)
-            return grp, plane
-
-        ga, pa = walk(eng.a, self.a_gap if self.stalls else 0, "a")
-        gw, pw = walk(eng.w, self.w_gap if self.stalls else 0, "w")
-        p = eng.a.payload
-        m.d.comb += [p.plane.eq(pa), p.prec.eq(prec), p.wfmt.eq(wfmt)]
-        with m.Switch(ga):
-            for k in range(T * G):
-                with m.Case(k):
-                    m.d.comb += [p.data.eq(a[k]), p.last.eq((k % G == G - 1) & (pa == prec))]
-        with m.Switch(gw):
-            for k in range(T * G):
-                with m.Case(k):
-                    m.d.comb += [eng.w.payload[d][j].eq(q[k][d][j].bit_select(pw, 1))
-                                 for d in range(g) for j in range(C)]
-        m.d.comb += eng.out.ready.eq(~self.out_stall if self.stalls else 1)
-
-        # checker: the rows of each tile from the captured operands, exact then wrapped
-        formats = run_time_formats(B)
-
-        def value(code, name):                   # decode(code) in the captured run-time format
-            out = Const(0, signed(B + 2))
-            for f in formats:
-                out = Mux((wfmt == f.code) & (prec == f.bits - 1), decoded(m, f, code, f"{name}_{f}"), out)
-            v = Signal(signed(B + 2), name=name)
-            m.d.comb += v.eq(out)
-            return v
-
-        dec = [[[value(q[k][d][j], f"dec_{k}_{d}_{j}") for j in range(C)] for d in range(g)] for k in range(T * G)]
-        want = []
-        for t in range(T):
-            for r in range(R):
-                row = []
-                for j in range(C):
-                    s = Signal(signed(pe.acc), name=f"want_{t}_{r}_{j}")
-                    m.d.comb += s.eq(sum(a[k][r][d] * dec[k][d][j] for k in range(t * G, (t + 1) * G)
-                                         for d in range(g)) + self.offset)
-                    row.append(s)
-                want.append(row)
-        seen = Signal(range(T * R + 2))
-        cycle = Signal(range(self.bound))
-        with m.If(cycle < self.bound - 1):
-            m.d.sync += cycle.eq(cycle + 1)
-        wrong = Signal()
-        m.d.comb += wrong.eq(seen >= T * R)
-        for s, row in enumerate(want):
-            with m.If(seen == s):
-                m.d.comb += wrong.eq(Cat(eng.out.payload[j] != row[j] for j in range(C)).any())
-        with m.If(eng.out.valid & eng.out.ready & (seen <= T * R)):
-            m.d.sync += seen.eq(seen + 1)
-        missing = Signal()
-        if not self.stalls:
-            m.d.comb += missing.eq((cycle == self.bound - 1) & (seen + eng.out.valid != T * R))
-        m.d.comb += self.ok.eq((captured & ~fmt_ok) | (~(eng.out.valid & wrong) & ~missing))
         return m
 
 
@@ -549,14 +413,3 @@ def prove_planes(a: Format, w: LowBitFormat, g: int, acc: int, workdir: Path, *,
             + (f"_p{planes}" if planes else "") + (f"_{bug}" if bug else ""))
     return prove_smt(PlaneMiter(a, w, g, acc, symmetric=symmetric, planes=planes, bug=bug), workdir, name=name,
                      kind="lut-planes", timeout=timeout)
-
-
-def prove_lut_engine(cfg: ArrayConfig, workdir: Path, *, tiles: int = 2, groups: int = 1, stalls: bool = True,
-                     bound: int | None = None, offset: int = 0, timeout: float = 600) -> ProofResult:
-    """Bounded proof (``sat -seq bound``) of the whole LUT engine; see :class:`LutEngineMiter`."""
-    miter = LutEngineMiter(cfg, tiles=tiles, groups=groups, stalls=stalls, bound=bound, offset=offset)
-    pe = cfg.pe
-    tag = (f"{cfg.table}_{cfg.rows}x{cfg.cols}_g{cfg.depth}_{pe.a}_w{pe.w.bits}_acc{pe.acc}_t{tiles}x{groups}"
-           + ("_stalls" if stalls else "") + f"_n{miter.bound}" + (f"_off{offset}" if offset else ""))
-    return prove(miter, workdir, name=f"lut_engine_{tag}", steps=miter.bound, timeout=timeout,
-                 kind=f"engine-bmc{miter.bound}")
