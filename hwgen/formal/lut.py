@@ -1,6 +1,9 @@
-"""Formal proofs of the table-lookup (LUT) engine's arithmetic (:mod:`hwgen.pe.lut`,
-:class:`hwgen.arrays.lut.LutOS`), with the provers of :mod:`hwgen.formal.sat` (yosys SAT) and
-:mod:`hwgen.formal.smt` (Bitwuzla). Every miter is a component whose ``ok`` must always be 1.
+"""Formal proofs of the table-lookup (LUT) engine's arithmetic, on the engine's own functions
+(:mod:`hwgen.pe.lut`: ``build_table``, ``lookup``, ``signed_lookup``, ``sum_entry``,
+``table_step``, ``accumulate``, the ones :class:`hwgen.arrays.lut.LutOS` calls), with the
+provers of :mod:`hwgen.formal.sat` (yosys SAT) and :mod:`hwgen.formal.smt` (Bitwuzla). Every
+miter is a component whose ``ok`` must always be 1. The whole engine is proved by bounded
+model checking in :mod:`hwgen.formal.lut_engine`.
 
 Notation: a group of g activations a₀…a_{g−1}, its ±1 table T[p] = Σₖ (bit k of p ? +aₖ :
 −aₖ), S = Σₖ aₖ; a weight code q of b planes, plane i's bits p_i (bit k = bit i of qₖ); the
@@ -11,63 +14,59 @@ binary as bipolar1.
 
 What is proved
 --------------
-At full width (int8 and uint8 activations, g = 2 … 4 by default, 4 planes; any width by
-the same classes), piece by piece on the real functions of :mod:`hwgen.pe.lut`:
+At full width (int8 and uint8 activations, g = 2 … 6, 4 planes; any width by the same
+classes), piece by piece, every input free:
 
 1. **symmetric = full** (:class:`TableLemma`, yosys SAT): at every index p, the symmetric
-   table's lookup negated by its flag equals the full table's lookup, which is never
-   negated and is T[p]; ``sum_entry`` of either table is S. All exact.
-2. **plane registers** (:class:`PlaneTableLemma`): the engine's table register at plane i
-   (:func:`plane_tables`: built once, doubled for bipolar, shifted left by one per plane at
-   ``table_width + planes`` bits) looks up to 2^(i+dbl) times the lookup of 1., and its
-   ``sum_entry`` is 2^(i+dbl)·S: no overflow at any plane, for both tables.
-3. **carry-in negation** (:class:`AccumulateLemma`): the accumulator step
-   ``acc + (x ^ n) + n`` is ``acc + (n ? −x : x)`` modulo 2^(acc+1), for every state.
+   table's ``lookup`` negated by its flag equals the full table's, which is never negated
+   and is T[p]; ``sum_entry`` of either table is S. All exact.
+   **sign plane** (:class:`SignedLookupLemma`): ``signed_lookup`` negated by its flag is
+   (−1)^sign times ``lookup`` negated by its flag (free table entries and index).
+2. **plane registers** (:class:`PlaneTableLemma`): the register the engine's ``table_step``
+   makes at plane i (:func:`plane_tables`: ``build_table``, doubled for bipolar, then shifted
+   per plane, at ``table_width + planes`` bits) looks up to 2^(i+dbl) times the lookup of 1.,
+   and its ``sum_entry`` is 2^(i+dbl)·S: no overflow at any plane, for both tables.
+3. **carry-in negation** (:class:`AccumulateLemma`): ``accumulate``, i.e.
+   ``acc + (x ^ n) + n``, is ``acc + (n ? −x : x)`` modulo 2^(acc+1), for every state.
 4. **plane coefficients** (:func:`coefficient_mismatches`, exhaustive over the codes of every
-   format, not a solver): Σᵢ (−1)^sᵢ 2^i (2^dbl·(2qᵢ − 1) + off) = 2·decode(q).
+   format of 1 … 8 bits, not a solver): Σᵢ (−1)^sᵢ 2^i (2^dbl·(2qᵢ − 1) + off) = 2·decode(q).
 
-Chain (the glue is :func:`plane_step`, the engine's dozen lines per plane): after the b
-planes of a group, by 3., X' + O' ≡ X + O + Σᵢ (−1)^sᵢ (lookup value of plane i, negated by
-its flag) + off·Σᵢ (−1)^sᵢ·sum_entry(plane i); by 1. and 2. that is X + O + Σᵢ (−1)^sᵢ 2^i
+Chain (the glue is :func:`plane_step`: ``signed_lookup`` into ``accumulate``, and the offset
+column ``Mux(off, sum_entry, 0)`` negated by ``sign & off`` into the other): after the b
+planes of a group, by 3., X' + O' ≡ X + O + Σᵢ (lookup of plane i negated by its flag) +
+off·Σᵢ (−1)^sᵢ·sum_entry(plane i); by 1. and 2. that is X + O + Σᵢ (−1)^sᵢ 2^i
 (2^dbl·T[pᵢ] + off·S) = X + O + Σₖ aₖ·Σᵢ (−1)^sᵢ 2^i (2^dbl·(2qᵢₖ − 1) + off) (T and S are
 linear in a: collect each aₖ's coefficient) = X + O + 2·Σₖ aₖ·decode(qₖ) by 4. X and O start
 at zero, so the drained ``(X + O) >> 1`` is the dot product modulo 2^acc after any number of
 groups.
 
-End to end, at small widths, with no written step (:class:`PlaneMiter`, Bitwuzla): one
-group through :func:`plane_step` with free codes equals Σₖ aₖ·decode(qₖ) computed with plain
-multiplies (the golden ``LowBitFormat.decode``), modulo 2^acc — int8 with 1- and 2-bit
-weights at g = 2 (seconds); 3- and 4-bit weights or g = 3 take minutes at int8 (multiplier
-equivalence), so those run at int4.
+End to end, with no written step (:class:`PlaneMiter`, Bitwuzla): one group through
+:func:`plane_tables` and :func:`plane_step` with free activations and codes equals
+Σₖ aₖ·decode(qₖ) computed with plain multiplies (the golden ``LowBitFormat.decode``), modulo
+2^acc. For every weight format of up to 4 bits (int2…4, uint1…4, ternary, binary,
+bipolar2…4) at int3 activations and g = 2, at int8/uint8 for 1- and 2-bit weights; wider
+activations with 3- and 4-bit weights are multiplier equivalences that take minutes (int4)
+or do not finish in 5 minutes (int8 × int4 at g = 2 … the sweep has what finishes).
 
-The whole engine (:class:`LutEngineMiter`, bounded, ``sat -seq``): the real
-:class:`~hwgen.arrays.lut.LutOS` from reset on two tiles of free operands, a free run-time
-format (every format of up to ``pe.w.bits`` planes) and free gaps on both input streams and
-back-pressure on ``out``: every row that leaves is Σₖ a·decode(q) wrapped to ``acc`` bits,
-in order, and without stalls all rows have left by :func:`lut_bound` (one cycle less is
-refuted). This covers what the combinational proofs model rather than use: the engine's
-control (``wfmt``/``prec`` decoding, table load and shift timing, the pairing of the two
-streams, the carry-in and offset muxes, the accumulator restart between tiles, the drain
-and its halving, stalls).
-
-Each claim refutes a deliberately wrong variant, with a counterexample: a symmetric lookup
-that drops its negation (:func:`drop_negation`; LUT Tensor Core's bug), registers one bit
-too narrow, a step without its carry-in, the offset column missing or the sign plane added
-(``bug=``, :data:`PLANE_BUGS`), an engine claim off by one or one cycle early.
+Each claim refutes a deliberately wrong variant, with a counterexample, passed in as a
+parameter, not copied: a symmetric lookup that drops its negation (:func:`drop_negation`,
+:func:`drop_lookup_negation`; LUT Tensor Core's bug), registers one bit too narrow
+(``margin=-1``), a step without its carry-in, the offset column missing or the sign plane
+added (``bug=``, :data:`PLANE_BUGS`).
 
 What stays informal
 -------------------
-* That :func:`plane_step`/:func:`accumulate` are the engine's per-plane lines: they are
-  copies (:mod:`hwgen.arrays.lut` keeps them inside ``elaborate``); the engine BMC checks
-  the real ones, but only at small widths (int2/uint2 activations, g = 2, 2 planes, 1×2 by
-  default, 2×2 in the sweep) and for a bounded number of cycles (two tiles of one group).
-  The control does not depend on the activation width, the arithmetic is proven at full
-  width by 1.-4.
-* The chain's algebra (collecting coefficients of linear forms) and that the lookup's
-  index multiplexer, proven at each of its 2^g constant indices (1., 2.), is the same
-  function for a free index: the indices are enumerated because a free index under the
-  sums costs the solver 20-60 s at g = 4 instead of 1-5 s.
-* Group scales/zero points (``grouped_gemm``) are not part of the engine.
+* The glue of :func:`plane_step` (the offset column's ``Mux`` and ``sign & off``) and the
+  per-format controls of :func:`plane_coefficient` (sᵢ, dbl, off) restate the engine's
+  stage-0/2 lines, which stay inside ``LutOS.elaborate``; the engine's own are checked by
+  :class:`~hwgen.formal.lut_engine.LutEngineMiter`, but only at small widths and for a
+  bounded number of cycles.
+* The chain's algebra (collecting coefficients of linear forms), and that the lookup's index
+  multiplexer, proven at each of its 2^g constant indices (1., 2.), is the same function for a
+  free index: the indices are enumerated because a free index under the sums costs the
+  solver 20-60 s at g = 4 instead of 1-5 s. (1.'s sign-plane half and the end-to-end proofs do
+  use free indices.)
+* Group scales/zero points (``dequant: group``) are not proved.
 """
 from __future__ import annotations
 
@@ -165,6 +164,30 @@ class TableLemma(wiring.Component):
             conds += [got == want, (want == table_value(acts, p)) & ~fn]
         total = sum(acts)
         _obligations(m, self.ok, conds + [sum_entry(full, False) == total, sum_entry(sym, True) == total])
+        return m
+
+
+class SignedLookupLemma(wiring.Component):
+    """The engine's :func:`~hwgen.pe.lut.signed_lookup` is the lookup times (−1)^sign: for a
+    free table of ``2^g`` (full) or ``2^(g−1)`` (symmetric) ``tw``-bit entries, a free index and
+    a free ``sign``, ``signed_lookup`` negated by its flag equals (−1)^sign times
+    :func:`~hwgen.pe.lut.lookup` negated by its flag. A multiplexer property, free entries:
+    cheap at any g. ``signed_lookup`` replaces the engine's (a wrong one must be refuted)."""
+
+    def __init__(self, g: int, tw: int, *, symmetric: bool = True, signed_lookup=signed_lookup):
+        self.g, self.tw, self.symmetric, self._signed_lookup = g, tw, symmetric, signed_lookup
+        n = 1 << (g - 1) if symmetric else 1 << g
+        super().__init__({"table": In(data.ArrayLayout(signed(tw), n)), "index": In(g), "sign": In(1),
+                          "ok": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        table = [self.table[e] for e in range(len(self.table))]
+        lv, ln = lookup(m, table, self.index, self.symmetric, "ref")
+        sv, sn = self._signed_lookup(m, table, self.index, self.sign, self.symmetric, "dut")
+        want, got = Signal(signed(self.tw + 2), name="want"), Signal(signed(self.tw + 2), name="got")
+        m.d.comb += [want.eq(_negated_if(self.sign, _negated_if(ln, lv))), got.eq(_negated_if(sn, sv)),
+                     self.ok.eq(got == want)]
         return m
 
 
@@ -379,6 +402,15 @@ def prove_table(a: Format, g: int, workdir: Path, *, sym_lookup=lookup, timeout:
     """:class:`TableLemma` (yosys SAT): the symmetric table's lookup equals the full table's."""
     name = f"lut_table_g{g}_{a}" + ("" if sym_lookup is lookup else f"_{sym_lookup.__name__}")
     return prove(TableLemma(a, g, lookup=sym_lookup), workdir, name=name, kind="lut-table", timeout=timeout)
+
+
+def prove_signed_lookup(g: int, tw: int, workdir: Path, *, symmetric: bool = True, signed_lookup=signed_lookup,
+                        timeout: float = 600) -> ProofResult:
+    """:class:`SignedLookupLemma` (yosys SAT): the sign plane folds into the lookup's flag."""
+    name = (f"lut_signed_{'sym' if symmetric else 'full'}_g{g}_t{tw}"
+            + ("" if signed_lookup is globals()["signed_lookup"] else f"_{signed_lookup.__name__}"))
+    return prove(SignedLookupLemma(g, tw, symmetric=symmetric, signed_lookup=signed_lookup), workdir, name=name,
+                 kind="lut-signed-lookup", timeout=timeout)
 
 
 def prove_plane_tables(a: Format, g: int, planes: int, workdir: Path, *, symmetric: bool = True, margin: int = 0,

@@ -10,9 +10,12 @@ import re
 
 import pytest
 
+import hwgen.arrays.lut
+
+from hwgen.arrays.lut import ROW_LATENCY
 from hwgen.config import ArrayConfig, PEConfig
-from hwgen.formal.lut import (coefficient_mismatches, drop_negation, plane_coefficient, prove_accumulate,
-                              prove_plane_tables, prove_planes, prove_table)
+from hwgen.formal.lut import (coefficient_mismatches, drop_lookup_negation, drop_negation, plane_coefficient,
+                              prove_accumulate, prove_plane_tables, prove_planes, prove_signed_lookup, prove_table)
 from hwgen.formal.lut_engine import lut_bound, prove_lut_engine, run_time_formats
 from hwgen.numerics import parse_format, parse_lowbit
 from hwgen.pe.lut import accumulate, table_width
@@ -52,11 +55,17 @@ def _fields(raw: int, bits: int, n: int, signed_: bool) -> list[int]:
 
 # -- 1. symmetric table = full table ------------------------------------------------------------
 
-TABLE_CASES = [(a, g) for a in ("int8", "uint8") for g in (2, 3, 4)]
+# (activations, g) in make test; every other pair of int8/uint8 and g = 2 … 6 in the sweep
+TABLE_CASES = [("int8", 2), ("int8", 3), ("int8", 4), ("uint8", 4)]
+TABLE_SWEEP = [(a, g) for a in ("int8", "uint8") for g in range(2, 7) if (a, g) not in TABLE_CASES]
 
 
-@pytest.mark.parametrize("a, g", [pytest.param(a, g, id=f"{a}-g{g}") for a, g in TABLE_CASES]
-                         + [pytest.param(a, g, id=f"{a}-g{g}", marks=sweep) for a in ("int8", "uint8") for g in (5, 6)])
+def _table_params(cases):
+    return ([pytest.param(a, g, id=f"{a}-g{g}") for a, g in cases if (a, g) in TABLE_CASES]
+            + [pytest.param(a, g, id=f"{a}-g{g}", marks=sweep) for a, g in cases if (a, g) not in TABLE_CASES])
+
+
+@pytest.mark.parametrize("a, g", _table_params(TABLE_CASES + TABLE_SWEEP))
 def test_symmetric_lookup_equals_full_lookup(a, g, tmp_path):
     """At every index: symmetric lookup (negated by its flag) == full lookup == Σ ±aₖ, never
     negated; sum_entry == Σ aₖ for both tables."""
@@ -74,13 +83,31 @@ def test_a_symmetric_lookup_without_its_negation_is_refuted(tmp_path):
     assert any(acts), cex
 
 
+@pytest.mark.parametrize("g", [4, pytest.param(2, marks=sweep), pytest.param(6, marks=sweep)])
+@pytest.mark.parametrize("table", ["symmetric", "full"])
+def test_the_sign_plane_folds_into_the_lookup_flag(g, table, tmp_path):
+    """signed_lookup (the engine's) = (−1)^sign · lookup, free entries of a 4-plane int8 engine."""
+    r = prove_signed_lookup(g, table_width(parse_format("int8"), g) + 4, tmp_path, symmetric=table == "symmetric")
+    assert r.kind == "lut-signed-lookup"
+    _proved(r)
+
+
+def test_a_signed_lookup_without_the_lookup_flag_is_refuted(tmp_path):
+    cex = _inputs(_refuted(prove_signed_lookup(3, 12, tmp_path, signed_lookup=drop_lookup_negation)))
+    assert not cex["index"] >> 2 & 1, cex     # the top bit clear: the half table's negated side
+
+
 # -- 2.-4. the planes add up to the dot product, piece by piece at full width ------------------
 
-@pytest.mark.parametrize("a, g", [pytest.param(a, g, id=f"{a}-g{g}") for a, g in TABLE_CASES])
-@pytest.mark.parametrize("table", ["symmetric", "full"])
+@pytest.mark.parametrize("a, g, table", [
+    pytest.param(a, g, t, id=f"{t}-{a}-g{g}", marks=() if (a, g, t) in (("int8", 4, "symmetric"), ("uint8", 4, "full"))
+                 else sweep)
+    for t in ("symmetric", "full") for a in ("int8", "uint8") for g in (2, 3, 4)])
 def test_plane_registers_hold_the_scaled_table(a, g, table, tmp_path):
     """4 planes (weights up to 4 bits): the register at plane i looks up 2^(i+dbl)·T[p] and
-    sums to 2^(i+dbl)·S, for the plain and the doubled (bipolar) table."""
+    sums to 2^(i+dbl)·S, for the plain and the doubled (bipolar) table. In make test: g = 4
+    (the examples' group), int8 with the symmetric table and uint8 (the wider entries) with
+    the full one; the other ten in the sweep."""
     r = prove_plane_tables(parse_format(a), g, 4, tmp_path, symmetric=table == "symmetric")
     _proved(r, queries=2 * 4 * ((1 << g) + 1))
 
@@ -136,19 +163,37 @@ def test_wrong_plane_coefficients_are_refuted(bug, w, code):
     assert plane_coefficient(fmt, code, bug=bug) != 2 * int(fmt.decode(code))
 
 
-# -- end to end at small widths: one group through the plane arithmetic vs plain multiplies ----
+# -- end to end: one group through the plane arithmetic vs plain multiplies ----------------------
 
-# (a, w, g, acc, table): each weight kind at int8/uint8 and g = 2 (1- and 2-bit weights:
-# seconds with Bitwuzla), both tables, wrapping accumulators; g = 3 and 4, 3 and 4 planes
-# (at int4/uint4: minutes each at int8) and more formats in the sweep.
-PLANE_CASES = [("int8", "int2", 2, 20, "symmetric"), ("int8", "ternary", 2, 12, "symmetric"),
-               ("uint8", "binary", 2, 20, "symmetric"), ("int8", "bipolar2", 2, 12, "symmetric"),
+#: the weight formats of the issue (binary is bipolar1); int5…8, uint5…8, bipolar5…8 run on
+#: the same controls (lemma 4 covers them all) and are proved end to end in the sweep only
+FORMATS = ["int2", "int3", "int4", "uint1", "uint2", "uint3", "uint4", "ternary", "binary", "bipolar2", "bipolar3",
+           "bipolar4"]
+
+
+@pytest.mark.parametrize("w", FORMATS)
+def test_planes_equal_the_dot_product_for_every_format(w, tmp_path):
+    """Every weight format, free codes and activations: int3 activations, g = 2, symmetric
+    table at the width of a 4-plane engine, a 6-bit result (the dot product wraps)."""
+    r = prove_planes(parse_format("int3"), parse_lowbit(w), 2, 6, tmp_path, planes=4)
+    assert r.kind == "lut-planes" and r.method == "bitwuzla"
+    _proved(r)
+
+
+# (a, w, g, acc, table): int8/uint8 activations with 1- and 2-bit weights at g = 2 (seconds
+# with Bitwuzla), both tables, exact results; g = 3 and 4, 3 and 4 planes (at int4/uint4:
+# minutes each at int8) and more formats in the sweep.
+PLANE_CASES = [("int8", "int2", 2, 20, "symmetric"), ("uint8", "binary", 2, 20, "symmetric"),
                ("uint8", "binary", 2, 20, "full")]
-PLANE_SWEEP = [("int8", "uint1", 3, 12, "symmetric"), ("int8", "int2", 2, 12, "full"),
+PLANE_SWEEP = [("int8", "ternary", 2, 12, "symmetric"), ("int8", "bipolar2", 2, 12, "symmetric"),
+               ("int8", "uint1", 3, 12, "symmetric"), ("int8", "int2", 2, 12, "full"),
                ("uint8", "uint2", 2, 20, "symmetric"), ("int8", "bipolar2", 2, 20, "full"),
                ("int4", "int3", 2, 10, "symmetric"), ("int4", "int4", 2, 12, "symmetric"),
                ("int4", "int2", 3, 10, "symmetric"), ("uint4", "bipolar3", 2, 10, "symmetric"),
-               ("uint4", "uint4", 2, 12, "full"), ("int8", "binary", 4, 14, "symmetric")]
+               ("uint4", "uint4", 2, 12, "full"), ("int8", "binary", 4, 14, "symmetric"),
+               ("int4", "ternary", 4, 10, "symmetric")]
+# the wider weights (5 … 8 planes) end to end, at int2 activations (int4 × 8-bit: minutes or more)
+PLANE_SWEEP += [("int2", f"{k}{b}", 2, 12, "symmetric") for k in ("int", "uint", "bipolar") for b in range(5, 9)]
 
 
 def _plane_id(c):
@@ -191,24 +236,30 @@ def test_the_engine_runs_every_format_of_its_planes():
     assert [str(f) for f in run_time_formats(2)] == ["int2", "uint1", "uint2", "binary", "bipolar2"]
 
 
-# (rows, cols, a, table, stalls): two tiles of one group, g = 2, 2 planes, acc = a.bits + 2
-# (the sum of two products wraps). Free format, free gaps and back-pressure.
-ENGINE_CASES = [(1, 2, "int2", "symmetric", True), (1, 2, "uint2", "full", True), (1, 2, "int2", "symmetric", False)]
-ENGINE_SWEEP = [(2, 2, "int2", "symmetric", True), (2, 2, "uint2", "full", True), (1, 2, "int3", "symmetric", True),
-                (2, 2, "int3", "symmetric", False)]
+# (rows, cols, a, table, stalls, planes): two tiles of one group, g = 2, acc = a.bits + planes
+# (the sum of two products wraps). Free format (every format of up to ``planes`` planes), free
+# gaps and back-pressure. With stalls, 3 planes take minutes and 4 planes do not finish in 10.
+ENGINE_CASES = [(1, 2, "int2", "symmetric", True, 2), (1, 2, "uint2", "full", True, 2),
+                (1, 2, "int2", "symmetric", False, 2)]
+ENGINE_SWEEP = [(2, 2, "int2", "symmetric", True, 2), (2, 2, "uint2", "full", True, 2),
+                (1, 2, "int3", "symmetric", True, 2), (2, 2, "int3", "symmetric", False, 2),
+                (1, 2, "int2", "symmetric", False, 3), (1, 2, "int2", "symmetric", True, 3),
+                (1, 2, "int2", "symmetric", False, 4)]
 
 
-@pytest.mark.parametrize("rows, cols, a, table, stalls", [
-    pytest.param(*c, id=f"{c[3]}-{c[0]}x{c[1]}-{c[2]}-g2-w2" + ("-stalls" if c[4] else ""))
-    for c in ENGINE_CASES] + [
-    pytest.param(*c, id=f"{c[3]}-{c[0]}x{c[1]}-{c[2]}-g2-w2" + ("-stalls" if c[4] else ""), marks=sweep)
-    for c in ENGINE_SWEEP])
-def test_lut_engine_is_exact(rows, cols, a, table, stalls, tmp_path):
+def _engine_id(c):
+    return f"{c[3]}-{c[0]}x{c[1]}-{c[2]}-g2-w{c[5]}" + ("-stalls" if c[4] else "")
+
+
+@pytest.mark.parametrize("rows, cols, a, table, stalls, planes",
+                         [pytest.param(*c, id=_engine_id(c)) for c in ENGINE_CASES]
+                         + [pytest.param(*c, id=_engine_id(c), marks=sweep) for c in ENGINE_SWEEP])
+def test_lut_engine_is_exact(rows, cols, a, table, stalls, planes, tmp_path):
     """Every row that leaves is Σ a·decode(q) wrapped, in order, for every run-time format;
     without stalls all rows by the latency bound."""
-    cfg = _engine(rows, cols, a, table)
+    cfg = _engine(rows, cols, a, table, planes=planes)
     bound = lut_bound(cfg)
-    r = prove_lut_engine(cfg, tmp_path, stalls=stalls)
+    r = prove_lut_engine(cfg, tmp_path, stalls=stalls, timeout=1200)
     assert r.kind == f"engine-bmc{bound}"
     _proved(r)
     text = r.log.read_text()
@@ -233,6 +284,22 @@ def test_a_wrong_engine_claim_is_refuted(wrong, tmp_path):
     assert not r.proved
     assert "model found: FAIL" in r.log.read_text()
     assert "Time Signal Name" in r.counterexample
+
+
+def test_an_engine_with_a_wrong_lookup_is_refuted(tmp_path, monkeypatch):
+    """The real engine, built with a symmetric lookup that drops its negation (patched into
+    hwgen.arrays.lut, the engine otherwise unchanged): its rows are wrong for some operands."""
+    monkeypatch.setattr(hwgen.arrays.lut, "signed_lookup", drop_lookup_negation)
+    cfg = _engine(1, 2, "int2", "symmetric")
+    r = prove_lut_engine(cfg, tmp_path, stalls=False)
+    assert not r.proved
+    assert "model found: FAIL" in r.log.read_text()
+
+
+def test_the_lut_bound_follows_the_engine_latency():
+    cfg = _engine(2, 2, "int2", "symmetric")    # 2 beats a tile, spaced by max(2, rows = 2)
+    assert lut_bound(cfg) == 2 + 2 + ROW_LATENCY + 2
+    assert lut_bound(_engine(3, 2, "int2", "symmetric"), tiles=3) == 2 + 3 + 3 + ROW_LATENCY + 3
 
 
 def test_the_engine_miter_checks_its_config():
