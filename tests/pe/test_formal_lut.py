@@ -1,11 +1,14 @@
-"""Formal proofs of the table-lookup (LUT) engine (hwgen.formal.lut): the symmetric table
-equals the full one, the bit-planes add up to the integer dot product for every weight
-format (piece by piece at int8/uint8, end to end at small widths), the whole engine by
-bounded model checking, and every claim refutes a deliberately wrong variant.
+"""Formal proofs of the table-lookup (LUT) engine (hwgen.formal.lut, hwgen.formal.lut_engine),
+on the engine's own functions (hwgen.pe.lut) and the real LutOS: the symmetric table equals
+the full one; the sign plane folds into the lookup's flag; the plane registers and the
+carry-in step are exact; the bit-planes add up to the integer dot product for every weight
+format (piece by piece at int8/uint8, end to end for every format of up to 4 bits at int3);
+the whole engine by bounded model checking with stalls and its latency; and every claim
+refutes a deliberately wrong variant.
 
-The heavier sweeps (g = 5, 6; 8 planes; more formats end to end; 2×2 engines, longer
-bounds) are marked ``formal_sweep``: not run by ``make test``; run them with
-``pytest -m formal_sweep tests/pe/test_formal_lut.py``."""
+The heavier sweeps (g = 5, 6; the other g and activation cases; 8 planes; 5- to 8-bit
+formats end to end; 2×2, 3- and 4-plane engines) are marked ``formal_sweep``: not run by
+``make test``; run them with ``pytest -m formal_sweep tests/pe/test_formal_lut.py``."""
 import re
 
 import pytest
