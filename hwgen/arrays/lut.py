@@ -49,12 +49,18 @@ from ..config import GROUP_LOG2_MAX
 from ..pe.mac import operand_shape
 from .common import TileSpacing, stallable, vec_stream
 
-__all__ = ["LutOS", "WFMT_INT", "WFMT_UINT", "WFMT_BIPOLAR", "SCALE_LANE", "partial_bits", "rowsum_bits"]
+__all__ = ["LutOS", "WFMT_INT", "WFMT_UINT", "WFMT_BIPOLAR", "SCALE_LANE", "ROW_LATENCY", "partial_bits",
+           "rowsum_bits"]
 
 #: the ``wfmt`` codes (:attr:`hwgen.numerics.LowBitFormat.code`)
 WFMT_INT, WFMT_UINT, WFMT_BIPOLAR = 0, 1, 2
 #: a group's scale and zero point, per column: signed 16-bit fixed-point integers
 SCALE_LANE = data.StructLayout({"d": signed(16), "m": signed(16)})
+#: a tile whose last beat is taken on cycle t has its first row valid on ``out`` on cycle
+#: t + ROW_LATENCY, without ``dequant: group`` and without back-pressure: the input, table,
+#: lookup, accumulator (hold) and output registers, so the rows leave after 4 cycles in
+#: between. Proved exact, not only an upper bound, by :mod:`hwgen.formal.lut_engine`.
+ROW_LATENCY = 5
 
 
 def partial_bits(cfg: ArrayConfig) -> int:

@@ -16,13 +16,21 @@ the generated netlist, with the engine that proves them:
   k-induction.
 
 The bit-serial engines are proved by bounded model checking in :mod:`hwgen.formal_engines`.
+The table-lookup (LUT) engine has its own modules: :mod:`hwgen.formal.lut` (symmetric table =
+full table, the bit-planes add up to the dot product for every weight format, on the
+engine's own functions of :mod:`hwgen.pe.lut`) and :mod:`hwgen.formal.lut_engine` (a bounded
+proof of the whole engine with stalls, at small widths).
 ``bench/formal_widths.py`` measures every proof by method and width.
 """
 from .sat import DotMiter, PEMiter, ProofResult, StepMiter, prove, prove_arith, prove_dot
 from .smt import prove_smt
+from .lut import AccumulateLemma, PlaneMiter, PlaneTableLemma, TableLemma, prove_lut_parts, prove_planes, prove_table
+from .lut_engine import LutEngineMiter, prove_lut_engine
 from .parts import (AbstractPEMiter, BoothLemma, CsaLemma, DotRefLemma, PartialProductLemma, TermRowLemma,
                     TreeLemma, prove_dot_parts, prove_pe_parts)
 
 __all__ = ["StepMiter", "PEMiter", "DotMiter", "ProofResult", "prove", "prove_arith", "prove_dot", "prove_smt",
            "CsaLemma", "TreeLemma", "PartialProductLemma", "BoothLemma", "TermRowLemma", "DotRefLemma",
-           "AbstractPEMiter", "prove_pe_parts", "prove_dot_parts"]
+           "AbstractPEMiter", "prove_pe_parts", "prove_dot_parts",
+           "TableLemma", "PlaneTableLemma", "AccumulateLemma", "PlaneMiter", "LutEngineMiter", "prove_table",
+           "prove_lut_parts", "prove_planes", "prove_lut_engine"]
