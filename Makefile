@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hwgen-installed
 EXAMPLE ?= examples/systolic_8x8.yaml
 
-.PHONY: demo test bench fuzz soak config-fuzz lut-bench wheel-check boards netlist-check install clean distclean
+.PHONY: demo test bench fuzz soak config-fuzz lut-bench formal-sweep wheel-check boards netlist-check install clean distclean
 
 install: $(STAMP)
 
@@ -71,6 +71,11 @@ config-fuzz: $(STAMP)
 # elongation sweeps) and on the iCE40UP5K (~1-2 h on 2 cores). Tables in docs/lut_compare.md.
 lut-bench: $(STAMP)
 	$(BIN)/python bench/lut_compare.py
+
+# The heavier LUT-engine proofs (g = 5, 6 tables, int8 with 3-4-bit weights end to end, 3- and
+# 4-plane engines with stalls): 30 min or more; not part of make bench.
+formal-sweep: $(STAMP)
+	$(BIN)/python -m pytest -ra -m formal_sweep --durations=0 tests/pe/test_formal_lut.py
 
 # The wheel installed in a fresh venv outside the tree: generate, sim, run gemm/llm (~1.5 min).
 wheel-check:

@@ -14,13 +14,13 @@ from functools import partial
 from pathlib import Path
 
 from amaranth.back import verilog
-from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.hdl import Array, ClockDomain, ClockSignal, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen.fpga.ooc import synth_ecp5
 from hwgen.numerics import Format
-from hwgen.pe.lut import build_table, lookup, table_size, table_width
+from hwgen.pe.lut import accumulate, build_table, signed_lookup, table_size, table_step, table_width
 from hwgen.report import table
 from hwgen.tpe import keep_row, kept_row, row_key
 
@@ -51,14 +51,14 @@ class TablePart(wiring.Component):
         m.d.comb += [x.eq(self.a[d]) for d, x in enumerate(acts)]
         fresh = build_table(m, acts, Format(8), self.sym, "pre")
         with m.If(self.v):
-            m.d.sync += [self.t[e].eq(Mux(self.first, Mux(self.dbl, f << 1, f), self.t[e] << 1))
-                         for e, f in enumerate(fresh)]
+            m.d.sync += [self.t[e].eq(table_step(f, self.t[e], self.first, self.dbl)) for e, f in enumerate(fresh)]
         return m
 
 
 class LookupPart(wiring.Component):
-    """One LUT PE's lookup: g plane bits index the row's table (a 2^(g−1):1 or 2^g:1 mux of
-    tw-bit entries), then the conditional negation x ^ n (its +n is the adder's carry-in)."""
+    """One LUT PE's lookup (stage 2 of the engine): g plane bits index the row's table (a
+    2^(g−1):1 or 2^g:1 mux of tw-bit entries) into the lookup register with its negation
+    flag (the accumulator's XOR and carry-in, :class:`AccPart`, apply it)."""
 
     def __init__(self, g: int, symmetric: bool, bits: int):
         self.g, self.sym, self.tw = g, symmetric, table_width(Format(8), g) + bits
@@ -69,22 +69,33 @@ class LookupPart(wiring.Component):
         m = Module()
         tab = [Signal(signed(self.tw), name=f"t{e}") for e in range(table_size(self.g, self.sym))]
         m.d.comb += [t.eq(self.t[e]) for e, t in enumerate(tab)]
-        val, lneg = lookup(m, tab, self.idx, self.sym, "lk")
-        m.d.comb += [self.n.eq(lneg ^ self.neg_in), self.x.eq(val ^ self.n.replicate(self.tw))]
+        val, n = signed_lookup(m, tab, self.idx, self.neg_in, self.sym, "lk")
+        m.d.sync += [self.x.eq(val), self.n.eq(n)]
         return m
 
 
 class AccPart(wiring.Component):
-    """One accumulator as the LUT and bit-serial engines write it: ``acc + x + n`` into an
-    ``aw``-bit register restarted (and copied to its hold register) on a tile's last beat."""
+    """One accumulator, copied to its hold register on a tile's last beat and restarted: as
+    the LUT engine writes it (``sync_reset``: ``acc + (x ^ n) + n``, the restart the
+    flip-flops' synchronous reset), or as the bit-serial engine does (``acc + x + n``, the
+    restart a select before the flip-flops)."""
 
-    def __init__(self, xw: int, aw: int):
-        self.aw = aw
+    def __init__(self, xw: int, aw: int, *, sync_reset: bool = False):
+        self.aw, self.sync_reset = aw, sync_reset
         super().__init__({"x": In(signed(xw)), "n": In(1), "v": In(1), "last": In(1), "hold": Out(signed(aw))})
 
     def elaborate(self, platform):
         m = Module()
         acc = Signal(signed(self.aw))
+        if self.sync_reset:
+            nxt = accumulate(m, acc, self.x, self.n, self.aw, "acc")
+            m.domains.accd = accd = ClockDomain("accd", local=True)
+            m.d.comb += [accd.clk.eq(ClockSignal("sync")), accd.rst.eq(self.v & self.last)]
+            with m.If(self.v):
+                m.d.accd += acc.eq(nxt)
+            with m.If(self.v & self.last):
+                m.d.sync += self.hold.eq(nxt)
+            return m
         nxt = Signal(signed(self.aw))
         m.d.comb += nxt.eq(acc + self.x + self.n)
         with m.If(self.v):
@@ -155,7 +166,7 @@ def part_list() -> list[tuple[str, str, Callable[[], wiring.Component]]]:
                             partial(LookupPart, g, sym, bits)))
             tw = table_width(Format(8), g) + bits
             out.append((f"lut_acc_g{g}_b{bits}", f"per PE: accumulator {ACC + 1} bits += {tw}",
-                        partial(AccPart, tw, ACC + 1)))
+                        partial(AccPart, tw, ACC + 1, sync_reset=True)))
     out.append((f"lut_drain_r{LUT_ROWS}", f"per column: drain ({LUT_ROWS}:1 + offset, {ACC + 1} bits)",
                 partial(DrainPart, LUT_ROWS, ACC + 1)))
     for b in (2, 3, 4):
