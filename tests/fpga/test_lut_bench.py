@@ -130,11 +130,11 @@ def test_generic_path_end_to_end_and_resumes(lc, tmp_path, capsys):
 
 
 def test_docs_quote_the_committed_results():
-    """docs/lut_compare.md quotes rows of bench/results/lut_compare.json and lut_sweeps.json
-    verbatim; a re-run that changes them shows here until the page is updated."""
+    """docs/lut_compare.md quotes rows of bench/results/lut_compare.json, lut_sweeps.json,
+    lut_parts.json and lut_up5k.json verbatim; a re-run that changes them shows here until the page is updated."""
     doc = (ROOT / "docs" / "lut_compare.md").read_text()
     tables = "\n".join(json.loads((ROOT / "bench" / "results" / f).read_text())["table"]
-                       for f in ("lut_compare.json", "lut_sweeps.json"))
+                       for f in ("lut_compare.json", "lut_sweeps.json", "lut_parts.json", "lut_up5k.json"))
     quoted = [ln for block in doc.split("```")[1::2] for ln in block.strip().splitlines()]
     assert len(quoted) > 10
     for line in quoted:
