@@ -71,6 +71,7 @@ config-fuzz: $(STAMP)
 # elongation sweeps) and on the iCE40UP5K (~1-2 h on 2 cores). Tables in docs/lut_compare.md.
 lut-bench: $(STAMP)
 	$(BIN)/python bench/lut_compare.py
+	$(BIN)/python bench/lut_up5k.py
 
 # The heavier LUT-engine proofs (g = 5, 6 tables, int8 with 3-4-bit weights end to end, 3- and
 # 4-plane engines with stalls): 30 min or more; not part of make bench.
