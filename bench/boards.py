@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: the PLL's nearest step at or above 40 (nextpnr's result varies by ~±2 MHz with the seed)
 EXTRA = [("icebreaker", "examples/icebreaker_4x4.yaml", 40.5, 4),
          # the LUT tensor cores: 1×4 (g = 4, weights of 1-4 bits) on the iCE40UP5K without DSPs,
-         # the 2×16 with group dequantization (its multipliers in DSPs) on the ECP5
-         ("icebreaker", "examples/icebreaker_lut.yaml", None, 1), ("ulx3s", "examples/lut_2x16_w4.yaml", None, 1)]
+         # a 2×8 with group dequantization (its multipliers in DSPs) on the ECP5
+         ("icebreaker", "examples/icebreaker_lut.yaml", None, 1), ("ulx3s", "examples/ulx3s_lut.yaml", None, 1)]
 
 
 def parse_extra(arg: str) -> tuple[str, str, float | None, int]:
