@@ -35,7 +35,7 @@ Stream contracts, one R×C tile per ``last``:
 A tile of G groups at b bits takes G·b beats; its rows leave from 4 cycles after its last
 beat (input, table, lookup and accumulator registers), and tiles follow without a gap when
 G·b ≥ R. With ``dequant: group`` a tile is one weight group; its rows are rescaled in two more registered stages (the multipliers' operand
-and product registers) and group tiles are at least max(R + 1, 3) cycles apart.
+and product registers) and group tiles are at least max(R + 1, 4) cycles apart.
 """
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ SCALE_LANE = data.StructLayout({"d": signed(16), "m": signed(16)})
 #: lookup, accumulator (hold) and output registers, so the rows leave after 4 cycles in
 #: between. Proved exact, not only an upper bound, by :mod:`hwgen.formal.lut_engine`.
 ROW_LATENCY = 5
+#: cycles from a tile's last beat being taken to its ``load`` (accumulators to the holds,
+#: the scale buffer freed): the input, table and lookup registers
+LOAD_DELAY = 3
 
 
 def partial_bits(cfg: ArrayConfig) -> int:
@@ -97,9 +100,12 @@ class LutOS(wiring.Component):
         tw = table_width(pe.a, g) + B                     # a table entry shifted by up to B
         m, fab, en = stallable(self.out)
 
-        # group tiles accumulate onto the same result words: their rows ≥ 3 cycles apart
-        # (and their scales are held until the last row has left the two-stage multiply: R + 1)
-        space = TileSpacing(m, fab, max(R + 1, 3) if self.grouped else R, self.a.payload.last)
+        # group tiles accumulate onto the same result words: their rows ≥ 3 cycles apart;
+        # their scales are held until the last row has left the two-stage multiply (R + 1);
+        # and a tile's last beat may check the scale buffer only after the tile before it
+        # has freed it at its load (LOAD_DELAY + 1: one less let a tile take the previous
+        # tile's scales, found by a random plan with stalls, seed 919072352)
+        space = TileSpacing(m, fab, max(R + 1, LOAD_DELAY + 1, 3) if self.grouped else R, self.a.payload.last)
         fire = Signal()
         # a scaled tile's last beat goes in only with its scales in the buffer (used at its load)
         s_full = Signal(name="s_full")
