@@ -34,8 +34,9 @@ Stream contracts, one R×C tile per ``last``:
 
 A tile of G groups at b bits takes G·b beats; its rows leave from 4 cycles after its last
 beat (input, table, lookup and accumulator registers), and tiles follow without a gap when
-G·b ≥ R. With ``dequant: group`` a tile is one weight group; its rows are rescaled in two more registered stages (the multipliers' operand
-and product registers) and group tiles are at least max(R + 1, 4) cycles apart.
+G·b ≥ R. With ``dequant: group`` a tile is one weight group; its rows are rescaled in two
+more registered stages (the multipliers' operand and product registers) and group tiles are
+at least max(R + 1, 4) cycles apart.
 """
 from __future__ import annotations
 
@@ -56,14 +57,14 @@ __all__ = ["LutOS", "WFMT_INT", "WFMT_UINT", "WFMT_BIPOLAR", "SCALE_LANE", "ROW_
 WFMT_INT, WFMT_UINT, WFMT_BIPOLAR = 0, 1, 2
 #: a group's scale and zero point, per column: signed 16-bit fixed-point integers
 SCALE_LANE = data.StructLayout({"d": signed(16), "m": signed(16)})
+#: cycles from a tile's last beat being taken to its ``load`` (accumulators to the holds,
+#: the scale buffer freed): the input, table and lookup registers
+LOAD_DELAY = 3
 #: a tile whose last beat is taken on cycle t has its first row valid on ``out`` on cycle
 #: t + ROW_LATENCY, without ``dequant: group`` and without back-pressure: the input, table,
 #: lookup, accumulator (hold) and output registers, so the rows leave after 4 cycles in
 #: between. Proved exact, not only an upper bound, by :mod:`hwgen.formal.lut_engine`.
-ROW_LATENCY = 5
-#: cycles from a tile's last beat being taken to its ``load`` (accumulators to the holds,
-#: the scale buffer freed): the input, table and lookup registers
-LOAD_DELAY = 3
+ROW_LATENCY = LOAD_DELAY + 2
 
 
 def partial_bits(cfg: ArrayConfig) -> int:
@@ -100,12 +101,12 @@ class LutOS(wiring.Component):
         tw = table_width(pe.a, g) + B                     # a table entry shifted by up to B
         m, fab, en = stallable(self.out)
 
-        # group tiles accumulate onto the same result words: their rows ≥ 3 cycles apart;
-        # their scales are held until the last row has left the two-stage multiply (R + 1);
-        # and a tile's last beat may check the scale buffer only after the tile before it
-        # has freed it at its load (LOAD_DELAY + 1: one less let a tile take the previous
-        # tile's scales, found by a random plan with stalls, seed 919072352)
-        space = TileSpacing(m, fab, max(R + 1, LOAD_DELAY + 1, 3) if self.grouped else R, self.a.payload.last)
+        # group tiles: their scales are held until the last row has left the two-stage
+        # multiply (R + 1), and a tile's last beat may check the scale buffer only after the
+        # tile before it has freed it at its load (LOAD_DELAY + 1; one less let a tile take
+        # the previous tile's scales: seed 919072352). That also keeps the rows accumulating
+        # onto the same result words ≥ 3 cycles apart.
+        space = TileSpacing(m, fab, max(R + 1, LOAD_DELAY + 1) if self.grouped else R, self.a.payload.last)
         fire = Signal()
         # a scaled tile's last beat goes in only with its scales in the buffer (used at its load)
         s_full = Signal(name="s_full")

@@ -24,6 +24,7 @@ def lc():
     finally:
         del sys.modules[spec.name]
         sys.modules.pop("lut_parts", None)
+        sys.modules.pop("lut_tables", None)
         sys.path.remove(str(ROOT / "bench"))
 
 

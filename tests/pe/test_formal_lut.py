@@ -22,6 +22,7 @@ from hwgen.formal.lut import (coefficient_mismatches, drop_lookup_negation, drop
 from hwgen.formal.lut_engine import lut_bound, prove_lut_engine, run_time_formats
 from hwgen.numerics import parse_format, parse_lowbit
 from hwgen.pe.lut import accumulate, table_width
+from formal_checks import refuted
 
 sweep = pytest.mark.formal_sweep
 
@@ -33,14 +34,6 @@ def _proved(r, queries=None):
         assert text.rstrip().endswith("PROVED"), text
     else:   # one SAT query per obligation (bit of ok), each proven
         assert text.count("SAT proof finished - no model found: SUCCESS!") == (queries or 1), text[-2000:]
-
-
-def _refuted(r):
-    assert not r.proved
-    assert r.counterexample, r.log.read_text()[-2000:]
-    text = r.log.read_text()
-    assert ("model found: FAIL" in text) if r.method == "yosys-sat" else ("FAIL: counterexample" in text)
-    return r.counterexample
 
 
 def _inputs(table: str) -> dict[str, int]:
@@ -77,11 +70,11 @@ def test_symmetric_lookup_equals_full_lookup(a, g, tmp_path):
     _proved(r, queries=(2 << g) + 2)
 
 
-def test_a_symmetric_lookup_without_its_negation_is_refuted(tmp_path):
+def test_a_symmetric_lookup_without_its_negation_isrefuted(tmp_path):
     """LUT Tensor Core's bug: the half table read without negating. The counterexample has an
     activation that is not zero (with all zero every entry is 0 = −0)."""
     a = parse_format("int8")
-    cex = _refuted(prove_table(a, 3, tmp_path, sym_lookup=drop_negation))
+    cex = refuted(prove_table(a, 3, tmp_path, sym_lookup=drop_negation))
     acts = _fields(_inputs(cex)["acts"], 8, 3, True)
     assert any(acts), cex
 
@@ -95,8 +88,8 @@ def test_the_sign_plane_folds_into_the_lookup_flag(g, table, tmp_path):
     _proved(r)
 
 
-def test_a_signed_lookup_without_the_lookup_flag_is_refuted(tmp_path):
-    cex = _inputs(_refuted(prove_signed_lookup(3, 12, tmp_path, signed_lookup=drop_lookup_negation)))
+def test_a_signed_lookup_without_the_lookup_flag_isrefuted(tmp_path):
+    cex = _inputs(refuted(prove_signed_lookup(3, 12, tmp_path, signed_lookup=drop_lookup_negation)))
     assert not cex["index"] >> 2 & 1, cex     # the top bit clear: the half table's negated side
 
 
@@ -123,12 +116,12 @@ def test_plane_registers_of_an_8_plane_engine(a, table, tmp_path):
     _proved(r, queries=2 * 8 * 17)
 
 
-def test_a_register_one_bit_too_narrow_is_refuted(tmp_path):
+def test_a_register_one_bit_too_narrow_isrefuted(tmp_path):
     """table_width + planes is needed: with one bit less the doubled table's top plane
     overflows for some activations (full table; its entries reach ±g·max|a|)."""
     a = parse_format("uint8")
     r = prove_plane_tables(a, 2, 2, tmp_path, symmetric=False, margin=-1)
-    acts = _fields(_inputs(_refuted(r))["acts"], 8, 2, False)
+    acts = _fields(_inputs(refuted(r))["acts"], 8, 2, False)
     # |T[p]| ≤ a₀ + a₁, shifted by up to 2 (plane 1 of the doubled table) into 11 bits
     assert (acts[0] + acts[1]) * 4 >= 1 << (table_width(a, 2) + 2 - 1 - 1), acts
 
@@ -140,10 +133,10 @@ def test_carry_in_negation(tw, aw, tmp_path):
     _proved(prove_accumulate(tw, aw, tmp_path))
 
 
-def test_a_step_without_its_carry_in_is_refuted(tmp_path):
+def test_a_step_without_its_carry_in_isrefuted(tmp_path):
     def no_carry(m, acc, x, n, width, name):   # the engine's step minus its carry-in: acc + ~x
         return accumulate(m, acc, x, n, width, name) - n
-    cex = _inputs(_refuted(prove_accumulate(12, 17, tmp_path, step=no_carry)))
+    cex = _inputs(refuted(prove_accumulate(12, 17, tmp_path, step=no_carry)))
     assert cex["n"] == 1, cex
 
 
@@ -159,7 +152,7 @@ def test_plane_coefficients_are_twice_the_decoded_weight(w):
 
 @pytest.mark.parametrize("bug, w, code", [("no-offset", "uint2", 0), ("sign-plane-added", "int4", 8),
                                           ("no-offset", "ternary", 1)])
-def test_wrong_plane_coefficients_are_refuted(bug, w, code):
+def test_wrong_plane_coefficients_arerefuted(bug, w, code):
     fmt = parse_lowbit(w)
     bad = coefficient_mismatches(fmt, bug=bug)
     assert bad and code in [q for q, _, _ in bad], bad
@@ -213,11 +206,11 @@ def test_planes_equal_the_dot_product(a, w, g, acc, table, tmp_path):
 
 
 @pytest.mark.parametrize("bug, w", [("no-negation", "int2"), ("no-offset", "uint2"), ("sign-plane-added", "int2")])
-def test_wrong_plane_arithmetic_is_refuted(bug, w, tmp_path):
+def test_wrong_plane_arithmetic_isrefuted(bug, w, tmp_path):
     """Each bug has a counterexample whose activations and codes really give a different dot
     product (recomputed here from the counterexample)."""
     a, fmt = parse_format("int8"), parse_lowbit(w)
-    cex = _inputs(_refuted(prove_planes(a, fmt, 2, 20, tmp_path, bug=bug)))
+    cex = _inputs(refuted(prove_planes(a, fmt, 2, 20, tmp_path, bug=bug)))
     acts = _fields(cex["acts"], 8, 2, True)
     codes = _fields(cex["codes"], fmt.bits, 2, False)
     assert any(acts), cex
@@ -279,7 +272,7 @@ def test_lut_engine_two_groups_and_a_longer_bound(tmp_path):
 
 
 @pytest.mark.parametrize("wrong", ["value", "latency"])
-def test_a_wrong_engine_claim_is_refuted(wrong, tmp_path):
+def test_a_wrong_engine_claim_isrefuted(wrong, tmp_path):
     """Not vacuous: expecting the sum + 1, or all rows one cycle before the bound."""
     cfg = _engine(1, 2, "int2", "symmetric")
     kw = {"offset": 1} if wrong == "value" else {"bound": lut_bound(cfg) - 1}
@@ -289,7 +282,7 @@ def test_a_wrong_engine_claim_is_refuted(wrong, tmp_path):
     assert "Time Signal Name" in r.counterexample
 
 
-def test_an_engine_with_a_wrong_lookup_is_refuted(tmp_path, monkeypatch):
+def test_an_engine_with_a_wrong_lookup_isrefuted(tmp_path, monkeypatch):
     """The real engine, built with a symmetric lookup that drops its negation (patched into
     hwgen.arrays.lut, the engine otherwise unchanged): its rows are wrong for some operands."""
     monkeypatch.setattr(hwgen.arrays.lut, "signed_lookup", drop_lookup_negation)

@@ -14,6 +14,7 @@ from hwgen.numerics import parse_format
 from hwgen.pe.compress import compress, csa, partial_products
 from hwgen.pe.dot import Term, add_node, booth_terms, rows_from_terms
 from test_formal import _Wrong   # a 'rewrite' off by one for a=3, w=5 only (tests/pe/test_formal.py)
+from formal_checks import refuted
 
 
 def _pe(a, w, acc, arith):
@@ -65,23 +66,15 @@ def test_dot_step_int8_by_parts(arith, depth, a, w, acc, tmp_path):
 
 # -- every lemma refutes a broken generator (int8, the widths above) -------------------------
 
-def _refuted(r):
-    assert not r.proved
-    assert r.counterexample, r.log.read_text()[-2000:]
-    text = r.log.read_text()
-    assert ("model found: FAIL" in text) if r.method == "yosys-sat" else ("FAIL: counterexample" in text)
-    return r.counterexample
-
-
-def test_a_carry_not_shifted_is_refuted(tmp_path):
+def test_a_carry_not_shifted_isrefuted(tmp_path):
     def bad_csa(m, x, y, z, width, name="csa"):
         s, c = Signal(width, name=f"{name}_s"), Signal(width, name=f"{name}_c")
         m.d.comb += [s.eq(x ^ y ^ z), c.eq((x & y) | (x & z) | (y & z))]
         return s, c
-    _refuted(prove(CsaLemma(32, node=bad_csa), tmp_path, name="bad_csa"))
+    refuted(prove(CsaLemma(32, node=bad_csa), tmp_path, name="bad_csa"))
 
 
-def test_a_tree_that_drops_a_leftover_row_is_refuted(tmp_path):
+def test_a_tree_that_drops_a_leftover_row_isrefuted(tmp_path):
     """compress with the leftover rows of a level lost when there is one (k % 3 == 1)."""
     def bad_tree(m, rows, width, name="cmp", *, node=csa):
         rows = [Cat(r, Const(0, width - len(r))) if len(r) < width else r[:width] for r in rows]
@@ -93,32 +86,32 @@ def test_a_tree_that_drops_a_leftover_row_is_refuted(tmp_path):
             rows = nxt
         return rows[0], rows[1]
     pe = _pe("int8", "int8", 32, "compressor_tree")
-    _refuted(prove_smt(TreeLemma(dot_shapes(pe, 4)[1], 32, tree=bad_tree), tmp_path, name="bad_tree"))
+    refuted(prove_smt(TreeLemma(dot_shapes(pe, 4)[1], 32, tree=bad_tree), tmp_path, name="bad_tree"))
     # the real tree on the same rows is proven (the difference is the bug)
     assert prove_smt(TreeLemma(dot_shapes(pe, 4)[1], 32), tmp_path, name="good_tree").proved
 
 
 @pytest.mark.parametrize("digit, bit", [(0, 0), (2, 5), (3, 9)])
-def test_a_flipped_booth_row_bit_is_refuted(digit, bit, tmp_path):
+def test_a_flipped_booth_row_bit_isrefuted(digit, bit, tmp_path):
     def flipped(m, a, a_fmt, w, w_fmt, name):
         ts = booth_terms(m, a, a_fmt, w, w_fmt, name)
         t = ts[digit]
         ts[digit] = Term(t.value ^ (1 << bit), t.signed, t.shift)
         return ts
-    _refuted(prove(BoothLemma(parse_format("int8"), parse_format("int8"), terms=flipped), tmp_path,
+    refuted(prove(BoothLemma(parse_format("int8"), parse_format("int8"), terms=flipped), tmp_path,
                    name=f"bad_booth_{digit}_{bit}"))
 
 
-def test_a_flipped_partial_product_bit_is_refuted(tmp_path):
+def test_a_flipped_partial_product_bit_isrefuted(tmp_path):
     def flipped(a, a_fmt, w, w_fmt, width):
         rows = partial_products(a, a_fmt, w, w_fmt, width)
         rows[5] = rows[5] ^ (1 << 12)
         return rows
-    _refuted(prove(PartialProductLemma(parse_format("int8"), parse_format("int8"), 32, rows=flipped), tmp_path,
+    refuted(prove(PartialProductLemma(parse_format("int8"), parse_format("int8"), 32, rows=flipped), tmp_path,
                    name="bad_pp"))
 
 
-def test_rows_without_the_sign_inversion_are_refuted(tmp_path):
+def test_rows_without_the_sign_inversion_arerefuted(tmp_path):
     pe = _pe("int8", "int8", 32, "compressor_tree")
     unsigned = lambda terms, width: rows_from_terms([Term(t.value, False, t.shift) for t in terms], width)  # noqa: E731
     # no constant row at all: caught before the solver
@@ -128,23 +121,23 @@ def test_rows_without_the_sign_inversion_are_refuted(tmp_path):
     def no_inversion(terms, width):                     # the constant row, but the top bits not inverted
         rows = rows_from_terms(terms, width)
         return [rows_from_terms([Term(t.value, False, t.shift)], width)[0] for t in terms] + rows[-1:]
-    _refuted(prove(TermRowLemma(dot_shapes(pe, 2)[0], 32, rows=no_inversion), tmp_path, name="bad_rows"))
+    refuted(prove(TermRowLemma(dot_shapes(pe, 2)[0], 32, rows=no_inversion), tmp_path, name="bad_rows"))
 
 
-def test_a_narrow_adder_in_the_mac_tree_is_refuted(tmp_path):
+def test_a_narrow_adder_in_the_mac_tree_isrefuted(tmp_path):
     def narrow(m, x, y, name):
         s = Signal(x.shape() if len(x) >= len(y) else y.shape(), name=name)
         m.d.comb += s.eq(x + y)
         return s
     pairs = mac_node_widths(_pe("int8", "int8", 32, "compressor_tree"), 4)
     assert prove(AddNodeLemma(pairs), tmp_path, name="good_add").proved
-    _refuted(prove(AddNodeLemma(pairs, node=narrow), tmp_path, name="bad_add"))
+    refuted(prove(AddNodeLemma(pairs, node=narrow), tmp_path, name="bad_add"))
 
 
-def test_a_carry_save_pe_off_by_one_is_refuted(tmp_path):
+def test_a_carry_save_pe_off_by_one_isrefuted(tmp_path):
     """The whole-PE induction is not vacuous: a step one too large fails from reset."""
     r = prove_smt(AbstractPEMiter(_pe("int8", "int8", 32, "carry_save"), offset=1), tmp_path, name="bad_pe", steps=0)
-    table = _refuted(r)
+    table = refuted(r)
     assert "base case k=2: sat" in r.log.read_text()
     assert "Time" in table and "\\v" in table
 
@@ -166,6 +159,6 @@ def test_the_smt_flow_agrees_with_sat_end_to_end(tmp_path):
     assert prove_smt(StepMiter(pe), tmp_path, name="step").proved
     r = prove_smt(PEMiter(pe), tmp_path, name="pe", steps=0)
     assert r.proved and "induction step k=1: unsat" in r.log.read_text()
-    table = _refuted(prove_smt(_Wrong(), tmp_path, name="wrong"))
+    table = refuted(prove_smt(_Wrong(), tmp_path, name="wrong"))
     values = dict(re.findall(r"^\s*\\(\w+)\s+\S+\s+\S+\s+([01]+)$", table, re.M))
     assert (int(values["a"], 2), int(values["w"], 2)) == (3, 5), table
