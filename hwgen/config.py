@@ -18,7 +18,7 @@ import yaml
 
 from .numerics import Format, parse_format
 
-__all__ = ["ConfigError", "PEConfig", "ArrayConfig", "SocConfig", "HwgenConfig", "load", "loads", "dump", "dumps",
+__all__ = ["ConfigError", "PEConfig", "ArrayConfig", "SocConfig", "PimConfig", "PIM_FORMATS", "HwgenConfig", "load", "loads", "dump", "dumps",
            "DATAFLOWS", "DRAINS", "KINDS", "KIND_RULES", "TABLES", "LUT_GROUPS", "DEQUANTS", "GROUP_LOG2_MAX", "OVERFLOWS", "ARITHS", "MAX_DIM", "ACC_BITS", "MAX_NAME",
            "MAX_NESTING"]
 
@@ -143,9 +143,10 @@ def _name(v):
     return v
 
 
-def _spec(parse, dump=lambda v: v, *, implied: bool = False, **kw):
-    """A field read by ``parse``, written by ``dump``; ``implied``: None means "derive it" (Python only)."""
-    return field(metadata={"parse": parse, "dump": dump, "implied": implied}, **kw)
+def _spec(parse, dump=lambda v: v, *, implied: bool = False, sequence: bool = False, **kw):
+    """A field read by ``parse``, written by ``dump``; ``implied``: None means "derive it" (Python only);
+    ``sequence``: the YAML value is a list of scalars."""
+    return field(metadata={"parse": parse, "dump": dump, "implied": implied, "sequence": sequence}, **kw)
 
 
 def _check(obj) -> None:
@@ -157,6 +158,8 @@ def _check(obj) -> None:
     for f in fields(obj):
         value = getattr(obj, f.name)
         nested = f.metadata.get("nested")
+        if nested is not None and value is None and f.metadata.get("optional"):
+            continue
         if nested is not None and not isinstance(value, nested):
             article = "an" if nested.__name__[0] in "AEIOU" else "a"
             raise FieldError(f.name, f"must be {article} {nested.__name__}, got {type(value).__name__}")
@@ -334,6 +337,56 @@ class ArrayConfig:
         return self.rows * self.cols
 
 
+#: element formats a PIM bank's GEMV unit decodes (stored packed, 8 // bits per byte lane)
+PIM_FORMATS = ("int8", "uint8", "int4", "uint4", "int2", "uint2")
+
+
+def _pow2_in(lo: int, hi: int):
+    def parse(v):
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi or v & (v - 1):
+            raise ValueError(f"must be a power of two {lo}..{hi}, got {_show(v)}")
+        return v
+    return parse
+
+
+def _pim_formats(v):
+    items = v if isinstance(v, (list, tuple)) else None
+    if not items or any(not isinstance(x, (str, Format)) or str(x) not in PIM_FORMATS for x in items) \
+            or len(set(map(str, items))) != len(items):
+        raise ValueError(f"must be a list of distinct formats out of {', '.join(PIM_FORMATS)}; got {_show(v)}")
+    return tuple(parse_format(str(x)) for x in items)
+
+
+@dataclass(frozen=True)
+class PimConfig:
+    """Processing-in-memory banks beside the engine (docs/pim.md): block RAM that holds
+    resident weights and KV caches, each bank with a GEMV unit reading ``lanes`` elements per
+    cycle. A bank word is ``lanes`` bytes; an element of a format of b bits is stored packed
+    (8 / b per byte lane), so low-bit weights take b bits each and still stream ``lanes``
+    elements per cycle. The broadcast vector is int8; accumulators wrap at ``acc`` bits.
+
+    ``row_buffers: 2`` gives every bank a second port: the engine's weight stream and the
+    host's writes on one, the GEMV on the other, at the same time. With 1 they share one port
+    and the GEMV waits for the cycles the other side takes (NeuPIMs' blocked mode).
+    """
+
+    banks: int = _spec(_int_in(1, 64), default=4)
+    rows: int = _spec(_pow2_in(16, 1 << 16), default=512)      #: words per bank
+    lanes: int = _spec(_int_in(1, 64), default=8)              #: elements per cycle (bytes per word)
+    formats: tuple = _spec(_pim_formats, lambda v: [str(f) for f in v], default=(Format(8),), sequence=True)
+    acc: int = _spec(_int_in(16, 48), default=32)
+    row_buffers: int = _spec(_int_in(1, 2), default=2)
+    vec_words: int = _spec(_pow2_in(2, 1 << 12), default=64)   #: per-bank vector buffer (words of lanes int8)
+    out_words: int = _spec(_pow2_in(2, 1 << 12), default=64)   #: per-bank results (words of lanes accumulators)
+
+    def __post_init__(self):
+        _check(self)
+
+    @property
+    def word_bits(self) -> int:
+        return 8 * self.lanes
+
+
 @dataclass(frozen=True)
 class SocConfig:
     """The accelerator around the engine: on-chip memories, output stage and host link.
@@ -350,6 +403,8 @@ class SocConfig:
     out: Format = _spec(_fmt, str, default=Format(8))
     clock_hz: int = _spec(_int_in(1_000_000, 1_000_000_000), default=50_000_000)
     baud: int = _spec(_int_in(1200, 50_000_000), default=1_000_000)
+    #: PIM banks (absent: none)
+    pim: PimConfig | None = field(default=None, metadata={"nested": PimConfig, "optional": True})
 
     def __post_init__(self):
         _check(self)
@@ -384,7 +439,7 @@ def _to_dict(obj) -> dict:
     out = {}
     for f in fields(obj):
         v = getattr(obj, f.name)
-        if v is None and f.metadata.get("implied"):  # a key that does not apply to this config
+        if v is None and (f.metadata.get("implied") or f.metadata.get("optional")):  # a key that does not apply
             continue
         out[f.name] = f.metadata["dump"](v) if "dump" in f.metadata else _to_dict(v)
     return out
@@ -483,10 +538,15 @@ def _build(cls, node, path: str, src: str):
         if "nested" in f.metadata:
             values[key] = _build(f.metadata["nested"], vnode, kpath, src)
         else:
-            if not isinstance(vnode, yaml.ScalarNode):
-                raise ConfigError("must be a single value, not a list or mapping",
-                                  file=src, line=_line(vnode), key=kpath)
-            raw = _scalar(vnode, kpath, src)
+            if f.metadata.get("sequence") and isinstance(vnode, yaml.SequenceNode):
+                if any(not isinstance(item, yaml.ScalarNode) for item in vnode.value):
+                    raise ConfigError("must be a list of single values", file=src, line=_line(vnode), key=kpath)
+                raw = [_scalar(item, kpath, src) for item in vnode.value]
+            elif not isinstance(vnode, yaml.ScalarNode):
+                raise ConfigError("must be a single value, not a list or mapping" if not f.metadata.get("sequence")
+                                  else "must be a list of single values", file=src, line=_line(vnode), key=kpath)
+            else:
+                raw = _scalar(vnode, kpath, src)
             try:
                 values[key] = f.metadata["parse"](raw)
             except ValueError as e:
