@@ -163,14 +163,14 @@ def _accelerator(cfg: HwgenConfig) -> dict:
     """The accelerator top: its module, memories, output format and host protocol (the same
     definitions the driver uses: ``hwgen.soc.protocol``, ``hwgen.soc.layout``)."""
     from .soc.layout import Geometry
-    from .soc.protocol import Mem, describe
+    from .soc.protocol import describe
     geo = Geometry(cfg)
     return {
         "top": f"{cfg.name}_top", "phy": "stream (rx/tx byte streams); boards add the UART PHY",
         "memories": {m.name: {"id": int(m), "words": geo.depth(m), "word_bits": geo.word_bits(m),
-                              "word_bytes": geo.word_bytes(m)} for m in Mem},
+                              "word_bytes": geo.word_bytes(m)} for m in geo.mems},
         "output_format": str(cfg.soc.out), "info": geo.info().hex(),
-        "protocol": describe(),
+        "protocol": describe(pim=geo.pim is not None),
     }
 
 

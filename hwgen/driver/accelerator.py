@@ -20,7 +20,8 @@ from ..config import GROUP_LOG2_MAX, HwgenConfig
 from ..numerics import LowBitFormat, parse_lowbit
 from ..soc.layout import Geometry
 from ..soc.protocol import (MAX_PAYLOAD, READ_FORMAT, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT,
-                            RUN_GROUPED, RUN_WFMT_SHIFT, Cmd, Mem, SOF_RSP, ProtocolError, Reg, ResponseFrame, Status, parse_response, request)
+                            RUN_GROUPED, RUN_W_PIM, RUN_WFMT_SHIFT, Cmd, Mem, SOF_RSP, ProtocolError, Reg, ResponseFrame,
+                            Status, parse_response, request)
 from .tiling import Tiling
 from .transports import Transport, open_transport
 
@@ -94,6 +95,8 @@ class Stats:
     gemm_cycles: int = 0        # device cycles inside RUN commands (what the engine costs)
     gemm_macs: int = 0          # useful multiply-accumulates (M·N·K) of the GEMMs run
     runs: int = 0               # RUN commands (each retried one once)
+    gemvs: int = 0              # GEMV commands (PIM banks)
+    gemv_cycles: int = 0        # device cycles inside GEMV commands
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -110,8 +113,13 @@ class Accelerator:
         self._tag = 0
         self._last_run_tag = -1
         self._running = False
+        self._gemv_running = False
         self.stats = Stats()
         self._check_identity()
+        if self.geo.pim is not None:
+            from .pim import PimDriver
+            #: the PIM banks' driver (:class:`hwgen.driver.pim.PimDriver`): resident weights, KV caches, GEMVs
+            self.pim = PimDriver(self)
 
     @classmethod
     def open(cls, cfg: HwgenConfig | str | os.PathLike, transport: str = "golden", *, log=None,
@@ -203,14 +211,15 @@ class Accelerator:
 
     def run(self, m_tiles: int, n_tiles: int, k_beats: int, *, a_base: int = 0, w_base: int = 0,
             out_base: int = 0, accumulate: bool = False, prec: int | None = None, wfmt: int = 0,
-            groups: tuple[int, int] | None = None, wait: bool = True) -> int | None:
+            groups: tuple[int, int] | None = None, wait: bool = True, w_pim: bool = False) -> int | None:
         """One RUN; returns the device's cycle count for it. With ``wait=False`` it returns at
         once (the device keeps computing; :meth:`wait` collects the cycle count). ``prec`` is
         a bit-serial or LUT engine's weight bits − 1, ``wfmt`` a LUT engine's weight kind
         (:attr:`hwgen.numerics.LowBitFormat.code`), ``groups`` a group-quantized RUN's
         (group_log2, scale_base) on an engine with group dequantization."""
         prec = self.cfg.array.pe.w.bits - 1 if prec is None else prec
-        flags = (RUN_ACCUMULATE if accumulate else 0) | (0 if wait else RUN_ASYNC) | (wfmt << RUN_WFMT_SHIFT)
+        flags = ((RUN_ACCUMULATE if accumulate else 0) | (0 if wait else RUN_ASYNC) | (wfmt << RUN_WFMT_SHIFT)
+                 | (RUN_W_PIM if w_pim else 0))
         if groups is not None:
             flags |= RUN_GROUPED
         self.stats.runs += 1
@@ -226,11 +235,16 @@ class Accelerator:
         return cycles
 
     def wait(self) -> int:
-        """Wait for an asynchronous RUN to finish; returns its cycles (counted once)."""
-        cycles = struct.unpack("<I", self.command(Cmd.WAIT))[0]
+        """Wait for an asynchronous RUN (and GEMV) to finish; returns the RUN's cycles (each
+        command's cycles are counted once in :attr:`stats`)."""
+        answer = self.command(Cmd.WAIT)
+        cycles = struct.unpack_from("<I", answer)[0]
         if self._running:
             self.stats.gemm_cycles += cycles
             self._running = False
+        if self._gemv_running:
+            self.stats.gemv_cycles += struct.unpack_from("<I", answer, 4)[0]
+            self._gemv_running = False
         return cycles
 
     def set_reg(self, reg: Reg, value: int) -> None:
@@ -238,7 +252,7 @@ class Accelerator:
 
     def regs(self) -> dict:
         raw = self.command(Cmd.REGS)
-        return {r.name.lower(): struct.unpack_from("<I", raw, 4 * r)[0] for r in Reg}
+        return {r.name.lower(): struct.unpack_from("<I", raw, 4 * i)[0] for i, r in enumerate(self.geo.regs)}
 
     def reset(self) -> None:
         self.command(Cmd.RESET)
@@ -247,6 +261,21 @@ class Accelerator:
     def stats_dict(self) -> dict:
         self.stats.regs = self.regs()
         return self.stats.as_dict()
+
+    # -- PIM banks (soc.pim): the names the docs use; the work is in hwgen.driver.pim
+    def pim_load(self, w, fmt="int8", name: str = "weights"):
+        """Make ``w`` (K×N) resident in the PIM banks; returns its handle (:class:`hwgen.driver.pim.PimWeights`)."""
+        return self._pim().load(w, fmt, name)
+
+    def gemv(self, handle, x) -> np.ndarray:
+        """``x @ W`` for a resident ``W`` in the PIM banks (x: K int8 values)."""
+        return self._pim().gemv(handle, x)
+
+    def _pim(self):
+        if self.geo.pim is None:
+            from .pim import PimError
+            raise PimError(f"{self.cfg.name} has no PIM banks (add soc.pim to its config: docs/pim.md)")
+        return self.pim
 
     # -- GEMM
     def gemm(self, a, w, *, requant: Requant | None = None, w_fmt: LowBitFormat | str | None = None,

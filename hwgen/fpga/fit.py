@@ -130,7 +130,11 @@ def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:
     ff = int(a.macs_per_cycle * (pe.a.bits + pe.w.bits) + a.rows * a.cols * pe.acc * (words + 1) + 900)
     if a.kind == "lut":
         ff = int(lut_ff + 900)
-    brams = {m.name.lower(): bram_blocks(cap.family, geo.depth(m), geo.word_bits(m)) for m in Mem}
+    brams = {m.name.lower(): bram_blocks(cap.family, geo.depth(m), geo.word_bits(m)) for m in geo.mems if m < Mem.PIM}
+    if geo.pim is not None:   # every bank has its own data, vector and result memories
+        p = geo.pim
+        for m, depth in ((Mem.PIM, p.rows), (Mem.PIM_VEC, p.vec_words), (Mem.PIM_OUT, p.out_words)):
+            brams[m.name.lower()] = p.banks * bram_blocks(cap.family, depth, geo.word_bits(m))
     return Estimate(lut4=lut, ff=ff, bram=sum(brams.values()), dsp=dsp, engine_dsp=eng_dsp,
                     detail={"engine_lut4": int(engine), "soc_columns_lut4": int(rq), "soc_lut4": SOC_LUT,
                             "bram_by_memory": brams})

@@ -32,9 +32,9 @@ import numpy as np
 from ..config import GROUP_LOG2_MAX, HwgenConfig
 from ..soc.golden_device import GoldenDevice, run_needs, scale_needs
 from ..soc.layout import Geometry
-from ..soc.protocol import (READ_FORMAT, REQ_HEADER, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT, RUN_GROUPED, SOF_REQ, Cmd,
-                            Mem, ProtocolError,
-                            Reg, Status, crc16, parse_response, request)
+from ..soc.link import commands
+from ..soc.protocol import (GEMV_FORMAT, READ_FORMAT, REQ_HEADER, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT, RUN_GROUPED,
+                            RUN_W_PIM, SOF_REQ, Cmd, Mem, ProtocolError, Reg, Status, crc16, parse_response, request)
 from ..soc.top import link_timeout
 
 __all__ = ["GENERATORS", "RequestGen", "Chunk", "LinkMismatch", "FuzzStats", "fuzz_link", "split_frames"]
@@ -95,12 +95,12 @@ class RequestGen:
         return self._int(0, 255)
 
     def mem(self) -> int:
-        return self._int(0, len(Mem) - 1) if self._chance(0.9) else self._int(len(Mem), 255)
+        return self._int(0, len(self.geo.mems) - 1) if self._chance(0.9) else self._int(len(self.geo.mems), 255)
 
     def addr(self, mem: int, words: int = 1) -> int:
         """Mostly inside the memory, often at its edges, sometimes anywhere in 32 bits."""
         # (a memory id past the last: as deep as one that exists, so its checks are reached)
-        depth = self.geo.depth(mem if mem < len(Mem) else self._int(0, len(Mem) - 1))
+        depth = self.geo.depth(mem if mem < len(self.geo.mems) else self._int(0, len(self.geo.mems) - 1))
         r = self.rng.random()
         if r < 0.6:
             return self._int(0, max(0, depth - words))
@@ -138,7 +138,7 @@ class RequestGen:
 
     def write(self):
         mem = self.mem()
-        nb = self.geo.word_bytes(mem) if mem < len(Mem) else self._int(1, 8)
+        nb = self.geo.word_bytes(mem) if mem < len(self.geo.mems) else self._int(1, 8)
         words = self._int(0, 6)
         addr = self.addr(mem, max(words, 1))
         payload = self._bytes(words * nb)
@@ -170,6 +170,11 @@ class RequestGen:
             room = geo.depth(mem) - need
             bases.append(self._int(0, room) if room >= 0 and self._chance(0.9) else self.addr(mem))
         flags = self._int(0, 15 if geo.lut else 3) if self._chance(0.9) else self._int(0, 255)
+        if geo.npu_reads_pim and self._chance(0.4):   # the weights from the PIM banks
+            flags |= RUN_W_PIM
+            need = run_needs(geo, m, n, k, prec)[1]
+            room = geo.depth(Mem.PIM) - need
+            bases[1] = self._int(0, room) if room >= 0 and self._chance(0.9) else self.addr(Mem.PIM)
         payload = RUN_FORMAT.pack(m, n, k, *bases, flags, prec)
         if geo.grouped:   # group-quantized RUNs: mostly, with groups and scale words that fit
             if self._chance(0.7):
@@ -180,15 +185,44 @@ class RequestGen:
             payload = RUN_FORMAT.pack(m, n, k, *bases, flags, prec) + RUN_GROUP_FORMAT.pack(gl, sbase)
         return "run", 0, self._int(0, 3) if self._chance(0.05) else 0, self._resize(payload)
 
+    def gemv(self):
+        """A GEMV (PIM banks): mostly one whose walk, vector and results fit, sometimes not."""
+        from ..golden.pim import DOT
+        from ..soc.pim_device import fmt_code
+        p = self.geo.pim
+        if p is None:   # an accelerator without banks: any payload (UNKNOWN_CMD)
+            return "gemv", 0, 0, self._bytes(self._int(0, 24))
+        mode = self._int(0, 1) if self._chance(0.95) else self._int(0, 255)
+        fmt = p.formats[self._int(0, len(p.formats) - 1)]
+        code = fmt_code(fmt) if self._chance(0.9) else self._int(0, 255)
+        outer, inner = self._int(1, 6), self._int(1, 6)
+        if self._chance(0.05):
+            outer, inner = (self._int(0, 2**16 - 1) if self._chance(0.3) else v for v in (outer, inner))
+        slices = p.rows * (8 // fmt.bits)
+        ostride, nstride = self._int(0, 5), self._int(0, 5)
+        if self._chance(0.05):
+            ostride, nstride = self._int(0, 2**32 - 1), self._int(0, 2**32 - 1)
+        span = (max(outer, 1) - 1) * ostride + (max(inner, 1) - 1) * nstride
+        room = slices - 1 - span
+        base = self._int(0, room) if room >= 0 and self._chance(0.9) else (
+            max(0, room + self._int(0, 2)) if self._chance(0.5) else self._int(0, 2**32 - 1))
+        vec_need = inner if mode == DOT else -(-inner // p.lanes)
+        out_need = -(-outer // p.lanes) if mode == DOT else outer
+        vec_base = self._int(0, max(0, p.vec_words - vec_need)) if self._chance(0.9) else self._int(0, 0xFFFF)
+        out_base = self._int(0, max(0, p.out_words - out_need)) if self._chance(0.9) else self._int(0, 0xFFFF)
+        flags = self._int(0, 3) if self._chance(0.9) else self._int(0, 255)
+        return "gemv", 0, 0, self._resize(GEMV_FORMAT.pack(mode, code, flags, 0, outer, inner, base & 0xFFFFFFFF,
+                                                           ostride, nstride, vec_base, out_base))
+
     def set(self):
         r = self.rng.random()
-        reg = (int(self.rng.choice([Reg.SHIFT, Reg.RELU])) if r < 0.8 else self._int(0, len(Reg) + 2) if r < 0.95
+        reg = (int(self.rng.choice([Reg.SHIFT, Reg.RELU])) if r < 0.8 else self._int(0, len(self.geo.regs) + 2) if r < 0.95
                else self._int(0, 2**32 - 1))
         value = self._int(0, 70) if self._chance(0.7) else self._int(0, 2**32 - 1)
         return "set", 0, reg, self._resize(struct.pack("<I", value))
 
     def unknown(self):
-        known = {int(c) for c in Cmd}
+        known = {int(c) for c in commands(self.geo)}
         cmd = int(self.rng.choice([c for c in range(256) if c not in known]))
         return cmd, self.tag(), 0, self._int(0, 2**32 - 1), self._bytes(self._int(0, 8))
 
@@ -198,7 +232,7 @@ class RequestGen:
         if self._chance(0.05):
             cmd, tag, mem, addr, payload = self.unknown()
             return f"cmd 0x{cmd:02X}", request(cmd, tag, mem=mem, addr=addr, payload=payload), False
-        cmd = Cmd(int(self.rng.choice([int(c) for c in Cmd])))
+        cmd = Cmd(int(self.rng.choice([int(c) for c in Cmd if c in commands(self.geo) or self._chance(0.2)])))
         label, mem, addr, payload = getattr(self, GENERATORS[cmd])()
         if mem is None:   # a frame sent again as it was (a retried RUN)
             frame, payload = payload, payload[1 + REQ_HEADER.size + 2:-2]
@@ -206,8 +240,10 @@ class RequestGen:
             frame = request(cmd, self.tag(), mem=mem, addr=addr, payload=payload)
         if cmd == Cmd.RUN and mem is not None:
             self.last_run = frame
-        is_async = cmd == Cmd.RUN and len(payload) == self.geo.run_size and bool(RUN_FORMAT.unpack_from(payload)[6]
-                                                                               & RUN_ASYNC)
+        is_async = ((cmd == Cmd.RUN and len(payload) == self.geo.run_size
+                     and bool(RUN_FORMAT.unpack_from(payload)[6] & RUN_ASYNC))
+                    or (cmd == Cmd.GEMV and self.geo.pim is not None and len(payload) == GEMV_FORMAT.size
+                        and bool(payload[2] & RUN_ASYNC)))
         return label, frame, is_async
 
     def chunk(self) -> Chunk:
@@ -242,7 +278,7 @@ class RequestGen:
 
 #: the :class:`RequestGen` method that makes each command's frames (every command has one)
 GENERATORS = {Cmd.INFO: "info", Cmd.WRITE: "write", Cmd.READ: "read", Cmd.RUN: "run", Cmd.REGS: "regs",
-              Cmd.SET: "set", Cmd.RESET: "reset", Cmd.WAIT: "wait"}
+              Cmd.SET: "set", Cmd.RESET: "reset", Cmd.WAIT: "wait", Cmd.GEMV: "gemv"}
 
 
 def split_frames(raw: bytes) -> list:
@@ -258,20 +294,20 @@ def split_frames(raw: bytes) -> list:
     return out
 
 
-_UNMEASURED = (Reg.CYCLES, Reg.BUSY)   # REGS words only the RTL can know
+_UNMEASURED = (Reg.CYCLES, Reg.BUSY, Reg.PIM_BUSY, Reg.PIM_STALL, Reg.OVERLAP)   # REGS words only the RTL can know
 
 
-def _same(cmd, got, want) -> bool:
+def _same(regs, cmd, got, want) -> bool:
     """Whether two responses to ``cmd`` agree (cycle counts aside)."""
     if (got.status, got.tag, len(got.payload)) != (want.status, want.tag, len(want.payload)):
         return False
     if want.status != Status.OK:
         return got.payload == want.payload
-    if cmd in (Cmd.RUN, Cmd.WAIT):
+    if cmd in (Cmd.RUN, Cmd.WAIT, Cmd.GEMV):
         return True
     if cmd == Cmd.REGS:
-        g, w = (list(struct.unpack(f"<{len(Reg)}I", r.payload)) for r in (got, want))
-        return all(g[r] == w[r] for r in Reg if r not in _UNMEASURED)
+        g, w = (list(struct.unpack(f"<{len(regs)}I", r.payload)) for r in (got, want))
+        return all(g[i] == w[i] for i, r in enumerate(regs) if r not in _UNMEASURED)
     return got.payload == want.payload
 
 
@@ -318,7 +354,7 @@ def fuzz_link(cfg: HwgenConfig, *, seed: int, frames: int, sim=None, max_cycles:
         if len(got_frames) != len(want_frames):
             fail(f"the RTL answered {len(got_frames)} frames, the golden device {len(want_frames)}")
         for cmd, g, w in zip(cmds, got_frames, want_frames):
-            if not _same(cmd, g, w):
+            if not _same(Geometry(cfg).regs, cmd, g, w):
                 fail(f"answers to {Cmd(cmd).name if cmd in set(Cmd) else cmd} differ")
             stats.responses += 1
             stats.statuses[w.status.name] += 1

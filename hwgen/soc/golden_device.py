@@ -21,10 +21,9 @@ from ..sim.schedule import pack
 from ..golden.lut import grouped_gemm
 from .layout import SCALE_BITS, Geometry
 from ..config import GROUP_LOG2_MAX
-from .protocol import (READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT, RUN_GROUPED,
-                       RUN_WFMT_SHIFT, SOF_REQ, Cmd,
-                       Mem, Reg,
-                       Status, crc16, response)
+from .pim_device import PimState
+from .protocol import (GEMV_FORMAT, READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT,
+                       RUN_GROUPED, RUN_W_PIM, RUN_WFMT_SHIFT, SOF_REQ, Cmd, Mem, Reg, Status, crc16, response)
 
 __all__ = ["GoldenDevice", "run_cycles_model", "run_fits", "run_needs", "lut_args_ok"]
 
@@ -55,16 +54,22 @@ def scale_needs(n_tiles: int, k_beats: int, flags: int, group_log2: int) -> int:
 def run_fits(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, a_base: int, w_base: int,
              out_base: int, flags: int = 0, prec: int = 0, group_log2: int = 0, scale_base: int = 0) -> bool:
     """Whether a RUN's counts are non-zero, its operands, results (and group scales) lie
-    inside the memories and (LUT engines) its weight kind and bits are ones the engine has."""
+    inside the memories and (LUT engines) its weight kind and bits are ones the engine has.
+    With ``RUN_W_PIM`` (an engine that reads the PIM banks) the weights lie in the PIM words."""
     if not lut_args_ok(geo, flags, prec, group_log2):
         return False
+    w_mem = Mem.W
+    if geo.pim is not None and flags & RUN_W_PIM:
+        if not geo.npu_reads_pim:
+            return False
+        w_mem = Mem.PIM
     if geo.grouped and flags & RUN_GROUPED and scale_base + scale_needs(n_tiles, k_beats, flags, group_log2) \
             > geo.depth(Mem.SCALE):
         return False
     needs = run_needs(geo, m_tiles, n_tiles, k_beats, prec)
     return bool(m_tiles and n_tiles and k_beats
                 and all(base + need <= geo.depth(mem) for mem, base, need
-                        in zip((Mem.A, Mem.W, Mem.ACC), (a_base, w_base, out_base), needs)))
+                        in zip((Mem.A, w_mem, Mem.ACC), (a_base, w_base, out_base), needs)))
 
 
 def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, prec: int = 0) -> int:
@@ -86,8 +91,10 @@ class GoldenDevice:
 
     def __init__(self, cfg: HwgenConfig):
         self.cfg, self.geo = cfg, Geometry(cfg)
-        self.mem = {m: [0] * self.geo.depth(m) for m in Mem}  # words as unsigned ints
-        self.regs = {r: 0 for r in Reg}
+        self.mem = {m: [0] * self.geo.depth(m) for m in self.geo.mems if m < Mem.PIM}  # words as unsigned ints
+        self.pim = PimState(self.geo) if self.geo.pim is not None else None
+        self.regs = {r: 0 for r in self.geo.regs}
+        self.last_gemv_cycles = 0
         self.last_run_tag: int | None = None
         self.last_run_cycles = 0
         self._buf = bytearray()
@@ -114,7 +121,7 @@ class GoldenDevice:
         tag = 0
         if self._header_ok():   # a WRITE cut short has written what arrived of its payload (not its CRC)
             cmd, tag, mem, _, addr, length = REQ_HEADER.unpack_from(self._buf, 1)
-            if cmd == Cmd.WRITE and mem in set(Mem):
+            if cmd == Cmd.WRITE and mem in self.geo.mems:
                 start = 1 + REQ_HEADER.size + 2
                 self._store_bytes(Mem(mem), addr, bytes(self._buf[start:start + length]))
         self._take(len(self._buf))
@@ -163,13 +170,14 @@ class GoldenDevice:
 
     # -- commands
     def _execute(self, cmd, tag, mem, addr, payload, crc_ok) -> bytes:
-        if cmd not in set(Cmd):
+        if cmd not in set(Cmd) or (cmd == Cmd.GEMV and self.pim is None):
             return self._error(Status.UNKNOWN_CMD, tag)
         cmd = Cmd(cmd)
         if cmd == Cmd.WRITE:
             return self._write(tag, mem, addr, payload, crc_ok)
         # a payload of the wrong length is skipped unchecked, like the hardware's SKIP state
-        want = {Cmd.READ: READ_FORMAT.size, Cmd.RUN: self.geo.run_size, Cmd.SET: 4}.get(cmd, 0)
+        want = {Cmd.READ: READ_FORMAT.size, Cmd.RUN: self.geo.run_size, Cmd.SET: 4,
+                Cmd.GEMV: GEMV_FORMAT.size}.get(cmd, 0)
         if len(payload) != want:
             return self._error(Status.BAD_ARGS, tag)
         if not crc_ok:
@@ -180,25 +188,29 @@ class GoldenDevice:
             return self._read(tag, mem, addr, payload)
         if cmd == Cmd.RUN:
             return self._run(tag, payload)
+        if cmd == Cmd.GEMV:
+            return self._gemv(tag, payload)
         if cmd == Cmd.REGS:
             self.regs[Reg.CYCLES] = max(self.regs[Reg.CYCLES], self.regs[Reg.BUSY])
-            return response(Status.OK, tag, b"".join(struct.pack("<I", self.regs[r] & 0xFFFFFFFF) for r in Reg))
-        if cmd == Cmd.WAIT:  # RUNs execute at once here, so the last one has always finished
-            return response(Status.OK, tag, struct.pack("<I", self.last_run_cycles))
+            return response(Status.OK, tag, b"".join(struct.pack("<I", self.regs[r] & 0xFFFFFFFF)
+                                                     for r in self.geo.regs))
+        if cmd == Cmd.WAIT:  # RUNs (and GEMVs) execute at once here, so the last one has always finished
+            return response(Status.OK, tag, struct.pack("<I", self.last_run_cycles)
+                            + (struct.pack("<I", self.last_gemv_cycles) if self.pim is not None else b""))
         if cmd == Cmd.SET:
             if addr not in (Reg.SHIFT, Reg.RELU):
                 return self._error(Status.BAD_ARGS, tag)
             self.regs[Reg(addr)] = struct.unpack("<I", payload)[0] & (63 if addr == Reg.SHIFT else 1)
             return response(Status.OK, tag)
         # RESET
-        for r in Reg:
+        for r in self.geo.regs:
             if r not in (Reg.SHIFT, Reg.RELU):
                 self.regs[r] = 0
         self.last_run_tag = None
         return response(Status.OK, tag)
 
     def _write(self, tag, mem, addr, payload, crc_ok) -> bytes:
-        if mem not in set(Mem):
+        if mem not in self.geo.mems or mem == Mem.PIM_OUT:   # the results are read only
             return self._error(Status.BAD_ARGS, tag)
         nb = self.geo.word_bytes(Mem(mem))
         self._store_bytes(Mem(mem), addr, payload)
@@ -212,6 +224,9 @@ class GoldenDevice:
         """Like the hardware, every byte of a WRITE goes to its lane as it arrives (a partial
         last word's too, and those of a frame that is never finished), inside the memory. A
         word holds ``word_bits`` bits: the bits of its last byte past them read as zero."""
+        if mem >= Mem.PIM:
+            self.pim.store_bytes(mem, addr, payload)
+            return
         nb, words = self.geo.word_bytes(mem), self.mem[mem]
         mask = (1 << self.geo.word_bits(mem)) - 1
         for i in range(-(-len(payload) // nb)):
@@ -221,13 +236,15 @@ class GoldenDevice:
                 words[addr + i] = (keep | int.from_bytes(part, "little")) & mask
 
     def _read(self, tag, mem, addr, payload) -> bytes:
-        if mem not in set(Mem):
+        if mem not in self.geo.mems:
             return self._error(Status.BAD_ARGS, tag)
         count, mode, scale_addr = READ_FORMAT.unpack(payload)
         mem = Mem(mem)
         if (count == 0 or addr + count > self.geo.depth(mem) or mode > 1 or (mode and mem != Mem.ACC)
                 or scale_addr >= self.geo.depth(Mem.SCALE)):
             return self._error(Status.BAD_ARGS, tag)
+        if mem >= Mem.PIM:
+            return response(Status.OK, tag, self.pim.read_bytes(mem, addr, count))
         nb = self.geo.word_bytes(mem)
         raw = b"".join(self.mem[mem][addr + i].to_bytes(nb, "little") for i in range(count))
         if not mode:
@@ -252,7 +269,10 @@ class GoldenDevice:
         if tag == self.last_run_tag:  # a retried RUN: acknowledge, do not run twice
             return response(Status.OK, tag, answer)
         a_words = self._words(Mem.A, a_base, a_need)
-        w_words = self._words(Mem.W, w_base, w_need)
+        if self.pim is not None and flags & RUN_W_PIM:
+            w_words = g.unpack_words(self.pim.read_bytes(Mem.PIM, w_base, w_need), Mem.W)
+        else:
+            w_words = self._words(Mem.W, w_base, w_need)
         if g.lut:
             self._run_lut(mt_n, nt_n, kb, a_words, w_words, out_base, flags, prec,
                           (group_log2, scale_base) if flags & RUN_GROUPED else None)
@@ -263,6 +283,16 @@ class GoldenDevice:
         self.regs[Reg.ARRAY] += mt_n * nt_n * kb * (prec + 1 if g.lut else 1)
         self.regs[Reg.RUNS] += 1
         return response(Status.OK, tag, answer)
+
+    def _gemv(self, tag, payload) -> bytes:
+        args = GEMV_FORMAT.unpack(payload)
+        cycles = self.pim.gemv(*args)
+        if cycles is None:
+            return self._error(Status.BAD_ARGS, tag)
+        self.last_gemv_cycles = cycles
+        self.regs[Reg.PIM_BUSY] += cycles
+        self.regs[Reg.PIM_ISSUE] += args[4] * args[5]
+        return response(Status.OK, tag, b"" if args[2] & RUN_ASYNC else struct.pack("<I", cycles))
 
     def _words_raw(self, mem: Mem, base: int, n: int, bits: int, per: int) -> np.ndarray:
         """``n`` words of ``mem`` from ``base`` as ``per`` unsigned ``bits``-bit elements each."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import HwgenConfig
-from .protocol import Mem
+from .protocol import BASE_REGS, Mem, Reg
 
 __all__ = ["Geometry", "SCALE_BITS", "SUPPORTED_KINDS", "UnsupportedEngine", "pack_words", "unpack_words"]
 
@@ -107,6 +107,34 @@ class Geometry:
     def transposed(self) -> bool:
         return self.cfg.array.dataflow == "input_stationary"
 
+    # -- PIM banks (soc.pim)
+    @property
+    def pim(self):
+        """The PIM banks' config (:class:`hwgen.config.PimConfig`), or None."""
+        return self.cfg.soc.pim
+
+    @property
+    def mems(self) -> tuple[Mem, ...]:
+        """The memories this accelerator has."""
+        return tuple(m for m in Mem if self.pim is not None or m < Mem.PIM)
+
+    @property
+    def regs(self) -> tuple[Reg, ...]:
+        """Its registers, in REGS order."""
+        return tuple(Reg) if self.pim is not None else BASE_REGS
+
+    @property
+    def npu_reads_pim(self) -> bool:
+        """The engine can take its weight stream from the PIM banks (a RUN with RUN_W_PIM): an
+        output-stationary engine whose W word is a PIM word (``8·lanes`` bits)."""
+        return (self.pim is not None and self.contract == "os"
+                and self.word_bits(Mem.W) == self.pim.word_bits)
+
+    @property
+    def wait_size(self) -> int:
+        """Bytes of a WAIT answer: the last RUN's cycles (and the last GEMV's)."""
+        return 8 if self.pim is not None else 4
+
     # -- engine beat shapes
     @property
     def R(self) -> int:
@@ -128,13 +156,20 @@ class Geometry:
             return a.depth * a.cols * (1 if self.lut else pe.w.bits)
         if mem == Mem.ACC:
             return a.cols * (self.cfg.soc.out.bits if requant else pe.acc)
+        if mem in (Mem.PIM, Mem.PIM_VEC):
+            return self.pim.word_bits
+        if mem == Mem.PIM_OUT:
+            return self.pim.lanes * self.pim.acc
         return a.cols * SCALE_BITS * (2 if self.grouped else 1)
 
     def word_bytes(self, mem: Mem, *, requant: bool = False) -> int:
         return _nbytes(self.word_bits(mem, requant=requant))
 
     def depth(self, mem: Mem) -> int:
-        s = self.cfg.soc
+        s, p = self.cfg.soc, self.pim
+        if Mem(mem) >= Mem.PIM:
+            return {Mem.PIM: p.banks * p.rows, Mem.PIM_VEC: (p.banks + 1) * p.vec_words,
+                    Mem.PIM_OUT: p.banks * p.out_words}[Mem(mem)]
         return {Mem.A: s.a_words, Mem.W: s.w_words, Mem.ACC: s.acc_words, Mem.SCALE: s.scale_words}[Mem(mem)]
 
     def info(self) -> bytes:
@@ -145,9 +180,13 @@ class Geometry:
         from .protocol import VERSION
         a, pe, soc = self.cfg.array, self.cfg.array.pe, self.cfg.soc
         fmt = lambda f: f.bits | (0x80 if f.signed else 0)  # noqa: E731
-        return struct.pack("<BBBBBBBBIIII8s", VERSION, a.rows, a.cols, a.depth, fmt(pe.a), fmt(pe.w), pe.acc,
-                           fmt(soc.out), soc.a_words, soc.w_words, soc.acc_words, soc.scale_words,
-                           bytes.fromhex(self.cfg.content_hash[:16]))
+        out = struct.pack("<BBBBBBBBIIII8s", VERSION, a.rows, a.cols, a.depth, fmt(pe.a), fmt(pe.w), pe.acc,
+                          fmt(soc.out), soc.a_words, soc.w_words, soc.acc_words, soc.scale_words,
+                          bytes.fromhex(self.cfg.content_hash[:16]))
+        if self.pim is not None:   # banks, rows, lanes, acc, row buffers, vector and result words
+            p = self.pim
+            out += struct.pack("<BIBBBHH", p.banks, p.rows, p.lanes, p.acc, p.row_buffers, p.vec_words, p.out_words)
+        return out
 
     # -- operand packing (host side)
     def k_beats(self, k: int) -> int:
@@ -238,6 +277,10 @@ class Geometry:
             bits, n, signed = 1, self.D * self.C, False
         elif mem == Mem.W:
             bits, n, signed = self.view.pe.w.bits, self.D * self.C, self.view.pe.w.signed
+        elif mem in (Mem.PIM, Mem.PIM_VEC):   # raw bytes (a word's elements depend on their format)
+            bits, n, signed = 8, self.pim.lanes, mem == Mem.PIM_VEC
+        elif mem == Mem.PIM_OUT:
+            bits, n, signed = self.pim.acc, self.pim.lanes, True
         elif self.grouped:   # lanes of (scale, zero point); the output scale is the low half read unsigned
             return unpack_words(data, 2 * SCALE_BITS, self.C, nb, signed=False) & 0xFFFF
         else:

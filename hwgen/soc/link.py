@@ -18,15 +18,26 @@ from .arith import times_const
 from .crc import crc16_update
 from .fsm import OneHotFSM
 from .layout import Geometry
-from .protocol import READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, SOF_RSP, Cmd, Mem, Reg, Status
+from .protocol import GEMV_FORMAT, READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, SOF_RSP, Cmd, Mem, Reg, Status
 from .runcheck import RunArgs, RunBoundsCheck, run_args
 
-__all__ = ["HostLink", "MemPort", "RunArgs", "COUNTED"]
+__all__ = ["HostLink", "MemPort", "RunArgs", "COUNTED", "counted"]
 
 #: the registers that count events, in the order of their counters (:class:`~hwgen.soc.counters.CounterFile`)
 COUNTED = (Reg.CYCLES, Reg.BUSY, Reg.ARRAY, Reg.BYTES_IN, Reg.BYTES_OUT, Reg.FRAMES_BAD, Reg.GARBAGE, Reg.RUNS)
+PIM_COUNTED = (Reg.PIM_BUSY, Reg.PIM_ISSUE, Reg.PIM_STALL, Reg.OVERLAP)
 
 _ARG_BYTES = RUN_FORMAT.size  # the longest argument payload
+
+
+def counted(geo: Geometry) -> tuple[Reg, ...]:
+    """The counting registers of ``geo``'s accelerator (with PIM banks, four more)."""
+    return COUNTED + (PIM_COUNTED if geo.pim is not None else ())
+
+
+def commands(geo: Geometry) -> tuple[Cmd, ...]:
+    """The commands ``geo``'s accelerator knows (GEMV only with PIM banks)."""
+    return tuple(c for c in Cmd if geo.pim is not None or c != Cmd.GEMV)
 
 
 
@@ -46,9 +57,11 @@ def _any(values):
 
 
 def _by_mem(mem, values: dict):
-    """The value for memory ``mem`` (a frame's field) out of one per :class:`Mem`."""
-    out = values[Mem.SCALE]
-    for mm in (Mem.ACC, Mem.W, Mem.A):
+    """The value for memory ``mem`` (a frame's field) out of one per memory (the last one's
+    for any other id)."""
+    keys = list(values)
+    out = values[keys[-1]]
+    for mm in reversed(keys[:-1]):
         out = Mux(mem == mm, values[mm], out)
     return out
 
@@ -70,9 +83,9 @@ class HostLink(wiring.Component):
     def __init__(self, geo: Geometry, *, timeout: int, info: bytes):
         self.geo, self.timeout, self.info = geo, timeout, info
         soc, pe = geo.cfg.soc, geo.cfg.array.pe
-        self.words = {m: geo.word_bytes(m) for m in Mem}
+        self.words = {m: geo.word_bytes(m) for m in geo.mems}
         ports = {f"mem_{m.name.lower()}": Out(MemPort(max(1, (geo.depth(m) - 1).bit_length()),
-                                                     geo.word_bits(m))) for m in Mem}
+                                                     geo.word_bits(m))) for m in geo.mems}
         out_shape = unsigned(soc.out.bits)
         super().__init__({
             "rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)),
@@ -81,10 +94,12 @@ class HostLink(wiring.Component):
                 "acc": data.ArrayLayout(unsigned(pe.acc), geo.C), "scale": data.ArrayLayout(16, geo.C)}))),
             "rq_out": In(stream.Signature(data.ArrayLayout(out_shape, geo.C))),
             "run_start": Out(1), "run_args": Out(run_args(geo)), "run_done": In(1), "run_busy": In(1),
+            **({"gemv_start": Out(1), "gemv_args": Out(GemvArgs), "gemv_done": In(1), "gemv_busy": In(1)}
+               if geo.pim is not None else {}),
             # the counters' snapshot: taken for REGS, read a word at a time
             # (the accelerator registers snap, clear and reg_rd_* on their way to the counter file)
             "snap": Out(1), "snap_busy": In(1),
-            "reg_rd_index": Out(range(len(COUNTED))), "reg_rd_en": Out(1), "reg_rd_data": In(32),
+            "reg_rd_index": Out(range(len(counted(geo)))), "reg_rd_en": Out(1), "reg_rd_data": In(32),
             "shift": Out(6), "relu": Out(1), "clear": Out(1),
             "bad_frame": Out(1), "garbage": Out(1),
         })
@@ -134,7 +149,9 @@ class HostLink(wiring.Component):
         # its sign flip-flop marks the field's last byte (no compare of 16-bit counts).
         left = Signal(17)
         at_last = left[-1]
-        args = Signal(8 * max(_ARG_BYTES, geo.run_size))
+        pim = geo.pim is not None
+        cmds = commands(geo)
+        args = Signal(8 * max(_ARG_BYTES, geo.run_size, GEMV_FORMAT.size if pim else 0))
         status, rsp_len = Signal(8), Signal(16)
         idle = Signal(range(self.timeout + 1))
 
@@ -148,8 +165,8 @@ class HostLink(wiring.Component):
 
         # Addresses are as wide as the largest memory needs (plus one bit to reach its end):
         # a frame's 32-bit address is checked against the memory once, in CHECK_HDR/EXEC.
-        ports = {mm: getattr(self, f"mem_{mm.name.lower()}") for mm in Mem}
-        depth = {mm: geo.depth(mm) for mm in Mem}
+        ports = {mm: getattr(self, f"mem_{mm.name.lower()}") for mm in geo.mems}
+        depth = {mm: geo.depth(mm) for mm in geo.mems}
         ab = max(d.bit_length() for d in depth.values())   # holds 0..depth
         # The checks of a frame's fields are flip-flops, computed every cycle from the header
         # and arguments, which are complete (and still) for at least two cycles (their CRC
@@ -159,23 +176,29 @@ class HostLink(wiring.Component):
         addr_ok, len_zero, len_ok, mem_bad = (Signal(name=n) for n in ("addr_ok", "len_zero", "len_ok", "mem_bad"))
         want = Mux(cmd == Cmd.READ, READ_FORMAT.size, Mux(cmd == Cmd.RUN, geo.run_size,
                                                           Mux(cmd == Cmd.SET, 4, 0)))
+        if pim:
+            want = Mux(cmd == Cmd.GEMV, GEMV_FORMAT.size, want)
         # ``left`` for a payload (its last byte is length - 1) and for a response payload
         # and whether there is one (a flip-flop: yosys had folded the compare into the subtraction's carry chain)
         rsp_left, rsp_some = Signal(17), Signal()
         m.d.sync += [rsp_left.eq(rsp_len - 2), rsp_some.eq(rsp_len != 0)]
         # the header's command, memory and register as flags
-        is_cmd = {c: Signal(name=f"is_{c.name.lower()}") for c in Cmd}
-        is_mem = {mm: Signal(name=f"is_{mm.name.lower()}") for mm in Mem}
+        is_cmd = {c: Signal(name=f"is_{c.name.lower()}") for c in cmds}
+        is_mem = {mm: Signal(name=f"is_{mm.name.lower()}") for mm in geo.mems}
         is_shift, is_relu, is_unknown = Signal(), Signal(), Signal()
-        m.d.sync += [*(is_cmd[c].eq(cmd == c) for c in Cmd), *(is_mem[mm].eq(mem == mm) for mm in Mem),
+        m.d.sync += [*(is_cmd[c].eq(cmd == c) for c in cmds), *(is_mem[mm].eq(mem == mm) for mm in geo.mems),
                      is_shift.eq(addr == Reg.SHIFT), is_relu.eq(addr == Reg.RELU),
-                     is_unknown.eq(~Cat(cmd == c for c in Cmd).any())]
+                     is_unknown.eq(~Cat(cmd == c for c in cmds).any())]
         # an empty range at addr is inside the memory (addr <= depth): against constants, not
         # ``lim`` (a cycle later), since CHECK_HDR's outcome is registered from it
         addr_in = Signal(name="addr_in")
         m.d.sync += [addr_ok.eq((addr[ab:] == 0) & (addr[:ab] < lim)),   # the first word is inside the memory
                      addr_in.eq((addr[ab:] == 0) & _by_mem(mem, {mm: addr[:ab] <= d for mm, d in depth.items()})),
-                     len_zero.eq(length == 0), len_ok.eq(length == want), mem_bad.eq(mem > Mem.SCALE)]
+                     len_zero.eq(length == 0), len_ok.eq(length == want), mem_bad.eq(mem > max(geo.mems))]
+        # a WRITE's memory must exist and be writable (the PIM results are read only)
+        wmem_bad = Signal(name="wmem_bad") if pim else mem_bad
+        if pim:
+            m.d.sync += wmem_bad.eq((mem > max(geo.mems)) | (mem == Mem.PIM_OUT))
 
         # WRITE: every byte goes to its lane of the word at ``waddr`` (no word is assembled).
         maxb = max(self.words.values())
@@ -189,6 +212,8 @@ class HostLink(wiring.Component):
         m.d.sync += w_lanes.eq(0)
         for mm, p in ports.items():
             n = self.words[mm]
+            if mm == Mem.PIM_OUT:
+                continue
             m.d.comb += [p.wr_addr.eq(w_addr), p.wr_data.eq(w_byte.replicate(n)),
                          p.wr_en.eq(w_lanes[:n] & is_mem[mm].replicate(n))]
 
@@ -201,16 +226,18 @@ class HostLink(wiring.Component):
         # a time into ``word32`` (SHIFT and RELU are the link's own); a RUN's cycle count is
         # loaded there at once. Bytes leave from its bottom. INFO is a constant, read byte by byte.
         word32 = Signal(32)
-        load_cycles, load_reg, shift_out = Signal(), Signal(), Signal()
+        load_cycles, load_reg, shift_out = Signal(name="load_cycles"), Signal(name="load_reg"), Signal(name="shift_out")
         reg_value = Signal(32)
         with m.If(load_cycles | load_reg):
             m.d.sync += word32.eq(Mux(load_cycles, run_cycles, reg_value))
         with m.Elif(shift_out):
             m.d.sync += word32.eq(word32 >> 8)
-        reg_w = cnt[2:2 + (len(Reg) - 1).bit_length()]      # the register whose word goes next
-        slot = Array(Const(COUNTED.index(r) if r in COUNTED else 0, range(len(COUNTED))) for r in Reg)
+        cnted = counted(geo)
+        reg_w = cnt[2:2 + (len(geo.regs) - 1).bit_length()]      # the register whose word goes next
+        slot = Array(Const(cnted.index(r) if r in cnted else 0, range(len(cnted))) for r in geo.regs)
         # what REG_FETCH needs of it, registered (cnt moved at least a cycle before REG_FETCH)
-        reg_slot, reg_shift, reg_relu = Signal(range(len(COUNTED))), Signal(), Signal()
+        reg_slot, reg_shift, reg_relu = (Signal(range(len(cnted)), name="reg_slot"), Signal(name="reg_shift"),
+                                      Signal(name="reg_relu"))
         m.d.sync += [reg_slot.eq(slot[reg_w]), reg_shift.eq(reg_w == Reg.SHIFT), reg_relu.eq(reg_w == Reg.RELU)]
         src = Signal(2)   # 0: word32, 1: memory words, 2: requantized words, 3: INFO
         info_rom = Const(int.from_bytes(self.info, "little"), 8 * len(self.info))
@@ -246,6 +273,33 @@ class HostLink(wiring.Component):
         # WRITE to ACC in the very cycle a GEMM ends is answered BUSY.
         busy = Signal()
         m.d.sync += busy.eq(self.run_busy | counting | self.run_start)
+        # the same for a GEMV (PIM banks). ``rd_busy``: a READ of the frame's memory must wait
+        # (the engine owns the scratchpads' read ports, the GEMV unit the banks'); ``any_busy``:
+        # a RUN or a GEMV executes (WAIT)
+        rd_busy = any_busy = busy
+        if pim:
+            from ..memory.pim import GemvArgs, GemvBoundsCheck
+            gemv_cycles, gcounting, gbusy = Signal(32), Signal(), Signal()
+            m.d.sync += self.gemv_start.eq(0)
+            with m.If(self.gemv_start):
+                m.d.sync += [gemv_cycles.eq(0), gcounting.eq(1)]
+            with m.Elif(gcounting):
+                m.d.sync += gemv_cycles.eq(gemv_cycles + 1)
+                with m.If(self.gemv_done):
+                    m.d.sync += gcounting.eq(0)
+            m.d.sync += gbusy.eq(self.gemv_busy | gcounting | self.gemv_start)
+            rd_busy, any_busy = Signal(name="rd_busy"), Signal(name="any_busy")
+            run_pim = Signal()   # the RUN executing reads its weights from the banks' port A
+            pim_mem = is_mem[Mem.PIM] | is_mem[Mem.PIM_VEC] | is_mem[Mem.PIM_OUT]
+            m.d.comb += [rd_busy.eq(Mux(pim_mem, gbusy | (is_mem[Mem.PIM] & busy & run_pim), busy)),
+                         any_busy.eq(busy | gbusy)]
+            gv = data.View(GemvArgs, args[:GemvArgs.size])
+            m.submodules.gemv_check = gemv_check = GemvBoundsCheck(geo.pim)
+            m.d.comb += gemv_check.args.eq(gv)
+            g_bad, g_busy, g_go = Signal(name="g_bad"), Signal(name="g_busy"), Signal(name="g_go")
+            m.d.sync += [g_bad.eq(~gemv_check.ok), g_busy.eq(gemv_check.ok & gbusy),
+                         g_go.eq(gemv_check.ok & ~gbusy)]
+
         run = data.View(run_args(geo), args[:run_args(geo).size])
         m.submodules.run_check = run_check = RunBoundsCheck(geo)
         m.d.comb += run_check.args.eq(run)
@@ -266,11 +320,13 @@ class HostLink(wiring.Component):
         # comes two CRC bytes later. (A GEMM cannot start meanwhile; one ending is seen two
         # cycles late: a WRITE to ACC then is answered BUSY.)
         is_wr, is_unk = is_cmd[Cmd.WRITE], is_unknown
-        is_args = Signal(name="is_args_cmd")    # READ, RUN, SET: a fixed-length payload
+        is_args = Signal(name="is_args_cmd")    # READ, RUN, SET (GEMV): a fixed-length payload
         is_bare = Signal(name="is_bare_cmd")    # INFO, REGS, RESET, WAIT: no payload
-        m.d.sync += [is_args.eq(_any(cmd == c for c in (Cmd.READ, Cmd.RUN, Cmd.SET))),
+        m.d.sync += [is_args.eq(_any(cmd == c for c in (Cmd.READ, Cmd.RUN, Cmd.SET) + ((Cmd.GEMV,) if pim else ()))),
                      is_bare.eq(_any(cmd == c for c in (Cmd.INFO, Cmd.REGS, Cmd.RESET, Cmd.WAIT)))]
         acc_busy = is_mem[Mem.ACC] & busy   # the sequencer owns ACC's write port
+        if pim:   # ... and port A of the banks while a RUN streams its weights from them
+            acc_busy = acc_busy | (is_mem[Mem.PIM] & busy & run_pim)
         dropped = ~len_zero & ((is_wr & acc_busy) | (is_args & ~len_ok) | is_bare | is_unk)
         outcome = {
             "WPAY": is_wr & ~len_zero & ~acc_busy,
@@ -282,7 +338,7 @@ class HostLink(wiring.Component):
         }
         h_go = {t: Signal(name=f"h_{t.lower()}") for t in outcome}
         h_left, h_status_q = Signal(17), Signal(8)
-        h_status = _any([is_wr.replicate(8) & Mux(len_zero & (mem_bad | ~addr_in), Status.BAD_ARGS,
+        h_status = _any([is_wr.replicate(8) & Mux(len_zero & (wmem_bad | ~addr_in), Status.BAD_ARGS,
                                                   Mux(acc_busy, Status.BUSY, Status.OK)),
                          is_args.replicate(8) & Mux(len_ok, Status.OK, Status.BAD_ARGS),
                          is_bare.replicate(8) & Mux(len_zero, Status.OK, Status.BAD_ARGS),
@@ -294,10 +350,10 @@ class HostLink(wiring.Component):
         # TX_PAY's byte: an AND-OR over every source byte, selected by registered one-hot flags
         # (the source, and the memory, are set cycles before TX_PAY) and the one-hot ``bsel``
         use_w32, use_mem, use_rq, use_info = Signal(), Signal(), Signal(), Signal()
-        use = {mm: Signal(name=f"use_{mm.name.lower()}") for mm in Mem}
+        use = {mm: Signal(name=f"use_{mm.name.lower()}") for mm in geo.mems}
         last_mask = Signal.like(bsel)                   # the memory word's last byte, one-hot
         m.d.sync += [use_w32.eq(src == 0), use_mem.eq(src == 1), use_rq.eq(src == 2), use_info.eq(src == 3),
-                     *(use[mm].eq(is_mem[mm] & (src == 1)) for mm in Mem),
+                     *(use[mm].eq(is_mem[mm] & (src == 1)) for mm in geo.mems),
                      last_mask.eq(_by_mem(mem, {mm: 1 << (n - 1) for mm, n in self.words.items()}))]
 
         def pick(value):   # the byte of ``value`` that bsel selects
@@ -328,11 +384,12 @@ class HostLink(wiring.Component):
         # a state does not use is harmless): their enables are then a few state flip-flops.
         # ERR and RESP_DONE_CHECK answer without a payload; EXEC's answer depends only on the
         # command's flags (a RUN's is decided in RUN_DECIDE, a busy WAIT's in RUNNING).
-        exec_len = _any([is_cmd[Cmd.INFO].replicate(16) & len(self.info), is_cmd[Cmd.REGS].replicate(16) & 4 * len(Reg),
-                         is_cmd[Cmd.WAIT].replicate(16) & 4, is_cmd[Cmd.READ].replicate(16) & read_len])
+        exec_len = _any([is_cmd[Cmd.INFO].replicate(16) & len(self.info),
+                         is_cmd[Cmd.REGS].replicate(16) & 4 * len(geo.regs),
+                         is_cmd[Cmd.WAIT].replicate(16) & geo.wait_size, is_cmd[Cmd.READ].replicate(16) & read_len])
         exec_src = _any([is_cmd[Cmd.INFO].replicate(2) & 3, is_cmd[Cmd.READ].replicate(2) & Mux(r_mode != 0, 2, 1)])
         exec_status = Mux((is_cmd[Cmd.SET] & ~is_shift & ~is_relu) | (is_cmd[Cmd.READ] & ~read_ok), Status.BAD_ARGS,
-                          Mux(is_cmd[Cmd.READ] & busy, Status.BUSY, Status.OK))
+                          Mux(is_cmd[Cmd.READ] & rd_busy, Status.BUSY, Status.OK))
 
         @contextmanager
         def send_crc():
@@ -391,7 +448,7 @@ class HostLink(wiring.Component):
                     m.d.sync += tag.eq(0)
                     fsm.goto("ERR")
                 with m.Else():
-                    m.d.sync += [waddr.eq(addr), wbyte.eq(0), werr.eq(mem_bad | ~addr_ok)]
+                    m.d.sync += [waddr.eq(addr), wbyte.eq(0), werr.eq(wmem_bad | ~addr_ok)]
                     w_status.set(h_status_q)
                     w_left.set(h_left)
                     for target, flag in h_go.items():
@@ -459,13 +516,13 @@ class HostLink(wiring.Component):
                     with m.Else():
                         fsm.goto("ERR")
                 with m.If(is_cmd[Cmd.WAIT]):
-                    with m.If(busy):
+                    with m.If(any_busy):   # a RUN or a GEMV executes
                         fsm.goto("RUNNING")
                     with m.Else():
                         m.d.comb += load_cycles.eq(1)
                         fsm.goto("TX_SOF")
                 with m.If(is_cmd[Cmd.READ]):
-                    with m.If(~read_ok | busy):   # busy: the sequencer owns the read ports
+                    with m.If(~read_ok | rd_busy):   # busy: the sequencer (GEMV unit) owns the read ports
                         fsm.goto("ERR")
                     with m.Else():
                         m.d.sync += [rd_addr.eq(addr)]
@@ -473,6 +530,37 @@ class HostLink(wiring.Component):
                 with m.If(is_cmd[Cmd.RUN]):
                     m.d.comb += run_check.start.eq(1)
                     fsm.goto("RUN_CHECK")
+                if pim:
+                    with m.If(is_cmd[Cmd.GEMV]):
+                        m.d.comb += gemv_check.start.eq(1)
+                        fsm.goto("GEMV_CHECK")
+            if pim:
+                with fsm.state("GEMV_CHECK"):
+                    with m.If(~gemv_check.busy):
+                        fsm.goto("GEMV_DECIDE")
+                with fsm.state("GEMV_DECIDE"):
+                    w_rsp_len.set(Mux(gv.flags[1], 0, 4))
+                    w_have.set(1)
+                    w_bsel.set(1)
+                    with m.If(g_bad):
+                        w_status.set(Status.BAD_ARGS)
+                        fsm.goto("ERR")
+                    with m.If(g_busy):
+                        w_status.set(Status.BUSY)
+                        fsm.goto("ERR")
+                    with m.If(g_go):
+                        m.d.sync += [self.gemv_start.eq(1), self.gemv_args.eq(gv)]
+                        with m.If(gv.flags[1]):   # asynchronous: answer now, WAIT answers later
+                            fsm.goto("TX_SOF")
+                        with m.Else():
+                            fsm.goto("GEMV_RUNNING")
+                with fsm.state("GEMV_RUNNING"):   # a synchronous GEMV until it is done
+                    w_rsp_len.set(4)
+                    w_have.set(1)
+                    w_bsel.set(1)
+                    with m.If(~gcounting & ~self.gemv_start):
+                        m.d.comb += [reg_value.eq(gemv_cycles), load_reg.eq(1)]
+                        fsm.goto("TX_SOF")
             with fsm.state("RUN_CHECK"):   # (busy from the cycle after start); the decision's flags are
                 with m.If(~run_check.busy):  # registered from the verdict as RUN_DECIDE is entered
                     fsm.goto("RUN_DECIDE")
@@ -493,17 +581,22 @@ class HostLink(wiring.Component):
                     fsm.goto("ERR")
                 with m.If(run_go):
                     m.d.sync += self.run_start.eq(1)   # a flip-flop: it loads the sequencer
+                    if pim:
+                        m.d.sync += run_pim.eq(run.flags[5])
                     m.d.sync += [last_run_tag.eq(tag), last_run_valid.eq(1)]
                     with m.If(run.flags[1]):  # asynchronous: answer now, WAIT answers later
                         fsm.goto("TX_SOF")
                     with m.Else():
                         fsm.goto("RUNNING")
-            with fsm.state("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM is done
-                w_rsp_len.set(4)
+            with fsm.state("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM (and GEMV) is done
+                w_rsp_len.set(Mux(is_cmd[Cmd.WAIT], geo.wait_size, 4))
                 w_have.set(1)
                 w_bsel.set(1)
                 # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
-                with m.If(~counting & ~self.run_start):
+                done = ~counting & ~self.run_start
+                if pim:   # a WAIT waits for the GEMV too
+                    done = done & (~is_cmd[Cmd.WAIT] | (~gcounting & ~self.gemv_start))
+                with m.If(done):
                     m.d.comb += load_cycles.eq(1)
                     fsm.goto("TX_SOF")
             with fsm.state("SNAP"):      # the counters' snapshot is being written
@@ -511,15 +604,23 @@ class HostLink(wiring.Component):
                     fsm.goto("TX_SOF")
             with fsm.state("REG_FETCH"):  # the next REGS word: a counter from the snapshot, or SHIFT/RELU
                 w_have.set(1)    # TX_PAY, which reads it, comes after the word is loaded
-                with m.If(reg_shift):
-                    m.d.comb += [reg_value.eq(self.shift), load_reg.eq(1)]
-                    fsm.goto("TX_PAY")
-                with m.Elif(reg_relu):
-                    m.d.comb += [reg_value.eq(self.relu), load_reg.eq(1)]
-                    fsm.goto("TX_PAY")
-                with m.Else():
-                    m.d.comb += [self.reg_rd_index.eq(reg_slot), self.reg_rd_en.eq(1)]
-                    fsm.goto("REG_WAIT")
+                def counter_or_own(head):   # a counter from the snapshot, or SHIFT/RELU
+                    with head(reg_shift):
+                        m.d.comb += [reg_value.eq(self.shift), load_reg.eq(1)]
+                        fsm.goto("TX_PAY")
+                    with m.Elif(reg_relu):
+                        m.d.comb += [reg_value.eq(self.relu), load_reg.eq(1)]
+                        fsm.goto("TX_PAY")
+                    with m.Else():
+                        m.d.comb += [self.reg_rd_index.eq(reg_slot), self.reg_rd_en.eq(1)]
+                        fsm.goto("REG_WAIT")
+                if pim:   # a WAIT's second word: the last GEMV's cycles
+                    with m.If(is_cmd[Cmd.WAIT]):
+                        m.d.comb += [reg_value.eq(gemv_cycles), load_reg.eq(1)]
+                        fsm.goto("TX_PAY")
+                    counter_or_own(m.Elif)
+                else:
+                    counter_or_own(m.If)
             with fsm.state("REG_WAIT"):  # the counter file takes the read a cycle later
                 fsm.goto("REG_LOAD")
             with fsm.state("REG_LOAD"):

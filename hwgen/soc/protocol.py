@@ -20,6 +20,11 @@ running again, so a retried ``RUN`` never accumulates twice. A frame that stops 
 for ``timeout`` cycles is answered with ``TRUNCATED``. An asynchronous ``RUN`` (flags bit 1)
 answers at once; while it executes the host may WRITE the A, W and SCALE memories (the other
 half of a double buffer), and ``WAIT`` answers when it has finished.
+
+An accelerator with PIM banks (``soc.pim``, docs/pim.md) has three more memories (``PIM``,
+``PIM_VEC``, ``PIM_OUT``), the ``GEMV`` command, the RUN flag ``RUN_W_PIM`` (the engine reads
+its weights from the banks) and four more counters. A GEMV may execute while a RUN does: an
+asynchronous GEMV (flags bit 1) answers at once, and ``WAIT`` answers when neither executes.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from ..config import GROUP_LOG2_MAX   # a group-quantized RUN's largest group: 2
 
 __all__ = ["VERSION", "SOF_REQ", "SOF_RSP", "Cmd", "Status", "Mem", "Reg", "REGISTERS", "crc16",
            "request", "response", "parse_response", "ResponseFrame", "ProtocolError", "RUN_FORMAT",
-           "RUN_ACCUMULATE", "RUN_ASYNC", "RUN_WFMT_SHIFT", "RUN_GROUPED", "RUN_GROUP_FORMAT",
+           "RUN_ACCUMULATE", "RUN_ASYNC", "RUN_W_PIM", "GEMV_FORMAT", "GEMV_ASYNC", "BASE_REGS", "RUN_WFMT_SHIFT", "RUN_GROUPED", "RUN_GROUP_FORMAT",
            "GROUP_LOG2_MAX", "READ_FORMAT", "describe", "REQ_HEADER", "RSP_HEADER", "MAX_PAYLOAD"]
 
 VERSION = 1
@@ -52,8 +57,15 @@ RUN_WFMT_SHIFT = 2
 RUN_GROUPED = 16
 #: what such an engine's RUN payload has after RUN_FORMAT: group_log2 u8, scale_base u32
 RUN_GROUP_FORMAT = struct.Struct("<BI")
+#: flags bit 5 (accelerators with PIM banks): the weights come from the PIM banks, ``w_base``
+#: a flat PIM word address (all W words of the RUN inside one bank)
+RUN_W_PIM = 32
 #: READ payload: count (words), mode (0 raw, 1 requantized), scale address
 READ_FORMAT = struct.Struct("<HBH")
+#: GEMV payload: mode, fmt (bits | 0x80 if signed), flags (bit 1: asynchronous), 0, outer, inner,
+#: base, ostride, nstride (slices), vec_base, out_base (words); see docs/pim.md
+GEMV_FORMAT = struct.Struct("<BBBBHHIIIHH")
+GEMV_ASYNC = RUN_ASYNC
 
 
 class Cmd(enum.IntEnum):
@@ -64,7 +76,8 @@ class Cmd(enum.IntEnum):
     REGS = 0x05    #: response: every register, u32 each, in :data:`REGISTERS` order
     SET = 0x06     #: set config register ``addr`` to payload u32
     RESET = 0x07   #: clear counters and the remembered RUN tag
-    WAIT = 0x08    #: response when no RUN is executing: the last RUN's cycles u32
+    WAIT = 0x08    #: response when no RUN (or GEMV) is executing: the last RUN's cycles u32 (and GEMV's)
+    GEMV = 0x09    #: PIM banks: payload GEMV_FORMAT; response after the GEMV: cycles u32
 
 
 class Status(enum.IntEnum):
@@ -82,6 +95,9 @@ class Mem(enum.IntEnum):
     W = 1      #: weight scratchpad
     ACC = 2    #: accumulator memory
     SCALE = 3  #: per-column output scales (u16 each)
+    PIM = 4      #: PIM bank words (flat: bank · rows + word)
+    PIM_VEC = 5  #: PIM vector buffers (flat: bank · vec_words + word; bank ``banks``: every bank)
+    PIM_OUT = 6  #: PIM results (flat: bank · out_words + word; read only)
 
 
 class Reg(enum.IntEnum):
@@ -96,8 +112,14 @@ class Reg(enum.IntEnum):
     SHIFT = 7         #: output stage right shift (SET)
     RELU = 8          #: output stage ReLU enable (SET)
     RUNS = 9          #: GEMMs completed
+    PIM_BUSY = 10     #: cycles a GEMV was executing (accelerators with PIM banks only)
+    PIM_ISSUE = 11    #: slices the GEMV unit read (per bank)
+    PIM_STALL = 12    #: cycles a GEMV waited for its port (row_buffers: 1)
+    OVERLAP = 13      #: cycles a RUN and a GEMV were executing at once
 
 
+#: the registers of an accelerator without PIM banks (with them: every :class:`Reg`)
+BASE_REGS = tuple(r for r in Reg if r < Reg.PIM_BUSY)
 REGISTERS = [r.name.lower() for r in Reg]
 CONFIG_REGS = (Reg.SHIFT, Reg.RELU)
 
@@ -168,20 +190,27 @@ def parse_response(buf: bytes) -> ResponseFrame | None:
     return ResponseFrame(st, tag, payload, end)
 
 
-def describe() -> dict:
-    """The protocol as data, for ``manifest.json``."""
+def describe(pim: bool = False) -> dict:
+    """The protocol as data, for ``manifest.json`` (``pim``: of an accelerator with PIM banks)."""
+    extra = {"gemv_payload": "mode u8 (0 dot, 1 broadcast-accumulate), fmt u8 (bits | 0x80 if signed), flags u8 "
+                             "(bit 1: asynchronous), 0 u8, outer u16, inner u16, base u32, ostride u32, nstride u32 "
+                             "(slices), vec_base u16, out_base u16 (words); docs/pim.md",
+             "run_w_pim": "RUN flags bit 5: the weights come from the PIM banks (w_base a flat PIM word address)",
+             "wait_payload": "last RUN cycles u32, last GEMV cycles u32"} if pim else {}
+    mems = [m for m in Mem if pim or m < Mem.PIM]
     return {
         "version": VERSION, "sof_request": SOF_REQ, "sof_response": SOF_RSP,
         "request_header": "cmd u8, tag u8, mem u8, 0 u8, addr u32, len u16 (little-endian)",
         "response_header": "status u8, tag u8, len u16",
         "crc": "CRC-16/CCITT-FALSE over header, and over payload when len > 0",
-        "commands": {c.name: int(c) for c in Cmd},
+        "commands": {c.name: int(c) for c in Cmd if pim or c != Cmd.GEMV},
         "status": {s.name: int(s) for s in Status},
-        "memories": {m.name: int(m) for m in Mem},
-        "registers": {r.name.lower(): int(r) for r in Reg},
+        "memories": {m.name: int(m) for m in mems},
+        "registers": {r.name.lower(): int(r) for r in (Reg if pim else BASE_REGS)},
         "run_payload": "m_tiles u16, n_tiles u16, k_beats u16, a_base u32, w_base u32, out_base u32, "
                        "flags u8 (bit 0: accumulate, bit 1: asynchronous, bits 2-3: LUT weight kind "
                        "0 int/ternary, 1 uint, 2 bipolar/binary; bit 4: group-quantized), prec u8 (weight bits - 1); "
                        "LUT engines with dequant: group add group_log2 u8, scale_base u32",
         "read_payload": "count u16 (words), mode u8 (0 raw, 1 requantized), scale_addr u16",
+        **extra,
     }

@@ -57,8 +57,9 @@ class RunBoundsCheck(wiring.Component):
         g, run = self.geo, self.args
         ws = g.contract == "ws"   # m_tiles = M rows, k_beats = K tiles
         limit = [g.depth(Mem.A), g.depth(Mem.W), g.depth(Mem.ACC)] + ([g.depth(Mem.SCALE)] if g.grouped else [])
+        w_pim = run.flags[5] if g.pim is not None else 0   # RUN_W_PIM: the weights lie in the PIM words
         last_chk = len(limit) - 1
-        P = max(d.bit_length() for d in limit) + 1
+        P = max(d.bit_length() for d in limit + ([g.depth(Mem.PIM)] if g.npu_reads_pim else [])) + 1
         chk = Signal(2)                      # which bound: A, W, ACC
         mul_x, prod = Signal(P), Signal(P)
         mul_y, y_nz = Signal(16), Signal()   # y_nz: mul_y != 0, kept beside it as a flip-flop
@@ -84,6 +85,8 @@ class RunBoundsCheck(wiring.Component):
         x_sel = per_bound(run.m_tiles, run.n_tiles, run.m_tiles, run.n_tiles if g.grouped else 0)
         y_sel = per_bound(run.k_beats, run.k_beats, run.n_tiles, n_groups if g.grouped else 0)
         base = per_bound(run.a_base, run.w_base, run.out_base, Mux(run.flags[4], run.scale_base, 0) if g.grouped else 0)
+        if g.npu_reads_pim:
+            limit[1] = Mux(w_pim, g.depth(Mem.PIM), g.depth(Mem.W))
         bound = per_bound(*limit)
         scaled = per_bound(times_const(prod, scale_r[0]),
                            times_small(prod, planes) if g.lut else times_const(prod, scale_r[1]),
@@ -94,7 +97,8 @@ class RunBoundsCheck(wiring.Component):
         with m.If(~self.busy):
             with m.If(self.start):
                 m.d.sync += [self.busy.eq(1), chk.eq(0), mul_busy.eq(0), fin.eq(0),
-                             self.ok.eq((run.m_tiles != 0) & (run.n_tiles != 0) & (run.k_beats != 0) & lut_ok)]
+                             self.ok.eq((run.m_tiles != 0) & (run.n_tiles != 0) & (run.k_beats != 0) & lut_ok
+                                        & (~w_pim if g.pim is not None and not g.npu_reads_pim else 1))]
         with m.Elif(~mul_busy):
             m.d.sync += [prod.eq(0), mul_x.eq(x_sel[:P]), x_big.eq(x_sel[P:] != 0), ovf.eq(0),
                          mul_y.eq(y_sel), y_nz.eq(y_sel != 0), mul_busy.eq(1),

@@ -65,7 +65,9 @@ class Sequencer(wiring.Component):
         super().__init__({
             "start": In(1), "args": In(run_args(geo)), "busy": Out(1), "done": Out(1), **grouped,
             "a_rd": Out(ReadPort(_abits(geo.depth(Mem.A)), geo.word_bits(Mem.A))),
-            "w_rd": Out(ReadPort(_abits(geo.depth(Mem.W)), geo.word_bits(Mem.W))),
+            # (a RUN with RUN_W_PIM reads its weights from the PIM banks' flat addresses)
+            "w_rd": Out(ReadPort(_abits(max(geo.depth(Mem.W), geo.depth(Mem.PIM) if geo.npu_reads_pim else 0)),
+                                 geo.word_bits(Mem.W))),
             "acc": Out(AccPort(_abits(geo.depth(Mem.ACC)), geo.word_bits(Mem.ACC))),
             **HostWrite(_abits(geo.depth(Mem.ACC)), geo.word_bits(Mem.ACC)),
             "a": Out(a_sig), "w": Out(w_sig), "res": In(out_sig),

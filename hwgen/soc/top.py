@@ -7,7 +7,7 @@ boards). Both carry the same frames (:mod:`hwgen.soc.protocol`).
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
@@ -17,7 +17,7 @@ from ..config import HwgenConfig
 from ..pe.mul import soc_dsp
 from .layout import Geometry
 from .counters import CounterFile
-from .link import COUNTED, HostLink
+from .link import HostLink, counted
 from .pipe import SkidBuffer
 from .protocol import Mem, Reg
 from .requant import SerialRequant
@@ -100,7 +100,22 @@ class Accelerator(wiring.Component):
         # memories: the link writes all four and reads them while no GEMM runs; the
         # sequencer reads A and W and reads/writes ACC while it runs
         busy = seq.busy
-        for mem in Mem:
+        pim = None
+        if geo.pim is not None:   # PIM banks: their three memories behind the link, the GEMV unit
+            from ..memory.pim import PimBanks
+            m.submodules.pim = pim = PimBanks(geo.pim)
+            connect(m, link.mem_pim, pim.host)
+            connect(m, link.mem_pim_vec, pim.vec)
+            connect(m, link.mem_pim_out, pim.out)
+            m.d.comb += [pim.start.eq(link.gemv_start), pim.args.eq(link.gemv_args),
+                         link.gemv_done.eq(pim.done), link.gemv_busy.eq(pim.busy)]
+            # a RUN with RUN_W_PIM streams its weights from the banks' port A
+            w_pim = Signal()
+            with m.If(link.run_start):
+                m.d.sync += w_pim.eq(link.run_args.flags[5] if geo.npu_reads_pim else 0)
+        for mem in geo.mems:
+            if mem >= Mem.PIM:
+                continue
             # whole bytes wide: the link writes a byte lane at a time
             store = Memory(shape=unsigned(8 * geo.word_bytes(mem)), depth=geo.depth(mem), init=[])
             m.submodules[f"mem_{mem.name.lower()}"] = store
@@ -117,7 +132,12 @@ class Accelerator(wiring.Component):
                              seq.acc.rd_data.eq(rp.data), lp.rd_data.eq(rp.data)]
             else:
                 m.d.comb += [wp.addr.eq(lp.wr_addr), wp.data.eq(lp.wr_data), wp.en.eq(lp.wr_en)]
-                if seq_rd is not None:
+                if mem == Mem.W and pim is not None and geo.npu_reads_pim:
+                    m.d.comb += [rp.addr.eq(Mux(busy, seq_rd.addr, lp.rd_addr)),
+                                 rp.en.eq(Mux(busy & ~w_pim, seq_rd.en, lp.rd_en)),
+                                 pim.npu_rd_addr.eq(seq_rd.addr), pim.npu_rd_en.eq(busy & w_pim & seq_rd.en),
+                                 seq_rd.data.eq(Mux(w_pim, pim.npu_rd_data, rp.data)), lp.rd_data.eq(rp.data)]
+                elif seq_rd is not None:
                     m.d.comb += [rp.addr.eq(Mux(busy, seq_rd.addr, lp.rd_addr)),
                                  rp.en.eq(Mux(busy, seq_rd.en, lp.rd_en)),
                                  seq_rd.data.eq(rp.data), lp.rd_data.eq(rp.data)]
@@ -128,6 +148,10 @@ class Accelerator(wiring.Component):
         events = {Reg.CYCLES: 1, Reg.BUSY: busy, Reg.ARRAY: beat.valid & beat.ready,
                   Reg.BYTES_IN: link.rx.valid & link.rx.ready, Reg.BYTES_OUT: link.tx.valid & link.tx.ready,
                   Reg.FRAMES_BAD: link.bad_frame, Reg.GARBAGE: link.garbage, Reg.RUNS: seq.done}
+        if pim is not None:
+            events.update({Reg.PIM_BUSY: pim.busy, Reg.PIM_ISSUE: pim.issue, Reg.PIM_STALL: pim.stall,
+                           Reg.OVERLAP: busy & pim.busy})
+        COUNTED = counted(geo)
         m.submodules.counters = cf = CounterFile(len(COUNTED))
         # its inputs registered (events, clear and snapshot one cycle late, all alike; the link
         # waits a cycle for a read): they come from all over the design

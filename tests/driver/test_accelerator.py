@@ -63,7 +63,7 @@ def test_stats_count_the_work(acc, seed):
     # the device counted every request byte since RESET; its bytes out include RESET's answer
     # (7 bytes, before the driver's counts start) but not the REGS answer being built (49 bytes)
     assert s["link_bytes_out"] == s["regs"]["bytes_in"]
-    assert s["link_bytes_in"] == s["regs"]["bytes_out"] - 7 + (1 + 4 + 2 + 4 * len(Reg) + 2)
+    assert s["link_bytes_in"] == s["regs"]["bytes_out"] - 7 + (1 + 4 + 2 + 4 * len(acc.geo.regs) + 2)
     assert s["gemm_cycles"] >= 2 * 2 * 20
 
 

@@ -1,0 +1,359 @@
+"""The driver's side of the PIM banks (docs/pim.md): resident weights and KV caches as
+handles, GEMVs on them, and their checks.
+
+Every bank holds the same *local* layout (the banks run each GEMV in lockstep), so the
+driver allocates local words once for all banks:
+
+* a **weight matrix** W (K×N) is cut into tiles of ``lanes · 8/b`` columns (one bank word
+  per input channel k, exactly the engine's W-scratchpad word when the engine reads the
+  banks); tile ``t`` lives in bank ``t % banks``, slot ``t // banks``, words
+  ``base + slot·K + k``. ``xᵀ·W`` is a broadcast-accumulate GEMV per bank;
+* a **KV cache** holds one sequence per (bank, slot): position ``p`` of KV head ``h`` is
+  ``head_dim / lanes`` words at ``base + (p·kv_heads + h)·hs`` (K and V regions apart).
+  Scores ``q·Kᵀ`` are a dot GEMV, the context ``p·V`` a broadcast-accumulate GEMV.
+
+Everything is checked before a byte is sent: a handle this driver never loaded, a load past
+a bank's capacity, an append past the cache's length raise :class:`PimError` and leave the
+device as it was.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..golden.pim import BACC, DOT, pack_elements
+from ..numerics import Format, parse_format, wrap_signed
+from ..soc.pim_device import fmt_code
+from ..soc.protocol import GEMV_ASYNC, GEMV_FORMAT, Cmd, Mem
+
+__all__ = ["PimError", "PimWeights", "PimKV", "PimDriver"]
+
+
+class PimError(ValueError):
+    """A PIM request that cannot be done as asked (nothing was sent)."""
+
+
+@dataclass(frozen=True, eq=False)
+class PimWeights:
+    """A resident weight matrix (K×N) of format ``fmt``; see the module docstring."""
+    name: str
+    k: int
+    n: int
+    fmt: Format
+    base: int          # local word of slot 0
+    tile_cols: int     # columns per tile (one bank word per k)
+    tiles: int
+    slots: int         # tile slots per bank
+
+    @property
+    def words(self) -> int:
+        return self.slots * self.k
+
+
+@dataclass(eq=False)
+class PimKV:
+    """KV caches of ``seqs`` sequences (sequence s in bank s % banks, slot s // banks)."""
+    name: str
+    seqs: int
+    max_len: int
+    kv_heads: int
+    head_dim: int
+    k_base: int
+    v_base: int
+    slots: int
+    lanes: int
+    length: int = 0
+
+    @property
+    def hs(self) -> int:
+        """Words per head vector."""
+        return self.head_dim // self.lanes
+
+    @property
+    def slot_words(self) -> int:
+        return self.max_len * self.kv_heads * self.hs
+
+
+@dataclass
+class PimDriver:
+    """Owned by :class:`hwgen.driver.Accelerator` (``acc.pim``) when the design has PIM banks."""
+    acc: object
+    next_word: int = 0
+    live: dict = field(default_factory=dict)
+
+    @property
+    def p(self):
+        return self.acc.geo.pim
+
+    # -- allocation
+    def _alloc(self, words: int, what: str) -> int:
+        p = self.p
+        if self.next_word + words > p.rows:
+            raise PimError(f"{what} needs {words:,} words in every bank; {p.rows - self.next_word:,} of {p.rows:,} "
+                           f"are free (soc.pim.rows; {p.banks} banks)")
+        base, self.next_word = self.next_word, self.next_word + words
+        return base
+
+    def _check(self, handle, kind) -> None:
+        if not isinstance(handle, kind) or self.live.get(id(handle)) is not handle:
+            raise PimError(f"{getattr(handle, 'name', handle)!r} is not a {kind.__name__} loaded on this device "
+                           "(load it with pim_load / pim_kv first)")
+
+    def reset(self) -> None:
+        """Forget every handle (the device's RESET keeps memory, but the driver starts over)."""
+        self.next_word, self.live = 0, {}
+
+    # -- weights
+    def load(self, w: np.ndarray, fmt: str | Format = "int8", name: str = "weights") -> PimWeights:
+        p = self.p
+        f = fmt if isinstance(fmt, Format) else parse_format(str(fmt))
+        if f not in p.formats:
+            raise PimError(f"{name}: format {f} is not one the banks decode (soc.pim.formats: "
+                           f"{', '.join(map(str, p.formats))})")
+        w = np.asarray(w, dtype=np.int64)
+        if w.ndim != 2 or not w.size:
+            raise PimError(f"{name}: weights must be a non-empty (K, N) matrix, got shape {w.shape}")
+        try:
+            f.check(w, name)
+        except ValueError as e:
+            raise PimError(str(e)) from None
+        k, n = w.shape
+        tc = p.lanes * (8 // f.bits)
+        tiles = -(-n // tc)
+        slots = -(-tiles // p.banks)
+        base = self._alloc(slots * k, f"{name} ({k}×{n} {f}: {tiles} tiles of {tc} columns, {slots} per bank)")
+        pad = np.zeros((k, slots * p.banks * tc), dtype=np.int64)
+        pad[:, :n] = w
+        tiles_w = pad.reshape(k, slots, p.banks, tc).transpose(2, 1, 0, 3)   # (bank, slot, k, tc)
+        for b in range(p.banks):
+            words = pack_elements(tiles_w[b].reshape(-1), f, p.lanes)
+            self.acc.write(Mem.PIM, b * p.rows + base, words.tobytes())
+        h = PimWeights(name, k, n, f, base, tc, tiles, slots)
+        self.live[id(h)] = h
+        return h
+
+    def gemv_cmd(self, mode: int, fmt: Format, outer: int, inner: int, base: int, ostride: int, nstride: int,
+                 vec_base: int = 0, out_base: int = 0, *, wait: bool = True) -> int | None:
+        """One GEMV command; its cycles (None when ``wait`` is False: :meth:`Accelerator.wait`)."""
+        payload = GEMV_FORMAT.pack(mode, fmt_code(fmt), 0 if wait else GEMV_ASYNC, 0, outer, inner, base, ostride,
+                                   nstride, vec_base, out_base)
+        answer = self.acc.command(Cmd.GEMV, payload=payload)
+        self.acc.stats.gemvs += 1
+        if not wait:
+            self.acc._gemv_running = True
+            return None
+        cycles = struct.unpack("<I", answer)[0]
+        self.acc.stats.gemv_cycles += cycles
+        return cycles
+
+    def _write_vec(self, bank: int | None, words: np.ndarray) -> None:
+        """int8 vector words into bank ``bank``'s buffer from word 0 (None: every bank)."""
+        p = self.p
+        b = p.banks if bank is None else bank
+        self.acc.write(Mem.PIM_VEC, b * p.vec_words, np.asarray(words, dtype=np.int8).tobytes())
+
+    def _vec_words(self, x: np.ndarray) -> np.ndarray:
+        lanes = self.p.lanes
+        pad = np.zeros(-(-len(x) // lanes) * lanes, dtype=np.int64)
+        pad[:len(x)] = x
+        return pad.reshape(-1, lanes)
+
+    def _read_out(self, bank: int, count: int) -> np.ndarray:
+        p, g = self.p, self.acc.geo
+        return g.unpack_words(self.acc.read(Mem.PIM_OUT, bank * p.out_words, count), Mem.PIM_OUT)
+
+    def gemv(self, h: PimWeights, x: np.ndarray) -> np.ndarray:
+        """``x @ W`` (x: K int8 values) in the banks: exact sums wrapped at ``soc.pim.acc`` bits."""
+        self._check(h, PimWeights)
+        p = self.p
+        x = np.asarray(x, dtype=np.int64).reshape(-1)
+        if x.shape != (h.k,):
+            raise PimError(f"{h.name}: x must have K = {h.k} values, got {x.shape}")
+        try:
+            Format(8).check(x, "x")
+        except ValueError as e:
+            raise PimError(str(e)) from None
+        per = 8 // h.fmt.bits
+        y = np.zeros((p.banks, h.slots * per, p.lanes), dtype=np.int64)
+        k_step = p.vec_words * p.lanes
+        for k0 in range(0, h.k, k_step):
+            k1 = min(h.k, k0 + k_step)
+            self._write_vec(None, self._vec_words(x[k0:k1]))
+            # per == 1: one GEMV walks every slot (outer = slot); else a GEMV per slot (outer = slice)
+            groups = [(0, h.slots)] if per == 1 else [(i, i + 1) for i in range(h.slots)]
+            for s0, s1 in groups:
+                for o0 in range(s0 * per, s1 * per, p.out_words):
+                    o1 = min(s1 * per, o0 + p.out_words)
+                    if per == 1:
+                        base, ostride, nstride = h.base + o0 * h.k + k0, h.k, 1
+                    else:
+                        base, ostride, nstride = (h.base + s0 * h.k + k0) * per + (o0 - s0 * per), 1, per
+                    self.gemv_cmd(BACC, h.fmt, o1 - o0, k1 - k0, base, ostride, nstride)
+                    for b in range(p.banks):
+                        y[b, o0:o1] += self._read_out(b, o1 - o0)
+        # y[bank, slot·per + j, lane] is column tile (slot·banks + bank), element j·lanes + lane
+        cols = y.reshape(p.banks, h.slots, per * p.lanes).transpose(1, 0, 2).reshape(-1)[:h.n]
+        return wrap_signed(cols, p.acc)
+
+    # -- KV caches
+    def kv(self, seqs: int, max_len: int, kv_heads: int, head_dim: int, name: str = "kv") -> PimKV:
+        """Room for ``seqs`` sequences' keys and values (int8, ``max_len`` positions each)."""
+        p = self.p
+        for what, v in (("seqs", seqs), ("max_len", max_len), ("kv_heads", kv_heads), ("head_dim", head_dim)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise PimError(f"{name}: {what} must be a positive integer, got {v!r}")
+        if head_dim % p.lanes:
+            raise PimError(f"{name}: head_dim {head_dim} must be a multiple of soc.pim.lanes = {p.lanes}")
+        if Format(8) not in p.formats:
+            raise PimError(f"{name}: KV caches are int8; soc.pim.formats has {', '.join(map(str, p.formats))}")
+        slots = -(-seqs // p.banks)
+        per_slot = max_len * kv_heads * (head_dim // p.lanes)
+        base = self._alloc(2 * slots * per_slot, f"{name} ({seqs} sequences × {max_len} positions × {kv_heads} "
+                                                 f"heads × {head_dim}, K and V)")
+        h = PimKV(name, seqs, max_len, kv_heads, head_dim, base, base + slots * per_slot, slots, p.lanes)
+        self.live[id(h)] = h
+        return h
+
+    def kv_append(self, h: PimKV, k: np.ndarray, v: np.ndarray) -> None:
+        """Append one position to every sequence: ``k``, ``v`` (seqs, kv_heads, head_dim) int8."""
+        self._check(h, PimKV)
+        p = self.p
+        shape = (h.seqs, h.kv_heads, h.head_dim)
+        k, v = np.asarray(k, dtype=np.int64), np.asarray(v, dtype=np.int64)
+        for what, x in (("k", k), ("v", v)):
+            if x.shape != shape:
+                raise PimError(f"{h.name}: {what} must be (seqs, kv_heads, head_dim) = {shape}, got {x.shape}")
+            try:
+                Format(8).check(x, what)
+            except ValueError as e:
+                raise PimError(f"{h.name}: {e}") from None
+        if h.length >= h.max_len:
+            raise PimError(f"{h.name}: the cache holds {h.max_len} positions (max_len), all used; "
+                           "cannot append another")
+        row = h.length * h.kv_heads * h.hs
+        for s in range(h.seqs):
+            bank, slot = s % p.banks, s // p.banks
+            for base, x in ((h.k_base, k[s]), (h.v_base, v[s])):
+                addr = bank * p.rows + base + slot * h.slot_words + row
+                self.acc.write(Mem.PIM, addr, x.astype(np.int8).tobytes())
+        h.length += 1
+
+    def _per_bank_vectors(self, h: PimKV, slot: int, vecs: np.ndarray) -> None:
+        """Sequence (bank, slot)'s vector words ``vecs[s]`` into each bank's buffer."""
+        p = self.p
+        for b in range(p.banks):
+            s = slot * p.banks + b
+            if s < h.seqs:
+                self._write_vec(b, vecs[s])
+
+    def scores(self, h: PimKV, q: np.ndarray) -> np.ndarray:
+        """``q · Kᵀ`` for every sequence: q (seqs, heads, head_dim) int8, heads a multiple of
+        kv_heads (grouped-query); returns (seqs, heads, length) exact sums."""
+        self._check(h, PimKV)
+        p = self.p
+        q = np.asarray(q, dtype=np.int64)
+        if q.ndim != 3 or q.shape[0] != h.seqs or q.shape[2] != h.head_dim or q.shape[1] % h.kv_heads:
+            raise PimError(f"{h.name}: q must be (seqs, heads, head_dim) = ({h.seqs}, a multiple of {h.kv_heads}, "
+                           f"{h.head_dim}), got {q.shape}")
+        if not h.length:
+            raise PimError(f"{h.name}: the cache is empty")
+        heads, rep, T = q.shape[1], q.shape[1] // h.kv_heads, h.length
+        if heads * h.hs > p.vec_words:
+            raise PimError(f"{h.name}: {heads} heads × {h.hs} words exceed soc.pim.vec_words = {p.vec_words}")
+        out = np.zeros((h.seqs, heads, T), dtype=np.int64)
+        per_out = p.out_words * p.lanes
+        for slot in range(h.slots):
+            self._per_bank_vectors(h, slot, q.reshape(h.seqs, heads * h.hs, p.lanes))
+            for hd in range(heads):
+                for t0 in range(0, T, per_out):
+                    t1 = min(T, t0 + per_out)
+                    base = h.k_base + slot * h.slot_words + (t0 * h.kv_heads + hd // rep) * h.hs
+                    self.gemv_cmd(DOT, Format(8), t1 - t0, h.hs, base, h.kv_heads * h.hs, 1, vec_base=hd * h.hs)
+                    for b in range(p.banks):
+                        s = slot * p.banks + b
+                        if s < h.seqs:
+                            out[s, hd, t0:t1] = self._read_out(b, -(-(t1 - t0) // p.lanes)).reshape(-1)[:t1 - t0]
+        return out
+
+    def context(self, h: PimKV, probs: np.ndarray) -> np.ndarray:
+        """``p · V`` for every sequence: probs (seqs, heads, length) int8; returns
+        (seqs, heads, head_dim) exact sums."""
+        self._check(h, PimKV)
+        p = self.p
+        pr = np.asarray(probs, dtype=np.int64)
+        T = h.length
+        if pr.ndim != 3 or pr.shape[0] != h.seqs or pr.shape[2] != T or pr.shape[1] % h.kv_heads:
+            raise PimError(f"{h.name}: probs must be (seqs, heads, length) = ({h.seqs}, a multiple of "
+                           f"{h.kv_heads}, {T}), got {pr.shape}")
+        try:
+            Format(8).check(pr, "probs")
+        except ValueError as e:
+            raise PimError(f"{h.name}: {e}") from None
+        heads, rep = pr.shape[1], pr.shape[1] // h.kv_heads
+        pw = -(-T // p.lanes)
+        if pw > p.vec_words:
+            raise PimError(f"{h.name}: {T} positions need {pw} vector words; soc.pim.vec_words = {p.vec_words}")
+        if h.hs > p.out_words:
+            raise PimError(f"{h.name}: head_dim {h.head_dim} needs {h.hs} result words; soc.pim.out_words = "
+                           f"{p.out_words}")
+        out = np.zeros((h.seqs, heads, h.head_dim), dtype=np.int64)
+        for slot in range(h.slots):
+            for hd in range(heads):
+                vecs = np.zeros((h.seqs, pw * p.lanes), dtype=np.int64)
+                vecs[:, :T] = pr[:, hd]
+                self._per_bank_vectors(h, slot, vecs.reshape(h.seqs, pw, p.lanes))
+                base = h.v_base + slot * h.slot_words + (hd // rep) * h.hs
+                self.gemv_cmd(BACC, Format(8), h.hs, T, base, 1, h.kv_heads * h.hs)
+                for b in range(p.banks):
+                    s = slot * p.banks + b
+                    if s < h.seqs:
+                        out[s, hd] = self._read_out(b, h.hs).reshape(-1)
+        return out
+
+    # -- the engine on resident weights
+    def gemm(self, a: np.ndarray, h: PimWeights) -> np.ndarray:
+        """``a @ W`` on the engine, its weight stream read from the banks (RUN_W_PIM): one RUN
+        per bank and block of A rows; only A crosses the link."""
+        self._check(h, PimWeights)
+        acc, g = self.acc, self.acc.geo
+        pe, p = acc.cfg.array.pe, self.p
+        if not g.npu_reads_pim:
+            raise PimError(f"{acc.cfg.name}: the engine cannot read the banks (an output-stationary engine of depth 1 "
+                           f"whose W word, {g.word_bits(Mem.W)} bits, is a bank word, {p.word_bits} bits)")
+        if h.fmt != pe.w or h.tile_cols != g.C:
+            raise PimError(f"{h.name}: the engine streams {pe.w} weights in tiles of {g.C} columns; {h.name} is {h.fmt} "
+                           f"in tiles of {h.tile_cols}")
+        a = np.asarray(a, dtype=np.int64)
+        if a.ndim != 2 or a.shape[1] != h.k:
+            raise PimError(f"{h.name}: a must be (M, K = {h.k}), got {a.shape}")
+        try:
+            pe.a.check(a, "a")
+        except ValueError as e:
+            raise PimError(str(e)) from None
+        R, s = g.R, acc.cfg.soc
+        M, K = a.shape
+        if K > s.a_words:
+            raise PimError(f"{h.name}: K = {K} beats exceed soc.a_words = {s.a_words}")
+        mt_all = -(-M // R)
+        mt_step = max(1, min(s.a_words // K, s.acc_words // (h.slots * R)))
+        if h.slots * R > s.acc_words:
+            raise PimError(f"{h.name}: {h.slots} tiles per bank × {R} rows exceed soc.acc_words = {s.acc_words}")
+        out = np.zeros((M, h.slots * p.banks * g.C), dtype=np.int64)
+        for mt0 in range(0, mt_all, mt_step):
+            mt1 = min(mt_all, mt0 + mt_step)
+            acc.write(Mem.A, 0, g.pack_a(a[mt0 * R:mt1 * R]))
+            for b in range(p.banks):
+                nt = len(range(b, h.tiles, p.banks))
+                if not nt:
+                    continue
+                acc.run(mt1 - mt0, nt, K, w_base=b * p.rows + h.base, w_pim=True)
+                words = g.unpack_words(acc.read(Mem.ACC, 0, (mt1 - mt0) * nt * R), Mem.ACC)
+                tiles = words.reshape(mt1 - mt0, nt, R, g.C)
+                for j in range(nt):
+                    t = b + j * p.banks
+                    rows = tiles[:, j].reshape(-1, g.C)[:min(M, mt1 * R) - mt0 * R]
+                    out[mt0 * R:mt0 * R + len(rows), t * g.C:(t + 1) * g.C] = rows
+        acc.stats.gemm_macs += M * K * h.n
+        return out[:, :h.n]
