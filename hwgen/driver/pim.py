@@ -25,7 +25,7 @@ import numpy as np
 
 from ..golden.pim import BACC, DOT, pack_elements
 from ..numerics import Format, parse_format, wrap_signed
-from ..soc.pim_device import fmt_code
+from ..memory.pim import fmt_code
 from ..soc.protocol import GEMV_ASYNC, GEMV_FORMAT, Cmd, Mem
 
 __all__ = ["PimError", "PimWeights", "PimKV", "PimDriver"]

@@ -188,7 +188,7 @@ class RequestGen:
     def gemv(self):
         """A GEMV (PIM banks): mostly one whose walk, vector and results fit, sometimes not."""
         from ..golden.pim import DOT
-        from ..soc.pim_device import fmt_code
+        from ..memory.pim import fmt_code
         p = self.geo.pim
         if p is None:   # an accelerator without banks: any payload (UNKNOWN_CMD)
             return "gemv", 0, 0, self._bytes(self._int(0, 24))

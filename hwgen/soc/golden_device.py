@@ -121,7 +121,7 @@ class GoldenDevice:
         tag = 0
         if self._header_ok():   # a WRITE cut short has written what arrived of its payload (not its CRC)
             cmd, tag, mem, _, addr, length = REQ_HEADER.unpack_from(self._buf, 1)
-            if cmd == Cmd.WRITE and mem in self.geo.mems:
+            if cmd == Cmd.WRITE and mem in self.geo.mems and mem != Mem.PIM_OUT:
                 start = 1 + REQ_HEADER.size + 2
                 self._store_bytes(Mem(mem), addr, bytes(self._buf[start:start + length]))
         self._take(len(self._buf))

@@ -87,6 +87,8 @@ class HostLink(wiring.Component):
         ports = {f"mem_{m.name.lower()}": Out(MemPort(max(1, (geo.depth(m) - 1).bit_length()),
                                                      geo.word_bits(m))) for m in geo.mems}
         out_shape = unsigned(soc.out.bits)
+        if geo.pim is not None:
+            from ..memory.pim import GemvArgs   # (memory.pim uses this module's MemPort)
         super().__init__({
             "rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)),
             **ports,

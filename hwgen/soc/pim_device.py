@@ -9,16 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..golden.pim import gemv, gemv_bounds_ok
+from ..memory.pim import GEMV_LATENCY, fmt_code
 from ..numerics import Format
 from .layout import Geometry, pack_words
 from .protocol import Mem
 
-__all__ = ["PimState", "pim_format", "fmt_code"]
-
-
-def fmt_code(fmt: Format) -> int:
-    """A format as a GEMV names it: bits | 0x80 if signed."""
-    return fmt.bits | (0x80 if fmt.signed else 0)
+__all__ = ["PimState", "pim_format"]
 
 
 def pim_format(geo: Geometry, code: int) -> Format | None:
@@ -65,7 +61,6 @@ class PimState:
 
     def gemv(self, mode, fmt, flags, _reserved, outer, inner, base, ostride, nstride, vec_base, out_base) -> int | None:
         """Run one GEMV in every bank; its cycles, or None if its arguments are refused."""
-        from ..memory.pim import GEMV_LATENCY
         p = self.p
         f = pim_format(self.geo, fmt)
         if not gemv_bounds_ok(mode=mode, fmt=f, outer=outer, inner=inner, base=base, ostride=ostride,

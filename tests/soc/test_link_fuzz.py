@@ -7,7 +7,7 @@ tests use); ``make fuzz`` runs 10^5 frames per engine. Replay a failure with HWG
 import numpy as np
 import pytest
 
-from hwgen.config import ArrayConfig, HwgenConfig, PEConfig, SocConfig
+from hwgen.config import ArrayConfig, HwgenConfig, PEConfig, PimConfig, SocConfig
 from hwgen.numerics import parse_format
 from hwgen.sim.linkfuzz import GENERATORS, LinkMismatch, RequestGen, fuzz_link, split_frames
 from hwgen.sim.native import NativeSim, build_native
@@ -29,6 +29,13 @@ GROUPED_TOP = HwgenConfig(name="drv_lut_grp", array=ArrayConfig(                
     rows=2, cols=3, kind="lut", dequant="group", pe=PEConfig(w=parse_format("int4"), acc=40)),
     soc=SocConfig(a_words=32, w_words=64, acc_words=32, scale_words=16))
 
+#: PIM banks beside a systolic engine that streams its weights from them (2x4 int8: a W word
+#: is a bank word of 4 lanes); one row buffer, so host writes and the engine stall the GEMV
+PIM_TOP = HwgenConfig(name="fuzz_pim_2x4", array=ArrayConfig(rows=2, cols=4),
+                      soc=SocConfig(a_words=32, w_words=32, acc_words=32, scale_words=4,
+                                    pim=PimConfig(banks=3, rows=32, lanes=4, formats=("int8", "uint4", "int2"),
+                                                  acc=20, row_buffers=1, vec_words=8, out_words=4)))
+
 
 def test_every_command_has_a_generator():
     """A command added to the protocol is fuzzed from its first day, or this fails."""
@@ -37,14 +44,16 @@ def test_every_command_has_a_generator():
     assert all(callable(getattr(gen, name)) for name in GENERATORS.values())
 
 
-@pytest.mark.parametrize("cfg", [OS_TOP, TREE_TOP, LUT_TOP, GROUPED_TOP],
-                         ids=["systolic_os", "adder_tree_ws", "lut", "lut_grouped"])
+@pytest.mark.parametrize("cfg", [OS_TOP, TREE_TOP, LUT_TOP, GROUPED_TOP, PIM_TOP],
+                         ids=["systolic_os", "adder_tree_ws", "lut", "lut_grouped", "pim"])
 def test_rtl_answers_random_streams_like_the_golden_device(cfg, seed):
     stats = fuzz_link(cfg, seed=seed, frames=3000)
     print(stats.as_dict())
     assert stats.frames >= 3000 and stats.responses > 2000
     # the stream reached every command and every kind of answer
     assert {"INFO", "WRITE", "READ", "RUN", "REGS", "SET", "RESET", "WAIT", "unknown"} <= set(stats.cmds)
+    if cfg.soc.pim is not None:
+        assert "GEMV" in stats.cmds
     assert {"OK", "BAD_ARGS", "BAD_HEADER", "BAD_CRC", "UNKNOWN_CMD", "TRUNCATED"} <= set(stats.statuses)
 
 
