@@ -18,7 +18,7 @@ from ..config import PimConfig
 from ..golden.pim import BACC, DOT
 from ..numerics import Format
 from ..soc.arith import times_const
-from ..soc.link import MemPort
+from ..soc.link_parts import MemPort
 
 __all__ = ["GemvArgs", "GEMV_LATENCY", "fmt_code", "GemvBoundsCheck", "PimBanks"]
 

@@ -19,62 +19,11 @@ from .crc import crc16_update
 from .fsm import OneHotFSM
 from .layout import Geometry
 from .protocol import GEMV_FORMAT, READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, SOF_RSP, Cmd, Mem, Reg, Status
+from .link_gemv import GemvControl
+from .link_parts import _ARG_BYTES, COUNTED, MemPort, _any, _by_mem, _bytes, commands, counted
 from .runcheck import RunArgs, RunBoundsCheck, run_args
 
-__all__ = ["HostLink", "MemPort", "RunArgs", "COUNTED", "counted"]
-
-#: the registers that count events, in the order of their counters (:class:`~hwgen.soc.counters.CounterFile`)
-COUNTED = (Reg.CYCLES, Reg.BUSY, Reg.ARRAY, Reg.BYTES_IN, Reg.BYTES_OUT, Reg.FRAMES_BAD, Reg.GARBAGE, Reg.RUNS)
-PIM_COUNTED = (Reg.PIM_BUSY, Reg.PIM_ISSUE, Reg.PIM_STALL, Reg.OVERLAP)
-
-_ARG_BYTES = RUN_FORMAT.size  # the longest argument payload
-
-
-def counted(geo: Geometry) -> tuple[Reg, ...]:
-    """The counting registers of ``geo``'s accelerator (with PIM banks, four more)."""
-    return COUNTED + (PIM_COUNTED if geo.pim is not None else ())
-
-
-def commands(geo: Geometry) -> tuple[Cmd, ...]:
-    """The commands ``geo``'s accelerator knows (GEMV only with PIM banks)."""
-    return tuple(c for c in Cmd if geo.pim is not None or c != Cmd.GEMV)
-
-
-
-
-def _bytes(value):
-    """``value`` zero-extended to whole bytes (a byte is selected from it by index)."""
-    return Cat(value, Const(0, -len(value) % 8))
-
-
-def _any(values):
-    """The OR of ``values``."""
-    values = list(values)
-    out = values[0]
-    for v in values[1:]:
-        out = out | v
-    return out
-
-
-def _by_mem(mem, values: dict):
-    """The value for memory ``mem`` (a frame's field) out of one per memory (the last one's
-    for any other id)."""
-    keys = list(values)
-    out = values[keys[-1]]
-    for mm in reversed(keys[:-1]):
-        out = Mux(mem == mm, values[mm], out)
-    return out
-
-
-def MemPort(addr_bits: int, data_bits: int) -> wiring.Signature:
-    """The link's access to one memory: a write port of byte lanes (``wr_en`` has a bit per
-    byte of the word, the byte is on every lane of ``wr_data``) and a 1-cycle-latency read port."""
-    lanes = -(-data_bits // 8)
-    return wiring.Signature({
-        "wr_addr": Out(addr_bits), "wr_data": Out(8 * lanes), "wr_en": Out(lanes),
-        "rd_addr": Out(addr_bits), "rd_en": Out(1), "rd_data": In(data_bits),
-    })
-
+__all__ = ["HostLink", "MemPort", "RunArgs", "COUNTED", "counted", "commands"]
 
 class HostLink(wiring.Component):
     """Frame engine. REGS answers from a snapshot of the counters (``snap``/``reg_rd_*``)
@@ -280,27 +229,8 @@ class HostLink(wiring.Component):
         # a RUN or a GEMV executes (WAIT)
         rd_busy = any_busy = busy
         if pim:
-            from ..memory.pim import GemvArgs, GemvBoundsCheck
-            gemv_cycles, gcounting, gbusy = Signal(32), Signal(), Signal()
-            m.d.sync += self.gemv_start.eq(0)
-            with m.If(self.gemv_start):
-                m.d.sync += [gemv_cycles.eq(0), gcounting.eq(1)]
-            with m.Elif(gcounting):
-                m.d.sync += gemv_cycles.eq(gemv_cycles + 1)
-                with m.If(self.gemv_done):
-                    m.d.sync += gcounting.eq(0)
-            m.d.sync += gbusy.eq(self.gemv_busy | gcounting | self.gemv_start)
-            rd_busy, any_busy = Signal(name="rd_busy"), Signal(name="any_busy")
-            run_pim = Signal()   # the RUN executing reads its weights from the banks' port A
-            pim_mem = is_mem[Mem.PIM] | is_mem[Mem.PIM_VEC] | is_mem[Mem.PIM_OUT]
-            m.d.comb += [rd_busy.eq(Mux(pim_mem, gbusy | (is_mem[Mem.PIM] & busy & run_pim), busy)),
-                         any_busy.eq(busy | gbusy)]
-            gv = data.View(GemvArgs, args[:GemvArgs.size])
-            m.submodules.gemv_check = gemv_check = GemvBoundsCheck(geo.pim)
-            m.d.comb += gemv_check.args.eq(gv)
-            g_bad, g_busy, g_go = Signal(name="g_bad"), Signal(name="g_busy"), Signal(name="g_go")
-            m.d.sync += [g_bad.eq(~gemv_check.ok), g_busy.eq(gemv_check.ok & gbusy),
-                         g_go.eq(gemv_check.ok & ~gbusy)]
+            gemv = GemvControl(m, self, args, is_mem, busy)
+            rd_busy, any_busy, run_pim = gemv.rd_busy, gemv.any_busy, gemv.run_pim
 
         run = data.View(run_args(geo), args[:run_args(geo).size])
         m.submodules.run_check = run_check = RunBoundsCheck(geo)
@@ -534,35 +464,10 @@ class HostLink(wiring.Component):
                     fsm.goto("RUN_CHECK")
                 if pim:
                     with m.If(is_cmd[Cmd.GEMV]):
-                        m.d.comb += gemv_check.start.eq(1)
+                        m.d.comb += gemv.check.start.eq(1)
                         fsm.goto("GEMV_CHECK")
             if pim:
-                with fsm.state("GEMV_CHECK"):
-                    with m.If(~gemv_check.busy):
-                        fsm.goto("GEMV_DECIDE")
-                with fsm.state("GEMV_DECIDE"):
-                    w_rsp_len.set(Mux(gv.flags[1], 0, 4))
-                    w_have.set(1)
-                    w_bsel.set(1)
-                    with m.If(g_bad):
-                        w_status.set(Status.BAD_ARGS)
-                        fsm.goto("ERR")
-                    with m.If(g_busy):
-                        w_status.set(Status.BUSY)
-                        fsm.goto("ERR")
-                    with m.If(g_go):
-                        m.d.sync += [self.gemv_start.eq(1), self.gemv_args.eq(gv)]
-                        with m.If(gv.flags[1]):   # asynchronous: answer now, WAIT answers later
-                            fsm.goto("TX_SOF")
-                        with m.Else():
-                            fsm.goto("GEMV_RUNNING")
-                with fsm.state("GEMV_RUNNING"):   # a synchronous GEMV until it is done
-                    w_rsp_len.set(4)
-                    w_have.set(1)
-                    w_bsel.set(1)
-                    with m.If(~gcounting & ~self.gemv_start):
-                        m.d.comb += [reg_value.eq(gemv_cycles), load_reg.eq(1)]
-                        fsm.goto("TX_SOF")
+                gemv.states(fsm, w_status, w_rsp_len, w_have, w_bsel, reg_value, load_reg)
             with fsm.state("RUN_CHECK"):   # (busy from the cycle after start); the decision's flags are
                 with m.If(~run_check.busy):  # registered from the verdict as RUN_DECIDE is entered
                     fsm.goto("RUN_DECIDE")
@@ -597,7 +502,7 @@ class HostLink(wiring.Component):
                 # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
                 done = ~counting & ~self.run_start
                 if pim:   # a WAIT waits for the GEMV too
-                    done = done & (~is_cmd[Cmd.WAIT] | (~gcounting & ~self.gemv_start))
+                    done = done & (~is_cmd[Cmd.WAIT] | ~gemv.running)
                 with m.If(done):
                     m.d.comb += load_cycles.eq(1)
                     fsm.goto("TX_SOF")
@@ -618,7 +523,7 @@ class HostLink(wiring.Component):
                         fsm.goto("REG_WAIT")
                 if pim:   # a WAIT's second word: the last GEMV's cycles
                     with m.If(is_cmd[Cmd.WAIT]):
-                        m.d.comb += [reg_value.eq(gemv_cycles), load_reg.eq(1)]
+                        m.d.comb += [reg_value.eq(gemv.cycles), load_reg.eq(1)]
                         fsm.goto("TX_PAY")
                     counter_or_own(m.Elif)
                 else:
