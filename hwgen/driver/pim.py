@@ -28,7 +28,7 @@ from ..numerics import Format, parse_format, wrap_signed
 from ..memory.pim import fmt_code
 from ..soc.protocol import GEMV_ASYNC, GEMV_FORMAT, Cmd, Mem
 
-__all__ = ["PimError", "PimWeights", "PimKV", "PimDriver"]
+__all__ = ["PimError", "PimWeights", "PimKV", "PimDriver", "EngineJob"]
 
 
 class PimError(ValueError):
@@ -248,18 +248,38 @@ class PimDriver:
             if s < h.seqs:
                 self._write_vec(b, vecs[s])
 
-    def scores(self, h: PimKV, q: np.ndarray) -> np.ndarray:
-        """``q · Kᵀ`` for every sequence: q (seqs, heads, head_dim) int8, heads a multiple of
-        kv_heads (grouped-query); returns (seqs, heads, length) exact sums."""
+    def _gemv_fill(self, fill, *args) -> None:
+        """A GEMV. With ``fill`` (the sub-batch interleaving), ``fill()`` first returns the next
+        :class:`EngineJob` of other work with its operands written (or None); the GEMV and that
+        RUN then start back to back, both asynchronous, and execute at the same time; WAIT
+        answers when both are done, and the job's results are read."""
+        if fill is None:
+            self.gemv_cmd(*args)
+            return
+        job = fill()
+        self.gemv_cmd(*args, wait=False)
+        if job is not None:
+            job.launch()
+        self.acc.wait()
+        if job is not None:
+            job.collect()
+
+    def scores(self, h: PimKV, q: np.ndarray, length: int | None = None, fill=None) -> np.ndarray:
+        """``q · Kᵀ`` for every sequence over the first ``length`` positions (all: None): q
+        (seqs, heads, head_dim) int8, heads a multiple of kv_heads (grouped-query); returns
+        (seqs, heads, length) exact sums. ``fill``: called while each GEMV executes (it may
+        run engine work: the sub-batch interleaving)."""
         self._check(h, PimKV)
         p = self.p
         q = np.asarray(q, dtype=np.int64)
         if q.ndim != 3 or q.shape[0] != h.seqs or q.shape[2] != h.head_dim or q.shape[1] % h.kv_heads:
             raise PimError(f"{h.name}: q must be (seqs, heads, head_dim) = ({h.seqs}, a multiple of {h.kv_heads}, "
                            f"{h.head_dim}), got {q.shape}")
-        if not h.length:
-            raise PimError(f"{h.name}: the cache is empty")
-        heads, rep, T = q.shape[1], q.shape[1] // h.kv_heads, h.length
+        T = h.length if length is None else length
+        if not 1 <= T <= h.length:
+            raise PimError(f"{h.name}: the cache holds {h.length} positions; scores over {T} asked"
+                           if h.length else f"{h.name}: the cache is empty")
+        heads, rep = q.shape[1], q.shape[1] // h.kv_heads
         if heads * h.hs > p.vec_words:
             raise PimError(f"{h.name}: {heads} heads × {h.hs} words exceed soc.pim.vec_words = {p.vec_words}")
         out = np.zeros((h.seqs, heads, T), dtype=np.int64)
@@ -270,23 +290,23 @@ class PimDriver:
                 for t0 in range(0, T, per_out):
                     t1 = min(T, t0 + per_out)
                     base = h.k_base + slot * h.slot_words + (t0 * h.kv_heads + hd // rep) * h.hs
-                    self.gemv_cmd(DOT, Format(8), t1 - t0, h.hs, base, h.kv_heads * h.hs, 1, vec_base=hd * h.hs)
+                    self._gemv_fill(fill, DOT, Format(8), t1 - t0, h.hs, base, h.kv_heads * h.hs, 1, hd * h.hs)
                     for b in range(p.banks):
                         s = slot * p.banks + b
                         if s < h.seqs:
                             out[s, hd, t0:t1] = self._read_out(b, -(-(t1 - t0) // p.lanes)).reshape(-1)[:t1 - t0]
         return out
 
-    def context(self, h: PimKV, probs: np.ndarray) -> np.ndarray:
-        """``p · V`` for every sequence: probs (seqs, heads, length) int8; returns
-        (seqs, heads, head_dim) exact sums."""
+    def context(self, h: PimKV, probs: np.ndarray, fill=None) -> np.ndarray:
+        """``p · V`` for every sequence over the first ``length`` positions: probs (seqs, heads,
+        length) int8, length ≤ the cache's; returns (seqs, heads, head_dim) exact sums."""
         self._check(h, PimKV)
         p = self.p
         pr = np.asarray(probs, dtype=np.int64)
-        T = h.length
-        if pr.ndim != 3 or pr.shape[0] != h.seqs or pr.shape[2] != T or pr.shape[1] % h.kv_heads:
+        T = pr.shape[2] if pr.ndim == 3 else 0
+        if pr.ndim != 3 or pr.shape[0] != h.seqs or not 1 <= T <= h.length or pr.shape[1] % h.kv_heads:
             raise PimError(f"{h.name}: probs must be (seqs, heads, length) = ({h.seqs}, a multiple of "
-                           f"{h.kv_heads}, {T}), got {pr.shape}")
+                           f"{h.kv_heads}, 1..{h.length}), got {pr.shape}")
         try:
             Format(8).check(pr, "probs")
         except ValueError as e:
@@ -305,7 +325,7 @@ class PimDriver:
                 vecs[:, :T] = pr[:, hd]
                 self._per_bank_vectors(h, slot, vecs.reshape(h.seqs, pw, p.lanes))
                 base = h.v_base + slot * h.slot_words + (hd // rep) * h.hs
-                self.gemv_cmd(BACC, Format(8), h.hs, T, base, 1, h.kv_heads * h.hs)
+                self._gemv_fill(fill, BACC, Format(8), h.hs, T, base, 1, h.kv_heads * h.hs)
                 for b in range(p.banks):
                     s = slot * p.banks + b
                     if s < h.seqs:
@@ -316,6 +336,19 @@ class PimDriver:
     def gemm(self, a: np.ndarray, h: PimWeights) -> np.ndarray:
         """``a @ W`` on the engine, its weight stream read from the banks (RUN_W_PIM): one RUN
         per bank and block of A rows; only A crosses the link."""
+        steps = self.gemm_jobs(a, h)
+        try:
+            job = next(steps)
+            while True:
+                job.run()
+                job = steps.send(None)
+        except StopIteration as e:
+            return e.value
+
+    def gemm_jobs(self, a: np.ndarray, h: PimWeights):
+        """:meth:`gemm` as a generator of :class:`EngineJob` (one RUN each); whoever drives it
+        runs each job (prepare, launch, collect) before resuming it, and may run a bank GEMV
+        between a job's launch and its collection. Returns the result."""
         self._check(h, PimWeights)
         acc, g = self.acc, self.acc.geo
         pe, p = acc.cfg.array.pe, self.p
@@ -336,24 +369,53 @@ class PimDriver:
         M, K = a.shape
         if K > s.a_words:
             raise PimError(f"{h.name}: K = {K} beats exceed soc.a_words = {s.a_words}")
-        mt_all = -(-M // R)
-        mt_step = max(1, min(s.a_words // K, s.acc_words // (h.slots * R)))
         if h.slots * R > s.acc_words:
             raise PimError(f"{h.name}: {h.slots} tiles per bank × {R} rows exceed soc.acc_words = {s.acc_words}")
+        mt_all = -(-M // R)
+        mt_step = max(1, min(s.a_words // K, s.acc_words // (h.slots * R)))
         out = np.zeros((M, h.slots * p.banks * g.C), dtype=np.int64)
         for mt0 in range(0, mt_all, mt_step):
             mt1 = min(mt_all, mt0 + mt_step)
-            acc.write(Mem.A, 0, g.pack_a(a[mt0 * R:mt1 * R]))
+            a_words = g.pack_a(a[mt0 * R:mt1 * R])
             for b in range(p.banks):
                 nt = len(range(b, h.tiles, p.banks))
-                if not nt:
-                    continue
-                acc.run(mt1 - mt0, nt, K, w_base=b * p.rows + h.base, w_pim=True)
-                words = g.unpack_words(acc.read(Mem.ACC, 0, (mt1 - mt0) * nt * R), Mem.ACC)
-                tiles = words.reshape(mt1 - mt0, nt, R, g.C)
-                for j in range(nt):
-                    t = b + j * p.banks
-                    rows = tiles[:, j].reshape(-1, g.C)[:min(M, mt1 * R) - mt0 * R]
-                    out[mt0 * R:mt0 * R + len(rows), t * g.C:(t + 1) * g.C] = rows
+                if nt:
+                    yield EngineJob(self.acc, a_words if b == 0 else None, (mt1 - mt0, nt, K, b * p.rows + h.base),
+                                    out, (mt0, mt1, b, M))
         acc.stats.gemm_macs += M * K * h.n
         return out[:, :h.n]
+
+
+class EngineJob:
+    """One RUN of a resident-weight GEMM (:meth:`PimDriver.gemm_jobs`): ``prepare`` writes its
+    A operand (the block's first RUN only), ``launch`` starts it (asynchronously unless
+    ``wait``), ``collect`` reads its results after the device's WAIT."""
+
+    def __init__(self, acc, a_words: bytes | None, shape: tuple, out: np.ndarray, where: tuple):
+        self.acc, self.a_words, self.shape, self.out, self.where = acc, a_words, shape, out, where
+
+    def prepare(self) -> None:
+        if self.a_words is not None:
+            self.acc.write(Mem.A, 0, self.a_words)
+
+    def launch(self, wait: bool = False) -> None:
+        m_tiles, n_tiles, k, w_base = self.shape
+        self.acc.run(m_tiles, n_tiles, k, w_base=w_base, w_pim=True, wait=wait)
+
+    def collect(self) -> None:
+        g, p = self.acc.geo, self.acc.geo.pim
+        R, C = g.R, g.C
+        m_tiles, nt, _, _ = self.shape
+        mt0, mt1, b, M = self.where
+        words = g.unpack_words(self.acc.read(Mem.ACC, 0, m_tiles * nt * R), Mem.ACC)
+        tiles = words.reshape(m_tiles, nt, R, C)
+        for j in range(nt):
+            t = b + j * p.banks
+            rows = tiles[:, j].reshape(-1, C)[:min(M, mt1 * R) - mt0 * R]
+            self.out[mt0 * R:mt0 * R + len(rows), t * C:(t + 1) * C] = rows
+
+    def run(self) -> None:
+        """The whole job, synchronously."""
+        self.prepare()
+        self.launch(wait=True)
+        self.collect()
