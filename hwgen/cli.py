@@ -133,6 +133,18 @@ def _cmd_run_llm(args) -> int:
     from .config import load
     from .llm.run import format_llm, run_llm
     hw = load(args.file)
+    if args.batch is not None:
+        from .llm.run_batch import format_llm_batch, run_llm_batch
+        r = run_llm_batch(hw, batch=args.batch, mode=args.mode, weights=Path(args.weights) if args.weights else None,
+                          layers=args.layers, prompt_len=args.prompt_len, decode=args.decode,
+                          transport=args.transport, scheme=args.scheme, group=args.group, seed=args.seed,
+                          boards=Path(args.boards) if args.boards else None, log=print)
+        print(format_llm_batch(r))
+        if args.output:
+            import json
+            Path(args.output).write_text(json.dumps(r, indent=1, default=float) + "\n")
+            print(f"wrote {args.output}")
+        return 0 if r["exact"] else 1
     r = run_llm(hw, weights=Path(args.weights) if args.weights else None, layers=args.layers,
                 prompt_len=args.prompt_len, decode=args.decode, transport=args.transport, scheme=args.scheme,
                 group=args.group, seed=args.seed, boards=Path(args.boards) if args.boards else None, log=print)
@@ -227,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     ll.add_argument("--group", type=_int_range(1), default=128, help="group size for int4/int2/ternary")
     ll.add_argument("--transport", default="verilator", help="golden, verilator or serial:PORT[@BAUD]")
     ll.add_argument("--seed", type=_int_range(0), help="seed of the inputs (and of the random model); printed")
+    ll.add_argument("--batch", type=_int_range(1),
+                    help="decode this many sequences together with the weights and KV caches resident in the PIM "
+                         "banks (soc.pim; docs/pim.md)")
+    ll.add_argument("--mode", default="interleave", choices=["npu", "pim", "interleave"],
+                    help="with --batch: attention on the engine (npu), in the banks (pim), or in the banks with "
+                         "sub-batches interleaved with the engine's projections (interleave)")
     ll.add_argument("--output", metavar="FILE", help="also write the report as JSON")
     ll.add_argument("--boards", metavar="FILE",
                     help="board builds to project onto: bench/results/boards.json of `make boards` or a "

@@ -240,6 +240,31 @@ class PimDriver:
                 self.acc.write(Mem.PIM, addr, x.astype(np.int8).tobytes())
         h.length += 1
 
+    def kv_load(self, h: PimKV, k: np.ndarray, v: np.ndarray) -> None:
+        """Fill an empty cache with ``T`` positions at once: ``k``, ``v`` (seqs, T, kv_heads,
+        head_dim) int8 (one WRITE per sequence and K/V: a prompt's keys, or a benchmark's)."""
+        self._check(h, PimKV)
+        p = self.p
+        k, v = np.asarray(k, dtype=np.int64), np.asarray(v, dtype=np.int64)
+        T = k.shape[1] if k.ndim == 4 else 0
+        shape = (h.seqs, T, h.kv_heads, h.head_dim)
+        for what, x in (("k", k), ("v", v)):
+            if x.shape != shape or not T:
+                raise PimError(f"{h.name}: {what} must be (seqs, positions, kv_heads, head_dim) = "
+                               f"({h.seqs}, T, {h.kv_heads}, {h.head_dim}), got {x.shape}")
+            try:
+                Format(8).check(x, what)
+            except ValueError as e:
+                raise PimError(f"{h.name}: {e}") from None
+        if h.length or T > h.max_len:
+            raise PimError(f"{h.name}: kv_load fills an empty cache of {h.max_len} positions; it holds {h.length}, "
+                           f"{T} given")
+        for s in range(h.seqs):
+            bank, slot = s % p.banks, s // p.banks
+            for base, x in ((h.k_base, k[s]), (h.v_base, v[s])):
+                self.acc.write(Mem.PIM, bank * p.rows + base + slot * h.slot_words, x.astype(np.int8).tobytes())
+        h.length = T
+
     def _per_bank_vectors(self, h: PimKV, slot: int, vecs: np.ndarray) -> None:
         """Sequence (bank, slot)'s vector words ``vecs[s]`` into each bank's buffer."""
         p = self.p
@@ -249,20 +274,25 @@ class PimDriver:
                 self._write_vec(b, vecs[s])
 
     def _gemv_fill(self, fill, *args) -> None:
-        """A GEMV. With ``fill`` (the sub-batch interleaving), ``fill()`` first returns the next
-        :class:`EngineJob` of other work with its operands written (or None); the GEMV and that
-        RUN then start back to back, both asynchronous, and execute at the same time; WAIT
-        answers when both are done, and the job's results are read."""
+        """A GEMV. With ``fill`` (the sub-batch interleaving), other work runs on the engine
+        while it executes: ``fill()`` returns the next :class:`EngineJob` with its operands
+        written (or None). The GEMV starts asynchronously, then jobs run (each RUN answers when
+        it is done, with its cycles) while the GEMV has cycles left by that count (its own is
+        exact); then WAIT answers when the GEMV is done."""
         if fill is None:
             self.gemv_cmd(*args)
             return
+        from ..memory.pim import GEMV_LATENCY
         job = fill()
         self.gemv_cmd(*args, wait=False)
-        if job is not None:
-            job.launch()
-        self.acc.wait()
-        if job is not None:
+        left = args[2] * args[3] + GEMV_LATENCY
+        while job is not None:
+            left -= job.launch(wait=True)
             job.collect()
+            if left <= 0:
+                break
+            job = fill()
+        self.acc.wait()
 
     def scores(self, h: PimKV, q: np.ndarray, length: int | None = None, fill=None) -> np.ndarray:
         """``q · Kᵀ`` for every sequence over the first ``length`` positions (all: None): q
@@ -398,9 +428,10 @@ class EngineJob:
         if self.a_words is not None:
             self.acc.write(Mem.A, 0, self.a_words)
 
-    def launch(self, wait: bool = False) -> None:
+    def launch(self, wait: bool = False) -> int | None:
+        """Start the RUN; with ``wait``, its cycles when it is done."""
         m_tiles, n_tiles, k, w_base = self.shape
-        self.acc.run(m_tiles, n_tiles, k, w_base=w_base, w_pim=True, wait=wait)
+        return self.acc.run(m_tiles, n_tiles, k, w_base=w_base, w_pim=True, wait=wait)
 
     def collect(self) -> None:
         g, p = self.acc.geo, self.acc.geo.pim

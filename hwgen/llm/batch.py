@@ -57,6 +57,11 @@ class IntOps:
         """(rows, heads, length): q (rows, heads, head_dim) · the first ``length`` keys."""
         raise NotImplementedError
 
+    def load(self, layer: int, rows: slice, k: np.ndarray, v: np.ndarray) -> None:
+        """Fill empty caches of sequences ``rows`` with T positions: (rows, T, kv_heads, head_dim)."""
+        for t in range(k.shape[1]):
+            self.append(layer, rows, k[:, t], v[:, t])
+
     def context(self, layer: int, rows: slice, p: np.ndarray, fill=None) -> np.ndarray:
         """(rows, heads, head_dim): p (rows, heads, length) int8 · the first ``length`` values."""
         raise NotImplementedError
@@ -145,6 +150,12 @@ class AcceleratorOps(IntOps):
         else:
             self.acc.pim.kv_append(self.kv[layer][rows.start, rows.stop], k, v)
 
+    def load(self, layer, rows, k, v):
+        if self.mode == "npu":
+            self.ref.load(layer, rows, k, v)
+        else:
+            self.acc.pim.kv_load(self.kv[layer][rows.start, rows.stop], k, v)
+
     def scores(self, layer, rows, q, length, fill=None):
         if self.mode != "npu":
             return self.acc.pim.scores(self.kv[layer][rows.start, rows.stop], q, length=length, fill=fill)
@@ -216,13 +227,29 @@ class BatchDecoder:
         self.v_scale = [np.zeros(shape, np.float32) for _ in weights]
         self.pos = 0
 
+    def preload(self, length: int, seed: int) -> None:
+        """Start at position ``length`` with every cache holding ``length`` random positions
+        (int8 codes, scales like a layer's): to time a decode step deep into a context without
+        running the steps before it. Deterministic in ``seed``."""
+        if self.pos or not 0 < length < self.max_len:
+            raise LLMError(f"preload needs fresh caches and 0 < length < max_len = {self.max_len}, got {length}")
+        rng = np.random.default_rng(seed)
+        c = self.cfg
+        for li in range(len(self.w)):
+            k, v = (rng.integers(-127, 128, size=(self.batch, length, c.n_kv_heads, c.head_dim)) for _ in range(2))
+            self.k_scale[li][:, :length] = rng.uniform(0.01, 0.05, size=(self.batch, length, c.n_kv_heads))
+            self.v_scale[li][:, :length] = rng.uniform(0.01, 0.05, size=(self.batch, length, c.n_kv_heads))
+            for r in self.split:
+                self.ops.load(li, r, k[r], v[r])
+        self.pos = length
+
     def _linear(self, li: int, name: str, x: np.ndarray) -> np.ndarray:
         qw = self.q[li][name]
         xq, xs = quantize_activations(x)
         parts = yield from self.ops.proj(li, name, xq.astype(np.int64))
         y = np.zeros(parts[0].shape, np.float32)
         for gi, p in enumerate(parts):
-            y += p.astype(np.float32) * qw.scales[:, gi][None, :]
+            y += np.ascontiguousarray(p, dtype=np.int64).astype(np.float32) * qw.scales[:, gi][None, :]
         return y * xs[:, None]
 
     def _pre(self, li: int, rows: slice, x: np.ndarray):
@@ -247,7 +274,8 @@ class BatchDecoder:
         length = self.pos + 1
         rep = c.n_heads // c.n_kv_heads
         qq, qs = quantize_rows(q)
-        s_int = self.ops.scores(li, rows, qq, length, fill)                                   # (n, H, T)
+        # (integers from either path, C-ordered: NumPy's float reductions depend on the layout)
+        s_int = np.ascontiguousarray(self.ops.scores(li, rows, qq, length, fill), dtype=np.int64)   # (n, H, T)
         ks = np.repeat(self.k_scale[li][rows, :length], rep, axis=2).transpose(0, 2, 1)       # (n, H, T)
         scores = s_int.astype(np.float32) * qs[:, :, None] * ks / np.float32(np.sqrt(c.head_dim))
         scores = scores - scores.max(axis=-1, keepdims=True)
@@ -255,7 +283,7 @@ class BatchDecoder:
         p = (p / p.sum(axis=-1, keepdims=True)).astype(np.float32)
         vs = np.repeat(self.v_scale[li][rows, :length], rep, axis=2).transpose(0, 2, 1)
         pq, ps = quantize_rows(p * vs)                                                        # 0..127 (p·s_v ≥ 0)
-        ctx = self.ops.context(li, rows, pq, fill)                                            # (n, H, hd)
+        ctx = np.ascontiguousarray(self.ops.context(li, rows, pq, fill), dtype=np.int64)       # (n, H, hd)
         return (ctx.astype(np.float32) * ps[:, :, None]).reshape(q.shape[0], c.dim)
 
     def _post(self, li: int, x: np.ndarray, att: np.ndarray):

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Batched decode of the d = 256 block with PIM banks (issue 19): three modes side by side,
+from the Verilated accelerator's own counters.
+
+* ``npu``: the engine does everything: the projections stream the resident weights from the
+  banks (RUN_W_PIM) and attention runs as engine GEMMs whose K/V operands cross the link;
+* ``pim``, one row buffer: attention as bank GEMVs (q·Kᵀ dot, p·V broadcast-accumulate) over
+  the resident int8 KV caches, after the projections (NeuPIMs' blocked mode);
+* ``interleave``, two row buffers: the batch split in two, one half's attention GEMVs started
+  together with the other half's engine RUNs (NeuPIMs' sub-batch interleaving).
+
+For each batch B and context T the caches are preloaded with T positions (random int8 K/V;
+the cycles do not depend on the values) and one decode step of one layer runs; its result is
+checked bit for bit against the NumPy reference. The device counters give the engine's busy
+cycles, the GEMVs', the cycles both ran, the GEMV stalls; a step's compute time is their
+union (busy + GEMV busy − both). The projection onto the ULX3S uses the clock of its PIM
+build (``bench/results/boards.json``) when there is one, else 50 MHz, and a 1 Mbaud UART.
+
+    python bench/pim_decode.py            # B = 1, 4, 16, 32; T = 64, 256 (~20 min)
+    python bench/pim_decode.py --quick    # B = 1, 4; T = 64
+
+Writes ``bench/results/pim_decode.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from hwgen.config import load
+from hwgen.driver import Accelerator
+from hwgen.fpga.measured import board_clock, packaged
+from hwgen.llm.batch import AcceleratorOps, BatchDecoder, ReferenceOps, halves, quantize_model
+from hwgen.llm.model import LlamaConfig, random_weights
+from hwgen.report import table
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "pim_llm.yaml"
+#: mode → the row buffers it runs with
+MODES = {"npu": 2, "pim": 1, "interleave": 2}
+BAUD = 1_000_000
+
+
+def configs(max_ctx: int, batch: int):
+    """The example's accelerator with banks deep enough for a layer's weights and ``batch``
+    caches of ``max_ctx`` positions, one per row-buffer count (simulated; the board build is
+    the example itself)."""
+    base = load(EXAMPLE)
+    m = LlamaConfig()
+    p = base.soc.pim
+    slots = 2 * -(-batch // (2 * p.banks))          # each half of an interleaved batch has its own slots
+    words = 12_000 + 2 * slots * (max_ctx + 1) * m.n_kv_heads * m.head_dim // p.lanes
+    rows = 1 << max(words - 1, 1).bit_length()
+    out = {}
+    for rb in (1, 2):
+        pim = dataclasses.replace(p, rows=rows, row_buffers=rb)
+        out[rb] = dataclasses.replace(base, name=f"pim_bench_r{rows}_rb{rb}",
+                                      soc=dataclasses.replace(base.soc, pim=pim))
+    return out
+
+
+def step(hw, mode: str, batch: int, ctx: int, seed: int) -> dict:
+    model = dataclasses.replace(LlamaConfig(), max_seq=ctx + 1)
+    weights = random_weights(model, seed, 1)
+    qws = quantize_model(weights, "int8", 128)
+    x = np.random.default_rng(seed + 1).normal(size=(batch, model.dim)).astype(np.float32)
+    ref = BatchDecoder(model, weights, ReferenceOps(model, qws, batch, ctx + 1), qws, batch, ctx + 1)
+    ref.preload(ctx, seed + 2)
+    want = ref.step(x)
+    split = halves(batch, mode)
+    t0 = time.monotonic()
+    with Accelerator.open(hw, "verilator") as acc:
+        dev = BatchDecoder(model, weights, AcceleratorOps(acc, model, qws, batch, ctx + 1, mode, split), qws, batch,
+                           ctx + 1, split=split)
+        dev.preload(ctx, seed + 2)
+        acc.reset()
+        s0 = dict(acc.stats.__dict__)
+        got = dev.step(x)
+        s1 = dict(acc.stats.__dict__)
+        r = acc.regs()
+    c = {k: r[k] for k in ("busy", "pim_busy", "overlap", "pim_stall", "pim_issue", "array")}
+    c["cycles"] = c["busy"] + c["pim_busy"] - c["overlap"]
+    c["link_bytes"] = (s1["link_bytes_out"] - s0["link_bytes_out"]) + (s1["link_bytes_in"] - s0["link_bytes_in"])
+    return {"mode": mode, "row_buffers": hw.soc.pim.row_buffers, "batch": batch, "context": ctx,
+            "exact": bool(np.array_equal(got, want)), **c, "wall_s": round(time.monotonic() - t0, 1)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="B = 1, 4 and T = 64 only")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "pim_decode.json"))
+    args = ap.parse_args(argv)
+    batches, contexts = ([1, 4], [64]) if args.quick else ([1, 4, 16, 32], [64, 256])
+    cfgs = configs(max(contexts), max(batches))
+    rows = []
+    for ctx in contexts:
+        for b in batches:
+            for mode, rb in MODES.items():
+                r = step(cfgs[rb], mode, b, ctx, args.seed)
+                rows.append(r)
+                print(f"T={ctx} B={b} {mode}: {r['cycles']:,} cycles, {r['link_bytes']:,} link bytes, "
+                      f"exact {r['exact']} ({r['wall_s']} s)", flush=True)
+    board = board_clock(load(EXAMPLE), packaged())
+    mhz = board[1] if board else 50.0
+    for r in rows:
+        compute, link = r["cycles"] / (mhz * 1e6), r["link_bytes"] * 10 / BAUD
+        r.update(compute_ms=compute * 1e3, link_ms=link * 1e3, tokens_per_s=r["batch"] / max(compute, link),
+                 tokens_per_s_compute=r["batch"] / compute)
+    out = []
+    for ctx in contexts:
+        for b in batches:
+            by = {r["mode"]: r for r in rows if r["context"] == ctx and r["batch"] == b}
+            out.append([ctx, b, *(f"{by[m]['cycles']:,}" for m in MODES), f"{by['interleave']['overlap']:,}",
+                        f"{by['pim']['pim_stall']:,}",
+                        f"{by['npu']['cycles'] / by['interleave']['cycles']:.2f}x",
+                        f"{by['pim']['cycles'] / by['interleave']['cycles']:.2f}x",
+                        f"{by['interleave']['tokens_per_s_compute']:,.0f}", f"{by['interleave']['tokens_per_s']:.2f}",
+                        "yes" if all(by[m]["exact"] for m in MODES) else "NO"])
+    print(table(["T", "B", "npu cycles", "pim 1-rb cycles", "interleave 2-rb cycles", "overlap", "1-rb stalls",
+                 "npu/interleave", "pim/interleave", "tok/s compute", f"tok/s @{BAUD // 1000} kbaud", "exact"],
+                out, align="rrrrrrrrrrrl"))
+    doc = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                       "loadavg": [round(x, 2) for x in os.getloadavg()]},
+           "clock": {"mhz": mhz, "source": board[0] if board else "50 MHz (no ULX3S PIM build recorded)"},
+           "baud": BAUD, "model": LlamaConfig().__dict__, "weights": "int8 per channel, resident", "rows": rows}
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {args.output}")
+    return 0 if all(r["exact"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
