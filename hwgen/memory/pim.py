@@ -257,7 +257,8 @@ class PimBanks(wiring.Component):
         a_addr = Mux(self.host.rd_en, self.host.rd_addr[:lr], a_addr)
         a_addr = Mux(host_wr, self.host.wr_addr[:lr], a_addr)
         a_addr_s = _sig(m, a_addr, "port_a_addr")
-        a_rd_en = self.host.rd_en | self.npu_rd_en | (issue if p.row_buffers == 1 else 0)
+        # (enabled in write cycles too: a block RAM port has one clock enable for both)
+        a_rd_en = host_wr | self.host.rd_en | self.npu_rd_en | (issue if p.row_buffers == 1 else 0)
         wr_bank = self.host.wr_addr[lr:]
         v_addr_s = _sig(m, Mux(self.vec.wr_en.any(), self.vec.wr_addr[:lv], self.vec.rd_addr[:lv]), "vec_a_addr")
         v_wr_bank = self.vec.wr_addr[lv:]
@@ -275,7 +276,11 @@ class PimBanks(wiring.Component):
         for b in range(B):
             mine = (wr_bank == b) if B > 1 else Const(1)
             # data: port A read-write, port B the GEMV's
-            mem = Memory(shape=unsigned(8 * L), depth=R, init=[])
+            # no_rw_check: a read of the word being written in the same cycle may return anything
+            # (never happens: port A's users are exclusive, the GEMV never reads a word the host
+            # writes); without it yosys keeps port B's read-before-write order against port A's
+            # write, which no block RAM offers, by duplicating the memory
+            mem = Memory(shape=unsigned(8 * L), depth=R, init=[], attrs={"no_rw_check": 1})
             m.submodules[f"bank{b}"] = mem
             wp, rp = mem.write_port(granularity=8), mem.read_port(transparent_for=())
             m.d.comb += [wp.addr.eq(a_addr_s), wp.data.eq(self.host.wr_data), wp.en.eq(Mux(mine, self.host.wr_en, 0)),
@@ -288,13 +293,13 @@ class PimBanks(wiring.Component):
             else:
                 g_word = rp.data
             # vector: port A the host's, port B the GEMV's
-            vmem = Memory(shape=unsigned(8 * L), depth=V, init=[])
+            vmem = Memory(shape=unsigned(8 * L), depth=V, init=[], attrs={"no_rw_check": 1})
             m.submodules[f"vec{b}"] = vmem
             vwp, vrp, vgp = (vmem.write_port(granularity=8), vmem.read_port(transparent_for=()),
                              vmem.read_port(transparent_for=()))
             vmine = (v_wr_bank == b) | (v_wr_bank == B)
             m.d.comb += [vwp.addr.eq(v_addr_s), vwp.data.eq(self.vec.wr_data), vwp.en.eq(Mux(vmine, self.vec.wr_en, 0)),
-                         vrp.addr.eq(v_addr_s), vrp.en.eq(self.vec.rd_en), vgp.addr.eq(vaddr), vgp.en.eq(issue)]
+                         vrp.addr.eq(v_addr_s), vrp.en.eq(self.vec.rd_en | self.vec.wr_en.any()), vgp.addr.eq(vaddr), vgp.en.eq(issue)]
             v_data.append(vrp.data)
             # the data path
             acc = self._datapath(m, b, g_word, vgp.data, s1, s2, s3, s4, fsel, bacc)
