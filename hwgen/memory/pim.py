@@ -257,8 +257,9 @@ class PimBanks(wiring.Component):
         a_addr = Mux(self.host.rd_en, self.host.rd_addr[:lr], a_addr)
         a_addr = Mux(host_wr, self.host.wr_addr[:lr], a_addr)
         a_addr_s = _sig(m, a_addr, "port_a_addr")
-        # (enabled in write cycles too: a block RAM port has one clock enable for both)
-        a_rd_en = host_wr | self.host.rd_en | self.npu_rd_en | (issue if p.row_buffers == 1 else 0)
+        # (off in write cycles, visibly to yosys: a single-port RAM with no read-during-write,
+        # iCE40's SPRAM, then takes byte-lane writes)
+        a_rd_en = ~host_wr & (self.host.rd_en | self.npu_rd_en | (issue if p.row_buffers == 1 else 0))
         wr_bank = self.host.wr_addr[lr:]
         v_addr_s = _sig(m, Mux(self.vec.wr_en.any(), self.vec.wr_addr[:lv], self.vec.rd_addr[:lv]), "vec_a_addr")
         v_wr_bank = self.vec.wr_addr[lv:]
@@ -299,7 +300,7 @@ class PimBanks(wiring.Component):
                              vmem.read_port(transparent_for=()))
             vmine = (v_wr_bank == b) | (v_wr_bank == B)
             m.d.comb += [vwp.addr.eq(v_addr_s), vwp.data.eq(self.vec.wr_data), vwp.en.eq(Mux(vmine, self.vec.wr_en, 0)),
-                         vrp.addr.eq(v_addr_s), vrp.en.eq(self.vec.rd_en | self.vec.wr_en.any()), vgp.addr.eq(vaddr), vgp.en.eq(issue)]
+                         vrp.addr.eq(v_addr_s), vrp.en.eq(self.vec.rd_en & ~self.vec.wr_en.any()), vgp.addr.eq(vaddr), vgp.en.eq(issue)]
             v_data.append(vrp.data)
             # the data path
             acc = self._datapath(m, b, g_word, vgp.data, s1, s2, s3, s4, fsel, bacc)
