@@ -238,7 +238,7 @@ class PimBanks(wiring.Component):
         s2 = stage(s1, s1["valid"], 2)               # its register
         s3 = stage(s2, s2["valid"], 3)               # products
         s4 = stage(s3, s3["valid"], 4)               # adder tree
-        wr, wr_final = Signal(), Signal()         # accumulators hold a row's results
+        wr, wr_final = Signal(), Signal()         # write a row's results (the GEMV's last)
         m.d.sync += [wr.eq(s4["valid"] & s4["last"]), wr_final.eq(s4["valid"] & s4["final"])]
         w_word, w_lane = Signal(lo), Signal(range(L))
         with m.If(self.start & ~self.busy):
@@ -277,10 +277,10 @@ class PimBanks(wiring.Component):
         for b in range(B):
             mine = (wr_bank == b) if B > 1 else Const(1)
             # data: port A read-write, port B the GEMV's
-            # no_rw_check: a read of the word being written in the same cycle may return anything
-            # (never happens: port A's users are exclusive, the GEMV never reads a word the host
-            # writes); without it yosys keeps port B's read-before-write order against port A's
-            # write, which no block RAM offers, by duplicating the memory
+            # no_rw_check: a read of the word written in the same cycle may return anything (never
+            # happens: port A's users are exclusive, the GEMV never reads a word the host writes).
+            # Without it yosys keeps port B's read-before-write order against port A's write, which
+            # its ECP5 block RAM model does not promise across ports, by duplicating the memory.
             mem = Memory(shape=unsigned(8 * L), depth=R, init=[], attrs={"no_rw_check": 1})
             m.submodules[f"bank{b}"] = mem
             wp, rp = mem.write_port(granularity=8), mem.read_port(transparent_for=())

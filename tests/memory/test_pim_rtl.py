@@ -354,3 +354,19 @@ def test_port_a_traffic_during_a_gemv(rb, seed):
     log = _run(p, seed, 20, p_take=0.4)
     total = sum(s for _, _, s in log)
     assert (total == 0) if rb == 2 else (total > 0)
+
+
+@pytest.mark.parametrize("rb", [1, 2])
+def test_ecp5_one_block_ram_per_bank(rb, tmp_path):
+    """synth_ecp5 maps each 1024 × 16-bit bank to one DP16KD: the host's write and port A's
+    read share one read-write port, and the GEMV's port B (two row buffers) is the block's
+    second port, not a copy of the memory."""
+    from amaranth.back import verilog
+
+    from hwgen.fpga.ooc import synth_ecp5
+    p = PimConfig(banks=2, rows=1024, lanes=2, acc=16, vec_words=2, out_words=2, row_buffers=rb)
+    v = tmp_path / "pim.v"
+    v.write_text(verilog.convert(PimBanks(p), name="pim_banks"))
+    cells = synth_ecp5(v, "pim_banks", tmp_path)
+    assert cells.get("DP16KD") == p.banks, cells
+    assert cells.get("MULT18X18D") == p.banks * p.lanes, cells
