@@ -300,7 +300,8 @@ class PimBanks(wiring.Component):
                              vmem.read_port(transparent_for=()))
             vmine = (v_wr_bank == b) | (v_wr_bank == B)
             m.d.comb += [vwp.addr.eq(v_addr_s), vwp.data.eq(self.vec.wr_data), vwp.en.eq(Mux(vmine, self.vec.wr_en, 0)),
-                         vrp.addr.eq(v_addr_s), vrp.en.eq(self.vec.rd_en & ~self.vec.wr_en.any()), vgp.addr.eq(vaddr), vgp.en.eq(issue)]
+                         vrp.addr.eq(v_addr_s), vrp.en.eq(self.vec.rd_en & ~self.vec.wr_en.any()),
+                         vgp.addr.eq(vaddr), vgp.en.eq(issue)]
             v_data.append(vrp.data)
             # the data path
             acc = self._datapath(m, b, g_word, vgp.data, s1, s2, s3, s4, fsel, bacc)
