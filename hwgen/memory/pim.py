@@ -30,8 +30,8 @@ GemvArgs = data.StructLayout({"mode": 8, "fmt": 8, "flags": 8, "reserved": 8, "o
 
 #: Cycles a GEMV takes beyond its ``outer · inner`` slices when no cycle stalls: with ``start``
 #: sampled high in cycle 0, ``done`` is high in cycle ``outer · inner + GEMV_LATENCY`` (slices
-#: issue in cycles 1 .. outer·inner; then the block RAM read, its output register, the
-#: multipliers' register, the adder tree's register, the accumulators and the result write
+#: issue in cycles 1 .. outer·inner; then the block RAM read, the operands' registers, the
+#: multipliers' registers, the adder tree's register, the accumulators and the result write
 #: take a cycle each). Each stalled cycle adds one.
 GEMV_LATENCY = 6
 
@@ -235,10 +235,10 @@ class PimBanks(wiring.Component):
         s0 = {"valid": issue, "first": first, "last": _sig(m, n_left == 0, "last0"),
               "final": _sig(m, (n_left == 0) & (o_left == 0), "final0"), "part": part, "vbyte": vbyte}
         s1 = stage(s0, issue, 1)                     # block RAM output
-        s2 = stage(s1, s1["valid"], 2)               # its register
+        s2 = stage(s1, s1["valid"], 2)               # the multipliers' operands
         s3 = stage(s2, s2["valid"], 3)               # products
         s4 = stage(s3, s3["valid"], 4)               # adder tree
-        wr, wr_final = Signal(), Signal()         # accumulators hold a row's results
+        wr, wr_final = Signal(), Signal()         # write a row's results (the GEMV's last)
         m.d.sync += [wr.eq(s4["valid"] & s4["last"]), wr_final.eq(s4["valid"] & s4["final"])]
         w_word, w_lane = Signal(lo), Signal(range(L))
         with m.If(self.start & ~self.busy):
@@ -257,7 +257,9 @@ class PimBanks(wiring.Component):
         a_addr = Mux(self.host.rd_en, self.host.rd_addr[:lr], a_addr)
         a_addr = Mux(host_wr, self.host.wr_addr[:lr], a_addr)
         a_addr_s = _sig(m, a_addr, "port_a_addr")
-        a_rd_en = self.host.rd_en | self.npu_rd_en | (issue if p.row_buffers == 1 else 0)
+        # (off in write cycles, visibly to yosys: a single-port RAM with no read-during-write,
+        # iCE40's SPRAM, then takes byte-lane writes)
+        a_rd_en = ~host_wr & (self.host.rd_en | self.npu_rd_en | (issue if p.row_buffers == 1 else 0))
         wr_bank = self.host.wr_addr[lr:]
         v_addr_s = _sig(m, Mux(self.vec.wr_en.any(), self.vec.wr_addr[:lv], self.vec.rd_addr[:lv]), "vec_a_addr")
         v_wr_bank = self.vec.wr_addr[lv:]
@@ -275,7 +277,11 @@ class PimBanks(wiring.Component):
         for b in range(B):
             mine = (wr_bank == b) if B > 1 else Const(1)
             # data: port A read-write, port B the GEMV's
-            mem = Memory(shape=unsigned(8 * L), depth=R, init=[])
+            # no_rw_check: a read of the word written in the same cycle may return anything (never
+            # happens: port A's users are exclusive, the GEMV never reads a word the host writes).
+            # Without it yosys keeps port B's read-before-write order against port A's write, which
+            # its ECP5 block RAM model does not promise across ports, by duplicating the memory.
+            mem = Memory(shape=unsigned(8 * L), depth=R, init=[], attrs={"no_rw_check": 1})
             m.submodules[f"bank{b}"] = mem
             wp, rp = mem.write_port(granularity=8), mem.read_port(transparent_for=())
             m.d.comb += [wp.addr.eq(a_addr_s), wp.data.eq(self.host.wr_data), wp.en.eq(Mux(mine, self.host.wr_en, 0)),
@@ -288,13 +294,14 @@ class PimBanks(wiring.Component):
             else:
                 g_word = rp.data
             # vector: port A the host's, port B the GEMV's
-            vmem = Memory(shape=unsigned(8 * L), depth=V, init=[])
+            vmem = Memory(shape=unsigned(8 * L), depth=V, init=[], attrs={"no_rw_check": 1})
             m.submodules[f"vec{b}"] = vmem
             vwp, vrp, vgp = (vmem.write_port(granularity=8), vmem.read_port(transparent_for=()),
                              vmem.read_port(transparent_for=()))
             vmine = (v_wr_bank == b) | (v_wr_bank == B)
             m.d.comb += [vwp.addr.eq(v_addr_s), vwp.data.eq(self.vec.wr_data), vwp.en.eq(Mux(vmine, self.vec.wr_en, 0)),
-                         vrp.addr.eq(v_addr_s), vrp.en.eq(self.vec.rd_en), vgp.addr.eq(vaddr), vgp.en.eq(issue)]
+                         vrp.addr.eq(v_addr_s), vrp.en.eq(self.vec.rd_en & ~self.vec.wr_en.any()),
+                         vgp.addr.eq(vaddr), vgp.en.eq(issue)]
             v_data.append(vrp.data)
             # the data path
             acc = self._datapath(m, b, g_word, vgp.data, s1, s2, s3, s4, fsel, bacc)
@@ -316,27 +323,27 @@ class PimBanks(wiring.Component):
         """Bank ``b``'s multipliers, adder tree and accumulators; returns the accumulators."""
         p = self.pim
         L, A = p.lanes, p.acc
-        w2, x2 = Signal(8 * L, name=f"w2_{b}"), Signal(8 * L, name=f"x2_{b}")
-        m.d.sync += [w2.eq(g_word), x2.eq(v_word)]
-        xbytes = [x2[8 * l:8 * l + 8].as_signed() for l in range(L)]
-        xb = Signal(signed(8), name=f"xb_{b}")                  # bacc: element n of the vector
-        m.d.comb += xb.eq(Array(xbytes)[s2["vbyte"]] if L > 1 else xbytes[0])
-        # the slice: part ``part`` of the word, ``lanes`` elements of b bits each (docs/pim.md)
+        # the operands, selected from the block RAMs' outputs and registered (the multipliers
+        # then start from flip-flops): the slice is part ``part`` of the word, ``lanes``
+        # elements of b bits each (docs/pim.md); the vector operand is lane l of word n (dot)
+        # or element n broadcast (bacc)
+        xbytes = [v_word[8 * l:8 * l + 8].as_signed() for l in range(L)]
+        xb = Array(xbytes)[s1["vbyte"]] if L > 1 else xbytes[0]
         slices = []
         for f in p.formats:
             per, lb = 8 // f.bits, L * f.bits
-            parts = [w2[i * lb:(i + 1) * lb] for i in range(per)]
-            slices.append(Array(parts)[s2["part"][:(per - 1).bit_length()]] if per > 1 else parts[0])
+            parts = [g_word[i * lb:(i + 1) * lb] for i in range(per)]
+            slices.append(Array(parts)[s1["part"][:(per - 1).bit_length()]] if per > 1 else parts[0])
         prods = []
         for l in range(L):
-            e = Signal(signed(9), name=f"e{b}_{l}")
+            e, x = Signal(signed(9), name=f"e{b}_{l}"), Signal(signed(8), name=f"x{b}_{l}")
             v = Const(0, signed(9))
             for f, bit, sl in zip(p.formats, fsel, slices):
                 raw = sl[l * f.bits:(l + 1) * f.bits]
                 v = Mux(bit, raw.as_signed() if f.signed else raw.as_unsigned(), v)
-            m.d.comb += e.eq(v)
+            m.d.sync += [e.eq(v), x.eq(Mux(bacc, xb, xbytes[l]))]
             pr = Signal(signed(17), name=f"prod{b}_{l}")
-            m.d.sync += pr.eq(e * Mux(bacc, xb, xbytes[l]))
+            m.d.sync += pr.eq(e * x)
             prods.append(pr)
         # adder tree (dot): the sum of the lanes' products, wrapped at acc bits
         tw = min(A, 17 + (L - 1).bit_length())

@@ -233,9 +233,11 @@ class Bench:
         assert await self.read(ctx, d.vec, p.banks * p.vec_words + 1) == _word(mdl.vec[0, 1], 8)
 
     async def gemv(self, ctx, a: dict, rng: random.Random, *, p_take: float = 0.0) -> tuple[int, int]:
-        """Runs one GEMV; with ``p_take`` > 0 the host and the engine use port A (reads, and
-        writes outside the GEMV's footprint) in random cycles, and the reads are checked.
-        Returns (cycles from start to done, stalled cycles)."""
+        """Runs one GEMV, pulsing ``start`` now and then while it runs (ignored). With
+        ``p_take`` > 0 the host and the engine use port A in random cycles (reads, and writes
+        of words the GEMV does not read), and in others the host uses the vector port (reads,
+        and writes of words it does not read); every read is checked. Returns (cycles from
+        start to done, stalled cycles)."""
         p, d, mdl = self.p, self.dut, self.model
         for k, v in a.items():
             ctx.set(getattr(d.args, k), v)
@@ -244,6 +246,8 @@ class Bench:
         ctx.set(d.start, 0)
         N, issued, stalls, cycle, pending = a["outer"] * a["inner"], 0, 0, 1, None
         free = [r for r in range(p.rows) if r not in footprint(p, a)]
+        vec_need = a["inner"] if a["mode"] == DOT else -(-a["inner"] // p.lanes)
+        vfree = [w for w in range(p.vec_words) if not a["vec_base"] <= w < a["vec_base"] + vec_need]
         while True:
             assert ctx.get(d.busy) or ctx.get(d.done)
             if pending is not None:                # last cycle's read, one cycle later
@@ -252,8 +256,11 @@ class Bench:
                 pending = None
             if ctx.get(d.done):
                 break
-            take = rng.random() < p_take
-            ctx.set(d.host.rd_en, 0), ctx.set(d.npu_rd_en, 0), ctx.set(d.host.wr_en, 0)
+            for s in (d.host.rd_en, d.npu_rd_en, d.host.wr_en, d.vec.rd_en, d.vec.wr_en):
+                ctx.set(s, 0)
+            ctx.set(d.start, rng.random() < 0.05)  # ignored while busy
+            u = rng.random()
+            take = u < p_take
             if take:
                 b, r = rng.randrange(p.banks), rng.randrange(p.rows)
                 kind = rng.choice(["host_rd", "npu_rd", "host_wr"] if free else ["host_rd", "npu_rd"])
@@ -268,6 +275,17 @@ class Bench:
                     ctx.set(d.host.wr_addr, b * p.rows + r), ctx.set(d.host.wr_data, _word([v] * p.lanes, 8))
                     ctx.set(d.host.wr_en, 1 << l)
                     mdl.data[b, r, l] = v
+            elif u < 1.5 * p_take:                 # the vector port: reads, writes of unused words
+                b = rng.randrange(p.banks + 1)
+                if vfree and rng.random() < 0.5:
+                    w, l, v = rng.choice(vfree), rng.randrange(p.lanes), rng.randrange(-128, 128)
+                    ctx.set(d.vec.wr_addr, b * p.vec_words + w), ctx.set(d.vec.wr_data, _word([v] * p.lanes, 8))
+                    ctx.set(d.vec.wr_en, 1 << l)
+                    mdl.vec[b if b < p.banks else slice(None), w, l] = v
+                else:
+                    w = rng.randrange(p.vec_words)
+                    ctx.set(d.vec.rd_addr, b * p.vec_words + w), ctx.set(d.vec.rd_en, 1)
+                    pending = (d.vec.rd_data, _word(mdl.vec[b % p.banks, w], 8))
             blocked = take and p.row_buffers == 1
             want_issue = issued < N and not blocked
             assert ctx.get(d.issue) == want_issue, f"cycle {cycle}: issue"
@@ -277,7 +295,8 @@ class Bench:
             await ctx.tick()
             cycle += 1
             assert cycle <= N + stalls + GEMV_LATENCY, "no done"
-        ctx.set(d.host.rd_en, 0), ctx.set(d.npu_rd_en, 0), ctx.set(d.host.wr_en, 0)
+        for s in (d.host.rd_en, d.npu_rd_en, d.host.wr_en, d.vec.rd_en, d.vec.wr_en, d.start):
+            ctx.set(s, 0)
         assert not ctx.get(d.busy)
         mdl.run(a)
         return cycle, stalls
@@ -322,10 +341,8 @@ CONFIGS = {
 def test_gemv_matches_golden_with_exact_cycles(name, seed):
     """Random GEMVs, nothing else on the ports: results = golden in every bank, and
     ``done`` exactly ``outer·inner + GEMV_LATENCY`` cycles after ``start``."""
-    log = _run(CONFIGS[name], seed, 8)
-    assert all(s == 0 for _, _, s in log)
-    modes = {a["mode"] for a, _, _ in log}
-    assert len(log) == 8 and modes
+    log = _run(CONFIGS[name], seed, 20)
+    assert all(s == 0 for _, _, s in log) and len(log) == 20
 
 
 @pytest.mark.parametrize("rb", [1, 2])
@@ -334,6 +351,22 @@ def test_port_a_traffic_during_a_gemv(rb, seed):
     cycles: with two row buffers no stall and the exact cycle count; with one, a stall in
     exactly the cycles port A was taken while slices remained, and the same results."""
     p = PimConfig(banks=2, rows=32, lanes=4, formats=ALL, vec_words=16, out_words=16, acc=24, row_buffers=rb)
-    log = _run(p, seed, 8, p_take=0.4)
+    log = _run(p, seed, 20, p_take=0.4)
     total = sum(s for _, _, s in log)
     assert (total == 0) if rb == 2 else (total > 0)
+
+
+@pytest.mark.parametrize("rb", [1, 2])
+def test_ecp5_one_block_ram_per_bank(rb, tmp_path):
+    """synth_ecp5 maps each 1024 × 16-bit bank to one DP16KD: the host's write and port A's
+    read share one read-write port, and the GEMV's port B (two row buffers) is the block's
+    second port, not a copy of the memory."""
+    from amaranth.back import verilog
+
+    from hwgen.fpga.ooc import synth_ecp5
+    p = PimConfig(banks=2, rows=1024, lanes=2, acc=16, vec_words=2, out_words=2, row_buffers=rb)
+    v = tmp_path / "pim.v"
+    v.write_text(verilog.convert(PimBanks(p), name="pim_banks"))
+    cells = synth_ecp5(v, "pim_banks", tmp_path)
+    assert cells.get("DP16KD") == p.banks, cells
+    assert cells.get("MULT18X18D") == p.banks * p.lanes, cells
