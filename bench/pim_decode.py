@@ -75,7 +75,7 @@ def step(hw, mode: str, batch: int, ctx: int, seed: int) -> dict:
     ref = BatchDecoder(model, weights, ReferenceOps(model, qws, batch, ctx + 1), qws, batch, ctx + 1)
     ref.preload(ctx, seed + 2)
     want = ref.step(x)
-    split = halves(batch, mode)
+    split = halves(batch, mode, hw.array.rows)
     t0 = time.monotonic()
     with Accelerator.open(hw, "verilator") as acc:
         dev = BatchDecoder(model, weights, AcceleratorOps(acc, model, qws, batch, ctx + 1, mode, split), qws, batch,

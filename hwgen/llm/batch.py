@@ -173,11 +173,14 @@ class AcceleratorOps(IntOps):
                                    for h in range(p.shape[1])]) for b in range(p.shape[0])])
 
 
-def halves(batch: int, mode: str) -> list[slice]:
-    """The sub-batches: two halves for ``interleave`` (the first the larger), else the batch."""
-    if mode == "interleave" and batch > 1:
-        return [slice(0, -(-batch // 2)), slice(-(-batch // 2), batch)]
-    return [slice(0, batch)]
+def halves(batch: int, mode: str, rows: int = 1) -> list[slice]:
+    """The sub-batches: for ``interleave`` two, the first a multiple of the engine's ``rows``
+    (a sub-batch of fewer rows than the engine has would stream every weight once more for
+    nothing); the whole batch when it cannot be split so (``batch`` ≤ ``rows``), or otherwise."""
+    if mode != "interleave":
+        return [slice(0, batch)]
+    first = rows * -(-batch // (2 * rows))
+    return [slice(0, first), slice(first, batch)] if 0 < first < batch else [slice(0, batch)]
 
 
 class _Filler:

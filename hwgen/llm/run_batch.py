@@ -53,7 +53,7 @@ def run_llm_batch(hw: HwgenConfig, *, batch: int, mode: str = "interleave", weig
         f"weights {source}, {scheme}" + (f" (group {group})" if scheme != "int8" else "")
         + f"; batch {batch}, mode {mode}")
     ref = BatchDecoder(cfg, lw, ReferenceOps(cfg, qws, batch, max_len), qws, batch, max_len)
-    split = halves(batch, mode)
+    split = halves(batch, mode, hw.array.rows)
     t0 = time.monotonic()
     steps, phases, exact = [], {}, True
     with Accelerator.open(hw, transport, log=log) as acc:
