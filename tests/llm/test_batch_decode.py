@@ -69,3 +69,16 @@ def test_resident_decode_refuses_what_does_not_fit(seed):
     with Accelerator.open(HwgenConfig(name="nopim", array=ArrayConfig(rows=2, cols=8)), "golden") as acc:
         with pytest.raises(LLMError, match="no PIM banks"):
             AcceleratorOps(acc, MODEL, qws, 2, 4, "pim", halves(2, "pim"))
+
+
+def test_readme_batched_decode_command_prints_what_the_readme_quotes(capsys):
+    """The README's PIM command, run: its quoted lines are what it prints."""
+    import re
+    from pathlib import Path
+    from hwgen.cli import main
+    readme = (Path(__file__).parent.parent.parent / "README.md").read_text()
+    block = re.search(r"```console\n\$ hwgen run llm (examples/pim_llm.yaml [^\n]*)\n(.*?)```", readme, re.S)
+    assert main(["run", "llm", *block.group(1).split()]) == 0
+    out = capsys.readouterr().out
+    for line in block.group(2).splitlines():
+        assert line in out, line
