@@ -284,3 +284,28 @@ def test_lines_are_counted_as_yaml_counts_them():
     assert err("name: t\r\narray:\r\n  rows: 0\r\n  cols: 2\r\n").startswith("x.yaml:3: array.rows:")
     assert err("name: t\r\narray:\r\n  rows: 4\x07\r\n").startswith("x.yaml:3: not valid YAML: character U+0007")
     assert err("name: t\u2028array: 1\x07").startswith("x.yaml:2: not valid YAML")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("formats: int8", "soc.pim.formats: must be a list of distinct formats out of int8, uint8, int4, uint4, int2, uint2; got 'int8'"),
+    ("formats: [int8, int3]", "soc.pim.formats: must be a list of distinct formats"),
+    ("formats: [int8, int8]", "soc.pim.formats: must be a list of distinct formats"),
+    ("formats: [[int8]]", "soc.pim.formats: must be a list of single values"),
+    ("rows: 100", "soc.pim.rows: must be a power of two 16..65536, got 100"),
+    ("row_buffers: 3", "soc.pim.row_buffers: must be an integer 1..2, got 3"),
+    ("bank: 4", "soc.pim.bank: unknown key; did you mean 'banks'?"),
+])
+def test_pim_config_errors_name_file_line_and_key(line, message):
+    text = f"name: t\narray: {{rows: 2, cols: 8}}\nsoc:\n  pim:\n    banks: 2\n    {line}\n"
+    with pytest.raises(ConfigError) as e:
+        loads(text, source="pim.yaml")
+    assert str(e.value).startswith(f"pim.yaml:6: {message}")
+
+
+def test_pim_config_round_trips_and_is_absent_by_default():
+    text = "name: t\narray: {rows: 2, cols: 8}\nsoc: {pim: {banks: 3, formats: [int8, uint2]}}\n"
+    cfg = loads(text)
+    assert cfg.soc.pim.banks == 3 and [str(f) for f in cfg.soc.pim.formats] == ["int8", "uint2"]
+    assert loads(dumps(cfg)) == cfg
+    plain = loads("name: t\narray: {rows: 2, cols: 8}\n")
+    assert plain.soc.pim is None and "pim" not in dumps(plain)

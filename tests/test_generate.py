@@ -85,3 +85,22 @@ def test_accelerator_top_and_protocol_in_manifest(tmp_path):
     g2 = generate(ws, tmp_path / "ws")  # weight-stationary engines get the WS sequencer
     assert json.loads(g2.manifest.read_text())["accelerator"]["memories"]["W"]["word_bits"] == 2 * 8
     assert (tmp_path / "ws" / "gen_at_top.v").exists()
+
+
+def test_pim_banks_in_manifest(tmp_path):
+    """An accelerator with PIM banks: the GEMV command, the three PIM memories and four more
+    counters in its manifest; without banks none of them (the protocol of docs/protocol.md)."""
+    import json
+
+    from hwgen.config import loads
+    from hwgen.soc.protocol import Cmd, Reg
+    cfg = loads("name: gen_pim\narray: {rows: 2, cols: 8}\nsoc: {a_words: 32, w_words: 32, acc_words: 32,"
+                " pim: {banks: 2, rows: 64, formats: [int8, int4]}}\n")
+    acc = json.loads(generate(cfg, tmp_path).manifest.read_text())["accelerator"]
+    assert acc["protocol"]["commands"]["GEMV"] == Cmd.GEMV and "gemv_payload" in acc["protocol"]
+    assert acc["protocol"]["registers"] == {r.name.lower(): int(r) for r in Reg}
+    assert acc["memories"]["PIM"] == {"id": 4, "words": 128, "word_bits": 64, "word_bytes": 8}
+    assert acc["memories"]["PIM_VEC"]["words"] == 3 * 64 and acc["memories"]["PIM_OUT"]["word_bits"] == 8 * 32
+    plain = loads("name: gen_nopim\narray: {rows: 2, cols: 8}\nsoc: {a_words: 32, w_words: 32, acc_words: 32}\n")
+    acc = json.loads(generate(plain, tmp_path / "plain").manifest.read_text())["accelerator"]
+    assert "GEMV" not in acc["protocol"]["commands"] and "PIM" not in acc["memories"]
