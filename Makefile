@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/hwgen run llm $(EXAMPLE) --prompt-len 16 --decode 4
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -ra --durations=15
+	$(BIN)/python -m pytest -ra --durations=15 -n 2 --dist loadfile
 
 # The synthesized netlists of one iCE40 and one ECP5 build, simulated with the cell models
 # (gate-level Verilator builds), plus one real board bitstream (OrangeCrab) and an
