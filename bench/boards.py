@@ -32,7 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 EXTRA = [("icebreaker", "examples/icebreaker_4x4.yaml", 40.5, 4),
          # the LUT tensor cores: 1×4 (g = 4, weights of 1-4 bits) on the iCE40UP5K without DSPs,
          # a 2×8 with group dequantization (its multipliers in DSPs) on the ECP5
-         ("icebreaker", "examples/icebreaker_lut.yaml", None, 1), ("ulx3s", "examples/ulx3s_lut.yaml", None, 1)]
+         ("icebreaker", "examples/icebreaker_lut.yaml", None, 1), ("ulx3s", "examples/ulx3s_lut.yaml", None, 1),
+         # PIM banks beside a 4x8 int8 engine that streams its weights from them: 11 banks of
+         # 4096 x 8 bytes (176 of the ECP5-85F's 208 DP16KD), up to 3 seeds for 50 MHz
+         ("ulx3s", "examples/ulx3s_pim.yaml", None, 3)]
 
 
 def parse_extra(arg: str) -> tuple[str, str, float | None, int]:

@@ -19,7 +19,8 @@ from ..soc.protocol import Mem
 from .boards import Capacity
 from .ooc import DoesNotFit
 
-__all__ = ["Estimate", "estimate", "check_estimate", "check_cells", "dsp_plan", "dsp_target", "engine_dsps", "used_from_cells", "NotFitting"]
+__all__ = ["Estimate", "estimate", "check_estimate", "check_cells", "dsp_plan", "dsp_target", "engine_dsps", "pim_dsps", "used_from_cells",
+           "NotFitting"]
 
 #: (depth, width) configurations of one block RAM
 BRAM_SHAPES = {"ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
@@ -34,6 +35,18 @@ SOC_LUT = 3200            # host link, sequencer, FIFO, UART, counter file, outp
 SOC_LUT_PER_COL = 120     # the word registers of the link and the ACC port grow with the columns
 SHIFT_ADD_LUT = 250       # the multiplier-free output stage (ShiftAddRequant + column select, measured)
 OTHER_DSP = {"os": 0, "ws": 3}  # the sequencer's tile counts (16-bit products)
+#: the PIM banks' logic (docs/pim.md), calibrated on synth_ecp5 of PimBanks alone (LUT4 +
+#: 2·CCU2C; LUT RAM counted apart): per lane the operand select and registers, the product
+#: register, the adder tree's share, the term and accumulator (per accumulator bit: adder,
+#: hold and write-data multiplexers, the host's read-back multiplexer); each extra format's
+#: element decode; across the banks the host's read-back multiplexers. See bench/results/pim_fit.json.
+PIM_LANE_LUT = 50
+PIM_LUT_PER_ACC_BIT = 4.0
+PIM_FORMAT_LUT = 16
+PIM_BANK_LUT = 0
+PIM_LANE_FF = 50          # element 9, vector byte 8, product 17, term 17 bits
+PIM_FF_PER_ACC_BIT = 1.0  # the accumulator (LUT RAM adds its read registers, see _pim_mems)
+PIM_BANK_FF = 20
 
 
 class NotFitting(DoesNotFit):
@@ -53,8 +66,59 @@ class Estimate:
         return dataclasses.asdict(self)
 
 
-def bram_blocks(family: str, depth: int, bits: int) -> int:
-    return min(math.ceil(depth / d) * math.ceil(bits / w) for d, w in BRAM_SHAPES[family])
+def bram_blocks(family: str, depth: int, bits: int, *, read_ports: int = 1) -> int:
+    """Block RAMs of a memory of ``depth`` words of ``bits`` with one write port and
+    ``read_ports`` read ports (the first may share the write port's address). Two read
+    ports need a true dual-port block: on the ECP5 at most 18 bits wide (a DP16KD is 36 bits
+    wide only with one write-only and one read-only port), on the iCE40 (one read port per
+    SB_RAM40_4K) a copy of the memory per read port."""
+    shapes = BRAM_SHAPES[family]
+    copies = 1
+    if read_ports > 1:
+        if family == "ecp5":
+            shapes = tuple((d, w) for d, w in shapes if w <= 18)
+        else:
+            copies = read_ports
+    return copies * min(math.ceil(depth / d) * math.ceil(bits / w) for d, w in shapes)
+
+
+#: on the ECP5 yosys puts memories of at most this many words in LUT RAM (TRELLIS_DPR16X4,
+#: 16 × 4 bits, a copy per read port; counted as 2 LUT4s each) instead of block RAM
+#: (measured on the PIM banks' vector and result memories: 16 and 32 words in LUT RAM, 64 in DP16KD)
+ECP5_LUTRAM_WORDS = 32
+
+
+def _pim_mems(cfg: HwgenConfig, family: str) -> tuple[dict, int, int]:
+    """Block RAMs of the PIM banks' memories, and the LUT4s and flip-flops (read registers)
+    of those in LUT RAM."""
+    p = cfg.soc.pim
+    data_reads = 2 if p.row_buffers == 2 else 1     # port A read-write; port B the GEMV's
+    brams, lut, ff = {}, 0, 0
+    for name, depth, bits, reads in (("pim", p.rows, p.word_bits, data_reads), ("pim_vec", p.vec_words, p.word_bits, 2),
+                                     ("pim_out", p.out_words, p.lanes * p.acc, 1)):
+        if family == "ecp5" and depth <= ECP5_LUTRAM_WORDS:
+            brams[name] = 0
+            pieces = math.ceil(depth / 16)          # 16-word LUT RAMs in depth, and their read multiplexer
+            lut += p.banks * reads * (2 * pieces * math.ceil(bits / 4) + (pieces - 1) * bits)
+            ff += p.banks * reads * bits
+        else:
+            brams[name] = p.banks * bram_blocks(family, depth, bits, read_ports=reads)
+    return brams, lut, ff
+
+
+def pim_logic(cfg: HwgenConfig, family: str, in_dsp: bool) -> tuple[float, float]:
+    """(LUT4, FF) of the PIM banks' GEMV units, LUT RAM and read-back multiplexers."""
+    p = cfg.soc.pim
+    if p is None:
+        return 0.0, 0.0
+    lane = PIM_LANE_LUT + PIM_LUT_PER_ACC_BIT * p.acc + PIM_FORMAT_LUT * (len(p.formats) - 1)
+    if not in_dsp:
+        lane += MUL_LUT_PER_BIT2 * 9 * 8
+    _, ram_lut, ram_ff = _pim_mems(cfg, family)
+    readback = MUX_LUT_PER_INPUT * (p.banks - 1) * (2 * p.word_bits + p.lanes * p.acc)   # data/vector/result of bank n
+    lut = p.banks * (p.lanes * lane + PIM_BANK_LUT) + ram_lut + readback
+    ff = p.banks * p.lanes * (PIM_LANE_FF + PIM_FF_PER_ACC_BIT * p.acc) + p.banks * PIM_BANK_FF + ram_ff
+    return lut, ff
 
 
 def _dsps_per_mul(family: str, a_bits: int, b_bits: int) -> int:
@@ -84,6 +148,8 @@ def engine_dsps(cfg: HwgenConfig, family: str) -> int:
 def dsp_plan(cfg: HwgenConfig, cap: Capacity) -> tuple[bool, bool, int]:
     """(engine multipliers in DSPs, the others in DSPs, DSPs used).
 
+    The PIM banks' lane multipliers (:func:`pim_dsps`) come first: yosys maps every product
+    of a build with DSPs to a DSP, and the banks have no LUT alternative.
     The output stage multiplies one accumulator at a time by a 16-bit scale, a
     weight-stationary sequencer counts with 16×16 products. The engine's multipliers are
     by far the dearest in LUTs, so they get the DSPs first when they all fit; the output
@@ -92,12 +158,23 @@ def dsp_plan(cfg: HwgenConfig, cap: Capacity) -> tuple[bool, bool, int]:
     engine Booth LUT multipliers."""
     rq = _dsps_per_mul(cap.family, cfg.array.pe.acc, 16) + OTHER_DSP[Geometry(cfg).contract]
     eng = engine_dsps(cfg, cap.family)
-    if eng and eng + rq <= cap.dsp:
-        return True, True, eng + rq
-    if eng and eng <= cap.dsp and Geometry(cfg).contract == "os":   # the OS sequencer has no products
-        return True, False, eng
-    rq_dsp = rq <= cap.dsp
-    return False, rq_dsp, rq if rq_dsp else 0
+    pim = pim_dsps(cfg)
+    if pim > cap.dsp:   # yosys maps every product of a DSP build to a DSP: then none anywhere
+        return False, False, 0
+    if eng and eng + rq + pim <= cap.dsp:
+        return True, True, eng + rq + pim
+    if eng and eng + pim <= cap.dsp and Geometry(cfg).contract == "os":   # the OS sequencer has no products
+        return True, False, eng + pim
+    rq_dsp = rq + pim <= cap.dsp
+    return False, rq_dsp, rq + pim if rq_dsp else 0
+
+
+def pim_dsps(cfg: HwgenConfig) -> int:
+    """DSPs the PIM banks' multipliers take when the build uses DSPs: a lane's product of a
+    decoded element (9 bits: uint8 needs one more) and an int8 is one MULT18X18D or one
+    SB_MAC16 (yosys maps it so on both; measured: ``banks · lanes`` cells)."""
+    p = cfg.soc.pim
+    return 0 if p is None else p.banks * p.lanes
 
 
 def dsp_target(cfg: HwgenConfig, cap: Capacity):
@@ -131,13 +208,15 @@ def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:
     if a.kind == "lut":
         ff = int(lut_ff + 900)
     brams = {m.name.lower(): bram_blocks(cap.family, geo.depth(m), geo.word_bits(m)) for m in geo.mems if m < Mem.PIM}
-    if geo.pim is not None:   # every bank has its own data, vector and result memories
-        p = geo.pim
-        for m, depth in ((Mem.PIM, p.rows), (Mem.PIM_VEC, p.vec_words), (Mem.PIM_OUT, p.out_words)):
-            brams[m.name.lower()] = p.banks * bram_blocks(cap.family, depth, geo.word_bits(m))
+    detail = {"engine_lut4": int(engine), "soc_columns_lut4": int(rq), "soc_lut4": SOC_LUT}
+    if geo.pim is not None:   # every bank has its own data, vector and result memories and GEMV unit
+        pim_brams = _pim_mems(cfg, cap.family)[0]
+        brams.update(pim_brams)
+        pim_lut, pim_ff = pim_logic(cfg, cap.family, dsp > 0)
+        lut, ff = lut + int(pim_lut), ff + int(pim_ff)
+        detail.update(pim_lut4=int(pim_lut), pim_ff=int(pim_ff), pim_dsp=pim_dsps(cfg) if dsp else 0)
     return Estimate(lut4=lut, ff=ff, bram=sum(brams.values()), dsp=dsp, engine_dsp=eng_dsp,
-                    detail={"engine_lut4": int(engine), "soc_columns_lut4": int(rq), "soc_lut4": SOC_LUT,
-                            "bram_by_memory": brams})
+                    detail={**detail, "bram_by_memory": brams})
 
 
 #: LUT4s per bit of a 2^k:1 multiplexer, per extra input (a 2:1 is one LUT4 per bit, a 4:1
@@ -194,6 +273,10 @@ def _suggest(cfg: HwgenConfig, cap: Capacity, over: set[str]) -> list[str]:
                     tips.append(f"pe.w: {'int' if a.pe.w.signed else 'uint'}4")
             except Exception:
                 pass
+    if cfg.soc.pim is not None and over & {"lut4", "ff", "bram"}:
+        tips += _suggest_pim(cfg, cap, over)
+        if "bram" in over and tips:
+            return tips
     if "bram" in over:  # shrink the memories together until they fit
         soc = cfg.soc
         for div in (2, 4, 8, 16, 32, 64):
@@ -208,11 +291,44 @@ def _suggest(cfg: HwgenConfig, cap: Capacity, over: set[str]) -> list[str]:
     return tips
 
 
+def _suggest_pim(cfg: HwgenConfig, cap: Capacity, over: set[str]) -> list[str]:
+    """Smaller PIM banks that fit by the same estimate: fewer rows (block RAM only), else fewer banks."""
+    p, tips = cfg.soc.pim, []
+
+    def fits(**change) -> bool:
+        try:
+            smaller = dataclasses.replace(cfg, soc=dataclasses.replace(cfg.soc, pim=dataclasses.replace(p, **change)))
+            e = estimate(smaller, cap)
+        except Exception:
+            return False
+        return e.lut4 <= cap.lut4 and e.ff <= cap.ff and e.bram <= cap.bram
+    if over == {"bram"}:
+        rows = next((r for r in (p.rows >> i for i in range(1, 12)) if r >= 16 and fits(rows=r)), None)
+        if rows:
+            tips.append(f"soc.pim.rows: {rows}")
+    banks = next((b for b in range(p.banks - 1, 0, -1) if fits(banks=b)), None)
+    if banks:
+        tips.append(f"soc.pim.banks: {banks}")
+    return tips
+
+
+def _pim_share(cfg: HwgenConfig, cap: Capacity, need: dict) -> dict:
+    """What the PIM banks take of each estimated resource."""
+    if cfg.soc.pim is None:
+        return {}
+    e = estimate(cfg, cap)
+    lut, ff = pim_logic(cfg, cap.family, e.dsp > 0)
+    bram = sum(_pim_mems(cfg, cap.family)[0].values())
+    return {"lut4": int(lut), "ff": int(ff), "bram": bram}
+
+
 def _message(what: str, cfg: HwgenConfig, cap: Capacity, need: dict, have: dict) -> tuple[str, set[str]]:
     over = {k for k in need if need[k] > have[k]}
     names = {"lut4": "LUT4" if cap.family == "ecp5" else "logic cells", "ff": "flip-flops",
              "bram": "block RAMs" if cap.family == "ecp5" else "EBRs", "dsp": "DSPs"}
-    parts = [f"needs {what}{need[k]:,} {names[k]}, {cap.device} has {have[k]:,}" for k in sorted(over)]
+    pim = _pim_share(cfg, cap, need) if what else {}   # (after synthesis the cells do not say whose they are)
+    of_pim = lambda k: f" ({what}{pim[k]:,} in the PIM banks)" if pim.get(k) else ""  # noqa: E731
+    parts = [f"needs {what}{need[k]:,} {names[k]}{of_pim(k)}, {cap.device} has {have[k]:,}" for k in sorted(over)]
     tips = _suggest(cfg, cap, over)
     return "; ".join(parts) + (f": try {' or '.join(tips)}" if tips else ""), over
 

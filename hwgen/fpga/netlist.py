@@ -6,7 +6,8 @@ UART divisor; same yosys script: Booth/DSP choice, ``synth_ice40``/``synth_ecp5`
 without the board shell (PLL and pads have no simulation model worth trusting). Its
 mapped netlist (``write_verilog`` of LUT4/SB_CARRY/CCU2C/SB_RAM40_4K/DP16KD/SB_MAC16/
 MULT18X18D … cells) is Verilated together with ``share/<family>/cells_sim.v`` and linked
-into the same native UART harness the driver uses, and the driver runs a GEMM on it.
+into the same native UART harness the driver uses, and the driver runs a GEMM on it (with
+``soc.pim``, also a bank GEMV in each format and a GEMM whose weights stream from the banks).
 """
 from __future__ import annotations
 
@@ -149,6 +150,33 @@ def _accumulate_check(acc, geo, k_beats: int = 8) -> bool:
     return bool(np.array_equal(new, want))
 
 
+def _pim_check(acc, rng, k: int, n: int) -> dict[str, bool]:
+    """The PIM banks at gate level: a GEMV (``bacc`` over every bank) of resident weights in
+    each format the banks decode, and a RUN whose weight stream comes from the banks (when
+    the engine reads them), each compared with NumPy's exact integer product."""
+    from ..golden import gemm as golden_gemm
+    cfg = acc.cfg
+    p, pe = cfg.soc.pim, cfg.array.pe
+    res = {}
+    ncols = p.banks * p.lanes + 3          # every bank, and a last tile not full
+    x = rng.integers(-128, 128, size=k)
+    x[0], x[-1] = -128, 127
+    for f in p.formats:
+        w = rng.integers(f.min, f.max + 1, size=(k, ncols))
+        w[0, 0], w[-1, -1] = f.min, f.max
+        h = acc.pim_load(w, f)
+        res[f"gemv {f} {k}x{ncols}"] = bool(np.array_equal(acc.gemv(h, x), golden_gemm(x[None], w, acc_bits=p.acc)[0]))
+        acc.pim.reset()
+    if Geometry(cfg).npu_reads_pim and pe.w in p.formats:
+        a = rng.integers(pe.a.min, pe.a.max + 1, size=(2 * cfg.array.rows + 1, k))
+        w = rng.integers(pe.w.min, pe.w.max + 1, size=(k, n))
+        h = acc.pim_load(w, pe.w)
+        want = golden_gemm(a, w, acc_bits=pe.acc, overflow=pe.overflow)
+        res[f"RUN with W from the banks {a.shape[0]}x{k}x{n}"] = bool(np.array_equal(acc.pim.gemm(a, h), want))
+        acc.pim.reset()
+    return res
+
+
 def check_netlist(cfg: HwgenConfig, b: Board, out: Path, *, seed: int | None = None, m: int = 8, k: int = 24,
                   n: int = 8, log=print) -> dict:
     """Synthesize, Verilate with cell models, run an ``m×k×n`` GEMM (and a requantized
@@ -203,18 +231,22 @@ def check_netlist(cfg: HwgenConfig, b: Board, out: Path, *, seed: int | None = N
         if bcfg.array.kind == "lut":   # a narrower run-time format too: 2 of the planes, another weight kind
             t = rng.integers(-1, 2, size=(k, n))
             accumulated &= bool(np.array_equal(acc.gemm(a, t, w_fmt="ternary"), golden_gemm(a, t, acc_bits=pe.acc)))
+        pim = _pim_check(acc, rng, k, n) if bcfg.soc.pim is not None else None
         cycles = sim.cycles
     want = golden_gemm(a, w, acc_bits=pe.acc, overflow=pe.overflow, group=bcfg.array.group)
     want_q = requantize(want, scale, 10, relu=True, out_fmt=bcfg.soc.out)
-    ok = bool(np.array_equal(got, want) and np.array_equal(got_q, want_q) and accumulated)
-    res = {"ok": ok, "board": b.name, "family": b.family, "gemm": f"{m}x{k}x{n}", "seed": seed,
+    ok = bool(np.array_equal(got, want) and np.array_equal(got_q, want_q) and accumulated
+              and (pim is None or all(pim.values())))
+    res = {"ok": ok, "board": b.name, "family": b.family, "gemm": f"{m}x{k}x{n}", "seed": seed, "pim": pim,
            "cycles": cycles, "seconds": round(time.time() - t0, 1), "netlist": str(netlist)}
     res["summary"] = (f"netlist check ({b.family} cells, {res['gemm']} GEMM + requantized read + accumulating RUN, "
                       f"seed {seed}"
-                      + (" + a ternary GEMM" if bcfg.array.kind == "lut" else "") + "): "
+                      + (" + a ternary GEMM" if bcfg.array.kind == "lut" else "")
+                      + (f" + PIM {', '.join(pim)}" if pim else "") + "): "
                       + ("bit-exact" if ok else f"MISMATCH ({int((got != want).sum())} raw, "
                                                 f"{int((got_q != want_q).sum())} requantized elements differ, "
-                                                f"accumulating RUN / other format {'exact' if accumulated else 'wrong'})")
+                                                f"accumulating RUN / other format {'exact' if accumulated else 'wrong'}"
+                                                + (f", PIM {pim}" if pim else "") + ")")
                       + f", {cycles:,} cycles simulated in {res['seconds']} s")
     (out / "netlist" / "check.json").write_text(json.dumps(res, indent=1) + "\n")
     return res

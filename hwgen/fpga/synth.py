@@ -107,6 +107,11 @@ def yosys_script(family: str, engine_dsp: bool, any_dsp: bool, *, top: str = TOP
         # fabric (on the iCE40UP5K that emulation took ~470 flip-flops and ~470 LUTs).
         "memory_collect",
         "setparam -set RD_COLLISION_X_MASK 1'1 t:$mem_v2 r:RD_PORTS=1 %i r:WR_PORTS=1 %i",
+        # the PIM banks' data and vector memories (a read-write port and the GEMV's read port)
+        # say so with no_rw_check, which this yosys's memory_libmap does not read: without the
+        # mask it emulates read-before-write on both read ports by duplicating the memory
+        # (an ECP5 bank of 4096 x 64 bits took 32 DP16KD instead of 16)
+        "setparam -set RD_COLLISION_X_MASK 2'b11 t:$mem_v2 a:no_rw_check %i r:RD_PORTS=2 %i r:WR_PORTS=1 %i",
         # the engine's multipliers become Booth LUT logic when the DSPs are too few
         *([] if engine_dsp else [f"booth {engine}*"]),
         # hwgen's own DSP cells (SB_MAC16 pairs in 8x8 mode) under a private type during

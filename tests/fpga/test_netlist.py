@@ -2,6 +2,8 @@
 simulated with yosys' cell models (plus hwgen's DP16KD/MULT18X18D models) in Verilator,
 runs a driver GEMM bit-exactly. Slow (a gate-level Verilator build each): run by
 ``make netlist-check`` (CI runs it), not by ``make test``."""
+import re
+
 import pytest
 
 from hwgen.config import load
@@ -24,6 +26,33 @@ def test_netlist_gemm_is_bit_exact(tmp_path, seed, board, example):
     print(res["summary"])
     assert res["ok"], res["summary"]
     assert res["cycles"] > 100_000  # it really pushed frames through the UART
+
+
+PIM_SMALL = """name: pim_small
+array: {kind: systolic, rows: 2, cols: 4, pe: {a: int8, w: int8, acc: 32}}
+soc:
+  a_words: 256
+  w_words: 16
+  acc_words: 64
+  scale_words: 4
+  pim: {banks: 2, rows: 512, lanes: 4, formats: [int8, int4], acc: 32, row_buffers: 2, vec_words: 16, out_words: 16}
+"""
+
+
+def test_netlist_pim_is_bit_exact(tmp_path, seed):
+    """PIM banks at gate level on the ECP5 (ULX3S clock): true dual-port DP16KD banks, LUT RAM
+    vector and result buffers, MULT18X18D lanes; a bank GEMV in int8 and in int4 and a GEMM
+    whose weight stream the engine reads from the banks (the W word of 4 int8 is a bank word),
+    besides the usual GEMM. A smaller PIM than examples/ulx3s_pim.yaml's 11 x 4096 x 8 (same
+    RTL, a gate-level model of 176 block RAMs would take long to Verilate)."""
+    (tmp_path / "p.yaml").write_text(PIM_SMALL)
+    res = check_netlist(load(tmp_path / "p.yaml"), BOARDS["ulx3s"], tmp_path / "b", seed=seed, log=print)
+    print(res["summary"])
+    netlist = (tmp_path / "b" / "netlist" / "netlist.v").read_text()
+    cells = lambda t: len(re.findall(rf"^\s+{t}\s", netlist, re.M))  # noqa: E731
+    # the banks' 2 x 4 lanes beside the engine's 8 PEs; 2 DP16KD per bank; LUT RAM buffers
+    assert cells("MULT18X18D") >= 2 * 4 + 8 and cells("DP16KD") >= 2 * 2 and cells("TRELLIS_DPR16X4") > 0
+    assert len(res["pim"]) == 3 and res["ok"], res["summary"]
 
 
 def test_models_cover_the_mapped_cells():
