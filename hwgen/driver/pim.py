@@ -105,6 +105,15 @@ class PimDriver:
         """Forget every handle (the device's RESET keeps memory, but the driver starts over)."""
         self.next_word, self.live = 0, {}
 
+    def release_to(self, mark: int) -> None:
+        """Forget the handles allocated from local word ``mark`` on (a mark is ``next_word``
+        taken before allocating them): e.g. KV caches, keeping the weights loaded before."""
+        if not 0 <= mark <= self.next_word:
+            raise PimError(f"mark {mark} is not a word allocated so far (0..{self.next_word})")
+        self.live = {k: h for k, h in self.live.items()
+                     if (h.base if isinstance(h, PimWeights) else h.k_base) < mark}
+        self.next_word = mark
+
     # -- weights
     def load(self, w: np.ndarray, fmt: str | Format = "int8", name: str = "weights") -> PimWeights:
         p = self.p

@@ -105,7 +105,7 @@ class AcceleratorOps(IntOps):
     cross the link (``npu``)."""
 
     def __init__(self, acc, cfg: LlamaConfig, qweights: list[dict[str, QuantizedWeight]], batch: int, max_len: int,
-                 mode: str, halves: list[slice]):
+                 mode: str, halves: list[slice], handles: list | None = None):
         if mode not in MODES:
             raise LLMError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if acc.geo.pim is None:
@@ -118,20 +118,28 @@ class AcceleratorOps(IntOps):
         # a batch of one: its projections are GEMVs in the banks (no sub-batch's attention
         # needs the banks' vector and result buffers meanwhile)
         self.gemv_proj = batch == 1 and mode != "npu"
-        self.handles = []
-        for li, qws in enumerate(qweights):
-            hs = {}
-            for name, qw in qws.items():
-                fmt = SCHEME_FORMAT[qw.scheme]
-                hs[name] = [acc.pim_load(qw.q[:, s:s + qw.group].T.astype(np.int64), fmt, name=f"layer {li} {name}")
-                            for s in range(0, qw.shape[1], qw.group)]
-            self.handles.append(hs)
+        #: per layer, per projection, the resident weight groups (``handles``: loaded before, e.g.
+        #: by another AcceleratorOps of the same weights on this device)
+        self.handles = handles if handles is not None else self.load_weights(acc, qweights)
         if mode == "npu":
             self.ref = ReferenceOps(cfg, qweights, batch, max_len)   # the caches stay on the host
         else:   # a handle per sub-batch: its sequences one per bank, computed by the same GEMVs
             self.kv = [{(r.start, r.stop): acc.pim.kv(r.stop - r.start, max_len, cfg.n_kv_heads, cfg.head_dim,
                                                         name=f"layer {li} kv {r.start}:{r.stop}") for r in halves}
                        for li in range(len(qweights))]
+
+    @staticmethod
+    def load_weights(acc, qweights: list[dict[str, QuantizedWeight]]) -> list[dict]:
+        """Every weight group of every layer made resident in the banks (once per device)."""
+        handles = []
+        for li, qws in enumerate(qweights):
+            hs = {}
+            for name, qw in qws.items():
+                fmt = SCHEME_FORMAT[qw.scheme]
+                hs[name] = [acc.pim_load(qw.q[:, s:s + qw.group].T.astype(np.int64), fmt, name=f"layer {li} {name}")
+                            for s in range(0, qw.shape[1], qw.group)]
+            handles.append(hs)
+        return handles
 
     def proj(self, layer, name, xq):
         parts, k0 = [], 0
