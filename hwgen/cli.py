@@ -315,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     from .driver import DeviceError
     from .driver.transports import TransportError
     from .fpga.measured import BoardsError
+    from .driver.pim import PimError
     from .llm.model import LLMError
     from .llm.weights import WeightsError
     from .soc.layout import UnsupportedEngine
@@ -327,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (GenerateError, ToolError, SimFailure, DeviceError, TransportError, UnsupportedEngine, WeightsError,
-            BoardsError, LLMError) as e:
+            BoardsError, LLMError, PimError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

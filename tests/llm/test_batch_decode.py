@@ -82,3 +82,13 @@ def test_readme_batched_decode_command_prints_what_the_readme_quotes(capsys):
     out = capsys.readouterr().out
     for line in block.group(2).splitlines():
         assert line in out, line
+
+
+def test_cli_batched_decode_errors_are_messages(capsys):
+    """No PIM banks, or weights in a format the banks do not decode: one line, exit 1."""
+    from hwgen.cli import main
+    assert main(["run", "llm", "examples/small_4x4.yaml", "--batch", "2", "--transport", "golden"]) == 1
+    assert "small_4x4 has no PIM banks (soc.pim)" in capsys.readouterr().err
+    assert main(["run", "llm", "examples/pim_llm.yaml", "--batch", "2", "--scheme", "int4", "--transport", "golden",
+                 "--prompt-len", "1", "--decode", "1"]) == 1
+    assert "format int4 is not one the banks decode (soc.pim.formats: int8)" in capsys.readouterr().err
