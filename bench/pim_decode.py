@@ -144,14 +144,16 @@ def main(argv=None) -> int:
                         f"{by['interleave-1rb']['cycles'] / il['cycles']:.2f}x",
                         f"{il['tokens_per_s_compute']:,.0f}", f"{il['tokens_per_s']:.2f}",
                         f"{round(il['link_bytes'] / b):,}", "yes" if all(by[m]["exact"] for m in MODES) else "NO"])
-    print(table(["T", "B", "npu", "pim 1rb", "interleave 2rb", "interleave 1rb", "GEMV busy", "overlap", "1rb stalls",
-                 "npu/il", "pim/il", "il-1rb/il", "tok/s compute", f"tok/s {BAUD // 1000} kbaud", "link B/token",
-                 "exact"], out, align="rrrrrrrrrrrrrrrl"))
+    text = table(["T", "B", "npu", "pim 1rb", "interleave 2rb", "interleave 1rb", "GEMV busy", "overlap", "1rb stalls",
+                  "npu/il", "pim/il", "il-1rb/il", "tok/s compute", f"tok/s {BAUD // 1000} kbaud", "link B/token",
+                  "exact"], out, align="rrrrrrrrrrrrrrrl")
+    print(text)
     doc = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                        "loadavg": [round(x, 2) for x in os.getloadavg()]},
            "clock": {"mhz": mhz, "source": board[0] if board else "50 MHz (no ULX3S PIM build recorded)"},
-           "baud": BAUD, "model": LlamaConfig().__dict__, "weights": "int8 per channel, resident", "rows": rows}
+           "baud": BAUD, "model": LlamaConfig().__dict__, "weights": "int8 per channel, resident", "rows": rows,
+           "table": text}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {args.output}")
