@@ -50,6 +50,7 @@ bench: $(BENCH_STAMP) fuzz soak config-fuzz lut-bench
 	$(BIN)/python bench/utilization.py
 	$(BIN)/python bench/sim_speed.py
 	$(BIN)/python bench/llm_quality.py
+	$(BIN)/python bench/pim_decode.py
 	$(BIN)/python bench/formal_widths.py
 
 # Differential link fuzzing: 10^5 random frames per engine (seven engines) to the Verilated
