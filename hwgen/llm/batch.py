@@ -14,7 +14,7 @@ head), softmax, and p·scale_v requantized to int8 (per head) for the context.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import abc
 
 import numpy as np
 
@@ -39,32 +39,32 @@ def quantize_rows(x: np.ndarray, hi: int = 127) -> tuple[np.ndarray, np.ndarray]
     return np.clip(np.rint(x / s[..., None]), -hi, hi).astype(np.int64), s
 
 
-class IntOps:
+class IntOps(abc.ABC):
     """The integer kernels of a decode step (every result an exact integer sum). ``rows``:
     the sequences (a slice of the batch: a sub-batch); ``fill``: engine work to run while a
     bank GEMV executes (:meth:`hwgen.driver.pim.PimDriver.scores`); NumPy ignores it."""
 
+    @abc.abstractmethod
     def proj(self, layer: int, name: str, xq: np.ndarray):
         """Generator returning, per weight group g, ``xq[:, g] @ q[:, g]ᵀ`` (M, N); on the device
         it yields the engine jobs (:class:`hwgen.driver.pim.EngineJob`) that compute them."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def append(self, layer: int, rows: slice, k: np.ndarray, v: np.ndarray) -> None:
         """The next position of sequences ``rows``: (rows, kv_heads, head_dim) int8 each."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def scores(self, layer: int, rows: slice, q: np.ndarray, length: int, fill=None) -> np.ndarray:
         """(rows, heads, length): q (rows, heads, head_dim) · the first ``length`` keys."""
-        raise NotImplementedError
 
     def load(self, layer: int, rows: slice, k: np.ndarray, v: np.ndarray) -> None:
         """Fill empty caches of sequences ``rows`` with T positions: (rows, T, kv_heads, head_dim)."""
         for t in range(k.shape[1]):
             self.append(layer, rows, k[:, t], v[:, t])
 
+    @abc.abstractmethod
     def context(self, layer: int, rows: slice, p: np.ndarray, fill=None) -> np.ndarray:
         """(rows, heads, head_dim): p (rows, heads, length) int8 · the first ``length`` values."""
-        raise NotImplementedError
 
 
 class ReferenceOps(IntOps):

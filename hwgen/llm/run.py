@@ -21,7 +21,24 @@ from .layers import (LUT_FORMATS, AcceleratorLinear, LutLinear, LutReferenceLine
                      quantize_layer)
 from .model import DecoderBlock, KVCache, LlamaConfig, LLMError, random_weights
 
-__all__ = ["run_llm", "format_llm", "projection"]
+__all__ = ["run_llm", "format_llm", "projection", "check_counts", "model_weights"]
+
+def check_counts(**counts: tuple) -> None:
+    """Each ``name=(value, lowest)`` an integer ≥ lowest, else :class:`LLMError` naming it."""
+    for name, (value, lo) in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise LLMError(f"{name} must be an integer >= {lo}, got {value!r}")
+
+
+def model_weights(weights: Path | None, layers: int, seed: int, model: LlamaConfig | None):
+    """(config, layer weights, where they came from): ``weights`` read, or a random model from ``seed``."""
+    if weights is not None:
+        from .weights import load_llama
+        cfg, lw = load_llama(weights, layers)
+        return cfg, lw, str(weights)
+    cfg = model or LlamaConfig()
+    return cfg, random_weights(cfg, seed, layers), f"random (seed {seed})"
+
 
 def projection(phases: dict, mhz: float, baud: int) -> list[dict]:
     """Time per phase on the board: compute = RUN cycles at ``mhz``, link = bytes · 10 / baud
@@ -44,19 +61,9 @@ def run_llm(hw: HwgenConfig, *, weights: Path | None = None, layers: int = 1, pr
     accelerator ``hw``. The tokens/s projection uses the clock of a timing-met board build of ``hw``
     from ``boards`` (a results file, see :mod:`hwgen.fpga.measured`), else from the builds shipped
     with hwgen, else ``hw.soc.clock_hz``."""
-    for name, value, lo in (("layers", layers, 1), ("prompt_len", prompt_len, 1), ("decode", decode, 0),
-                            ("group", group, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise LLMError(f"{name} must be an integer >= {lo}, got {value!r}")
+    check_counts(layers=(layers, 1), prompt_len=(prompt_len, 1), decode=(decode, 0), group=(group, 1))
     seed = random.randrange(2**31) if seed is None else seed
-    if weights is not None:
-        from .weights import load_llama
-        cfg, lw = load_llama(weights, layers)
-        source = str(weights)
-    else:
-        cfg = model or LlamaConfig()
-        lw = random_weights(cfg, seed, layers)
-        source = f"random (seed {seed})"
+    cfg, lw, source = model_weights(weights, layers, seed, model)
     if prompt_len + decode > cfg.max_seq:
         raise LLMError(f"prompt-len + decode = {prompt_len + decode} exceeds the model's max_seq {cfg.max_seq}")
     # board results first: a bad --boards file is reported before minutes of simulation

@@ -16,7 +16,8 @@ from ..driver import Accelerator
 from ..fpga.measured import board_clock, load_results, packaged
 from ..report import table
 from .batch import MODES, AcceleratorOps, BatchDecoder, ReferenceOps, halves, quantize_model
-from .model import LlamaConfig, LLMError, random_weights
+from .model import LlamaConfig, LLMError
+from .run import check_counts, model_weights, projection
 
 __all__ = ["run_llm_batch", "format_llm_batch", "COUNTERS"]
 
@@ -30,21 +31,12 @@ def run_llm_batch(hw: HwgenConfig, *, batch: int, mode: str = "interleave", weig
                   boards: Path | None = None, log=print) -> dict:
     """Decode ``batch`` sequences together: ``prompt_len`` prefill positions, then ``decode``
     steps, ``layers`` layers of ``weights`` (a random model from ``seed`` when None)."""
-    for name, value, lo in (("batch", batch, 1), ("layers", layers, 1), ("prompt_len", prompt_len, 1),
-                            ("decode", decode, 0), ("group", group, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise LLMError(f"{name} must be an integer >= {lo}, got {value!r}")
+    check_counts(batch=(batch, 1), layers=(layers, 1), prompt_len=(prompt_len, 1), decode=(decode, 0),
+                 group=(group, 1))
     if mode not in MODES:
         raise LLMError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     seed = random.randrange(2**31) if seed is None else seed
-    if weights is not None:
-        from .weights import load_llama
-        cfg, lw = load_llama(weights, layers)
-        source = str(weights)
-    else:
-        cfg = model or LlamaConfig()
-        lw = random_weights(cfg, seed, layers)
-        source = f"random (seed {seed})"
+    cfg, lw, source = model_weights(weights, layers, seed, model)
     results = load_results(boards) if boards is not None else packaged()
     max_len = prompt_len + decode
     qws = quantize_model(lw, scheme, group)
@@ -83,7 +75,6 @@ def run_llm_batch(hw: HwgenConfig, *, batch: int, mode: str = "interleave", weig
             for k in ("tokens", "run_cycles", "bytes_out", "bytes_in") + COUNTERS:
                 p[k] += row[k]
         sim_cycles = acc.transport.cycles
-    from .run import projection
     board = board_clock(hw, results)
     label, mhz = board if board else (f"soc.clock_hz of {hw.name} (no timing-met board build of it measured)",
                                       hw.soc.clock_hz / 1e6)
