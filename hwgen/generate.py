@@ -170,7 +170,7 @@ def _accelerator(cfg: HwgenConfig) -> dict:
         "memories": {m.name: {"id": int(m), "words": geo.depth(m), "word_bits": geo.word_bits(m),
                               "word_bytes": geo.word_bytes(m)} for m in geo.mems},
         "output_format": str(cfg.soc.out), "info": geo.info().hex(),
-        "protocol": describe(pim=geo.pim is not None),
+        "protocol": describe(pim=geo.pim is not None, store=geo.pim_store),
     }
 
 

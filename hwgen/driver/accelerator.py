@@ -97,6 +97,7 @@ class Stats:
     runs: int = 0               # RUN commands (each retried one once)
     gemvs: int = 0              # GEMV commands (PIM banks)
     gemv_cycles: int = 0        # device cycles inside GEMV commands
+    stores: int = 0             # STORE commands (PIM banks: K/V rows written on chip)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

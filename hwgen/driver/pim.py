@@ -26,7 +26,8 @@ import numpy as np
 from ..golden.pim import BACC, DOT, pack_elements
 from ..numerics import Format, parse_format, wrap_signed
 from ..memory.pim import fmt_code
-from ..soc.protocol import GEMV_ASYNC, GEMV_FORMAT, Cmd, Mem
+from ..golden.store import STORE_PAIR
+from ..soc.protocol import GEMV_ASYNC, GEMV_FORMAT, STORE_FORMAT, Cmd, Mem
 
 __all__ = ["PimError", "PimWeights", "PimKV", "PimDriver", "EngineJob"]
 
@@ -156,6 +157,16 @@ class PimDriver:
         cycles = struct.unpack("<I", answer)[0]
         self.acc.stats.gemv_cycles += cycles
         return cycles
+
+    def store_cmd(self, *, src: int, dst: int, coef: int, shift: int, pair: bool = False, n1: int = 1, n2: int = 1,
+                  src1: int = 0, src2: int = 0, dst1: int = 0, dst2: int = 0, coef1: int = 0, coef2: int = 0) -> int:
+        """One STORE (:mod:`hwgen.golden.store`): accumulator words requantized into bank words
+        on chip; its cycles."""
+        payload = STORE_FORMAT.pack(STORE_PAIR if pair else 0, shift, n1, n2, src, src1, src2, dst, dst1, dst2,
+                                    coef, coef1, coef2)
+        answer = self.acc.command(Cmd.STORE, payload=payload)
+        self.acc.stats.stores += 1
+        return struct.unpack("<I", answer)[0]
 
     def _write_vec(self, bank: int | None, words: np.ndarray) -> None:
         """int8 vector words into bank ``bank``'s buffer from word 0 (None: every bank)."""

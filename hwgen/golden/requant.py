@@ -21,7 +21,7 @@ import numpy as np
 
 from ..numerics import Format
 
-__all__ = ["requantize", "SCALE_BITS", "SHIFT_MAX"]
+__all__ = ["requantize", "round_shift_clip", "SCALE_BITS", "SHIFT_MAX"]
 
 #: Width of the unsigned per-column multiplier.
 SCALE_BITS = 16
@@ -76,6 +76,13 @@ def requantize(acc, scale, shift: int, *, relu: bool = False, out_fmt: Format = 
         # Python ints: exact for any magnitude (a 64-bit acc times 16 bits needs 80).
         prod = acc.astype(object) * scale.astype(object)
 
+    lo = max(out_fmt.min, 0) if relu else out_fmt.min   # ReLU after the clip == a raised floor
+    return round_shift_clip(prod, shift, lo, out_fmt.max).reshape(acc.shape)
+
+
+def round_shift_clip(prod: np.ndarray, shift: int, lo: int, hi: int) -> np.ndarray:
+    """``clip(round_half_even(prod / 2**shift), lo, hi)`` of exact integers (int64 or Python
+    ints in an object array), as int64."""
     # Floor division by 2**shift and the remainder, compared with one half: the same
     # operators are exact on int64 (|prod| < 2**63) and on Python ints.
     q = prod >> shift
@@ -85,9 +92,7 @@ def requantize(acc, scale, shift: int, *, relu: bool = False, out_fmt: Format = 
         half = 1 << (shift - 1)
         up = (rem > half) | ((rem == half) & ((q & 1) == 1))
         y = q + up.astype(q.dtype)
-    lo = max(out_fmt.min, 0) if relu else out_fmt.min   # ReLU after the clip == a raised floor
-    y = np.minimum(np.maximum(y, lo), out_fmt.max)
-    return np.asarray(y, dtype=np.int64).reshape(acc.shape)
+    return np.asarray(np.minimum(np.maximum(y, lo), hi), dtype=np.int64)
 
 
 def _integer_array(x, what: str) -> np.ndarray:

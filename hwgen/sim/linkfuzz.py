@@ -214,6 +214,34 @@ class RequestGen:
         return "gemv", 0, 0, self._resize(GEMV_FORMAT.pack(mode, code, flags, 0, outer, inner, base & 0xFFFFFFFF,
                                                            ostride, nstride, vec_base, out_base))
 
+    def store(self):
+        """A STORE (PIM banks): mostly a walk inside the three memories, sometimes one that
+        leaves one of them at its last step or far away, or bad flags."""
+        from ..soc.protocol import STORE_FORMAT
+        g = self.geo
+        if not g.pim_store:   # no STORE here: any payload (UNKNOWN_CMD)
+            return "store", 0, 0, self._bytes(self._int(0, 32))
+        n1, n2 = self._int(1, 4), self._int(1, 3)
+        huge = self._chance(0.05)   # a count up to 2**16 - 1: with nonzero strides, a walk out of range
+        if huge:
+            n1, n2 = (self._int(0, 2**16 - 1) if self._chance(0.3) else v for v in (n1, n2))
+        pair = self._int(0, 1)
+        walks = []
+        for depth, top, extra in ((g.depth(Mem.ACC), 0xFFFF, 0), (g.depth(Mem.PIM), 0xFFFFFFFF, 0),
+                                  (g.depth(Mem.SCALE), 0xFFFF, pair)):
+            s1, s2 = self._int(int(huge), 3), self._int(int(huge), 5)
+            if self._chance(0.03):
+                s1, s2 = self._int(0, top), self._int(0, top)
+            room = depth - 1 - extra - (max(n1, 1) - 1) * s1 - (max(n2, 1) - 1) * s2
+            base = self._int(0, room) if room >= 0 and self._chance(0.92) else (
+                max(0, room + self._int(1, 2)) if self._chance(0.5) else self._int(0, top))
+            walks.append((min(base, top), s1, s2))
+        (src, src1, src2), (dst, dst1, dst2), (coef, coef1, coef2) = walks
+        flags = pair if self._chance(0.95) else self._int(0, 255)
+        shift = self._int(0, 40) if self._chance(0.95) else self._int(0, 255)
+        return "store", 0, 0, self._resize(STORE_FORMAT.pack(flags, shift, n1, n2, src, src1, src2, dst, dst1, dst2,
+                                                             coef, coef1, coef2))
+
     def set(self):
         r = self.rng.random()
         reg = (int(self.rng.choice([Reg.SHIFT, Reg.RELU])) if r < 0.8 else self._int(0, len(self.geo.regs) + 2) if r < 0.95
@@ -278,7 +306,7 @@ class RequestGen:
 
 #: the :class:`RequestGen` method that makes each command's frames (every command has one)
 GENERATORS = {Cmd.INFO: "info", Cmd.WRITE: "write", Cmd.READ: "read", Cmd.RUN: "run", Cmd.REGS: "regs",
-              Cmd.SET: "set", Cmd.RESET: "reset", Cmd.WAIT: "wait", Cmd.GEMV: "gemv"}
+              Cmd.SET: "set", Cmd.RESET: "reset", Cmd.WAIT: "wait", Cmd.GEMV: "gemv", Cmd.STORE: "store"}
 
 
 def split_frames(raw: bytes) -> list:

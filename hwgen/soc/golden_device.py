@@ -22,7 +22,7 @@ from ..golden.lut import grouped_gemm
 from .layout import SCALE_BITS, Geometry
 from ..config import GROUP_LOG2_MAX
 from .pim_device import PimState
-from .protocol import (GEMV_FORMAT, READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT,
+from .protocol import (GEMV_FORMAT, STORE_FORMAT, READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT,
                        RUN_GROUPED, RUN_W_PIM, RUN_WFMT_SHIFT, SOF_REQ, Cmd, Mem, Reg, Status, crc16, response)
 
 __all__ = ["GoldenDevice", "run_cycles_model", "run_fits", "run_needs", "lut_args_ok"]
@@ -170,14 +170,15 @@ class GoldenDevice:
 
     # -- commands
     def _execute(self, cmd, tag, mem, addr, payload, crc_ok) -> bytes:
-        if cmd not in set(Cmd) or (cmd == Cmd.GEMV and self.pim is None):
+        if (cmd not in set(Cmd) or (cmd == Cmd.GEMV and self.pim is None)
+                or (cmd == Cmd.STORE and not self.geo.pim_store)):
             return self._error(Status.UNKNOWN_CMD, tag)
         cmd = Cmd(cmd)
         if cmd == Cmd.WRITE:
             return self._write(tag, mem, addr, payload, crc_ok)
         # a payload of the wrong length is skipped unchecked, like the hardware's SKIP state
         want = {Cmd.READ: READ_FORMAT.size, Cmd.RUN: self.geo.run_size, Cmd.SET: 4,
-                Cmd.GEMV: GEMV_FORMAT.size}.get(cmd, 0)
+                Cmd.GEMV: GEMV_FORMAT.size, Cmd.STORE: STORE_FORMAT.size}.get(cmd, 0)
         if len(payload) != want:
             return self._error(Status.BAD_ARGS, tag)
         if not crc_ok:
@@ -190,6 +191,8 @@ class GoldenDevice:
             return self._run(tag, payload)
         if cmd == Cmd.GEMV:
             return self._gemv(tag, payload)
+        if cmd == Cmd.STORE:
+            return self._store_cmd(tag, payload)
         if cmd == Cmd.REGS:
             self.regs[Reg.CYCLES] = max(self.regs[Reg.CYCLES], self.regs[Reg.BUSY])
             return response(Status.OK, tag, b"".join(struct.pack("<I", self.regs[r] & 0xFFFFFFFF)
@@ -293,6 +296,28 @@ class GoldenDevice:
         self.regs[Reg.PIM_BUSY] += cycles
         self.regs[Reg.PIM_ISSUE] += args[4] * args[5]
         return response(Status.OK, tag, b"" if args[2] & RUN_ASYNC else struct.pack("<I", cycles))
+
+    def _store_cmd(self, tag, payload) -> bytes:
+        """STORE (:mod:`hwgen.golden.store`): refused whole unless every step is inside its memory."""
+        from ..golden.store import STORE_PAIR, requantize_pair, store_bounds_ok, store_steps
+        from .store import store_cycles
+        g = self.geo
+        names = ("flags", "shift", "n1", "n2", "src", "src1", "src2", "dst", "dst1", "dst2", "coef", "coef1", "coef2")
+        a = dict(zip(names, STORE_FORMAT.unpack(payload)))
+        if not store_bounds_ok(**a, acc_words=g.depth(Mem.ACC), scale_words=g.depth(Mem.SCALE),
+                               pim_words=g.depth(Mem.PIM)):
+            return self._error(Status.BAD_ARGS, tag)
+        n1, n2, pair = a["n1"], a["n2"], a["flags"] & STORE_PAIR
+        src = store_steps(n1, n2, a["src"], a["src1"], a["src2"])
+        coef = store_steps(n1, n2, a["coef"], a["coef1"], a["coef2"])
+        dst = store_steps(n1, n2, a["dst"], a["dst1"], a["dst2"])
+        acc = self._words(Mem.ACC, 0, g.depth(Mem.ACC))
+        scales = self._words(Mem.SCALE, 0, g.depth(Mem.SCALE)).astype(np.int64)
+        scales = np.where(scales >= 1 << 15, scales - (1 << 16), scales)   # the coefficients are signed
+        for s, c, d in zip(src, coef, dst):
+            y = requantize_pair(acc[s][None], scales[c], scales[c + 1] if pair else None, a["shift"])
+            self.pim.data[d] = y[0].astype(np.int8).view(np.uint8)
+        return response(Status.OK, tag, struct.pack("<I", store_cycles(n1 * n2, g.C)))
 
     def _words_raw(self, mem: Mem, base: int, n: int, bits: int, per: int) -> np.ndarray:
         """``n`` words of ``mem`` from ``base`` as ``per`` unsigned ``bits``-bit elements each."""

@@ -131,6 +131,13 @@ class Geometry:
                 and self.word_bits(Mem.W) == self.pim.word_bits)
 
     @property
+    def pim_store(self) -> bool:
+        """The accelerator has STORE (accumulator words requantized into bank words): PIM
+        banks of ``lanes`` = the engine's columns, and 16-bit column scales (not a grouped LUT
+        engine's)."""
+        return self.pim is not None and self.C == self.pim.lanes and not self.grouped and self.C % 2 == 0
+
+    @property
     def wait_size(self) -> int:
         """Bytes of a WAIT answer: the last RUN's cycles (and the last GEMV's)."""
         return 8 if self.pim is not None else 4

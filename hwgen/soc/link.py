@@ -18,8 +18,9 @@ from .arith import times_const
 from .crc import crc16_update
 from .fsm import OneHotFSM
 from .layout import Geometry
-from .protocol import GEMV_FORMAT, READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, SOF_RSP, Cmd, Mem, Reg, Status
-from .link_gemv import GemvControl
+from .protocol import GEMV_FORMAT, STORE_FORMAT, READ_FORMAT, REQ_HEADER, RUN_FORMAT, SOF_REQ, SOF_RSP, Cmd, Mem, Reg, Status
+from .link_gemv import GemvControl, StoreControl
+from .store import StoreArgs
 from .link_parts import _ARG_BYTES, COUNTED, MemPort, _any, _by_mem, _bytes, commands, counted
 from .runcheck import RunArgs, RunBoundsCheck, run_args
 
@@ -47,6 +48,8 @@ class HostLink(wiring.Component):
             "run_start": Out(1), "run_args": Out(run_args(geo)), "run_done": In(1), "run_busy": In(1),
             **({"gemv_start": Out(1), "gemv_args": Out(GemvArgs), "gemv_done": In(1), "gemv_busy": In(1)}
                if geo.pim is not None else {}),
+            **({"store_start": Out(1), "store_args": Out(StoreArgs), "store_busy": In(1), "store_bad": In(1)}
+               if geo.pim_store else {}),
             # the counters' snapshot: taken for REGS, read a word at a time
             # (the accelerator registers snap, clear and reg_rd_* on their way to the counter file)
             "snap": Out(1), "snap_busy": In(1),
@@ -102,7 +105,9 @@ class HostLink(wiring.Component):
         at_last = left[-1]
         pim = geo.pim is not None
         cmds = commands(geo)
-        args = Signal(8 * max(_ARG_BYTES, geo.run_size, GEMV_FORMAT.size if pim else 0))
+        store = geo.pim_store
+        args = Signal(8 * max(_ARG_BYTES, geo.run_size, GEMV_FORMAT.size if pim else 0,
+                              STORE_FORMAT.size if store else 0))
         status, rsp_len = Signal(8), Signal(16)
         idle = Signal(range(self.timeout + 1))
 
@@ -129,6 +134,8 @@ class HostLink(wiring.Component):
                                                           Mux(cmd == Cmd.SET, 4, 0)))
         if pim:
             want = Mux(cmd == Cmd.GEMV, GEMV_FORMAT.size, want)
+        if store:
+            want = Mux(cmd == Cmd.STORE, STORE_FORMAT.size, want)
         # ``left`` for a payload (its last byte is length - 1) and for a response payload
         # and whether there is one (a flip-flop: yosys had folded the compare into the subtraction's carry chain)
         rsp_left, rsp_some = Signal(17), Signal()
@@ -231,6 +238,8 @@ class HostLink(wiring.Component):
         if pim:
             gemv = GemvControl(m, self, args, is_mem, busy)
             rd_busy, any_busy, run_pim = gemv.rd_busy, gemv.any_busy, gemv.run_pim
+        if store:
+            kv_store = StoreControl(m, self, args, busy)
 
         run = data.View(run_args(geo), args[:run_args(geo).size])
         m.submodules.run_check = run_check = RunBoundsCheck(geo)
@@ -254,7 +263,8 @@ class HostLink(wiring.Component):
         is_wr, is_unk = is_cmd[Cmd.WRITE], is_unknown
         is_args = Signal(name="is_args_cmd")    # READ, RUN, SET (GEMV): a fixed-length payload
         is_bare = Signal(name="is_bare_cmd")    # INFO, REGS, RESET, WAIT: no payload
-        m.d.sync += [is_args.eq(_any(cmd == c for c in (Cmd.READ, Cmd.RUN, Cmd.SET) + ((Cmd.GEMV,) if pim else ()))),
+        m.d.sync += [is_args.eq(_any(cmd == c for c in (Cmd.READ, Cmd.RUN, Cmd.SET) + ((Cmd.GEMV,) if pim else ())
+                                     + ((Cmd.STORE,) if store else ()))),
                      is_bare.eq(_any(cmd == c for c in (Cmd.INFO, Cmd.REGS, Cmd.RESET, Cmd.WAIT)))]
         acc_busy = is_mem[Mem.ACC] & busy   # the sequencer owns ACC's write port
         if pim:   # ... and port A of the banks while a RUN streams its weights from them
@@ -466,8 +476,13 @@ class HostLink(wiring.Component):
                     with m.If(is_cmd[Cmd.GEMV]):
                         m.d.comb += gemv.check.start.eq(1)
                         fsm.goto("GEMV_CHECK")
+                if store:
+                    with m.If(is_cmd[Cmd.STORE]):
+                        kv_store.begin(fsm, w_status)
             if pim:
                 gemv.states(fsm, w_status, w_rsp_len, w_have, w_bsel, reg_value, load_reg)
+            if store:
+                kv_store.states(fsm, w_status, w_rsp_len, w_have, w_bsel, reg_value, load_reg)
             with fsm.state("RUN_CHECK"):   # (busy from the cycle after start); the decision's flags are
                 with m.If(~run_check.busy):  # registered from the verdict as RUN_DECIDE is entered
                     fsm.goto("RUN_DECIDE")

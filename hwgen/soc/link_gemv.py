@@ -14,7 +14,7 @@ from amaranth.lib import data
 
 from .protocol import Mem, Status
 
-__all__ = ["GemvControl"]
+__all__ = ["GemvControl", "StoreControl"]
 
 
 class GemvControl:
@@ -80,3 +80,48 @@ class GemvControl:
             with m.If(~self.running):
                 m.d.comb += [reg_value.eq(self.cycles), load_reg.eq(1)]
                 fsm.goto("TX_SOF")
+
+
+class StoreControl:
+    """The link's STORE command (:mod:`hwgen.soc.store`): refused while a RUN executes
+    (``BUSY``: the engine owns the accumulators), otherwise started on the link's argument
+    register and answered when the unit is done, with its cycles, or ``BAD_ARGS`` if the unit
+    refused the walk (nothing written)."""
+
+    def __init__(self, m: Module, link, args, busy):
+        from .store import StoreArgs
+        self.m, self.link, self.busy = m, link, busy
+        self.cycles, counting = Signal(32, name="store_cycles"), Signal(name="store_counting")
+        m.d.comb += link.store_args.eq(args[:StoreArgs.size])
+        m.d.sync += link.store_start.eq(0)
+        with m.If(link.store_start):
+            m.d.sync += [self.cycles.eq(0), counting.eq(1)]
+        with m.Elif(counting):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+            with m.If(~link.store_busy):
+                m.d.sync += counting.eq(0)
+        self.running = counting | link.store_start
+
+    def begin(self, fsm, w_status) -> None:
+        """In EXEC, for a STORE."""
+        m = self.m
+        with m.If(self.busy):
+            w_status.set(Status.BUSY)
+            fsm.goto("ERR")
+        with m.Else():
+            m.d.sync += self.link.store_start.eq(1)
+            fsm.goto("STORE_RUNNING")
+
+    def states(self, fsm, w_status, w_rsp_len, w_have, w_bsel, reg_value, load_reg) -> None:
+        m = self.m
+        with fsm.state("STORE_RUNNING"):
+            w_rsp_len.set(4)
+            w_have.set(1)
+            w_bsel.set(1)
+            with m.If(~self.running):
+                with m.If(self.link.store_bad):
+                    w_status.set(Status.BAD_ARGS)
+                    fsm.goto("ERR")
+                with m.Else():
+                    m.d.comb += [reg_value.eq(self.cycles), load_reg.eq(1)]
+                    fsm.goto("TX_SOF")

@@ -24,8 +24,9 @@ def counted(geo: Geometry) -> tuple[Reg, ...]:
 
 
 def commands(geo: Geometry) -> tuple[Cmd, ...]:
-    """The commands ``geo``'s accelerator knows (GEMV only with PIM banks)."""
-    return tuple(c for c in Cmd if geo.pim is not None or c != Cmd.GEMV)
+    """The commands ``geo``'s accelerator knows (GEMV only with PIM banks, STORE only where an
+    accumulator word is a bank word: :attr:`~hwgen.soc.layout.Geometry.pim_store`)."""
+    return tuple(c for c in Cmd if (geo.pim is not None or c != Cmd.GEMV) and (geo.pim_store or c != Cmd.STORE))
 
 
 def _bytes(value):

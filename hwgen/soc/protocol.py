@@ -36,7 +36,7 @@ from ..config import GROUP_LOG2_MAX   # a group-quantized RUN's largest group: 2
 
 __all__ = ["VERSION", "SOF_REQ", "SOF_RSP", "Cmd", "Status", "Mem", "Reg", "REGISTERS", "crc16",
            "request", "response", "parse_response", "ResponseFrame", "ProtocolError", "RUN_FORMAT",
-           "RUN_ACCUMULATE", "RUN_ASYNC", "RUN_W_PIM", "GEMV_FORMAT", "GEMV_ASYNC", "BASE_REGS", "RUN_WFMT_SHIFT", "RUN_GROUPED", "RUN_GROUP_FORMAT",
+           "RUN_ACCUMULATE", "RUN_ASYNC", "RUN_W_PIM", "GEMV_FORMAT", "GEMV_ASYNC", "STORE_FORMAT", "BASE_REGS", "RUN_WFMT_SHIFT", "RUN_GROUPED", "RUN_GROUP_FORMAT",
            "GROUP_LOG2_MAX", "READ_FORMAT", "describe", "REQ_HEADER", "RSP_HEADER", "MAX_PAYLOAD"]
 
 VERSION = 1
@@ -66,6 +66,9 @@ READ_FORMAT = struct.Struct("<HBH")
 #: base, ostride, nstride (slices), vec_base, out_base (words); see docs/pim.md
 GEMV_FORMAT = struct.Struct("<BBBBHHIIIHH")
 GEMV_ASYNC = RUN_ASYNC
+#: STORE payload: flags (bit 0: pair mix), shift, n1, n2, src, src1, src2 (ACC words), dst,
+#: dst1, dst2 (flat PIM words), coef, coef1, coef2 (SCALE words); see hwgen.golden.store
+STORE_FORMAT = struct.Struct("<BBHHHHHIIIHHH")
 
 
 class Cmd(enum.IntEnum):
@@ -78,6 +81,7 @@ class Cmd(enum.IntEnum):
     RESET = 0x07   #: clear counters and the remembered RUN tag
     WAIT = 0x08    #: response when no RUN (or GEMV) is executing: the last RUN's cycles u32 (and GEMV's)
     GEMV = 0x09    #: PIM banks: payload GEMV_FORMAT; response after the GEMV: cycles u32
+    STORE = 0x0A   #: PIM banks: payload STORE_FORMAT (accumulators → requantized bank words); response: cycles u32
 
 
 class Status(enum.IntEnum):
@@ -190,20 +194,25 @@ def parse_response(buf: bytes) -> ResponseFrame | None:
     return ResponseFrame(st, tag, payload, end)
 
 
-def describe(pim: bool = False) -> dict:
-    """The protocol as data, for ``manifest.json`` (``pim``: of an accelerator with PIM banks)."""
+def describe(pim: bool = False, store: bool = False) -> dict:
+    """The protocol as data, for ``manifest.json`` (``pim``: of an accelerator with PIM banks;
+    ``store``: whose accumulator words are bank words, so it has STORE)."""
     extra = {"gemv_payload": "mode u8 (0 dot, 1 broadcast-accumulate), fmt u8 (bits | 0x80 if signed), flags u8 "
                              "(bit 1: asynchronous), 0 u8, outer u16, inner u16, base u32, ostride u32, nstride u32 "
                              "(slices), vec_base u16, out_base u16 (words); docs/pim.md",
              "run_w_pim": "RUN flags bit 5: the weights come from the PIM banks (w_base a flat PIM word address)",
              "wait_payload": "last RUN cycles u32, last GEMV cycles u32"} if pim else {}
+    if store:
+        extra["store_payload"] = ("flags u8 (bit 0: pair mix), shift u8, n1 u16, n2 u16, src u16, src1 u16, src2 u16 "
+                                  "(ACC words), dst u32, dst1 u32, dst2 u32 (flat PIM words), coef u16, coef1 u16, "
+                                  "coef2 u16 (SCALE words); docs/pim.md")
     mems = [m for m in Mem if pim or m < Mem.PIM]
     return {
         "version": VERSION, "sof_request": SOF_REQ, "sof_response": SOF_RSP,
         "request_header": "cmd u8, tag u8, mem u8, 0 u8, addr u32, len u16 (little-endian)",
         "response_header": "status u8, tag u8, len u16",
         "crc": "CRC-16/CCITT-FALSE over header, and over payload when len > 0",
-        "commands": {c.name: int(c) for c in Cmd if pim or c != Cmd.GEMV},
+        "commands": {c.name: int(c) for c in Cmd if (pim or c != Cmd.GEMV) and (store or c != Cmd.STORE)},
         "status": {s.name: int(s) for s in Status},
         "memories": {m.name: int(m) for m in mems},
         "registers": {r.name.lower(): int(r) for r in (Reg if pim else BASE_REGS)},

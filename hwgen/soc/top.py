@@ -100,11 +100,23 @@ class Accelerator(wiring.Component):
         # memories: the link writes all four and reads them while no GEMM runs; the
         # sequencer reads A and W and reads/writes ACC while it runs
         busy = seq.busy
-        pim = None
+        pim = st = None
         if geo.pim is not None:   # PIM banks: their three memories behind the link, the GEMV unit
             from ..memory.pim import PimBanks
             m.submodules.pim = pim = PimBanks(geo.pim)
-            connect(m, link.mem_pim, pim.host)
+            lh = link.mem_pim
+            m.d.comb += [pim.host.rd_addr.eq(lh.rd_addr), pim.host.rd_en.eq(lh.rd_en), lh.rd_data.eq(pim.host.rd_data)]
+            if geo.pim_store:   # STORE: the K/V rows from the accumulators into the banks (port A, while the link waits)
+                from .store import KvStore
+                m.submodules.store = st = KvStore(geo)
+                m.d.comb += [st.start.eq(link.store_start), st.args.eq(link.store_args),
+                             link.store_busy.eq(st.busy), link.store_bad.eq(st.bad),
+                             pim.host.wr_addr.eq(Mux(st.busy, st.pim_wr_addr, lh.wr_addr)),
+                             pim.host.wr_data.eq(Mux(st.busy, st.pim_wr_data, lh.wr_data)),
+                             pim.host.wr_en.eq(lh.wr_en | st.pim_wr_en)]
+            else:
+                m.d.comb += [pim.host.wr_addr.eq(lh.wr_addr), pim.host.wr_data.eq(lh.wr_data),
+                             pim.host.wr_en.eq(lh.wr_en)]
             connect(m, link.mem_pim_vec, pim.vec)
             connect(m, link.mem_pim_out, pim.out)
             m.d.comb += [pim.start.eq(link.gemv_start), pim.args.eq(link.gemv_args),
@@ -122,14 +134,21 @@ class Accelerator(wiring.Component):
             lp = getattr(link, f"mem_{mem.name.lower()}")
             wp, rp = store.write_port(granularity=8), store.read_port(transparent_for=())
             seq_rd = {Mem.A: seq.a_rd, Mem.W: seq.w_rd, **({Mem.SCALE: seq.s_rd} if geo.grouped else {})}.get(mem)
+            # a STORE reads the accumulators and the coefficients (scale words) while the link waits
+            st_rd = {Mem.ACC: (st.acc_rd_addr, st.acc_rd_en), Mem.SCALE: (st.sc_rd_addr, st.sc_rd_en)}.get(mem) \
+                if st is not None else None
+            lp_addr, lp_en = (lp.rd_addr, lp.rd_en) if st_rd is None else \
+                (Mux(st.busy, st_rd[0], lp.rd_addr), Mux(st.busy, st_rd[1], lp.rd_en))
             if mem == Mem.ACC:
                 # the sequencer owns the write port and takes the link's writes while idle
                 m.d.comb += [wp.addr.eq(seq.acc.wr_addr), wp.data.eq(seq.acc.wr_data), wp.en.eq(seq.acc.wr_en),
                              seq.host_wr_addr.eq(lp.wr_addr), seq.host_wr_data.eq(lp.wr_data),
                              seq.host_wr_en.eq(lp.wr_en),
-                             rp.addr.eq(Mux(busy, seq.acc.rd_addr, lp.rd_addr)),
-                             rp.en.eq(Mux(busy, seq.acc.rd_en, lp.rd_en)),
+                             rp.addr.eq(Mux(busy, seq.acc.rd_addr, lp_addr)),
+                             rp.en.eq(Mux(busy, seq.acc.rd_en, lp_en)),
                              seq.acc.rd_data.eq(rp.data), lp.rd_data.eq(rp.data)]
+                if st is not None:
+                    m.d.comb += st.acc_rd_data.eq(rp.data)
             else:
                 m.d.comb += [wp.addr.eq(lp.wr_addr), wp.data.eq(lp.wr_data), wp.en.eq(lp.wr_en)]
                 if mem == Mem.W and pim is not None and geo.npu_reads_pim:
@@ -142,7 +161,9 @@ class Accelerator(wiring.Component):
                                  rp.en.eq(Mux(busy, seq_rd.en, lp.rd_en)),
                                  seq_rd.data.eq(rp.data), lp.rd_data.eq(rp.data)]
                 else:
-                    m.d.comb += [rp.addr.eq(lp.rd_addr), rp.en.eq(lp.rd_en), lp.rd_data.eq(rp.data)]
+                    m.d.comb += [rp.addr.eq(lp_addr), rp.en.eq(lp_en), lp.rd_data.eq(rp.data)]
+                    if st_rd is not None:
+                        m.d.comb += st.sc_rd_data.eq(rp.data)
 
         # counters (REGS) in a block RAM, cleared by RESET, snapshotted by REGS
         events = {Reg.CYCLES: 1, Reg.BUSY: busy, Reg.ARRAY: beat.valid & beat.ready,
