@@ -285,6 +285,19 @@ class PimDriver:
                 self.acc.write(Mem.PIM, bank * p.rows + base + slot * h.slot_words, x.astype(np.int8).tobytes())
         h.length = T
 
+    def kv_read(self, h: PimKV, pos: int) -> tuple[np.ndarray, np.ndarray]:
+        """Position ``pos`` of every sequence, read back: (k, v), each (seqs, kv_heads, head_dim)."""
+        self._check(h, PimKV)
+        if not 0 <= pos < h.length:
+            raise PimError(f"{h.name}: position {pos} is not in the cache (it holds {h.length})")
+        p, n = self.p, h.kv_heads * h.hs
+        out = []
+        for base in (h.k_base, h.v_base):
+            rows = [np.frombuffer(self.acc.read(Mem.PIM, (s % p.banks) * p.rows + base + (s // p.banks) * h.slot_words
+                                                + pos * n, n), dtype=np.int8) for s in range(h.seqs)]
+            out.append(np.stack(rows).astype(np.int64).reshape(h.seqs, h.kv_heads, h.head_dim))
+        return out[0], out[1]
+
     def _per_bank_vectors(self, h: PimKV, slot: int, vecs: np.ndarray) -> None:
         """Sequence (bank, slot)'s vector words ``vecs[s]`` into each bank's buffer."""
         p = self.p
@@ -395,10 +408,11 @@ class PimDriver:
         except StopIteration as e:
             return e.value
 
-    def gemm_jobs(self, a: np.ndarray, h: PimWeights):
+    def gemm_jobs(self, a: np.ndarray, h: PimWeights, store=None):
         """:meth:`gemm` as a generator of :class:`EngineJob` (one RUN each); whoever drives it
         runs each job (prepare, launch, collect) before resuming it, and may run a bank GEMV
-        between a job's launch and its collection. Returns the result."""
+        between a job's launch and its collection. Returns the result (``store``: a job's
+        results stay on chip, ``store(job)`` sends its STOREs instead; returns None)."""
         self._check(h, PimWeights)
         acc, g = self.acc, self.acc.geo
         pe, p = acc.cfg.array.pe, self.p
@@ -431,9 +445,74 @@ class PimDriver:
                 nt = len(range(b, h.tiles, p.banks))
                 if nt:
                     yield EngineJob(self.acc, a_words if b == 0 else None, (mt1 - mt0, nt, K, b * p.rows + h.base),
-                                    out, (mt0, mt1, b, M))
+                                    out, (mt0, mt1, b, M), store)
         acc.stats.gemm_macs += M * K * h.n
-        return out[:, :h.n]
+        return None if store else out[:, :h.n]
+
+    # -- K/V rows written on chip
+    def kv_project_jobs(self, h: PimKV, x: np.ndarray, wk: PimWeights, wv: PimWeights, k_coef: tuple, v_coef: tuple):
+        """Generator of :class:`EngineJob`: the next position of every sequence of cache ``h``,
+        ``x @ Wk`` and ``x @ Wv`` on the engine (x: (seqs, K) int8), requantized and written
+        into the cache on chip by STOREs (:mod:`hwgen.golden.store`): only x and the
+        coefficients cross the link. ``k_coef`` = (a, b, shift): K's lanes mixed in pairs
+        (rotary); ``v_coef`` = (a, None, shift). a, b: (kv_heads·head_dim,) signed 16-bit."""
+        from ..golden.store import COEF_MAX, COEF_MIN
+        self._check(h, PimKV)
+        self._check(wk, PimWeights)
+        self._check(wv, PimWeights)
+        acc, g, p = self.acc, self.acc.geo, self.p
+        N = h.kv_heads * h.head_dim
+        if not g.pim_store:
+            raise PimError(f"{acc.cfg.name} has no STORE (its accumulator word, {g.C} columns, is not a bank word of "
+                           f"{p.lanes} lanes)")
+        x = np.asarray(x, dtype=np.int64)
+        if x.shape != (h.seqs, wk.k) or wk.k != wv.k or (wk.n, wv.n) != (N, N):
+            raise PimError(f"{h.name}: x must be (seqs, K) = ({h.seqs}, {wk.k}) and Wk, Wv (K, {N}); got x {x.shape}, "
+                           f"Wk ({wk.k}, {wk.n}), Wv ({wv.k}, {wv.n})")
+        if h.length >= h.max_len:
+            raise PimError(f"{h.name}: the cache holds {h.max_len} positions (max_len), all used; cannot append another")
+        tiles = N // g.C
+        words = []   # the coefficients' scale words: K's (a, b) per tile, then V's a per tile
+        for what, (ca, cb, shift), pair in (("k", k_coef, True), ("v", v_coef, False)):
+            for c in (ca, cb) if pair else (ca,):
+                c = np.asarray(c, dtype=np.int64)
+                if c.shape != (N,) or c.min() < COEF_MIN or c.max() > COEF_MAX:
+                    raise PimError(f"{h.name}: {what} coefficients must be ({N},) signed 16-bit, got shape {c.shape}")
+            if not 0 <= shift <= 63:
+                raise PimError(f"{h.name}: {what} shift must be 0..63, got {shift}")
+        if 3 * tiles > g.depth(Mem.SCALE):
+            raise PimError(f"{h.name}: the coefficients need {3 * tiles} scale words; soc.scale_words = "
+                           f"{g.depth(Mem.SCALE)}")
+        ka, kb = (np.asarray(c, dtype=np.int64).reshape(tiles, g.C) for c in k_coef[:2])
+        coefs = np.concatenate([np.stack([ka, kb], 1).reshape(2 * tiles, g.C),
+                                np.asarray(v_coef[0], dtype=np.int64).reshape(tiles, g.C)])
+        acc.write(Mem.SCALE, 0, (coefs & 0xFFFF).astype("<u2").tobytes())
+        row = h.length * h.kv_heads * h.hs
+        for w, base, coef_base, (_, _, shift), pair in ((wk, h.k_base, 0, k_coef, True),
+                                                       (wv, h.v_base, 2 * tiles, v_coef, False)):
+            yield from self.gemm_jobs(x, w, store=lambda job, base=base, cb=coef_base, sh=shift, pr=pair:
+                                      self._store_job(job, h, base + row, cb, sh, pr))
+        h.length += 1
+
+    def _store_job(self, job: "EngineJob", h: PimKV, base: int, coef_base: int, shift: int, pair: bool) -> None:
+        """The STOREs of one engine job's results: per m-tile, its rows (sequences) over the
+        banks (split where the sequences wrap to the next slot), every tile of the job's bank."""
+        g, p = self.acc.geo, self.p
+        R = g.R
+        m_tiles, nt, _, _ = job.shape
+        mt0, _, b, _ = job.where
+        cw = 2 if pair else 1
+        for ml in range(m_tiles):
+            s0 = (mt0 + ml) * R
+            s_end = min(h.seqs, s0 + R)
+            sa = s0
+            while sa < s_end:
+                sb = min(s_end, (sa // p.banks + 1) * p.banks)   # up to the next slot
+                bank, slot = sa % p.banks, sa // p.banks
+                self.store_cmd(src=ml * nt * R + sa - s0, n1=sb - sa, src1=1, n2=nt, src2=R,
+                               dst=bank * p.rows + base + slot * h.slot_words + b, dst1=p.rows, dst2=p.banks,
+                               coef=coef_base + b * cw, coef2=p.banks * cw, shift=shift, pair=pair)
+                sa = sb
 
 
 class EngineJob:
@@ -441,8 +520,8 @@ class EngineJob:
     A operand (the block's first RUN only), ``launch`` starts it (asynchronously unless
     ``wait``), ``collect`` reads its results after the device's WAIT."""
 
-    def __init__(self, acc, a_words: bytes | None, shape: tuple, out: np.ndarray, where: tuple):
-        self.acc, self.a_words, self.shape, self.out, self.where = acc, a_words, shape, out, where
+    def __init__(self, acc, a_words: bytes | None, shape: tuple, out: np.ndarray, where: tuple, store=None):
+        self.acc, self.a_words, self.shape, self.out, self.where, self.store = acc, a_words, shape, out, where, store
 
     def prepare(self) -> None:
         if self.a_words is not None:
@@ -454,6 +533,9 @@ class EngineJob:
         return self.acc.run(m_tiles, n_tiles, k, w_base=w_base, w_pim=True, wait=wait)
 
     def collect(self) -> None:
+        if self.store is not None:   # the results stay on chip
+            self.store(self)
+            return
         g, p = self.acc.geo, self.acc.geo.pim
         R, C = g.R, g.C
         m_tiles, nt, _, _ = self.shape

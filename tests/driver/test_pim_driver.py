@@ -11,7 +11,7 @@ from hwgen.numerics import Format, parse_format, wrap_signed
 # small on purpose: K and the outputs need several vector and result chunks
 PIM = PimConfig(banks=3, rows=1024, lanes=8, formats=("int8", "int4", "uint2"), acc=24, vec_words=8, out_words=4)
 CFG = HwgenConfig(name="pim_2x8", array=ArrayConfig(rows=2, cols=8),
-                  soc=SocConfig(a_words=256, w_words=64, acc_words=64, scale_words=4, pim=PIM))
+                  soc=SocConfig(a_words=256, w_words=64, acc_words=64, scale_words=16, pim=PIM))
 
 
 @pytest.fixture(scope="module", params=["golden", "verilator"])
@@ -61,6 +61,32 @@ def test_engine_streams_resident_weights(acc, seed):
     got = acc.pim.gemm(a, h)
     assert np.array_equal(got, golden.gemm(a, w, acc_bits=32))
     assert acc.stats.link_bytes_out - before < a.size * 2 + 600   # A crosses the link, W does not
+    acc.pim.reset()
+
+
+def test_kv_rows_written_on_chip(acc, seed):
+    """K and V of a new position: the engine's accumulators requantized (K's lanes rotated in
+    pairs) and stored into the cache by STOREs, exactly golden.store's arithmetic; only x and
+    the coefficients cross the link."""
+    from hwgen.golden.store import requantize_pair
+    rng = np.random.default_rng(seed)
+    seqs, kvh, hd, K = 5, 2, 16, 24                 # 5 sequences over 3 banks: two slots, a wrap
+    N = kvh * hd
+    wk, wv = (Format(8).random(rng, (K, N), extremes=0.2) for _ in range(2))
+    hk, hv = acc.pim_load(wk, "int8", name="wk"), acc.pim_load(wv, "int8", name="wv")
+    kv = acc.pim.kv(seqs, max_len=3, kv_heads=kvh, head_dim=hd)
+    for pos in range(2):
+        x = Format(8).random(rng, (seqs, K), extremes=0.2)
+        ka, kb, va = (rng.integers(-2**15, 2**15, N) for _ in range(3))
+        before = acc.stats.link_bytes_out
+        for job in acc.pim.kv_project_jobs(kv, x, hk, hv, (ka, kb, 14), (va, None, 11)):
+            job.run()
+        assert acc.stats.link_bytes_out - before < x.size + 3 * 2 * N + 2000   # x and coefficients, not K/V
+        k, v = acc.pim.kv_read(kv, pos)
+        want_k = requantize_pair(golden.gemm(x, wk, acc_bits=32), ka, kb, 14)
+        want_v = requantize_pair(golden.gemm(x, wv, acc_bits=32), va, None, 11)
+        assert np.array_equal(k.reshape(seqs, N), want_k) and np.array_equal(v.reshape(seqs, N), want_v), pos
+    assert kv.length == 2
     acc.pim.reset()
 
 
