@@ -76,7 +76,7 @@ class Device:
     def __init__(self, hw, seed: int):
         self.model = LlamaConfig()
         self.weights = random_weights(self.model, seed, 1)
-        self.qws = quantize_model(self.weights, "int8", 128)
+        self.qws = quantize_model(self.model, self.weights, "int8", 128)
         self.acc = Accelerator.open(hw, "verilator")
         self.handles = AcceleratorOps.load_weights(self.acc, self.qws)
         self.mark = self.acc.pim.next_word
@@ -100,8 +100,8 @@ def step(dev_: Device, mode: str, batch: int, ctx: int, seed: int) -> dict:
     got = dev.step(x)
     s1 = dict(acc.stats.__dict__)
     r = acc.regs()
-    c = {k: r[k] for k in ("busy", "pim_busy", "overlap", "pim_stall", "pim_issue", "array")}
-    c["cycles"] = c["busy"] + c["pim_busy"] - c["overlap"]
+    c = {k: r[k] for k in ("busy", "pim_busy", "store_busy", "overlap", "pim_stall", "pim_issue", "array")}
+    c["cycles"] = c["busy"] + c["store_busy"] + c["pim_busy"] - c["overlap"]
     c["link_bytes"] = (s1["link_bytes_out"] - s0["link_bytes_out"]) + (s1["link_bytes_in"] - s0["link_bytes_in"])
     return {"mode": mode, "row_buffers": hw.soc.pim.row_buffers, "batch": batch, "context": ctx,
             "exact": bool(np.array_equal(got, want)), **c, "wall_s": round(time.monotonic() - t0, 1)}

@@ -9,8 +9,14 @@ kernels (:class:`IntOps`): the projections' exact group sums, K/V appends, score
 the context ``p·V``. :class:`ReferenceOps` computes them in NumPy, :class:`AcceleratorOps` on
 the device; so the two paths agree bit for bit by construction, and the device's numbers are
 checked, not assumed. Around the kernels, in float32 on the host: RMSNorm, rotary, the
-per-token int8 quantization of activations, of q (per head), of K and V (per position and KV
-head), softmax, and p·scale_v requantized to int8 (per head) for the context.
+per-token int8 quantization of activations, of q (per head), softmax, and p·scale_v
+requantized to int8 (per head) for the context.
+
+New K/V rows are made from the projections' accumulators by the STORE unit's arithmetic
+(:mod:`hwgen.llm.kvquant`: static per-column multipliers, rotary folded in), so on the device
+they never leave the chip, when the K and V weights have one scale per channel; with group
+scales (a group shorter than the input) they are quantized on the host per position and KV
+head, and appended over the link.
 """
 from __future__ import annotations
 
@@ -19,7 +25,9 @@ import abc
 import numpy as np
 
 from ..numerics import Format
-from .model import LayerWeights, LlamaConfig, LLMError, rmsnorm, rope
+from ..golden.store import requantize_pair
+from .kvquant import KvQuant, interleave_heads, rope_pairs, single_group
+from .model import LayerWeights, LlamaConfig, LLMError, rmsnorm
 from .quant import QuantizedWeight, quantize_activations, quantize_weight
 
 __all__ = ["MODES", "IntOps", "ReferenceOps", "AcceleratorOps", "BatchDecoder", "quantize_rows", "halves",
@@ -54,6 +62,17 @@ class IntOps(abc.ABC):
         """The next position of sequences ``rows``: (rows, kv_heads, head_dim) int8 each."""
 
     @abc.abstractmethod
+    def kv_project(self, layer: int, rows: slice, xq: np.ndarray, k_coef: tuple, v_coef: tuple):
+        """Generator: the next position of sequences ``rows`` made from ``xq`` (rows, dim) by the
+        K/V projections and :func:`hwgen.golden.store.requantize_pair` with ``k_coef`` =
+        (a, b, shift) and ``v_coef`` = (a, None, shift), appended (on the device: on chip)."""
+
+    def _kv_rows(self, acc_k, acc_v, k_coef, v_coef, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The STORE arithmetic on accumulators read back: (n, kv_heads, head_dim) each."""
+        shape = (n, self.cfg.n_kv_heads, self.cfg.head_dim)
+        return (requantize_pair(acc_k, *k_coef).reshape(shape), requantize_pair(acc_v, *v_coef).reshape(shape))
+
+    @abc.abstractmethod
     def scores(self, layer: int, rows: slice, q: np.ndarray, length: int, fill=None) -> np.ndarray:
         """(rows, heads, length): q (rows, heads, head_dim) · the first ``length`` keys."""
 
@@ -82,6 +101,11 @@ class ReferenceOps(IntOps):
         return [xq[:, s:s + qw.group] @ qw.q[:, s:s + qw.group].astype(np.int64).T
                 for s in range(0, qw.shape[1], qw.group)]
         yield   # a generator without jobs
+
+    def kv_project(self, layer, rows, xq, k_coef, v_coef):
+        acc = [xq @ self.qweights[layer][name].q.astype(np.int64).T for name in ("k_proj", "v_proj")]
+        self.append(layer, rows, *self._kv_rows(*acc, k_coef, v_coef, xq.shape[0]))
+        yield from ()
 
     def append(self, layer, rows, k, v):
         t = int(self.length[layer, rows][0])
@@ -151,6 +175,16 @@ class AcceleratorOps(IntOps):
                 parts.append((yield from self.acc.pim.gemm_jobs(x, h)))
             k0 += h.k
         return parts
+
+    def kv_project(self, layer, rows, xq, k_coef, v_coef):
+        hk, hv = (self.handles[layer][name] for name in ("k_proj", "v_proj"))
+        if self.mode != "npu" and self.acc.geo.pim_store:   # on chip: the engine's results go into the cache
+            yield from self.acc.pim.kv_project_jobs(self.kv[layer][rows.start, rows.stop], xq, hk[0], hv[0],
+                                                     k_coef, v_coef)
+            return
+        acc_k = yield from self.acc.pim.gemm_jobs(xq, hk[0])   # read back, requantized on the host
+        acc_v = yield from self.acc.pim.gemm_jobs(xq, hv[0])
+        self.append(layer, rows, *self._kv_rows(acc_k, acc_v, k_coef, v_coef, xq.shape[0]))
 
     def append(self, layer, rows, k, v):
         if self.mode == "npu":
@@ -236,6 +270,10 @@ class BatchDecoder:
         shape = (batch, max_len, cfg.n_kv_heads)
         self.k_scale = [np.zeros(shape, np.float32) for _ in weights]
         self.v_scale = [np.zeros(shape, np.float32) for _ in weights]
+        #: per layer, the static K/V quantization of the STORE unit (None: K/V per position on the host)
+        self.kvq = [KvQuant.calibrate(cfg, w, q["k_proj"], q["v_proj"])
+                    if single_group(q["k_proj"]) and single_group(q["v_proj"]) else None
+                    for w, q in zip(weights, qweights)]
         self.pos = 0
 
     def preload(self, length: int, seed: int) -> None:
@@ -270,8 +308,16 @@ class BatchDecoder:
         n = x.shape[0]
         pos = np.full(n, self.pos)
         h = rmsnorm(x, w.input_norm, c.norm_eps)
-        q = rope((yield from self._linear(li, "q_proj", h)).reshape(n, c.n_heads, c.head_dim), pos, c.rope_theta)
-        k = rope((yield from self._linear(li, "k_proj", h)).reshape(n, c.n_kv_heads, c.head_dim), pos, c.rope_theta)
+        q = rope_pairs((yield from self._linear(li, "q_proj", h)).reshape(n, c.n_heads, c.head_dim), pos, c.rope_theta)
+        kvq = self.kvq[li]
+        if kvq is not None:   # K/V made from the accumulators with static multipliers (on chip on the device)
+            xq, xs = quantize_activations(h)
+            yield from self.ops.kv_project(li, rows, xq.astype(np.int64), *kvq.coefs(self.pos))
+            self.k_scale[li][rows, self.pos] = xs[:, None] * kvq.sigma_k[None, :]
+            self.v_scale[li][rows, self.pos] = xs[:, None] * kvq.sigma_v[None, :]
+            return q
+        k = rope_pairs((yield from self._linear(li, "k_proj", h)).reshape(n, c.n_kv_heads, c.head_dim), pos,
+                       c.rope_theta)
         v = (yield from self._linear(li, "v_proj", h)).reshape(n, c.n_kv_heads, c.head_dim)
         kq, ks = quantize_rows(k)
         vq, vs = quantize_rows(v)
@@ -334,8 +380,14 @@ class BatchDecoder:
         return out
 
 
-def quantize_model(weights: list[LayerWeights], scheme: str, group: int) -> list[dict[str, QuantizedWeight]]:
-    return [{name: quantize_weight(m, scheme, group) for name, m in w.proj.items()} for w in weights]
+def quantize_model(cfg: LlamaConfig, weights: list[LayerWeights], scheme: str,
+                   group: int) -> list[dict[str, QuantizedWeight]]:
+    """Every projection quantized; Q's and K's output channels in rotary pairs
+    (:func:`hwgen.llm.kvquant.interleave_heads`)."""
+    def one(name, m):
+        qw = quantize_weight(m, scheme, group)
+        return interleave_heads(qw, cfg.head_dim) if name in ("q_proj", "k_proj") else qw
+    return [{name: one(name, m) for name, m in w.proj.items()} for w in weights]
 
 
 def pim_format(scheme: str) -> Format:

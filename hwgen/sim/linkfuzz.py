@@ -322,7 +322,7 @@ def split_frames(raw: bytes) -> list:
     return out
 
 
-_UNMEASURED = (Reg.CYCLES, Reg.BUSY, Reg.PIM_BUSY, Reg.PIM_STALL, Reg.OVERLAP)   # REGS words only the RTL can know
+_UNMEASURED = (Reg.CYCLES, Reg.BUSY, Reg.PIM_BUSY, Reg.PIM_STALL, Reg.OVERLAP, Reg.STORE_BUSY)   # REGS words only the RTL can know
 
 
 def _same(regs, cmd, got, want) -> bool:

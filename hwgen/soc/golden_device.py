@@ -317,7 +317,9 @@ class GoldenDevice:
         for s, c, d in zip(src, coef, dst):
             y = requantize_pair(acc[s][None], scales[c], scales[c + 1] if pair else None, a["shift"])
             self.pim.data[d] = y[0].astype(np.int8).view(np.uint8)
-        return response(Status.OK, tag, struct.pack("<I", store_cycles(n1 * n2, g.C)))
+        cycles = store_cycles(n1 * n2, g.C)
+        self.regs[Reg.STORE_BUSY] += cycles
+        return response(Status.OK, tag, struct.pack("<I", cycles))
 
     def _words_raw(self, mem: Mem, base: int, n: int, bits: int, per: int) -> np.ndarray:
         """``n`` words of ``mem`` from ``base`` as ``per`` unsigned ``bits``-bit elements each."""

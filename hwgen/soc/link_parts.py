@@ -13,7 +13,7 @@ __all__ = ["MemPort", "COUNTED", "PIM_COUNTED", "counted", "commands"]
 
 #: the registers that count events, in the order of their counters (:class:`~hwgen.soc.counters.CounterFile`)
 COUNTED = (Reg.CYCLES, Reg.BUSY, Reg.ARRAY, Reg.BYTES_IN, Reg.BYTES_OUT, Reg.FRAMES_BAD, Reg.GARBAGE, Reg.RUNS)
-PIM_COUNTED = (Reg.PIM_BUSY, Reg.PIM_ISSUE, Reg.PIM_STALL, Reg.OVERLAP)
+PIM_COUNTED = (Reg.PIM_BUSY, Reg.PIM_ISSUE, Reg.PIM_STALL, Reg.OVERLAP, Reg.STORE_BUSY)
 
 _ARG_BYTES = RUN_FORMAT.size  # the longest argument payload
 

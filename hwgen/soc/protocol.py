@@ -119,7 +119,8 @@ class Reg(enum.IntEnum):
     PIM_BUSY = 10     #: cycles a GEMV was executing (accelerators with PIM banks only)
     PIM_ISSUE = 11    #: slices the GEMV unit read (per bank)
     PIM_STALL = 12    #: cycles a GEMV waited for its port (row_buffers: 1)
-    OVERLAP = 13      #: cycles a RUN and a GEMV were executing at once
+    OVERLAP = 13      #: cycles a GEMV executed while a RUN or a STORE did
+    STORE_BUSY = 14   #: cycles a STORE was executing (K/V rows written on chip)
 
 
 #: the registers of an accelerator without PIM banks (with them: every :class:`Reg`)

@@ -171,7 +171,8 @@ class Accelerator(wiring.Component):
                   Reg.FRAMES_BAD: link.bad_frame, Reg.GARBAGE: link.garbage, Reg.RUNS: seq.done}
         if pim is not None:
             events.update({Reg.PIM_BUSY: pim.busy, Reg.PIM_ISSUE: pim.issue, Reg.PIM_STALL: pim.stall,
-                           Reg.OVERLAP: busy & pim.busy})
+                           Reg.OVERLAP: (busy | (st.busy if st is not None else 0)) & pim.busy,
+                           Reg.STORE_BUSY: st.busy if st is not None else 0})
         COUNTED = counted(geo)
         m.submodules.counters = cf = CounterFile(len(COUNTED))
         # its inputs registered (events, clear and snapshot one cycle late, all alike; the link

@@ -19,14 +19,14 @@ def hw(scheme: str, row_buffers: int = 2) -> HwgenConfig:
     formats = ("int8",) if w == "int8" else ("int8", w)
     return HwgenConfig(name=f"llm_pim_{scheme}_rb{row_buffers}",
                        array=ArrayConfig(rows=2, cols=cols, pe=PEConfig(w=parse_format(w))),
-                       soc=SocConfig(a_words=256, w_words=32, acc_words=256, scale_words=4,
+                       soc=SocConfig(a_words=256, w_words=32, acc_words=256, scale_words=16,
                                      pim=PimConfig(banks=2, rows=8192, lanes=8, formats=formats,
                                                    row_buffers=row_buffers, vec_words=32, out_words=32)))
 
 
 def decode(acc, mode, scheme, seed, batch=3, steps=3):
     weights = random_weights(MODEL, seed, 2)
-    qws = quantize_model(weights, scheme, 32)
+    qws = quantize_model(MODEL, weights, scheme, 32)
     x = np.random.default_rng(seed + 1).normal(size=(steps, batch, MODEL.dim)).astype(np.float32)
     ref = BatchDecoder(MODEL, weights, ReferenceOps(MODEL, qws, batch, steps), qws, batch, steps)
     split = halves(batch, mode)
@@ -56,12 +56,12 @@ def test_one_row_buffer_gives_the_same_numbers(seed):
 def test_resident_decode_refuses_what_does_not_fit(seed):
     with Accelerator.open(hw("int8"), "golden") as acc:
         weights = random_weights(MODEL, seed, 1)
-        qws = quantize_model(weights, "int8", 32)
+        qws = quantize_model(MODEL, weights, "int8", 32)
         with pytest.raises(LLMError, match="mode must be"):
             AcceleratorOps(acc, MODEL, qws, 2, 4, "gpu", halves(2, "pim"))
     with Accelerator.open(hw("int2"), "golden") as acc:
         with pytest.raises(LLMError, match="use mode pim or interleave"):
-            AcceleratorOps(acc, MODEL, quantize_model(weights, "int2", 32), 2, 4, "npu", halves(2, "npu"))
+            AcceleratorOps(acc, MODEL, quantize_model(MODEL, weights, "int2", 32), 2, 4, "npu", halves(2, "npu"))
     with Accelerator.open(hw("int8"), "golden") as acc:
         dev = decode(acc, "pim", "int8", seed, steps=2)
         with pytest.raises(LLMError, match="all used"):
