@@ -98,6 +98,7 @@ class Stats:
     gemvs: int = 0              # GEMV commands (PIM banks)
     gemv_cycles: int = 0        # device cycles inside GEMV commands
     stores: int = 0             # STORE commands (PIM banks: K/V rows written on chip)
+    store_cycles: int = 0       # device cycles inside STORE commands
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

@@ -165,8 +165,10 @@ class PimDriver:
         payload = STORE_FORMAT.pack(STORE_PAIR if pair else 0, shift, n1, n2, src, src1, src2, dst, dst1, dst2,
                                     coef, coef1, coef2)
         answer = self.acc.command(Cmd.STORE, payload=payload)
+        cycles = struct.unpack("<I", answer)[0]
         self.acc.stats.stores += 1
-        return struct.unpack("<I", answer)[0]
+        self.acc.stats.store_cycles += cycles
+        return cycles
 
     def _write_vec(self, bank: int | None, words: np.ndarray) -> None:
         """int8 vector words into bank ``bank``'s buffer from word 0 (None: every bank)."""

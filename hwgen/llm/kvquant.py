@@ -12,7 +12,8 @@ For that the quantization must be static per column, so that it is one integer m
 * V likewise with ``b = 0``.
 
 ``σ`` per KV head is calibrated once from the weights: the largest pair norm (K) or value (V)
-over ``samples`` random RMS-normalized hidden states, quantized like activations, maps to 127.
+over ``samples`` random RMS-normalized hidden states, quantized like activations, with
+``HEADROOM`` above it, maps to 127 (a larger value is clipped, as any static int8 scale does).
 
 Rotary pairs must be two lanes of one word: the Q and K projections' output channels are
 reordered within each head from Llama's half-split layout (``j`` with ``j + head_dim/2``) to
@@ -29,7 +30,10 @@ from ..golden.store import COEF_MAX
 from .model import LayerWeights, LlamaConfig, rmsnorm
 from .quant import QuantizedWeight, quantize_activations
 
-__all__ = ["KvQuant", "rope_pairs", "interleave_heads", "single_group"]
+__all__ = ["KvQuant", "rope_pairs", "interleave_heads", "single_group", "HEADROOM"]
+
+#: the calibrated largest value is this fraction of the int8 range's end
+HEADROOM = 1.25
 
 
 def interleave_heads(qw: QuantizedWeight, head_dim: int) -> QuantizedWeight:
@@ -81,15 +85,15 @@ class KvQuant:
 
     @classmethod
     def calibrate(cls, cfg: LlamaConfig, w: LayerWeights, qk: QuantizedWeight, qv: QuantizedWeight,
-                  samples: int = 64, seed: int = 0) -> "KvQuant":
+                  samples: int = 256, seed: int = 0) -> "KvQuant":
         hd, kvh = cfg.head_dim, cfg.n_kv_heads
         x = np.random.default_rng(seed).normal(size=(samples, cfg.dim)).astype(np.float32)
         xq, _ = quantize_activations(rmsnorm(x, w.input_norm, cfg.norm_eps))
         kn = (xq.astype(np.int64) @ qk.q.astype(np.int64).T) * qk.scales[:, 0].astype(np.float64)   # K / s_x
         vn = (xq.astype(np.int64) @ qv.q.astype(np.int64).T) * qv.scales[:, 0].astype(np.float64)
         pair_norm = np.sqrt(kn[:, 0::2] ** 2 + kn[:, 1::2] ** 2).reshape(samples, kvh, hd // 2)
-        sk = (pair_norm.max(axis=(0, 2)) / 127).astype(np.float32)
-        sv = (np.abs(vn).reshape(samples, kvh, hd).max(axis=(0, 2)) / 127).astype(np.float32)
+        sk = (HEADROOM * pair_norm.max(axis=(0, 2)) / 127).astype(np.float32)
+        sv = (HEADROOM * np.abs(vn).reshape(samples, kvh, hd).max(axis=(0, 2)) / 127).astype(np.float32)
         sk, sv = (np.where(s > 0, s, np.float32(1)) for s in (sk, sv))
         mk = qk.scales[:, 0].astype(np.float64) / np.repeat(sk, hd).astype(np.float64)
         mv = qv.scales[:, 0].astype(np.float64) / np.repeat(sv, hd).astype(np.float64)

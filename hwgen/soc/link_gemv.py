@@ -96,9 +96,10 @@ class StoreControl:
         m.d.sync += link.store_start.eq(0)
         with m.If(link.store_start):
             m.d.sync += [self.cycles.eq(0), counting.eq(1)]
-        with m.Elif(counting):
-            m.d.sync += self.cycles.eq(self.cycles + 1)
-            with m.If(~link.store_busy):
+        with m.Elif(counting):   # the cycles the unit is busy (what STORE_BUSY counts)
+            with m.If(link.store_busy):
+                m.d.sync += self.cycles.eq(self.cycles + 1)
+            with m.Else():
                 m.d.sync += counting.eq(0)
         self.running = counting | link.store_start
 

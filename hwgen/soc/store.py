@@ -42,7 +42,7 @@ def store_cycles(steps: int, cols: int) -> int:
     """Cycles of an accepted store of ``steps`` words of ``cols`` lanes, as the link counts
     them: the check, then per word three cycles of reads, ``cols`` lanes into the pipeline,
     its drain and the write."""
-    return CHECK_CYCLES + 2 + steps * (cols + PIPE + 4)
+    return CHECK_CYCLES + 1 + steps * (cols + PIPE + 4)
 
 
 class _Walk:

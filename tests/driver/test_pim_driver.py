@@ -78,10 +78,12 @@ def test_kv_rows_written_on_chip(acc, seed):
     for pos in range(2):
         x = Format(8).random(rng, (seqs, K), extremes=0.2)
         ka, kb, va = (rng.integers(-2**15, 2**15, N) for _ in range(3))
-        before = acc.stats.link_bytes_out
+        before, cycles, r0 = acc.stats.link_bytes_out, acc.stats.store_cycles, acc.regs()
         for job in acc.pim.kv_project_jobs(kv, x, hk, hv, (ka, kb, 14), (va, None, 11)):
             job.run()
         assert acc.stats.link_bytes_out - before < x.size + 3 * 2 * N + 2000   # x and coefficients, not K/V
+        # the device counts the cycles its STOREs answered with (model: hwgen.soc.store.store_cycles)
+        assert acc.regs()["store_busy"] - r0["store_busy"] == acc.stats.store_cycles - cycles > 0
         k, v = acc.pim.kv_read(kv, pos)
         want_k = requantize_pair(golden.gemm(x, wk, acc_bits=32), ka, kb, 14)
         want_v = requantize_pair(golden.gemm(x, wv, acc_bits=32), va, None, 11)
