@@ -13,9 +13,10 @@ from the Verilated accelerator's own counters.
 
 For each batch B and context T the caches are preloaded with T positions (random int8 K/V;
 the cycles do not depend on the values) and one decode step of one layer runs; its result is
-checked bit for bit against the NumPy reference. The device counters give the engine's busy
-cycles, the GEMVs', the cycles both ran, the GEMV stalls; a step's compute time is their
-union (busy + GEMV busy − both). The projection onto the ULX3S uses the clock of its PIM
+checked bit for bit against the NumPy reference. The new K/V rows are written on chip
+(STORE) in the PIM modes. The device counters give the engine's busy cycles, the STOREs', the
+GEMVs', the cycles a GEMV ran beside either, the GEMV stalls; a step's compute time is their
+union (busy + STORE busy + GEMV busy − both). The projection onto the ULX3S uses the clock of its PIM
 build (``bench/results/boards.json``) when there is one, else 50 MHz, and a 1 Mbaud UART.
 
     python bench/pim_decode.py            # B = 1, 4, 16, 32; T = 64, 256 (~20 min)
@@ -138,15 +139,17 @@ def main(argv=None) -> int:
         for b in batches:
             by = {r["column"]: r for r in rows if r["context"] == ctx and r["batch"] == b}
             il = by["interleave"]
-            out.append([ctx, b, *(f"{by[m]['cycles']:,}" for m in MODES), f"{il['pim_busy']:,}", f"{il['overlap']:,}",
+            out.append([ctx, b, *(f"{by[m]['cycles']:,}" for m in MODES), f"{il['store_busy']:,}",
+                        f"{il['pim_busy']:,}", f"{il['overlap']:,}",
                         f"{by['interleave-1rb']['pim_stall']:,}",
                         f"{by['npu']['cycles'] / il['cycles']:.2f}x", f"{by['pim']['cycles'] / il['cycles']:.2f}x",
                         f"{by['interleave-1rb']['cycles'] / il['cycles']:.2f}x",
                         f"{il['tokens_per_s_compute']:,.0f}", f"{il['tokens_per_s']:.2f}",
                         f"{round(il['link_bytes'] / b):,}", "yes" if all(by[m]["exact"] for m in MODES) else "NO"])
-    text = table(["T", "B", "npu", "pim 1rb", "interleave 2rb", "interleave 1rb", "GEMV busy", "overlap", "1rb stalls",
+    text = table(["T", "B", "npu", "pim 1rb", "interleave 2rb", "interleave 1rb", "STORE busy", "GEMV busy", "overlap",
+                  "1rb stalls",
                   "npu/il", "pim/il", "il-1rb/il", "tok/s compute", f"tok/s {BAUD // 1000} kbaud", "link B/token",
-                  "exact"], out, align="rrrrrrrrrrrrrrrl")
+                  "exact"], out, align="rrrrrrrrrrrrrrrrl")
     print(text)
     doc = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

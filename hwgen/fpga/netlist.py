@@ -153,7 +153,8 @@ def _accumulate_check(acc, geo, k_beats: int = 8) -> bool:
 def _pim_check(acc, rng, k: int, n: int) -> dict[str, bool]:
     """The PIM banks at gate level: a GEMV (``bacc`` over every bank) of resident weights in
     each format the banks decode, and a RUN whose weight stream comes from the banks (when
-    the engine reads them), each compared with NumPy's exact integer product."""
+    the engine reads them), each compared with NumPy's exact integer product; where the design
+    has STORE, K/V rows of a new position written on chip (rotary pairs, clipped values)."""
     from ..golden import gemm as golden_gemm
     cfg = acc.cfg
     p, pe = cfg.soc.pim, cfg.array.pe
@@ -173,6 +174,23 @@ def _pim_check(acc, rng, k: int, n: int) -> dict[str, bool]:
         h = acc.pim_load(w, pe.w)
         want = golden_gemm(a, w, acc_bits=pe.acc, overflow=pe.overflow)
         res[f"RUN with W from the banks {a.shape[0]}x{k}x{n}"] = bool(np.array_equal(acc.pim.gemm(a, h), want))
+        acc.pim.reset()
+    g = Geometry(cfg)
+    if g.pim_store and 3 * 2 <= g.depth(Mem.SCALE):
+        from ..golden.store import requantize_pair
+        seqs, hd = p.banks + 1, 2 * g.C        # one KV head of two tiles; the sequences wrap to a second slot
+        wk, wv = (rng.integers(-128, 128, size=(k, hd)) for _ in range(2))
+        hk, hv = acc.pim_load(wk, "int8"), acc.pim_load(wv, "int8")
+        kv = acc.pim.kv(seqs, 2, 1, hd)
+        x = rng.integers(-128, 128, size=(seqs, k))
+        ka, kb, va = (rng.integers(-2**15, 2**15, hd) for _ in range(3))
+        for job in acc.pim.kv_project_jobs(kv, x, hk, hv, (ka, kb, 20), (va, None, 18)):
+            job.run()
+        got_k, got_v = acc.pim.kv_read(kv, 0)
+        acc_k, acc_v = (golden_gemm(x, w, acc_bits=pe.acc) for w in (wk, wv))
+        res[f"STORE K/V rows {seqs}x{k}x{hd}"] = bool(
+            np.array_equal(got_k.reshape(seqs, hd), requantize_pair(acc_k, ka, kb, 20))
+            and np.array_equal(got_v.reshape(seqs, hd), requantize_pair(acc_v, va, None, 18)))
         acc.pim.reset()
     return res
 
