@@ -142,6 +142,9 @@ class AcceleratorOps(IntOps):
         # a batch of one: its projections are GEMVs in the banks (no sub-batch's attention
         # needs the banks' vector and result buffers meanwhile)
         self.gemv_proj = batch == 1 and mode != "npu"
+        #: new K/V rows made on chip (STORE) from the engine's results: in the PIM modes with a
+        #: batch (one sequence's K/V are cheaper as bank GEMVs read back than as engine RUNs)
+        self.kv_on_chip = mode != "npu" and not self.gemv_proj and acc.geo.pim_store
         #: per layer, per projection, the resident weight groups (``handles``: loaded before, e.g.
         #: by another AcceleratorOps of the same weights on this device)
         self.handles = handles if handles is not None else self.load_weights(acc, qweights)
@@ -178,12 +181,13 @@ class AcceleratorOps(IntOps):
 
     def kv_project(self, layer, rows, xq, k_coef, v_coef):
         hk, hv = (self.handles[layer][name] for name in ("k_proj", "v_proj"))
-        if self.mode != "npu" and self.acc.geo.pim_store:   # on chip: the engine's results go into the cache
+        if self.kv_on_chip:   # the engine's results go into the cache
             yield from self.acc.pim.kv_project_jobs(self.kv[layer][rows.start, rows.stop], xq, hk[0], hv[0],
                                                      k_coef, v_coef)
             return
-        acc_k = yield from self.acc.pim.gemm_jobs(xq, hk[0])   # read back, requantized on the host
-        acc_v = yield from self.acc.pim.gemm_jobs(xq, hv[0])
+        # read back (batch 1: bank GEMVs), requantized on the host, appended
+        acc_k = (yield from self.proj(layer, "k_proj", xq))[0]
+        acc_v = (yield from self.proj(layer, "v_proj", xq))[0]
         self.append(layer, rows, *self._kv_rows(acc_k, acc_v, k_coef, v_coef, xq.shape[0]))
 
     def append(self, layer, rows, k, v):

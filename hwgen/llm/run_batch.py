@@ -75,7 +75,7 @@ def run_llm_batch(hw: HwgenConfig, *, batch: int, mode: str = "interleave", weig
             for k in ("tokens", "run_cycles", "bytes_out", "bytes_in", "stores") + COUNTERS:
                 p[k] += row[k]
         sim_cycles = acc.transport.cycles
-        kv = ("written on chip (STORE)" if dev.kvq[0] is not None and mode != "npu" and acc.geo.pim_store
+        kv = ("written on chip (STORE)" if dev.kvq[0] is not None and dev.ops.kv_on_chip
               else "requantized on the host from the accumulators" if dev.kvq[0] is not None
               else "quantized on the host per position")
     board = board_clock(hw, results)
