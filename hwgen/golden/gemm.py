@@ -50,8 +50,17 @@ def gemm(a, w, *, acc_bits: int = 32, overflow: str = "wrap", c=None, group: int
     if c0.shape != (m, n):
         raise ValueError(f"c must be {(m, n)}, got {c0.shape}")
     if overflow == "wrap":
-        # Modular arithmetic: order does not matter, so use one plain matmul.
-        # Python ints (object dtype) keep the sum exact for any K before reduction.
+        # Modular arithmetic: order does not matter, so use one plain matmul: in int64 when no
+        # sum can pass 2**62 (then exact), else in Python ints (object dtype), exact for any K.
+        amax = int(np.abs(a).max(initial=0))
+        wmax = int(np.abs(w).max(initial=0))
+        cmax = int(np.abs(c0).max(initial=0))
+        if amax * wmax * a.shape[1] + cmax < 1 << 62:
+            exact = c0 + a @ w
+            if acc_bits >= 63:
+                return exact
+            half = np.int64(1 << (acc_bits - 1))
+            return ((exact + half) & np.int64((1 << acc_bits) - 1)) - half
         exact = c0.astype(object) + a.astype(object) @ w.astype(object)
         return np.array([[_wrap_int(v, acc_bits) for v in row] for row in exact], dtype=np.int64).reshape(m, n)
     if overflow == "saturate":

@@ -28,7 +28,7 @@ from ..numerics import Format
 from ..golden.store import requantize_pair
 from .kvquant import KvQuant, interleave_heads, rope_pairs, single_group
 from .model import LayerWeights, LlamaConfig, LLMError, rmsnorm
-from .quant import QuantizedWeight, quantize_activations, quantize_weight
+from .quant import QuantizedWeight, combine, quantize_activations, quantize_weight
 
 __all__ = ["MODES", "IntOps", "ReferenceOps", "AcceleratorOps", "BatchDecoder", "quantize_rows", "halves",
            "quantize_model"]
@@ -300,10 +300,7 @@ class BatchDecoder:
         qw = self.q[li][name]
         xq, xs = quantize_activations(x)
         parts = yield from self.ops.proj(li, name, xq.astype(np.int64))
-        y = np.zeros(parts[0].shape, np.float32)
-        for gi, p in enumerate(parts):
-            y += np.ascontiguousarray(p, dtype=np.int64).astype(np.float32) * qw.scales[:, gi][None, :]
-        return y * xs[:, None]
+        return combine([np.ascontiguousarray(p, dtype=np.int64) for p in parts], xs, qw, xq)
 
     def _pre(self, li: int, rows: slice, x: np.ndarray):
         """Generator (of the projections' engine jobs): q, k, v of sequences ``rows``, K and V

@@ -37,9 +37,11 @@ class AcceleratorLinear:
     def __init__(self, acc, qweights: dict[str, QuantizedWeight]):
         pe = acc.cfg.array.pe
         for name, qw in qweights.items():
-            if qw.bits > pe.w.bits or not pe.w.signed or pe.a.bits < 8 or not pe.a.signed:
-                raise LLMError(f"{name}: {qw.scheme} weights × int8 activations need pe.a: int8 and a signed "
-                                 f"pe.w of >= {qw.bits} bits; {acc.cfg.name} has {pe.a} × {pe.w}")
+            from ..numerics import parse_format
+            codes = parse_format(qw.fmt)
+            if not pe.w.min <= codes.min <= codes.max <= pe.w.max or pe.a.bits < 8 or not pe.a.signed:
+                raise LLMError(f"{name}: {qw.scheme} weights ({codes} codes) × int8 activations need pe.a: int8 and a "
+                               f"pe.w holding {codes}; {acc.cfg.name} has {pe.a} × {pe.w}")
         self.acc, self.q = acc, qweights
         self.macs: dict[str, int] = {}
 
@@ -48,7 +50,7 @@ class AcceleratorLinear:
         xq, xs = quantize_activations(x)
         parts = group_partials(self.acc.gemm, xq, qw)
         self.macs[name] = self.macs.get(name, 0) + xq.shape[0] * qw.shape[0] * qw.shape[1]
-        return combine(parts, xs, qw)
+        return combine(parts, xs, qw, xq)
 
 
 # -- LUT engines with group dequantization: the per-group scales in hardware, one RUN per layer

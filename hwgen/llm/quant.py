@@ -5,7 +5,10 @@ Weights are symmetric integers with float scales, in one of four schemes:
 * ``int8`` — per output channel (one scale per row of ``W``), levels −127..127;
 * ``int4`` — per group of ``group`` input channels (default 128), levels −7..7;
 * ``int2`` — per group, levels −2..1 (scale = absmax / 2, the positive end clipped to 1);
-* ``ternary`` — per group, levels −1..1 with BitNet b1.58's absmean scale.
+* ``ternary`` — per group, levels −1..1 with BitNet b1.58's absmean scale;
+* ``q4_1`` — llama.cpp's Q4_1, per group of 32: unsigned codes 0..15 with a scale and a
+  minimum, ``w = d·q + m`` (as a GGUF file stores them, :mod:`hwgen.llm.gguf`);
+* ``q8_0`` — llama.cpp's Q8_0, per group of 32: int8 codes with a scale, ``w = d·q``.
 
 Activations are symmetric int8 per token (one scale per row of ``x``), levels −127..127.
 
@@ -14,7 +17,9 @@ Activations are symmetric int8 per token (one scale per row of ``x``), levels �
 inner sums are exact integers from the accelerator (one GEMM per weight group), and the
 output stage's per-column integer scale and shift can express neither the per-token factor
 nor a float per-group factor without an extra rounding. On the host both are one NumPy
-multiply-add per group; the results stay bit-identical to :func:`linear_reference`.
+multiply-add per group; the results stay bit-identical to :func:`linear_reference`. A weight
+with minimums (Q4_1) adds ``m[c, g] · Σ_{k∈g} x_q[t, k]`` per group, the token's exact group
+sum times the minimum.
 """
 from __future__ import annotations
 
@@ -26,16 +31,18 @@ __all__ = ["SCHEMES", "QuantizedWeight", "quantize_weight", "quantize_activation
            "combine", "linear_reference"]
 
 #: scheme → (lowest level, highest level, per-group?)
-SCHEMES = {"int8": (-127, 127, False), "int4": (-7, 7, True), "int2": (-2, 1, True), "ternary": (-1, 1, True)}
+SCHEMES = {"int8": (-127, 127, False), "int4": (-7, 7, True), "int2": (-2, 1, True), "ternary": (-1, 1, True),
+           "q4_1": (0, 15, True), "q8_0": (-128, 127, True)}
 
 
 @dataclass(frozen=True)
 class QuantizedWeight:
     """``W ≈ q · scales`` for a weight ``W`` of shape (out, in) = (N, K)."""
-    q: np.ndarray          # (N, K) int8
+    q: np.ndarray          # (N, K) int8 (q4_1: uint8 codes 0..15)
     scales: np.ndarray     # (N, G) float32: one per output channel and input group
     group: int             # input channels per group (K for per-channel schemes)
     scheme: str
+    mins: np.ndarray | None = None   # (N, G) float32: q4_1's minimum per group (w = d·q + m)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -44,12 +51,20 @@ class QuantizedWeight:
     @property
     def bits(self) -> int:
         """Bits of a signed integer holding every level (the engine's ``pe.w`` must be at least this)."""
-        return {"int8": 8, "int4": 4, "int2": 2, "ternary": 2}[self.scheme]
+        return {"int8": 8, "int4": 4, "int2": 2, "ternary": 2, "q4_1": 4, "q8_0": 8}[self.scheme]
+
+    @property
+    def fmt(self) -> str:
+        """The integer format of the codes (what the engine's ``pe.w`` must hold)."""
+        return "uint4" if self.scheme == "q4_1" else f"int{self.bits}"
 
     def dequantize(self) -> np.ndarray:
         n, k = self.q.shape
         s = np.repeat(self.scales, self.group, axis=1)[:, :k]
-        return (self.q.astype(np.float32) * s).astype(np.float32)
+        w = self.q.astype(np.float32) * s
+        if self.mins is not None:
+            w = w + np.repeat(self.mins, self.group, axis=1)[:, :k]
+        return w.astype(np.float32)
 
 
 def quantize_weight(w: np.ndarray, scheme: str = "int8", group: int = 128) -> QuantizedWeight:
@@ -68,6 +83,13 @@ def quantize_weight(w: np.ndarray, scheme: str = "int8", group: int = 128) -> Qu
     padded = np.zeros((n, n_groups * g), np.float32)
     padded[:, :k] = w
     blocks = padded.reshape(n, n_groups, g)
+    if scheme == "q4_1":   # llama.cpp's rule: d = (max − min) / 15, m = min, q = round((w − m) / d)
+        mn, mx = blocks.min(axis=2), blocks.max(axis=2)
+        d = ((mx - mn) / 15).astype(np.float16).astype(np.float32)
+        mn = mn.astype(np.float16).astype(np.float32)
+        inv = np.where(d > 0, 1 / np.where(d > 0, d, 1), 0)
+        q = np.clip(np.rint((blocks - mn[:, :, None]) * inv[:, :, None]), 0, 15).astype(np.uint8).reshape(n, -1)[:, :k]
+        return QuantizedWeight(q=np.ascontiguousarray(q), scales=d, group=g, scheme=scheme, mins=mn)
     if scheme == "ternary":   # BitNet b1.58: absmean over the real (unpadded) weights of a group
         counts = np.minimum(g, k - np.arange(n_groups) * g)
         scale = np.abs(blocks).sum(axis=2) / counts
@@ -97,11 +119,18 @@ def group_partials(gemm, xq: np.ndarray, qw: QuantizedWeight) -> list[np.ndarray
             for s in range(0, k, qw.group)]
 
 
-def combine(partials: list[np.ndarray], xs: np.ndarray, qw: QuantizedWeight) -> np.ndarray:
-    """``y = s_x · Σ_g s_w[:, g] · partial_g`` in float32, groups in order (bit-reproducible)."""
+def combine(partials: list[np.ndarray], xs: np.ndarray, qw: QuantizedWeight, xq: np.ndarray | None = None) -> np.ndarray:
+    """``y = s_x · Σ_g (s_w[:, g] · partial_g + m[:, g] · Σ_{k∈g} x_q)`` in float32, groups in
+    order (bit-reproducible); the minimums' term only for a weight that has them (then ``xq``,
+    the int8 activations, is needed)."""
     y = np.zeros(partials[0].shape, np.float32)
+    if qw.mins is not None and xq is None:
+        raise ValueError("a weight with minimums (q4_1) needs the int8 activations to combine its partials")
     for gi, p in enumerate(partials):
         y += p.astype(np.float32) * qw.scales[:, gi][None, :]
+        if qw.mins is not None:
+            xsum = xq[:, gi * qw.group:(gi + 1) * qw.group].astype(np.int64).sum(axis=1)
+            y += xsum.astype(np.float32)[:, None] * qw.mins[:, gi][None, :]
     return y * xs[:, None]
 
 
@@ -110,4 +139,4 @@ def linear_reference(x: np.ndarray, qw: QuantizedWeight, *, acc_bits: int = 32) 
     from ..golden import gemm
     xq, xs = quantize_activations(x)
     parts = group_partials(lambda a, w: gemm(a.astype(np.int64), w.astype(np.int64), acc_bits=acc_bits), xq, qw)
-    return combine(parts, xs, qw)
+    return combine(parts, xs, qw, xq)

@@ -17,9 +17,8 @@ from ..arrays.systolic import os_extra_latency, os_min_tile_k, os_tile_gap
 from ..config import HwgenConfig
 from ..golden.requant import requantize
 from ..numerics import LowBitFormat, saturate, wrap_signed
-from ..sim.schedule import pack
 from ..golden.lut import grouped_gemm
-from .layout import SCALE_BITS, Geometry
+from .layout import SCALE_BITS, Geometry, pack_words
 from ..config import GROUP_LOG2_MAX
 from .pim_device import PimState
 from .protocol import (GEMV_FORMAT, STORE_FORMAT, READ_FORMAT, REQ_HEADER, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT,
@@ -91,7 +90,9 @@ class GoldenDevice:
 
     def __init__(self, cfg: HwgenConfig):
         self.cfg, self.geo = cfg, Geometry(cfg)
-        self.mem = {m: [0] * self.geo.depth(m) for m in self.geo.mems if m < Mem.PIM}  # words as unsigned ints
+        #: words as little-endian bytes (depth × word bytes), the bits past a word's width zero
+        self.mem = {m: np.zeros((self.geo.depth(m), self.geo.word_bytes(m)), dtype=np.uint8)
+                    for m in self.geo.mems if m < Mem.PIM}
         self.pim = PimState(self.geo) if self.geo.pim is not None else None
         self.regs = {r: 0 for r in self.geo.regs}
         self.last_gemv_cycles = 0
@@ -231,12 +232,14 @@ class GoldenDevice:
             self.pim.store_bytes(mem, addr, payload)
             return
         nb, words = self.geo.word_bytes(mem), self.mem[mem]
-        mask = (1 << self.geo.word_bits(mem)) - 1
-        for i in range(-(-len(payload) // nb)):
-            if addr + i < len(words):
-                part = payload[i * nb:(i + 1) * nb]
-                keep = words[addr + i] & ~((1 << (8 * len(part))) - 1)
-                words[addr + i] = (keep | int.from_bytes(part, "little")) & mask
+        if addr >= len(words) or not payload:
+            return
+        n = min(len(payload), (len(words) - addr) * nb)      # bytes inside the memory
+        flat = words[addr:addr + -(-n // nb)].reshape(-1)    # a view: whole words, the last maybe partly written
+        flat[:n] = np.frombuffer(payload[:n], dtype=np.uint8)
+        top = self.geo.word_bits(mem) - 8 * (nb - 1)          # bits used in a word's last byte
+        if top < 8:
+            words[addr:addr + -(-n // nb), nb - 1] &= (1 << top) - 1
 
     def _read(self, tag, mem, addr, payload) -> bytes:
         if mem not in self.geo.mems:
@@ -249,16 +252,15 @@ class GoldenDevice:
         if mem >= Mem.PIM:
             return response(Status.OK, tag, self.pim.read_bytes(mem, addr, count))
         nb = self.geo.word_bytes(mem)
-        raw = b"".join(self.mem[mem][addr + i].to_bytes(nb, "little") for i in range(count))
+        raw = self.mem[mem][addr:addr + count].tobytes()
         if not mode:
             return response(Status.OK, tag, raw)
         acc = self.geo.unpack_words(raw, Mem.ACC)
-        scale = self.geo.unpack_words(self.mem[Mem.SCALE][scale_addr].to_bytes(
-            self.geo.word_bytes(Mem.SCALE), "little"), Mem.SCALE)[0]
+        scale = self.geo.unpack_words(self.mem[Mem.SCALE][scale_addr].tobytes(), Mem.SCALE)[0]
         y = requantize(acc, scale, self.regs[Reg.SHIFT], relu=bool(self.regs[Reg.RELU]),
                                       out_fmt=self.cfg.soc.out)
         onb, bits = self.geo.word_bytes(Mem.ACC, requant=True), self.cfg.soc.out.bits
-        return response(Status.OK, tag, b"".join(pack(row, bits).to_bytes(onb, "little") for row in y))
+        return response(Status.OK, tag, pack_words(y, bits, onb))
 
     def _run(self, tag, payload) -> bytes:
         mt_n, nt_n, kb, a_base, w_base, out_base, flags, prec = RUN_FORMAT.unpack_from(payload)
@@ -325,32 +327,37 @@ class GoldenDevice:
         """``n`` words of ``mem`` from ``base`` as ``per`` unsigned ``bits``-bit elements each."""
         from .layout import unpack_words
         nb = self.geo.word_bytes(mem)
-        raw = b"".join(self.mem[mem][base + i].to_bytes(nb, "little") for i in range(n))
-        return unpack_words(raw, bits, per, nb, signed=False)
+        return unpack_words(self.mem[mem][base:base + n].tobytes(), bits, per, nb, signed=False)
 
     def _words(self, mem: Mem, base: int, n: int) -> np.ndarray:
         nb = self.geo.word_bytes(mem)
-        return self.geo.unpack_words(b"".join(self.mem[mem][base + i].to_bytes(nb, "little") for i in range(n)), mem)
+        return self.geo.unpack_words(self.mem[mem][base:base + n].tobytes(), mem)
 
     def _store(self, addr: int, row, flags: int) -> None:
         """Write one result row; with ``accumulate``, one more addition with the PE's rule."""
-        pe = self.cfg.array.pe
-        if flags & RUN_ACCUMULATE:
-            old = self._words(Mem.ACC, addr, 1)[0]
-            row = (saturate if pe.overflow == "saturate" else wrap_signed)(old + row, pe.acc)
-        self.mem[Mem.ACC][addr] = pack(row, pe.acc)
+        self._store_rows(addr, np.asarray(row, dtype=np.int64)[None], flags)
 
     def _run_os(self, mt_n, nt_n, kb, a_words, w_words, out_base, flags) -> None:
+        """Every tile at once: one GEMM of all M tiles' rows by all N tiles' columns (each
+        result is its own K reduction, so tiling does not change it), stored in the tiles'
+        order, which is consecutive from ``out_base``."""
         g, pe = self.geo, self.cfg.array.pe
         R, C, D = g.R, g.C, g.D
-        a_blocks, w_blocks = a_words.reshape(mt_n, kb, R, D), w_words.reshape(nt_n, kb, D, C)
-        for mt in range(mt_n):
-            a_tile = a_blocks[mt].transpose(1, 0, 2).reshape(R, kb * D)
-            for nt in range(nt_n):
-                res = golden.gemm(a_tile, w_blocks[nt].reshape(kb * D, C), acc_bits=pe.acc, overflow=pe.overflow,
-                                  group=self.cfg.array.group)
-                for r in range(R):
-                    self._store(out_base + (mt * nt_n + nt) * R + r, res[r], flags)
+        a_all = a_words.reshape(mt_n, kb, R, D).transpose(0, 2, 1, 3).reshape(mt_n * R, kb * D)
+        w_all = w_words.reshape(nt_n, kb, D, C).transpose(1, 2, 0, 3).reshape(kb * D, nt_n * C)
+        res = golden.gemm(a_all, w_all, acc_bits=pe.acc, overflow=pe.overflow, group=self.cfg.array.group)
+        rows = res.reshape(mt_n, R, nt_n, C).transpose(0, 2, 1, 3).reshape(-1, C)   # (mt, nt, r) order
+        self._store_rows(out_base, rows, flags)
+
+    def _store_rows(self, base: int, rows: np.ndarray, flags: int) -> None:
+        """Result rows into consecutive ACC words from ``base`` (:meth:`_store`, vectorized)."""
+        pe = self.cfg.array.pe
+        if flags & RUN_ACCUMULATE:
+            old = self._words(Mem.ACC, base, len(rows))
+            rows = (saturate if pe.overflow == "saturate" else wrap_signed)(old + rows, pe.acc)
+        nb = self.geo.word_bytes(Mem.ACC)
+        self.mem[Mem.ACC][base:base + len(rows)] = np.frombuffer(pack_words(rows, pe.acc, nb),
+                                                                 dtype=np.uint8).reshape(-1, nb)
 
     def _run_lut(self, mt_n, nt_n, kb, a_words, w_words, out_base, flags, prec, groups=None) -> None:
         """The W words are bit-planes: rebuild each weight's code, decode it with the RUN's
@@ -395,5 +402,4 @@ class GoldenDevice:
             for kt in range(kt_n):
                 c = golden.gemm(a_tiles[kt], w_tiles[kt, nt], acc_bits=pe.acc, overflow=pe.overflow, c=c,
                                 group=self.cfg.array.group)
-            for m in range(rows):
-                self.mem[Mem.ACC][base + m] = pack(c[m], pe.acc)
+            self._store_rows(base, c, 0)

@@ -42,6 +42,8 @@ def pack_words(values: np.ndarray, bits: int, nbytes: int) -> bytes:
     element 0 in the low ``bits`` bits (vectorized :func:`hwgen.sim.schedule.pack`)."""
     v = np.asarray(values, dtype=np.int64)
     words, n = v.shape
+    if bits in (8, 16, 32, 64) and nbytes * 8 == n * bits:   # whole bytes: a cast keeps the low bits
+        return v.astype(f"<i{bits // 8}").tobytes()
     u = v.astype(np.uint64) & np.uint64((1 << bits) - 1 if bits < 64 else 0xFFFFFFFFFFFFFFFF)
     b = ((u[:, :, None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
     flat = np.zeros((words, nbytes * 8), dtype=np.uint8)
@@ -51,6 +53,8 @@ def pack_words(values: np.ndarray, bits: int, nbytes: int) -> bytes:
 
 def unpack_words(data: bytes, bits: int, n: int, nbytes: int, *, signed: bool) -> np.ndarray:
     """Inverse of :func:`pack_words`: a (words × n) int64 array."""
+    if bits in (8, 16, 32, 64) and nbytes * 8 == n * bits:   # whole bytes: a view
+        return np.frombuffer(data, dtype=f"<{'i' if signed else 'u'}{bits // 8}").reshape(-1, n).astype(np.int64)
     raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, nbytes)
     b = np.unpackbits(raw, axis=1, bitorder="little")[:, :n * bits].reshape(-1, n, bits).astype(np.uint64)
     u = (b << np.arange(bits, dtype=np.uint64)).sum(axis=2, dtype=np.uint64)

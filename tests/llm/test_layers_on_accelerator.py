@@ -33,7 +33,7 @@ def test_block_on_accelerator_is_bit_exact(transport, scheme, group, seed):
 def test_weights_wider_than_the_engine_are_refused():
     narrow = loads("name: n4\narray: {rows: 2, cols: 2, pe: {a: int8, w: int4, acc: 32}}\n")
     (w,) = random_weights(CFG, 1)
-    with Accelerator.open(narrow, "golden") as acc, pytest.raises(ValueError, match="int8 weights × int8"):
+    with Accelerator.open(narrow, "golden") as acc, pytest.raises(ValueError, match=r"int8 weights \(int8 codes\) × int8"):
         AcceleratorLinear(acc, quantize_layer(w, "int8"))
 
 
