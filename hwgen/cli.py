@@ -131,8 +131,22 @@ def _cmd_flash(args) -> int:
 
 def _cmd_run_llm(args) -> int:
     from .config import load
+    from .llm.model import LLMError
     from .llm.run import format_llm, run_llm
     hw = load(args.file)
+    if args.prompt is not None or args.model is not None:
+        from .llm.generate import format_generate, run_generate
+        if args.prompt is None:
+            raise LLMError("--model needs --prompt TEXT (the text to continue)")
+        r = run_generate(hw, model=args.model or "smollm2", prompt=args.prompt, max_tokens=args.max_tokens,
+                         transport=args.transport, layers=args.model_layers,
+                         boards=Path(args.boards) if args.boards else None, log=print)
+        print(format_generate(r))
+        if args.output:
+            import json
+            Path(args.output).write_text(json.dumps(r, indent=1, default=float) + "\n")
+            print(f"wrote {args.output}")
+        return 0 if r["exact"] else 1
     if args.batch is not None:
         from .llm.run_batch import format_llm_batch, run_llm_batch
         r = run_llm_batch(hw, batch=args.batch, mode=args.mode, weights=Path(args.weights) if args.weights else None,
@@ -245,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     ll.add_argument("--mode", default="interleave", choices=["npu", "pim", "interleave"],
                     help="with --batch: attention on the engine (npu), in the banks (pim), or in the banks with "
                          "sub-batches interleaved with the engine's projections (interleave)")
+    ll.add_argument("--model", metavar="NAME|PATH.gguf",
+                    help="a real model: smollm2 (SmolLM2-135M-Instruct, installed by `make install`) or a Llama "
+                         "GGUF file (Q4_1, Q8_0, F16, F32); generates text after --prompt (docs/llm.md)")
+    ll.add_argument("--prompt", metavar="TEXT", help="with --model (default smollm2): the text to continue")
+    ll.add_argument("--max-tokens", type=_int_range(1), default=16, help="with --prompt: tokens to generate at most")
+    ll.add_argument("--model-layers", type=_int_range(1), metavar="L",
+                    help="with --prompt: only the model's first L layers (a quick run; not the model's text)")
     ll.add_argument("--output", metavar="FILE", help="also write the report as JSON")
     ll.add_argument("--boards", metavar="FILE",
                     help="board builds to project onto: bench/results/boards.json of `make boards` or a "

@@ -44,6 +44,10 @@ def pack_words(values: np.ndarray, bits: int, nbytes: int) -> bytes:
     words, n = v.shape
     if bits in (8, 16, 32, 64) and nbytes * 8 == n * bits:   # whole bytes: a cast keeps the low bits
         return v.astype(f"<i{bits // 8}").tobytes()
+    if bits in (1, 2, 4) and nbytes * 8 == n * bits:         # several to a byte, none across two
+        per = 8 // bits
+        u = (v & ((1 << bits) - 1)).astype(np.uint8).reshape(words, nbytes, per)
+        return (u << (bits * np.arange(per, dtype=np.uint8))).sum(axis=2, dtype=np.uint8).tobytes()
     u = v.astype(np.uint64) & np.uint64((1 << bits) - 1 if bits < 64 else 0xFFFFFFFFFFFFFFFF)
     b = ((u[:, :, None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
     flat = np.zeros((words, nbytes * 8), dtype=np.uint8)

