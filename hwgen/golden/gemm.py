@@ -55,8 +55,11 @@ def gemm(a, w, *, acc_bits: int = 32, overflow: str = "wrap", c=None, group: int
         amax = int(np.abs(a).max(initial=0))
         wmax = int(np.abs(w).max(initial=0))
         cmax = int(np.abs(c0).max(initial=0))
-        if amax * wmax * a.shape[1] + cmax < 1 << 62:
-            exact = c0 + a @ w
+        bound = amax * wmax * a.shape[1] + cmax
+        if bound < 1 << 62:
+            # below 2**53 every partial sum is an integer a float64 holds exactly: BLAS, any order
+            exact = c0 + ((a.astype(np.float64) @ w.astype(np.float64)).astype(np.int64) if bound < 1 << 53
+                          else a @ w)
             if acc_bits >= 63:
                 return exact
             half = np.int64(1 << (acc_bits - 1))

@@ -298,7 +298,7 @@ class BatchDecoder:
 
     def _linear(self, li: int, name: str, x: np.ndarray) -> np.ndarray:
         qw = self.q[li][name]
-        xq, xs = quantize_activations(x)
+        xq, xs = quantize_activations(x, qw.act_group)
         parts = yield from self.ops.proj(li, name, xq.astype(np.int64))
         return combine([np.ascontiguousarray(p, dtype=np.int64) for p in parts], xs, qw, xq)
 

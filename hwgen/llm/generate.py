@@ -48,14 +48,21 @@ class TextModel:
     def layer(self, li: int, x: np.ndarray) -> np.ndarray:
         return self.blocks[li].forward(x, self.caches[li], self.linears[li])
 
+    def forward(self, ids) -> np.ndarray:
+        """Hidden states of tokens ``ids`` (the positions after those already cached)."""
+        x = self.m.embed(ids)
+        for li in range(len(self.blocks)):
+            x = self.layer(li, x)
+        return x
+
     def logits(self, h: np.ndarray) -> np.ndarray:
-        """The LM head of the last position (host: int8 activations × the head's codes, exact
+        """The LM head of every row of ``h`` (host: int8 activations × the head's codes, exact
         per group, or float when the layers are float)."""
         m = self.m
-        x = rmsnorm(h[-1:], m.output_norm, m.cfg.norm_eps)
+        x = rmsnorm(h, m.output_norm, m.cfg.norm_eps)
         if self.linears[0] is None:
-            return (x @ m.lm_head.dequantize().T)[0]
-        return linear_reference(x, m.lm_head)[0]
+            return x @ m.lm_head.dequantize().T
+        return linear_reference(x, m.lm_head)
 
 
 def run_generate(hw: HwgenConfig, *, model: str | Path = "smollm2", prompt: str, max_tokens: int = 16,
@@ -77,7 +84,7 @@ def run_generate(hw: HwgenConfig, *, model: str | Path = "smollm2", prompt: str,
     log(f"model: {m.name} ({m.path.name}): d={c.dim}, {c.n_heads} heads, {c.n_kv_heads} KV heads, MLP {c.hidden}, "
         f"{len(m.layers)} layer(s)" + (f" of the file's" if layers is not None else "") + f", vocab {m.vocab_size}; "
         f"weights {', '.join(sorted({q.scheme for lw in m.layers for q in lw.proj.values()}))} as stored, "
-        f"int8 activations per token; loaded in {time.monotonic() - t_load:.1f} s")
+        f"int8 activations per token and block of 32")
     log(f"prompt: {len(ids)} tokens {ids[:12]}{' ...' if len(ids) > 12 else ''}")
     max_seq = len(ids) + max_tokens
     peak = hw.array.macs_per_cycle
@@ -98,7 +105,7 @@ def run_generate(hw: HwgenConfig, *, model: str | Path = "smollm2", prompt: str,
             for li in range(len(m.layers)):
                 h_dev, h_ref = dev.layer(li, h_dev), ref.layer(li, h_ref)
                 exact &= bool(np.array_equal(h_dev, h_ref))
-            logits, logits_ref = dev.logits(h_dev), ref.logits(h_ref)
+            logits, logits_ref = dev.logits(h_dev[-1:])[0], ref.logits(h_ref[-1:])[0]
             exact &= bool(np.array_equal(logits, logits_ref))
             nxt = int(np.argmax(logits))
             after = acc.stats.__dict__
@@ -130,24 +137,26 @@ def run_generate(hw: HwgenConfig, *, model: str | Path = "smollm2", prompt: str,
     return {"config": hw.name, "transport": transport, "model": str(m.path), "model_name": m.name,
             "layers": len(m.layers), "layers_in_file": layers is None, "prompt": prompt, "prompt_ids": ids,
             "ids": out_ids, "text": text, "exact": exact, "steps": steps, "phases": phases,
-            "wall_s": round(time.monotonic() - t0, 1), "sim_cycles": sim_cycles,
+            "wall_s": round(time.monotonic() - t0, 1), "load_s": round(t0 - t_load, 1), "sim_cycles": sim_cycles,
             "projection": {"clock": label, "mhz": mhz, "baud": hw.soc.baud,
                            "phases": projection(phases, mhz, hw.soc.baud)}}
 
 
 def format_generate(r: dict) -> str:
     rows = [[name, p["tokens"], f"{p['macs']:,}", f"{p['runs']:,}", f"{p['run_cycles']:,}", f"{p['utilization']:.2f}",
-             f"{p['bytes_out'] + p['bytes_in']:,}", f"{p['wall_s']:.1f}"] for name, p in r["phases"].items()]
+             f"{p['bytes_out'] + p['bytes_in']:,}"] for name, p in r["phases"].items()]
+    ph = r["phases"]
     pr = r["projection"]
     prow = [[p["phase"], p["tokens"], f"{p['compute_s'] * 1e3:.1f}", f"{p['link_s'] * 1e3:.0f}", p["bound"],
              f"{p['tokens_per_s']:.3f}", f"{p['tokens_per_s_compute_only']:.2f}"] for p in pr["phases"]]
     return "\n".join([
         f"generated {len(r['ids'])} tokens: {r['ids']}",
-        table(["phase", "tokens", "MACs", "RUNs", "RUN cycles", "util", "link bytes", "wall s"], rows,
-              align="lrrrrrrr"),
+        table(["phase", "tokens", "MACs", "RUNs", "RUN cycles", "util", "link bytes"], rows, align="lrrrrrr"),
         f"check: {'bit-exact' if r['exact'] else 'MISMATCH'} against the NumPy reference with the same arithmetic "
         "(every layer's output and the logits of every step)",
         f"projection on {pr['clock']} at {pr['mhz']:g} MHz, UART {pr['baud']:,} baud:",
         table(["phase", "tokens", "compute ms", "UART ms", "bound", "tokens/s", "tokens/s compute-only"], prow,
               align="lrrrlrr"),
+        f"wall time ({r['transport']} transport): model loaded in {r['load_s']} s, prefill {ph['prefill']['wall_s']:.1f} s"
+        + (f", decode {ph['decode']['wall_s'] / ph['decode']['tokens']:.1f} s/token" if "decode" in ph else ""),
     ])

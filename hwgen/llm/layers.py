@@ -47,7 +47,7 @@ class AcceleratorLinear:
 
     def __call__(self, name: str, x: np.ndarray) -> np.ndarray:
         qw = self.q[name]
-        xq, xs = quantize_activations(x)
+        xq, xs = quantize_activations(x, qw.act_group)
         parts = group_partials(self.acc.gemm, xq, qw)
         self.macs[name] = self.macs.get(name, 0) + xq.shape[0] * qw.shape[0] * qw.shape[1]
         return combine(parts, xs, qw, xq)

@@ -10,7 +10,10 @@ Weights are symmetric integers with float scales, in one of four schemes:
   minimum, ``w = d·q + m`` (as a GGUF file stores them, :mod:`hwgen.llm.gguf`);
 * ``q8_0`` — llama.cpp's Q8_0, per group of 32: int8 codes with a scale, ``w = d·q``.
 
-Activations are symmetric int8 per token (one scale per row of ``x``), levels −127..127.
+Activations are symmetric int8 per token (one scale per row of ``x``), levels −127..127; for
+a GGUF model's weights (``q4_1``, ``q8_0``) per token and block of 32 inputs, as llama.cpp's
+Q8_1 activations: the block's integer sum is computed alone anyway, so its own activation
+scale costs the hardware nothing (:attr:`QuantizedWeight.act_group`).
 
 **Scales are applied on the host, not in the accelerator's output stage.** A linear layer
 ``y = x Wᵀ`` becomes ``y[t, c] = s_x[t] · Σ_g s_w[c, g] · (Σ_{k∈g} x_q[t, k] · w_q[c, k])``: the
@@ -47,6 +50,12 @@ class QuantizedWeight:
     @property
     def shape(self) -> tuple[int, int]:
         return self.q.shape
+
+    @property
+    def act_group(self) -> int | None:
+        """Inputs per activation scale: the weight's own blocks for the GGUF schemes, else None
+        (one scale per token)."""
+        return self.group if self.scheme in ("q4_1", "q8_0") else None
 
     @property
     def bits(self) -> int:
@@ -100,11 +109,21 @@ def quantize_weight(w: np.ndarray, scheme: str = "int8", group: int = 128) -> Qu
     return QuantizedWeight(q=np.ascontiguousarray(q), scales=scale, group=g, scheme=scheme)
 
 
-def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-token symmetric int8: ``x ≈ q · s[:, None]``; returns (q int8 (T, K), s float32 (T,))."""
+def quantize_activations(x: np.ndarray, group: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-token symmetric int8: ``x ≈ q · s[:, None]``; returns (q int8 (T, K), s float32 (T,)).
+    With ``group``: a scale per token and block of ``group`` inputs, s (T, ⌈K/group⌉)."""
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"activations must be 2-D (tokens, features), got shape {x.shape}")
+    if group is not None:
+        t, k = x.shape
+        g = -(-k // group)
+        pad = np.zeros((t, g * group), np.float32)
+        pad[:, :k] = x
+        s = np.abs(pad.reshape(t, g, group)).max(axis=2) / 127.0
+        s = np.where(s > 0, s, 1.0).astype(np.float32)
+        q = np.clip(np.rint(pad.reshape(t, g, group) / s[:, :, None]), -127, 127).astype(np.int8)
+        return q.reshape(t, -1)[:, :k], s
     s = np.abs(x).max(axis=1) / 127.0
     s = np.where(s > 0, s, 1.0).astype(np.float32)
     q = np.clip(np.rint(x / s[:, None]), -127, 127).astype(np.int8)
@@ -126,6 +145,14 @@ def combine(partials: list[np.ndarray], xs: np.ndarray, qw: QuantizedWeight, xq:
     y = np.zeros(partials[0].shape, np.float32)
     if qw.mins is not None and xq is None:
         raise ValueError("a weight with minimums (q4_1) needs the int8 activations to combine its partials")
+    if xs.ndim == 2:   # a scale per token and block (act_group): applied to each block's sum
+        for gi, p in enumerate(partials):
+            yg = p.astype(np.float32) * qw.scales[:, gi][None, :]
+            if qw.mins is not None:
+                xsum = xq[:, gi * qw.group:(gi + 1) * qw.group].astype(np.int64).sum(axis=1)
+                yg += xsum.astype(np.float32)[:, None] * qw.mins[:, gi][None, :]
+            y += yg * xs[:, gi][:, None]
+        return y
     for gi, p in enumerate(partials):
         y += p.astype(np.float32) * qw.scales[:, gi][None, :]
         if qw.mins is not None:
@@ -137,6 +164,6 @@ def combine(partials: list[np.ndarray], xs: np.ndarray, qw: QuantizedWeight, xq:
 def linear_reference(x: np.ndarray, qw: QuantizedWeight, *, acc_bits: int = 32) -> np.ndarray:
     """The quantized linear layer in NumPy, the same arithmetic the accelerator path does."""
     from ..golden import gemm
-    xq, xs = quantize_activations(x)
+    xq, xs = quantize_activations(x, qw.act_group)
     parts = group_partials(lambda a, w: gemm(a.astype(np.int64), w.astype(np.int64), acc_bits=acc_bits), xq, qw)
     return combine(parts, xs, qw, xq)
