@@ -29,6 +29,10 @@ demo: $(STAMP)
 	$(BIN)/hwgen run gemm $(EXAMPLE) --m 64 --k 256 --n 64
 	$(BIN)/hwgen run llm $(EXAMPLE) --prompt-len 16 --decode 4
 
+# one BLAS thread per process: the matrices are small and the two workers share two cores
+# (a threaded OpenBLAS made the golden model's GEMMs 2-10x slower here)
+export OPENBLAS_NUM_THREADS ?= 1
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -ra --durations=15 -n 2 --dist loadfile
 

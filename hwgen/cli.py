@@ -4,6 +4,7 @@ The command line only parses arguments and calls the library function of the sam
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -330,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # one BLAS thread unless the user says otherwise (before NumPy loads): hwgen's matrices are
+    # small and integer-exact, and a threaded OpenBLAS made them 2-10x slower on a 2-core machine
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from .config import ConfigError
     from .generate import GenerateError
     from .sim.runner import SimFailure
