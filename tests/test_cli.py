@@ -103,4 +103,4 @@ def test_run_llm_that_cannot_be_done_is_an_error_not_a_traceback(capsys):
     assert "error: prompt-len + decode = 301 exceeds the model's max_seq 256" in capsys.readouterr().err
     int4 = ROOT / "examples" / "adder_tree_16x4_int4.yaml"
     assert main(["run", "llm", str(int4), "--transport", "golden", "--prompt-len", "2", "--decode", "0"]) == 1
-    assert "need pe.a: int8 and a signed pe.w of >= 8 bits" in capsys.readouterr().err
+    assert "need pe.a: int8 and a pe.w holding int8; adder_tree_16x4_int4 has int8 × int4" in capsys.readouterr().err
