@@ -11,6 +11,11 @@ hardware's arithmetic against the float model, and generation speed.
 * **Greedy text**: "The capital of France is" continued by both, 12 tokens.
 * **Speed**: generation on the golden transport (``examples/smollm2.yaml``), and with
   ``--verilator`` one token of the whole model on the Verilated accelerator, wall times.
+* **Real weights for the engines**: the sparse bit-serial engine's cycles per weight
+  (OPT3/OPT4C: one cycle per non-zero signed digit, at least one; ``hwgen.golden.encoding``,
+  which ``bench/sparse_cycles.py`` shows equals the RTL's count) on SmolLM2's weights,
+  requantized to int8 per channel and as Q4_1's codes, in the column-shared form (C = 1) and
+  with 4 columns waiting for the busiest; the seed paper's 2.05 was on normal data.
 
     python bench/llm_real.py [--verilator]
 
@@ -30,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from hwgen.config import load
+from hwgen.golden.encoding import nonzero_digits
+from hwgen.llm.quant import quantize_weight
 from hwgen.llm.generate import TextModel, run_generate
 from hwgen.llm.gguf import load_gguf
 from hwgen.llm.layers import ReferenceLinear
@@ -55,6 +62,23 @@ def greedy(model: TextModel, ids: list[int], n: int) -> list[int]:
         out.append(nxt)
         step = [nxt]
     return out
+
+
+def sparse_stats(m) -> dict:
+    """Cycles per weight of the sparse bit-serial engine over every linear layer of ``m``."""
+    tot = {"int8 per channel": [0, 0, 0], "q4_1 codes": [0, 0, 0]}     # weights, cycles C = 1, C = 4
+    for lw in m.layers:
+        for qw in lw.proj.values():
+            for label, q in (("int8 per channel", quantize_weight(qw.dequantize(), "int8").q), ("q4_1 codes", qw.q)):
+                per = np.maximum(nonzero_digits(q.astype(np.int64).T), 1)    # (K, N): a column per output
+                k, n = per.shape
+                n4 = n - n % 4
+                t = tot[label]
+                t[0] += per.size
+                t[1] += int(per.sum())
+                t[2] += int(per[:, :n4].reshape(k, n4 // 4, 4).max(axis=2).sum()) * 4 + int(per[:, n4:].sum())
+    return {k: {"weights": n, "cycles_per_weight_c1": c1 / n, "cycles_per_weight_c4": c4 / n}
+            for k, (n, c1, c4) in tot.items()}
 
 
 def main(argv=None) -> int:
@@ -89,6 +113,13 @@ def main(argv=None) -> int:
             ["ratio", f"{ppl['hardware'] / ppl['float']:.4f}x", "<= 1.05x"]]
     text = table(["quality on bench/data/quality_text.txt (" + f"{T} tokens)", "measured", "goal"], rows, align="lrr")
     print(text)
+    stats = sparse_stats(m)
+    srows = [[k, f"{v['weights']:,}", f"{v['cycles_per_weight_c1']:.3f}", f"{v['cycles_per_weight_c4']:.3f}"]
+             for k, v in stats.items()]
+    stext = table(["SmolLM2-135M weights", "weights", "cycles/weight C=1", "C=4"], srows, align="lrrr")
+    stext += "\nsparse bit-serial engine (1 cycle per non-zero NAF digit, >= 1); bit-serial int8: 8; paper (normal int8): 2.05"
+    print(stext, flush=True)
+    text += "\n\n" + stext
     hw = load(ROOT / "examples" / "smollm2.yaml")
     speed = {}
     for transport, n in (("golden", args.tokens),) + ((("verilator", 1),) if args.verilator else ()):
@@ -105,7 +136,8 @@ def main(argv=None) -> int:
     doc = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                        "loadavg": [round(x, 2) for x in os.getloadavg()]},
-           "model": m.name, "file": m.path.name, "quality": quality, "speed": speed, "table": text}
+           "model": m.name, "file": m.path.name, "quality": quality, "sparse_serial": stats, "speed": speed,
+           "table": text}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(doc, indent=1, default=float) + "\n")
     print(f"wrote {args.output}")
