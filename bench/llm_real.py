@@ -32,7 +32,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # before NumPy: see hwgen.cli.main
+import numpy as np  # noqa: E402
 
 from hwgen.config import load
 from hwgen.golden.encoding import nonzero_digits
