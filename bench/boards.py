@@ -35,7 +35,9 @@ EXTRA = [("icebreaker", "examples/icebreaker_4x4.yaml", 40.5, 4),
          ("icebreaker", "examples/icebreaker_lut.yaml", None, 1), ("ulx3s", "examples/ulx3s_lut.yaml", None, 1),
          # PIM banks beside a 4x8 int8 engine that streams its weights from them: 11 banks of
          # 4096 x 8 bytes (176 of the ECP5-85F's 208 DP16KD), up to 3 seeds for 50 MHz
-         ("ulx3s", "examples/ulx3s_pim.yaml", None, 3)]
+         ("ulx3s", "examples/ulx3s_pim.yaml", None, 3),
+         # SmolLM2-135M's engine: 1x32 uint4 x int8 (Q4_1's codes as stored), docs/llm.md
+         ("ulx3s", "examples/smollm2.yaml", None, 2)]
 
 
 def parse_extra(arg: str) -> tuple[str, str, float | None, int]:
