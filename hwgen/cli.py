@@ -142,28 +142,23 @@ def _cmd_run_llm(args) -> int:
         r = run_generate(hw, model=args.model or "smollm2", prompt=args.prompt, max_tokens=args.max_tokens,
                          transport=args.transport, layers=args.model_layers,
                          boards=Path(args.boards) if args.boards else None, log=print)
-        print(format_generate(r))
-        if args.output:
-            import json
-            Path(args.output).write_text(json.dumps(r, indent=1, default=float) + "\n")
-            print(f"wrote {args.output}")
-        return 0 if r["exact"] else 1
+        return _llm_report(args, r, format_generate)
     if args.batch is not None:
         from .llm.run_batch import format_llm_batch, run_llm_batch
         r = run_llm_batch(hw, batch=args.batch, mode=args.mode, weights=Path(args.weights) if args.weights else None,
                           layers=args.layers, prompt_len=args.prompt_len, decode=args.decode,
                           transport=args.transport, scheme=args.scheme, group=args.group, seed=args.seed,
                           boards=Path(args.boards) if args.boards else None, log=print)
-        print(format_llm_batch(r))
-        if args.output:
-            import json
-            Path(args.output).write_text(json.dumps(r, indent=1, default=float) + "\n")
-            print(f"wrote {args.output}")
-        return 0 if r["exact"] else 1
+        return _llm_report(args, r, format_llm_batch)
     r = run_llm(hw, weights=Path(args.weights) if args.weights else None, layers=args.layers,
                 prompt_len=args.prompt_len, decode=args.decode, transport=args.transport, scheme=args.scheme,
                 group=args.group, seed=args.seed, boards=Path(args.boards) if args.boards else None, log=print)
-    print(format_llm(r))
+    return _llm_report(args, r, format_llm)
+
+
+def _llm_report(args, r: dict, fmt) -> int:
+    """An LLM run's report printed (and written as JSON with --output); 1 unless bit-exact."""
+    print(fmt(r))
     if args.output:
         import json
         Path(args.output).write_text(json.dumps(r, indent=1, default=float) + "\n")

@@ -251,7 +251,6 @@ class GoldenDevice:
             return self._error(Status.BAD_ARGS, tag)
         if mem >= Mem.PIM:
             return response(Status.OK, tag, self.pim.read_bytes(mem, addr, count))
-        nb = self.geo.word_bytes(mem)
         raw = self.mem[mem][addr:addr + count].tobytes()
         if not mode:
             return response(Status.OK, tag, raw)
@@ -330,7 +329,6 @@ class GoldenDevice:
         return unpack_words(self.mem[mem][base:base + n].tobytes(), bits, per, nb, signed=False)
 
     def _words(self, mem: Mem, base: int, n: int) -> np.ndarray:
-        nb = self.geo.word_bytes(mem)
         return self.geo.unpack_words(self.mem[mem][base:base + n].tobytes(), mem)
 
     def _store(self, addr: int, row, flags: int) -> None:
