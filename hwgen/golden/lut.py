@@ -59,6 +59,9 @@ def grouped_gemm(a, w, fmt: LowBitFormat | None, *, group: int, scale, zero=None
     for name, x in (("scale", scale), ("zero", zero)):
         if x.shape != (groups, n):
             raise ValueError(f"{name} must be (K/group, N) = {(groups, n)}, got {x.shape}")
+    fast = _grouped_int64(a, w, group, scale, zero, acc_bits)
+    if fast is not None:
+        return fast
     ao, wo = a.astype(object), w.astype(object)
     y = np.zeros((a.shape[0], n), dtype=object)
     for g in range(groups):
@@ -69,6 +72,26 @@ def grouped_gemm(a, w, fmt: LowBitFormat | None, *, group: int, scale, zero=None
     half = 1 << (acc_bits - 1)
     return np.array([[(int(v) + half) % (1 << acc_bits) - half for v in row] for row in y],
                     dtype=np.int64).reshape(y.shape)
+
+
+def _grouped_int64(a, w, group, scale, zero, acc_bits) -> np.ndarray | None:
+    """:func:`grouped_gemm` in int64 with each group's partial product from a float64 matmul,
+    when no intermediate can lose a bit (every group's |partial| < 2**53, the whole sum < 2**62);
+    None otherwise (the exact Python-integer path then runs)."""
+    groups = a.shape[1] // group
+    amax, wmax = int(np.abs(a).max(initial=0)), int(np.abs(w).max(initial=0))
+    smax = max(int(np.abs(scale).max(initial=0)), int(np.abs(zero).max(initial=0)))
+    part_max = group * amax * max(wmax, 1)
+    if acc_bits > 62 or part_max >= 1 << 53 or groups * 2 * part_max * smax >= 1 << 62:
+        return None
+    y = np.zeros((a.shape[0], w.shape[1]), dtype=np.int64)
+    af, wf = a.astype(np.float64), w.astype(np.float64)
+    for g in range(groups):
+        ks = slice(g * group, (g + 1) * group)
+        part = (af[:, ks] @ wf[ks]).astype(np.int64)
+        y += part * scale[g][None, :] + a[:, ks].sum(axis=1)[:, None] * zero[g][None, :]
+    half = 1 << (acc_bits - 1)
+    return ((y + half) & ((1 << acc_bits) - 1)) - half
 
 
 def fixed_point_scales(d, m=None, *, bits: int = SCALE_BITS_DEFAULT) -> tuple[np.ndarray, np.ndarray, int]:

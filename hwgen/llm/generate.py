@@ -25,12 +25,13 @@ from ..driver import Accelerator
 from ..fpga.measured import board_clock, load_results, packaged
 from ..report import table
 from .gguf import GgufModel, load_gguf
-from .layers import AcceleratorLinear, ReferenceLinear
+from ..numerics import parse_lowbit
+from .layers import LUT_FORMATS, AcceleratorLinear, LutLinear, LutReferenceLinear, ReferenceLinear, fixed_scales
 from .model import DecoderBlock, KVCache, LayerWeights, LLMError, rmsnorm
 from .quant import linear_reference
 from .run import check_counts, projection
 
-__all__ = ["run_generate", "format_generate", "TextModel"]
+__all__ = ["run_generate", "format_generate", "TextModel", "model_linears", "peak_macs"]
 
 
 class TextModel:
@@ -65,6 +66,33 @@ class TextModel:
         return linear_reference(x, m.lm_head)
 
 
+def model_linears(acc, m: GgufModel) -> tuple[list, list, str]:
+    """The accelerator's and the reference's ``linear`` per layer of ``m``, and how they compute:
+    on a LUT engine with ``dequant: group`` the engine applies each block's scale and minimum
+    itself (16-bit fixed point, :class:`hwgen.llm.layers.LutLinear`; int8 activations per
+    token, one GEMM per layer); elsewhere one exact integer GEMM per block of 32 with the
+    scales on the host (:class:`hwgen.llm.layers.AcceleratorLinear`; int8 activations per
+    token and block)."""
+    hw = acc.cfg
+    if hw.array.kind == "lut" and hw.array.dequant == "group":
+        fixed = [fixed_scales(lw.proj) for lw in m.layers]
+        worst = max(f.max_rel_error for fl in fixed for f in fl.values())
+        return ([LutLinear(acc, f) for f in fixed], [LutReferenceLinear(f, hw.array.pe.acc) for f in fixed],
+                "int8 activations per token; each block's scale and minimum applied by the engine as 16-bit "
+                f"fixed point (largest relative rounding of a scale {worst:.1e})")
+    return ([AcceleratorLinear(acc, lw.proj) for lw in m.layers],
+            [ReferenceLinear(lw.proj, hw.array.pe.acc) for lw in m.layers],
+            "int8 activations per token and block of 32; an exact GEMM per block, scales and minimums on the host")
+
+
+def peak_macs(hw: HwgenConfig, m: GgufModel) -> float:
+    """MACs per cycle at the model's weights (a LUT engine takes one bit-plane per cycle)."""
+    if hw.array.kind != "lut":
+        return hw.array.macs_per_cycle
+    bits = max(parse_lowbit(LUT_FORMATS[q.scheme]).bits for lw in m.layers for q in lw.proj.values())
+    return hw.array.macs_per_cycle / bits
+
+
 def run_generate(hw: HwgenConfig, *, model: str | Path = "smollm2", prompt: str, max_tokens: int = 16,
                  transport: str = "verilator", layers: int | None = None, boards: Path | None = None,
                  log=print, stream=None) -> dict:
@@ -83,18 +111,18 @@ def run_generate(hw: HwgenConfig, *, model: str | Path = "smollm2", prompt: str,
     c = m.cfg
     log(f"model: {m.name} ({m.path.name}): d={c.dim}, {c.n_heads} heads, {c.n_kv_heads} KV heads, MLP {c.hidden}, "
         f"{len(m.layers)} layer(s)" + (f" of the file's" if layers is not None else "") + f", vocab {m.vocab_size}; "
-        f"weights {', '.join(sorted({q.scheme for lw in m.layers for q in lw.proj.values()}))} as stored, "
-        f"int8 activations per token and block of 32")
+        f"weights {', '.join(sorted({q.scheme for lw in m.layers for q in lw.proj.values()}))} as stored")
     log(f"prompt: {len(ids)} tokens {ids[:12]}{' ...' if len(ids) > 12 else ''}")
     max_seq = len(ids) + max_tokens
-    peak = hw.array.macs_per_cycle
+    peak = peak_macs(hw, m)
     out_ids, phases, exact, steps = [], {}, True, []
     t0 = time.monotonic()
     stream = stream or (lambda s: print(s, end="", flush=True))
     with Accelerator.open(hw, transport, log=log) as acc:
         acc.reset()
-        dev = TextModel(m, [AcceleratorLinear(acc, lw.proj) for lw in m.layers], max_seq)
-        ref = TextModel(m, [ReferenceLinear(lw.proj, hw.array.pe.acc) for lw in m.layers], max_seq)
+        dev_lins, ref_lins, how = model_linears(acc, m)
+        log(f"arithmetic: {how}")
+        dev, ref = TextModel(m, dev_lins, max_seq), TextModel(m, ref_lins, max_seq)
         step_ids, text = ids, ""
         for i in range(max_tokens):
             phase = "prefill" if i == 0 else "decode"

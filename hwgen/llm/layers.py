@@ -11,8 +11,9 @@ from .quant import QuantizedWeight, combine, group_partials, linear_reference, q
 __all__ = ["quantize_layer", "ReferenceLinear", "AcceleratorLinear", "FixedScales", "fixed_scales",
            "LutReferenceLinear", "LutLinear", "LUT_FORMATS"]
 
-#: the LUT engine's weight format of each scheme (int8 needs an engine with 8-bit planes)
-LUT_FORMATS = {"int4": "int4", "int2": "int2", "ternary": "ternary", "int8": "int8"}
+#: the LUT engine's weight format of each scheme (int8 needs an engine with 8-bit planes;
+#: Q4_1's codes 0..15 travel as uint4 planes, its minimums as the groups' zero points)
+LUT_FORMATS = {"int4": "int4", "int2": "int2", "ternary": "ternary", "int8": "int8", "q4_1": "uint4", "q8_0": "int8"}
 
 
 def quantize_layer(w: LayerWeights, scheme: str = "int8", group: int = 128) -> dict[str, QuantizedWeight]:
@@ -32,23 +33,31 @@ class ReferenceLinear:
 
 class AcceleratorLinear:
     """``linear(name, x)`` with the integer GEMMs on the accelerator (``Accelerator.gemm``),
-    counting MACs per projection."""
+    counting MACs per projection. On a LUT engine the codes travel as bit-planes of their own
+    format (Q4_1's as ``uint4``), one GEMM per weight group, scales on the host."""
 
     def __init__(self, acc, qweights: dict[str, QuantizedWeight]):
         pe = acc.cfg.array.pe
+        self.lut = acc.geo.lut
         for name, qw in qweights.items():
             from ..numerics import parse_format
             codes = parse_format(qw.fmt)
-            if not pe.w.min <= codes.min <= codes.max <= pe.w.max or pe.a.bits < 8 or not pe.a.signed:
-                raise LLMError(f"{name}: {qw.scheme} weights ({codes} codes) × int8 activations need pe.a: int8 and a "
-                               f"pe.w holding {codes}; {acc.cfg.name} has {pe.a} × {pe.w}")
+            holds = (codes.bits <= pe.w.bits) if self.lut else (pe.w.min <= codes.min <= codes.max <= pe.w.max)
+            if not holds or pe.a.bits < 8 or not pe.a.signed:
+                if self.lut:
+                    raise LLMError(f"{name}: {qw.scheme} weights ({codes} codes) × int8 activations need {codes.bits}-bit "
+                                   f"weight planes and pe.a: int8; {acc.cfg.name} (a LUT engine) stores weights of up "
+                                   f"to {pe.w.bits} bits ({pe.a} × {pe.w})")
+                raise LLMError(f"{name}: {qw.scheme} weights ({codes} codes) × int8 activations need pe.a: int8 and "
+                               f"a pe.w holding {codes}; {acc.cfg.name} has {pe.a} × {pe.w}")
         self.acc, self.q = acc, qweights
         self.macs: dict[str, int] = {}
 
     def __call__(self, name: str, x: np.ndarray) -> np.ndarray:
         qw = self.q[name]
         xq, xs = quantize_activations(x, qw.act_group)
-        parts = group_partials(self.acc.gemm, xq, qw)
+        gemm = (lambda a, w: self.acc.gemm(a, w, w_fmt=qw.fmt)) if self.lut else self.acc.gemm
+        parts = group_partials(gemm, xq, qw)
         self.macs[name] = self.macs.get(name, 0) + xq.shape[0] * qw.shape[0] * qw.shape[1]
         return combine(parts, xs, qw, xq)
 
@@ -56,15 +65,20 @@ class AcceleratorLinear:
 # -- LUT engines with group dequantization: the per-group scales in hardware, one RUN per layer
 
 class FixedScales:
-    """A quantized weight's group scales as the hardware takes them: ``D = round(s · 2**frac)``,
-    signed 16-bit, one ``frac`` per layer (:func:`hwgen.golden.lut.fixed_point_scales`)."""
+    """A quantized weight's group scales (and Q4_1's minimums, as zero points) as the hardware
+    takes them: ``D = round(s · 2**frac)``, ``Z = round(m · 2**frac)``, signed 16-bit, one
+    ``frac`` per layer (:func:`hwgen.golden.lut.fixed_point_scales`)."""
 
     def __init__(self, qw: QuantizedWeight):
         from ..golden.lut import fixed_point_scales
         self.q = qw
-        self.d, _, self.frac = fixed_point_scales(qw.scales.T)      # (G, N)
+        mins = None if qw.mins is None else qw.mins.T
+        self.d, z, self.frac = fixed_point_scales(qw.scales.T, mins)      # (G, N) each
+        self.z = None if qw.mins is None else z
         #: the largest relative error of a rounded scale (the layer's largest scale loses least)
-        self.max_rel_error = float(np.max(np.abs(self.d / 2.0 ** self.frac - qw.scales.T) / qw.scales.T))
+        s = np.abs(qw.scales.T)
+        err = np.abs(self.d / 2.0 ** self.frac - qw.scales.T) / np.where(s > 0, s, 1)
+        self.max_rel_error = float(err.max(initial=0.0))
 
 
 def fixed_scales(qweights: dict[str, QuantizedWeight]) -> dict[str, FixedScales]:
@@ -91,7 +105,7 @@ class LutReferenceLinear:
         n, k = qw.shape
         pad = f.d.shape[0] * qw.group - k
         y = grouped_gemm(np.pad(xq.astype(np.int64), ((0, 0), (0, pad))), np.pad(qw.q.T.astype(np.int64), ((0, pad), (0, 0))),
-                         None, group=qw.group, scale=f.d, acc_bits=self.acc_bits)
+                         None, group=qw.group, scale=f.d, zero=f.z, acc_bits=self.acc_bits)
         return _finish(y, f.frac, xs)
 
 
@@ -126,7 +140,7 @@ class LutLinear:
         xq, xs = quantize_activations(x)
         runs = self.acc.stats.runs
         y = self.acc.gemm(xq.astype(np.int64), qw.q.T.astype(np.int64), w_fmt=LUT_FORMATS[qw.scheme],
-                          groups=GroupScales(qw.group, f.d))
+                          groups=GroupScales(qw.group, f.d, f.z))
         self.runs[name] = self.runs.get(name, 0) + self.acc.stats.runs - runs
         self.macs[name] = self.macs.get(name, 0) + xq.shape[0] * qw.shape[0] * qw.shape[1]
         return _finish(y, f.frac, xs)

@@ -73,6 +73,33 @@ def test_grouped_gemm_is_the_dequantized_layer_exactly(seed):
         grouped_gemm(a, q, f, group=32, scale=scale[:1])
 
 
+def test_grouped_gemm_int64_path_equals_the_python_integer_path(seed):
+    """The fast path (float64 partials, int64 sums) is taken only where nothing can round or
+    overflow, and then equals the exact object-dtype sum wrapped at acc_bits."""
+    from hwgen.golden.lut import _grouped_int64
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        g, n_g, m, n = int(rng.choice([4, 8, 32])), int(rng.integers(1, 6)), int(rng.integers(1, 5)), int(rng.integers(1, 9))
+        acc = int(rng.choice([20, 32, 48, 62]))
+        a, q = rng.integers(-128, 128, (m, g * n_g)), rng.integers(-8, 16, (g * n_g, n))
+        scale, zero = rng.integers(-32768, 32768, (n_g, n)), rng.integers(-32768, 32768, (n_g, n))
+        fast = _grouped_int64(a, q, g, scale, zero, acc)
+        assert fast is not None
+        exact = sum((a[:, i * g:(i + 1) * g].astype(object) @ q[i * g:(i + 1) * g].astype(object)) * scale[i].astype(object)
+                    + a[:, i * g:(i + 1) * g].astype(object).sum(axis=1)[:, None] * zero[i].astype(object)
+                    for i in range(n_g))
+        half = 1 << (acc - 1)
+        assert [[int(v) for v in r] for r in fast] == [[(int(v) + half) % (1 << acc) - half for v in r] for r in exact]
+    # operands too wide for float64 partials or int64 sums: the exact path, not a wrong fast one
+    one, no = np.ones((1, 1), np.int64), np.zeros((1, 1), np.int64)
+    big = np.full((1, 4), 1 << 51)
+    assert _grouped_int64(big, np.ones((4, 1), np.int64), 4, one, no, 48) is None
+    assert _grouped_int64(big >> 20, np.ones((4, 1), np.int64), 4, one << 30, no, 48) is None
+    assert _grouped_int64(a, q, g, scale, zero, 63) is None
+    y = grouped_gemm(big, np.ones((4, 1), np.int64), None, group=4, scale=np.full((1, 1), 3), acc_bits=48)
+    assert int(y[0, 0]) == ((3 * 4 << 51) + (1 << 47)) % (1 << 48) - (1 << 47)
+
+
 def test_fixed_point_scales_round_within_their_stated_bound(seed):
     rng = np.random.default_rng(seed)
     d = rng.uniform(1e-4, 3e-2, (8, 16)) * rng.choice([-1, 1], (8, 16))

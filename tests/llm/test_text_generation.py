@@ -46,6 +46,45 @@ def test_the_engine_must_hold_the_codes(tmp_path, seed):
     assert r["exact"]
 
 
+LUT = loads("name: gen_lut\narray: {kind: lut, rows: 1, cols: 4, depth: 4, pe: {a: int8, w: int4, acc: 20}}\n"
+            "soc: {a_words: 256, w_words: 512, acc_words: 256}\n")
+LUT_GROUP = loads("name: gen_lutg\narray: {kind: lut, rows: 2, cols: 8, depth: 4, dequant: group,\n"
+                  "  pe: {a: int8, w: int4, acc: 48}}\nsoc: {a_words: 256, w_words: 1024, acc_words: 256, scale_words: 64}\n")
+
+
+def test_a_lut_engine_takes_the_codes_as_uint4_planes(tmp_path, seed):
+    """Without group dequantization a LUT engine runs the same arithmetic as a uint4 MAC engine
+    (one exact GEMM per block of 32, scales on the host): the same tokens, bit for bit."""
+    path = tiny_llama(seed).write(tmp_path / "tiny.gguf")
+    lut = run_generate(LUT, model=path, prompt="the 12 and", max_tokens=3, transport="golden")
+    mac = run_generate(UINT4, model=path, prompt="the 12 and", max_tokens=3, transport="golden")
+    assert lut["exact"] and lut["ids"] == mac["ids"]
+    assert lut["phases"]["prefill"]["macs"] == mac["phases"]["prefill"]["macs"]
+    # q8_0's int8 codes need 8-bit planes: refused by name on a 4-bit LUT engine
+    q8 = tiny_llama(seed, linear=T.Q8_0).write(tmp_path / "q8.gguf")
+    with pytest.raises(LLMError, match=r"q8_0 weights \(int8 codes\) × int8 activations need 8-bit weight planes .* up to 4 bits"):
+        run_generate(LUT, model=q8, prompt="and", max_tokens=1, transport="golden")
+
+
+@pytest.mark.parametrize("transport", ["golden", "verilator"])
+def test_a_group_dequant_lut_engine_applies_scales_and_minimums_itself(tmp_path, transport, seed):
+    """dequant: group: Q4_1's scale and minimum per block of 32 become the engine's 16-bit
+    group scale and zero point, one GEMM per layer, int8 activations per token: bit-exact with
+    the same fixed-point arithmetic in NumPy, and close to the host-scale arithmetic."""
+    path = tiny_llama(seed).write(tmp_path / "tiny.gguf")
+    logs = []
+    r = run_generate(LUT_GROUP, model=path, prompt="the 12 and", max_tokens=3, transport=transport, log=logs.append,
+                     stream=lambda s: None)
+    assert r["exact"], logs
+    assert any("applied by the engine as 16-bit fixed point" in line for line in logs)
+    p = r["phases"]["prefill"]
+    assert p["macs"] == len(r["prompt_ids"]) * 2 * (2 * 64 * 64 + 2 * 32 * 64 + 3 * 96 * 64)
+    # a RUN per layer and memory chunk, not one per block of 32 (64- and 96-input layers: 2-3 blocks)
+    host = run_generate(UINT4, model=path, prompt="the 12 and", max_tokens=1, transport="golden")
+    assert p["runs"] < host["phases"]["prefill"]["runs"]
+    assert 0 < p["utilization"] <= 1
+
+
 def test_q8_0_layers_run_on_an_int8_engine(tmp_path, seed):
     path = tiny_llama(seed, linear=T.Q8_0).write(tmp_path / "q8.gguf")
     r = run_generate(INT8, model=path, prompt="and the", max_tokens=3, transport="golden")
