@@ -140,7 +140,7 @@ def _cmd_run_llm(args) -> int:
         if args.prompt is None:
             raise LLMError("--model needs --prompt TEXT (the text to continue)")
         r = run_generate(hw, model=args.model or "smollm2", prompt=args.prompt, max_tokens=args.max_tokens,
-                         transport=args.transport, layers=args.model_layers,
+                         transport=args.transport, layers=args.model_layers, chat=args.chat,
                          boards=Path(args.boards) if args.boards else None, log=print)
         return _llm_report(args, r, format_generate)
     if args.batch is not None:
@@ -260,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "GGUF file (Q4_1, Q8_0, F16, F32); generates text after --prompt (docs/llm.md)")
     ll.add_argument("--prompt", metavar="TEXT", help="with --model (default smollm2): the text to continue")
     ll.add_argument("--max-tokens", type=_int_range(1), default=16, help="with --prompt: tokens to generate at most")
+    ll.add_argument("--chat", action="store_true",
+                    help="with --prompt: the prompt as a user turn in the model's chat template (it answers)")
     ll.add_argument("--model-layers", type=_int_range(1), metavar="L",
                     help="with --prompt: only the model's first L layers (a quick run; not the model's text)")
     ll.add_argument("--output", metavar="FILE", help="also write the report as JSON")

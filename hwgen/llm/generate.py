@@ -29,6 +29,7 @@ from ..numerics import parse_lowbit
 from .layers import LUT_FORMATS, AcceleratorLinear, LutLinear, LutReferenceLinear, ReferenceLinear, fixed_scales
 from .model import DecoderBlock, KVCache, LayerWeights, LLMError, rmsnorm
 from .quant import linear_reference
+from .tokenizer import render_chat
 from .run import check_counts, projection
 
 __all__ = ["run_generate", "format_generate", "TextModel", "model_linears", "peak_macs"]
@@ -95,15 +96,17 @@ def peak_macs(hw: HwgenConfig, m: GgufModel) -> float:
 
 def run_generate(hw: HwgenConfig, *, model: str | Path = "smollm2", prompt: str, max_tokens: int = 16,
                  transport: str = "verilator", layers: int | None = None, boards: Path | None = None,
-                 log=print, stream=None) -> dict:
+                 chat: bool = False, log=print, stream=None) -> dict:
     """Generate up to ``max_tokens`` tokens after ``prompt`` (greedy); ``layers``: only the
-    model's first ones (a quick run: the text is then not the model's). ``stream`` gets each
-    piece of text as it is decoded."""
+    model's first ones (a quick run: the text is then not the model's); ``chat``: the prompt as
+    a user turn in the model's chat template (an answer, not a continuation). ``stream`` gets
+    each piece of text as it is decoded."""
     check_counts(max_tokens=(max_tokens, 1), **({"layers": (layers, 1)} if layers is not None else {}))
     results = load_results(boards) if boards is not None else packaged()
     t_load = time.monotonic()
     m = load_gguf(model, layers)
-    ids = ([m.bos_id] if m.bos_id is not None else []) + m.tokenizer.encode(prompt, add_special_tokens=False).ids
+    text_in = render_chat(m.chat_template, m.path, prompt) if chat and prompt else prompt
+    ids = ([m.bos_id] if m.bos_id is not None else []) + m.tokenizer.encode(text_in, add_special_tokens=False).ids
     if not ids:
         raise LLMError("the prompt is empty: no tokens to start from")
     if len(ids) + max_tokens > m.cfg.max_seq:
@@ -163,7 +166,7 @@ def run_generate(hw: HwgenConfig, *, model: str | Path = "smollm2", prompt: str,
     label, mhz = board if board else (f"soc.clock_hz of {hw.name} (no timing-met board build of it measured)",
                                       hw.soc.clock_hz / 1e6)
     return {"config": hw.name, "transport": transport, "model": str(m.path), "model_name": m.name,
-            "layers": len(m.layers), "layers_in_file": layers is None, "prompt": prompt, "prompt_ids": ids,
+            "layers": len(m.layers), "layers_in_file": layers is None, "prompt": prompt, "chat": chat, "prompt_ids": ids,
             "ids": out_ids, "text": text, "exact": exact, "steps": steps, "phases": phases,
             "wall_s": round(time.monotonic() - t0, 1), "load_s": round(t0 - t_load, 1), "sim_cycles": sim_cycles,
             "projection": {"clock": label, "mhz": mhz, "baud": hw.soc.baud,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["build_tokenizer", "PRE_TOKENIZERS"]
+__all__ = ["build_tokenizer", "render_chat", "PRE_TOKENIZERS"]
 
 PRE_TOKENIZERS = ("gpt2", "default", "smollm")
 _CONTROL = 3   # gguf.TokenType.CONTROL
@@ -66,3 +66,20 @@ def build_tokenizer(fields: dict, path: Path):
         if not 0 <= bos < len(tokens):
             raise GgufError(f"{path}: tokenizer.ggml.bos_token_id {bos} is not a token (0..{len(tokens) - 1})")
     return tk, eos, len(tokens), bos
+
+
+def render_chat(template: str | None, path: Path, prompt: str) -> str:
+    """``prompt`` as one user turn in the model's chat template (``tokenizer.chat_template``, a
+    Jinja template, rendered as Hugging Face does: sandboxed, ``add_generation_prompt``), so
+    an instruct model answers it instead of continuing it."""
+    from .gguf import GgufError
+    if template is None:
+        raise GgufError(f"{path}: no tokenizer.chat_template in the file; run without --chat (plain continuation)")
+    from jinja2 import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    try:
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        return env.from_string(template).render(messages=[{"role": "user", "content": prompt}],
+                                                add_generation_prompt=True)
+    except TemplateError as e:
+        raise GgufError(f"{path}: tokenizer.chat_template does not render ({type(e).__name__}: {e})") from None

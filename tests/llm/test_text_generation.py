@@ -5,11 +5,12 @@ real SmolLM2-135M continuing "The capital of France is" when it is installed."""
 import numpy as np
 import pytest
 from gguf import GGMLQuantizationType as T
+from gguf import GGUFValueType
 
 from hwgen.cli import main
 from hwgen.config import loads
 from hwgen.llm.generate import run_generate
-from hwgen.llm.gguf import GgufError, find_model
+from hwgen.llm.gguf import GgufError, find_model, load_gguf
 from hwgen.llm.model import LLMError
 
 from gguf_files import tiny_llama
@@ -91,6 +92,39 @@ def test_q8_0_layers_run_on_an_int8_engine(tmp_path, seed):
     assert r["exact"]
     with pytest.raises(LLMError, match="int8 codes"):
         run_generate(UINT4, model=path, prompt="and", max_tokens=1, transport="golden")
+
+
+def test_chat_puts_the_prompt_in_the_files_template(tmp_path, seed, capsys):
+    """--chat renders tokenizer.chat_template (sandboxed Jinja, add_generation_prompt) around
+    the prompt: control tokens become their ids; a file without a template, or with one that
+    does not render, is refused by name."""
+    V = GGUFValueType
+    tiny = tiny_llama(seed)
+    tiny.meta["tokenizer.chat_template"] = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }} {{ m['content'] }}<|im_end|>{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>{% endif %}", V.STRING)
+    path = tiny.write(tmp_path / "chat.gguf")
+    r = run_generate(UINT4, model=path, prompt="the and", max_tokens=2, transport="golden", chat=True,
+                     log=lambda *_: None, stream=lambda s: None)
+    plain = run_generate(UINT4, model=path, prompt="the and", max_tokens=1, transport="golden",
+                         log=lambda *_: None, stream=lambda s: None)
+    tk = load_gguf(path).tokenizer
+    assert r["exact"] and r["chat"]
+    assert r["prompt_ids"] == [1] + tk.encode("user the and", add_special_tokens=False).ids + [2, 1]
+    assert plain["prompt_ids"] == tk.encode("the and", add_special_tokens=False).ids
+    del tiny.meta["tokenizer.chat_template"]
+    with pytest.raises(GgufError, match=r"nochat\.gguf: no tokenizer\.chat_template in the file; run without --chat"):
+        run_generate(UINT4, model=tiny.write(tmp_path / "nochat.gguf"), prompt="x", max_tokens=1,
+                     transport="golden", chat=True)
+    cfg = tmp_path / "u4.yaml"
+    cfg.write_text("name: gen_u4\narray: {rows: 1, cols: 16, pe: {a: int8, w: uint4, acc: 32}}\n")
+    assert main(["run", "llm", str(cfg), "--model", str(tmp_path / "nochat.gguf"), "--prompt", "x", "--chat",
+                 "--transport", "golden"]) == 1
+    assert "no tokenizer.chat_template in the file" in capsys.readouterr().err
+    tiny.meta["tokenizer.chat_template"] = ("{% for m in messages %}{{ m.content | nosuchfilter }}{% endfor %}", V.STRING)
+    with pytest.raises(GgufError, match=r"bad\.gguf: tokenizer\.chat_template does not render \(TemplateAssertionError"):
+        run_generate(UINT4, model=tiny.write(tmp_path / "bad.gguf"), prompt="x", max_tokens=1,
+                     transport="golden", chat=True)
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
