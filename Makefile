@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hwgen-installed
 EXAMPLE ?= examples/systolic_8x8.yaml
 
-.PHONY: demo test bench fuzz soak config-fuzz lut-bench formal-sweep wheel-check boards netlist-check install clean distclean
+.PHONY: llm-bench demo test bench fuzz soak config-fuzz lut-bench formal-sweep wheel-check boards netlist-check install clean distclean
 
 install: $(STAMP)
 
@@ -54,13 +54,20 @@ $(BENCH_STAMP): $(STAMP)
 # Benchmarks: array cycles, accelerator utilization vs SCALE-Sim, simulation speed, how the PE
 # equivalence proofs scale with width (yosys SAT vs Bitwuzla vs by parts), and the long
 # reliability runs (fuzz, soak, config-fuzz).
-bench: $(BENCH_STAMP) fuzz soak config-fuzz lut-bench
+bench: $(BENCH_STAMP) fuzz soak config-fuzz lut-bench llm-bench
 	$(BIN)/python bench/gemm_cycles.py
 	$(BIN)/python bench/utilization.py
 	$(BIN)/python bench/sim_speed.py
 	$(BIN)/python bench/llm_quality.py
 	$(BIN)/python bench/pim_decode.py
 	$(BIN)/python bench/formal_widths.py
+
+# SmolLM2-135M from its GGUF (issue 20): quality of each integer recipe against the float model,
+# sparse bit-serial and LUT cycles per weight on its weights (the LUT engines on the RTL), the
+# prompt on every board's config, and one token of the whole model on the Verilated
+# accelerator (~15 min). Tables in bench/results/llm_real.json and docs/llm.md.
+llm-bench: $(STAMP)
+	$(BIN)/python bench/llm_real.py --verilator
 
 # Differential link fuzzing: 10^5 random frames per engine (seven engines) to the Verilated
 # top and the golden device, compared byte for byte (~10 min). Table in bench/results/link_fuzz.json.

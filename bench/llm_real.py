@@ -96,11 +96,29 @@ def sparse_stats(m) -> dict:
             for k, (n, c1, c4) in tot.items()}
 
 
+class PerTokenLinear:
+    """The ablation between the two recipes: exact sums per block with float scales on the host
+    (as :class:`ReferenceLinear`), but int8 activations per token, as the group-scaled LUT
+    engine needs them."""
+
+    def __init__(self, qweights):
+        self.q = qweights
+
+    def __call__(self, name, x):
+        from hwgen.golden import gemm
+        from hwgen.llm.quant import combine, group_partials, quantize_activations
+        qw = self.q[name]
+        xq, xs = quantize_activations(x)
+        parts = group_partials(lambda a, w: gemm(a.astype(np.int64), w.astype(np.int64), acc_bits=32), xq, qw)
+        return combine(parts, xs, qw, xq)
+
+
 def quality(m, ids: list[int]) -> tuple[dict, str]:
     """Top-1 agreement with the float model and perplexity of each arithmetic on ``ids``."""
     res = {}
     arith = (("float", [None] * len(m.layers)),
              ("hardware", [ReferenceLinear(lw.proj, 32) for lw in m.layers]),
+             ("per_token", [PerTokenLinear(lw.proj) for lw in m.layers]),
              ("lut_group", [LutReferenceLinear(fixed_scales(lw.proj), 48) for lw in m.layers]))
     pids = m.tokenizer.encode(PROMPT, add_special_tokens=False).ids
     for label, lins in arith:
@@ -117,12 +135,14 @@ def quality(m, ids: list[int]) -> tuple[dict, str]:
     agree = {k: float(np.mean(top[k] == top["float"])) for k in res if k != "float"}
     q = {"tokens": len(ids), "top1_agreement": agree["hardware"], "ppl_float": ppl["float"],
          "ppl_hardware": ppl["hardware"], "ppl_ratio": ppl["hardware"] / ppl["float"],
-         "lut_group": {"top1_agreement": agree["lut_group"], "ppl": ppl["lut_group"],
-                       "ppl_ratio": ppl["lut_group"] / ppl["float"]},
+         **{k: {"top1_agreement": agree[k], "ppl": ppl[k], "ppl_ratio": ppl[k] / ppl["float"]}
+            for k in ("per_token", "lut_group")},
          "greedy": {k: res[k]["greedy"] for k in res}}
     rows = [["float (weights dequantized, fp32 activations)", "", f"{ppl['float']:.3f}", ""],
             ["exact sums per block, scales on the host; int8 per token and block", f"{agree['hardware']:.1%}",
              f"{ppl['hardware']:.3f}", f"{ppl['hardware'] / ppl['float']:.4f}x"],
+            ["(ablation) float scales on the host; int8 per token", f"{agree['per_token']:.1%}",
+             f"{ppl['per_token']:.3f}", f"{ppl['per_token'] / ppl['float']:.4f}x"],
             ["LUT dequant: group, 16-bit scales in the engine; int8 per token", f"{agree['lut_group']:.1%}",
              f"{ppl['lut_group']:.3f}", f"{ppl['lut_group'] / ppl['float']:.4f}x"]]
     text = table([f"arithmetic ({len(ids)} tokens of bench/data/quality_text.txt)", "top-1 vs float", "perplexity",
