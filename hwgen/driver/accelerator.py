@@ -18,7 +18,7 @@ import numpy as np
 from .. import config
 from ..config import GROUP_LOG2_MAX, HwgenConfig
 from ..numerics import LowBitFormat, parse_lowbit
-from ..soc.layout import Geometry
+from ..soc.layout import Geometry, pack_words
 from ..soc.protocol import (MAX_PAYLOAD, READ_FORMAT, RUN_ACCUMULATE, RUN_ASYNC, RUN_FORMAT, RUN_GROUP_FORMAT,
                             RUN_GROUPED, RUN_W_PIM, RUN_WFMT_SHIFT, Cmd, Mem, SOF_RSP, ProtocolError, Reg, ResponseFrame,
                             Status, parse_response, request)
@@ -281,10 +281,15 @@ class Accelerator:
 
     # -- GEMM
     def gemm(self, a, w, *, requant: Requant | None = None, w_fmt: LowBitFormat | str | None = None,
-             groups: GroupScales | None = None) -> np.ndarray:
+             groups: GroupScales | None = None, bias=None) -> np.ndarray:
         """``a @ w`` (M×K @ K×N) with the engine's accumulator semantics; with ``requant``,
         the output stage's result in ``soc.out``. Tiles, pads and chunks itself
         (:mod:`hwgen.driver.tiling`).
+
+        ``bias`` (N integers within the accumulator's width; an engine whose accumulators
+        wrap) is each column's initial accumulator: written into the accumulator memory
+        before a block's first RUN, which then accumulates onto it, so the output stage
+        scales ``bias + a @ w`` (``hwgen.golden.gemm(a, w, c=bias)``).
 
         On a LUT engine ``w`` holds values of the low-bit format ``w_fmt`` (``"int2"``,
         ``"uint4"``, ``"ternary"``, ``"binary"``, ``"bipolar3"`` …; default two's complement of
@@ -308,6 +313,7 @@ class Accelerator:
         else:
             fmt.check(w, "w")
         gs = self._check_groups(groups, w.shape) if groups is not None else None
+        init = None if bias is None else np.broadcast_to(self._check_bias(bias, w.shape[1]), (a.shape[0], w.shape[1]))
         if gs is not None and requant is not None:
             raise ValueError("requant and group scales share the scale memory: requantize a group-quantized "
                              "layer's result on the host (hwgen.golden.requant)")
@@ -322,8 +328,22 @@ class Accelerator:
             self.set_reg(Reg.SHIFT, requant.shift)
             self.set_reg(Reg.RELU, int(requant.relu))
         if g.transposed:  # the WS grid on Cᵀ = Wᵀ Aᵀ
-            return self._gemm(w.T, a.T, None).T
-        return self._gemm(a, w, scale, fmt, gs)
+            return self._gemm(w.T, a.T, None, init=None if init is None else init.T).T
+        return self._gemm(a, w, scale, fmt, gs, init)
+
+    def _check_bias(self, bias, n: int) -> np.ndarray:
+        pe = self.cfg.array.pe
+        b = np.asarray(bias)
+        if b.shape != (n,) or (b.size and b.dtype.kind not in "iu"):
+            raise ValueError(f"bias must be N = {n} integers, got shape {b.shape} of {b.dtype}")
+        lo, hi = -(1 << (pe.acc - 1)), (1 << (pe.acc - 1)) - 1
+        if b.size and (int(b.min()) < lo or int(b.max()) > hi):
+            raise ValueError(f"bias values must fit the {pe.acc}-bit accumulator ({lo}..{hi}); got "
+                             f"{int(b.min())}..{int(b.max())}")
+        if pe.overflow != "wrap":
+            raise ValueError(f"a bias needs accumulators that wrap; {self.cfg.name} saturates (pe.overflow: "
+                             f"{pe.overflow}), and bias + a·w would clamp differently from the sum")
+        return b.astype(np.int64)
 
     def _check_groups(self, groups: GroupScales, w_shape) -> tuple[int, np.ndarray, np.ndarray]:
         """(group beats, scale, zero) after checking ``groups`` against the engine and W."""
@@ -362,7 +382,8 @@ class Accelerator:
                              f"{fmt} has {fmt.bits}")
         return fmt
 
-    def _gemm(self, a: np.ndarray, w: np.ndarray, scale, fmt: LowBitFormat | None = None, groups=None) -> np.ndarray:
+    def _gemm(self, a: np.ndarray, w: np.ndarray, scale, fmt: LowBitFormat | None = None, groups=None,
+              init: np.ndarray | None = None) -> np.ndarray:
         plan = Tiling(self.geo, a.shape[0], a.shape[1], w.shape[1], requant=scale is not None, w_fmt=fmt,
                       group_beats=groups[0] if groups else 0)
         out = np.zeros((a.shape[0], w.shape[1]), dtype=np.int64)
@@ -384,13 +405,27 @@ class Accelerator:
             if groups:
                 self.write(Mem.SCALE, w_half * plan.hsc, plan.group_scales(job, groups[1], groups[2]))
                 lut["groups"] = (groups[0].bit_length() - 1, w_half * plan.hsc)
+            if init is not None and job.chunk == 0:   # the block's initial accumulators (a bias)
+                self.write(Mem.ACC, acc_half * plan.hacc, self._init_words(plan, job, init))
             self.run(m_tiles, n_tiles, k_beats, a_base=a_half * plan.ha, w_base=w_half * plan.hw,
-                     out_base=acc_half * plan.hacc, accumulate=job.chunk > 0, wait=False, **lut)
+                     out_base=acc_half * plan.hacc, accumulate=job.chunk > 0 or init is not None, wait=False, **lut)
             pending = (job, acc_half)
         if pending is not None:
             self.wait()
             self._collect(plan, *pending, out, scale)
         return out
+
+    def _init_words(self, plan, job, init: np.ndarray) -> bytes:
+        """A block's accumulator words holding ``init`` where its results will be (zeros in
+        the padding), in :meth:`Tiling.result_words` order, as :meth:`_collect` reads them."""
+        g = self.geo
+        runs = plan.result_words(job)
+        words = np.zeros((sum(r[3] for r in runs), g.C), dtype=np.int64)
+        for first, row, col, count, _ in runs:
+            r0, c0 = job.m0 + row, job.n0 + col
+            rows, cols = max(0, min(count, job.m1 - r0)), max(0, min(g.C, job.n1 - c0))
+            words[first:first + rows, :cols] = init[r0:r0 + rows, c0:c0 + cols]
+        return pack_words(words, self.cfg.array.pe.acc, g.word_bytes(Mem.ACC))
 
     def _collect(self, plan, job, acc_half, out, scale) -> None:
         """After a job's RUN: if it was its block's last K chunk, read the block's results."""

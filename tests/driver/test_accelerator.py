@@ -51,6 +51,33 @@ def test_gemm_requantized_output(acc, seed):
     assert got.min() >= 0 and got.max() <= 127
 
 
+def test_gemm_with_bias_is_the_sum_onto_each_columns_bias(acc, seed):
+    """A bias preloads each block's accumulators (K chunks accumulate onto it), and the output
+    stage scales bias + a·w."""
+    rng = np.random.default_rng(seed)
+    lim = 1 << (CFG.array.pe.acc - 1)
+    for m, k, n in [(1, 1, 1), (7, 13, 5), (4, 100, 3)]:
+        a, w = random_ab(rng, CFG, m, k, n)
+        b = rng.integers(-lim, lim, n)
+        b[0] = lim - 1                                   # wraps with the products, as the accumulator does
+        got = acc.gemm(a, w, bias=b)
+        assert np.array_equal(got, golden.gemm(a, w, acc_bits=CFG.array.pe.acc, c=np.broadcast_to(b, (m, n)))), seed
+    a, w = random_ab(rng, CFG, 8, 30, 7)
+    b = rng.integers(-5000, 5000, 7)
+    rq = Requant(scale=rng.integers(0, 1 << 16, 7), shift=16, relu=True)
+    assert np.array_equal(acc.gemm(a, w, requant=rq, bias=b), requantize(want(CFG, a, w) + b, rq.scale, 16, relu=True))
+    with pytest.raises(ValueError, match=r"bias must be N = 7 integers, got shape \(6,\)"):
+        acc.gemm(a, w, bias=b[:6])
+    with pytest.raises(ValueError, match="bias values must fit the 32-bit accumulator"):
+        acc.gemm(a, w, bias=np.full(7, 1 << 40))
+
+
+def test_bias_needs_wrapping_accumulators():
+    cfg = HwgenConfig(name="drv_sat_bias", array=ArrayConfig(rows=2, cols=2, pe=PEConfig(acc=16, overflow="saturate")))
+    with Accelerator.open(cfg, "golden") as dev, pytest.raises(ValueError, match="a bias needs accumulators that wrap"):
+        dev.gemm(np.ones((2, 2), dtype=int), np.ones((2, 2), dtype=int), bias=np.zeros(2, dtype=int))
+
+
 def test_stats_count_the_work(acc, seed):
     acc.reset()
     rng = np.random.default_rng(seed)
@@ -89,6 +116,8 @@ def test_other_engines_behind_the_same_driver(kind, depth, arith, w, seed):
         for m, k, n in [(3, 7, 3), (5, 33, 4)]:
             a, w_ = random_ab(rng, cfg, m, k, n)
             assert np.array_equal(dev.gemm(a, w_), want(cfg, a, w_)), (kind, m, k, n, seed)
+            b = rng.integers(-(1 << 23), 1 << 23, n)     # a bias: each block's initial accumulators
+            assert np.array_equal(dev.gemm(a, w_, bias=b), golden.gemm(a, w_, acc_bits=24, c=np.broadcast_to(b, (m, n))))
 
 
 WS_ENGINES = [  # weight-stationary engines behind the same driver (the WS sequencer)
@@ -107,6 +136,12 @@ def test_weight_stationary_engines_behind_the_same_driver(spec, seed):
         for m, k, n in [(1, 1, 1), (5, 7, 3), (9, 40, 11), (20, 13, 7)]:  # K = 40 > the W half: K chunks
             a, w_ = random_ab(rng, cfg, m, k, n)
             assert np.array_equal(dev.gemm(a, w_), want(cfg, a, w_)), (spec, m, k, n, seed)
+            if cfg.array.pe.overflow == "wrap":   # a bias (IS: a row of Cᵀ per column of C)
+                b = rng.integers(-(1 << 31), 1 << 31, n)
+                assert np.array_equal(dev.gemm(a, w_, bias=b), golden.gemm(a, w_, c=np.broadcast_to(b, (m, n)))), spec
+            else:
+                with pytest.raises(ValueError, match="a bias needs accumulators that wrap"):
+                    dev.gemm(a, w_, bias=np.zeros(n, dtype=int))
         if spec["dataflow"] == "weight_stationary":
             a, w_ = random_ab(rng, cfg, 8, 30, 7)
             rq = Requant(scale=rng.integers(0, 1 << 16, 7), shift=14, relu=False)

@@ -7,6 +7,7 @@ import pytest
 from hwgen.config import ArrayConfig, HwgenConfig, PEConfig, SocConfig
 from hwgen.driver import Accelerator
 from hwgen.golden.lut import lut_gemm
+from hwgen.golden.gemm import gemm
 from hwgen.numerics import parse_format, parse_lowbit
 from hwgen.soc.layout import Geometry
 from hwgen.soc.protocol import Mem
@@ -32,6 +33,9 @@ def test_every_format_bit_exact(dev, seed):
         a = rng.integers(-128, 128, (m, k))
         w = f.random(rng, (k, n), extremes=0.2, zeros=0.1)
         assert np.array_equal(dev.gemm(a, w, w_fmt=name), lut_gemm(a, w, f, acc_bits=24)), (name, m, k, n, seed)
+        b = rng.integers(-(1 << 23), 1 << 23, n)     # a bias: the accumulators start from it
+        assert np.array_equal(dev.gemm(a, w, w_fmt=name, bias=b),
+                              gemm(a, w, acc_bits=24, c=np.broadcast_to(b, (m, n)))), (name, m, k, n, seed)
 
 
 def test_weights_travel_as_bit_planes():
@@ -102,6 +106,9 @@ def test_a_group_quantized_layer_is_one_run_per_chunk_and_exact(transport, seed)
             want = grouped_gemm(a, w, f, group=size, scale=scale, zero=zero, acc_bits=40)
             assert np.array_equal(got, want), (transport, name, size, m, k, n, seed)
             assert d.regs()["runs"] > runs
+            b = rng.integers(-(1 << 39), 1 << 39, n)   # a bias at the layer's fixed point
+            got = d.gemm(a, w, w_fmt=name, groups=GroupScales(size, scale, zero), bias=b)
+            assert np.array_equal(got, gemm(np.eye(m, dtype=np.int64), want + b, acc_bits=40)), (name, seed)
 
 
 def test_group_scales_are_checked_before_anything_is_sent():
