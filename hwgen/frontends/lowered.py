@@ -9,7 +9,8 @@ What a frontend (:mod:`hwgen.frontends.hls4ml`) produces and what the accelerato
   is the accumulators themselves (a network's last, linear layer).
 * :class:`Conv` — the same on the im2col matrix of a channels-last input (done on the host):
   one row per output pixel, ``kh·kw·cin`` columns in (kh, kw, cin) order, zero padding.
-* :class:`Host` — reshapes on the host (Flatten, Reshape, Transpose), no arithmetic.
+* :class:`Host` — on the host: reshapes (Flatten, Reshape, Transpose) and, after a last layer
+  without an output stage, ReLU and an exact integer multiplier per column.
 
 Every value is an integer; ``frac`` says where the binary point is (value = int · 2**-frac).
 The NumPy reference (:meth:`LoweredModel.reference`) and the accelerator run
@@ -72,9 +73,21 @@ class Conv(Dense):
 class Host:
     name: str
     source: str
-    op: str                    # "reshape" | "transpose"
-    arg: tuple                 # the per-sample shape, or the permutation of the sample axes
+    op: str                    # "reshape" | "transpose" | "relu" | "mul"
+    arg: tuple                 # the per-sample shape, the permutation of the sample axes, or mul's integers
     kind = "host"
+
+
+def _host(x: np.ndarray, lay: Host) -> np.ndarray:
+    if lay.op == "reshape":
+        return x.reshape((x.shape[0],) + tuple(lay.arg))
+    if lay.op == "transpose":
+        return x.transpose((0,) + tuple(i + 1 for i in lay.arg))
+    if lay.op == "relu":
+        return np.maximum(x, 0)
+    if lay.op == "mul":
+        return x * np.asarray(lay.arg, dtype=np.int64)
+    raise FrontendError(f"{lay.name}: unknown host operation {lay.op!r}")
 
 
 def im2col(x: np.ndarray, kernel, stride, pad) -> np.ndarray:
@@ -153,8 +166,7 @@ class LoweredModel:
         b = x.shape[0]
         for lay in self.layers:
             if lay.kind == "host":
-                x = x.reshape((b,) + tuple(lay.arg)) if lay.op == "reshape" else x.transpose((0,) + tuple(
-                    i + 1 for i in lay.arg))
+                x = _host(x, lay)
             elif lay.kind == "conv":
                 cols = im2col(x, lay.kernel, lay.stride, lay.pad)
                 oh, ow = cols.shape[1:3]
@@ -168,7 +180,7 @@ class LoweredModel:
         shape, total = tuple(self.input_shape), 0
         for lay in self.layers:
             if lay.kind == "host":
-                shape = tuple(lay.arg) if lay.op == "reshape" else tuple(shape[i] for i in lay.arg)
+                shape = {"reshape": tuple(lay.arg), "transpose": tuple(shape[i] for i in lay.arg)}.get(lay.op, shape)
             elif lay.kind == "conv":
                 h, w = shape[0] + lay.pad[0] + lay.pad[1], shape[1] + lay.pad[2] + lay.pad[3]
                 oh, ow = (h - lay.kernel[0]) // lay.stride[0] + 1, (w - lay.kernel[1]) // lay.stride[1] + 1
