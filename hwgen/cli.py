@@ -156,6 +156,35 @@ def _cmd_run_llm(args) -> int:
     return _llm_report(args, r, format_llm)
 
 
+def _cmd_import(args) -> int:
+    from .config import load
+    from .frontends.run import format_import, import_to_dir
+    hw = load(args.config) if args.config else None
+    out = Path(args.output or Path("build") / "import" / Path(args.model).stem)
+    imp, paths = import_to_dir(Path(args.model), out, hw=hw, force=args.force, strategy=args.strategy,
+                               reuse_factor=args.reuse_factor, io_type=args.io_type)
+    print(format_import(imp.lowered, paths))
+    if hw is not None:
+        print(f"fits {hw.name}: every layer runs bit-exactly on it")
+    return 0
+
+
+def _cmd_run_model(args) -> int:
+    from .config import load
+    from .frontends.run import format_run_model, run_model
+    hw = load(args.file)
+    r = run_model(hw, Path(args.model), inputs=args.inputs, transport=args.transport, seed=args.seed,
+                  strategy=args.strategy, reuse_factor=args.reuse_factor, io_type=args.io_type,
+                  boards=Path(args.boards) if args.boards else None, log=print)
+    return _llm_report(args, r, format_run_model)
+
+
+def _hls4ml_options(p) -> None:
+    p.add_argument("--strategy", default="Latency", choices=["Latency", "Resource"], help="hls4ml's Strategy")
+    p.add_argument("--reuse-factor", type=_int_range(1), default=1, help="hls4ml's ReuseFactor")
+    p.add_argument("--io-type", default="io_parallel", choices=["io_parallel", "io_stream"], help="hls4ml's IOType")
+
+
 def _llm_report(args, r: dict, fmt) -> int:
     """An LLM run's report printed (and written as JSON with --output); 1 unless bit-exact."""
     print(fmt(r))
@@ -236,6 +265,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="golden (NumPy), verilator (the RTL, native harness) or serial:PORT[@BAUD] (a board)")
     g.add_argument("--seed", type=_int_range(0), help="operand seed (random and printed when omitted)")
     g.set_defaults(func=_cmd_run_gemm)
+    rm = rsub.add_parser("model", help="an ONNX/QONNX network read through hls4ml, run on the accelerator and "
+                         "checked against hls4ml's C-simulation (docs/import.md)", formatter_class=fmt)
+    rm.add_argument("file", help="config YAML")
+    rm.add_argument("--model", required=True, metavar="MODEL.onnx", help="the network (QONNX Quant nodes: Brevitas)")
+    rm.add_argument("--inputs", type=_int_range(1, 1_000_000), default=100, help="random inputs to run")
+    rm.add_argument("--transport", default="golden", help="golden, verilator or serial:PORT[@BAUD]")
+    rm.add_argument("--seed", type=_int_range(0), help="input seed (random and printed when omitted)")
+    rm.add_argument("--output", metavar="FILE", help="also write the report as JSON")
+    rm.add_argument("--boards", metavar="FILE", help="board builds to project onto (as for run llm)")
+    _hls4ml_options(rm)
+    rm.set_defaults(func=_cmd_run_model)
     ll = rsub.add_parser("llm", help="Llama-style decoder layers (prefill + decode) with every projection on the "
                          "accelerator, checked against NumPy, with a tokens/s projection", formatter_class=fmt)
     ll.add_argument("file", help="config YAML of the accelerator (pe.a: int8, signed pe.w wide enough)")
@@ -271,6 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     ll.set_defaults(func=_cmd_run_llm)
 
     from .fpga.boards import BOARDS, CAPACITY
+    im = sub.add_parser("import", help="read an ONNX/QONNX network through hls4ml and write it lowered to "
+                        "accelerator work (model.json, weights.npz)", formatter_class=fmt)
+    im.add_argument("model", metavar="MODEL.onnx")
+    im.add_argument("-o", "--output", metavar="DIR", help="where to write (default build/import/NAME)")
+    im.add_argument("--config", metavar="HW.yaml", help="check that this accelerator runs every layer exactly")
+    im.add_argument("--force", action="store_true", help="replace model.json/weights.npz already in DIR")
+    _hls4ml_options(im)
+    im.set_defaults(func=_cmd_import)
     sy = sub.add_parser("synth", help="bitstream for a board (yosys + nextpnr + packer), or the bare engine "
                         "out of context", formatter_class=fmt)
     sy.add_argument("file", metavar="FILE", help="config YAML")
@@ -338,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     from .driver.transports import TransportError
     from .fpga.measured import BoardsError
     from .driver.pim import PimError
+    from .frontends.lowered import FrontendError
     from .llm.model import LLMError
     from .llm.weights import WeightsError
     from .soc.layout import UnsupportedEngine
@@ -350,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (GenerateError, ToolError, SimFailure, DeviceError, TransportError, UnsupportedEngine, WeightsError,
-            BoardsError, LLMError, PimError) as e:
+            BoardsError, LLMError, PimError, FrontendError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -180,7 +180,10 @@ class LoweredModel:
         shape, total = tuple(self.input_shape), 0
         for lay in self.layers:
             if lay.kind == "host":
-                shape = {"reshape": tuple(lay.arg), "transpose": tuple(shape[i] for i in lay.arg)}.get(lay.op, shape)
+                if lay.op == "reshape":
+                    shape = tuple(lay.arg)
+                elif lay.op == "transpose":
+                    shape = tuple(shape[i] for i in lay.arg)
             elif lay.kind == "conv":
                 h, w = shape[0] + lay.pad[0] + lay.pad[1], shape[1] + lay.pad[2] + lay.pad[3]
                 oh, ow = (h - lay.kernel[0]) // lay.stride[0] + 1, (w - lay.kernel[1]) // lay.stride[1] + 1
