@@ -52,8 +52,10 @@ def _need():
 @contextlib.contextmanager
 def _quiet():
     """hls4ml and qonnx print a line per layer: kept out of hwgen's output."""
+    import warnings
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    with contextlib.redirect_stdout(buf), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         yield buf
 
 
@@ -360,8 +362,10 @@ def lower(hm, name: str) -> LoweredModel:
         elif cls == "Dense":
             w = np.asarray(layer.weights["weight"].data)
             n_in, n_out = int(a["n_in"]), int(a["n_out"])
+            if _resource(layer):        # hls4ml's Resource strategy stores them (n_out, n_in)
+                w = w.reshape(n_out, n_in).T
             if w.shape != (n_in, n_out):
-                w = w.reshape(n_out, n_in).T if w.size == n_in * n_out else w   # Resource strategy: (n_out, n_in)
+                wk.fail(layer, f"weights of shape {w.shape}, expected (n_in, n_out) = {(n_in, n_out)}")
             wk.gemm(layer, w, Prec.of(layer.weights["weight"].type.precision), None)
         elif cls in ("Conv1D", "Conv2D"):
             wk.gemm(layer, *_conv(layer, wk))
@@ -387,6 +391,10 @@ def lower(hm, name: str) -> LoweredModel:
             if len(perm) == len(wk.input[2]) + 1 and perm[0] == 0:   # a batch axis in the permutation
                 perm = tuple(i - 1 for i in perm[1:])
             wk.layers.append(Host(layer.name, f"Transpose {layer.name}", "transpose", perm))
+        elif "activation" in a or cls == "Softmax":
+            act = str(a.get("activation", cls)).lower()
+            wk.fail(layer, f"is a {act} activation: hls4ml computes it by table lookup, which hwgen's output "
+                           "stage does not have; accepted: ReLU, linear (a Quant)")
         else:
             wk.fail(layer, f"is not something hwgen lowers (it lowers {', '.join(SUPPORTED)})")
     if wk.pending is not None:
@@ -395,14 +403,18 @@ def lower(hm, name: str) -> LoweredModel:
     return LoweredModel(name, shape, fmt, frac, wk.layers)
 
 
+def _resource(layer) -> bool:
+    return str(layer.attributes.get("strategy", "latency")).lower() == "resource"
+
+
 def _conv(layer, wk) -> tuple[np.ndarray, Prec, dict]:
     a = layer.attributes
     w = np.asarray(layer.weights["weight"].data)
     two_d = layer.class_name == "Conv2D"
     kh, kw = (int(a["filt_height"]), int(a["filt_width"])) if two_d else (1, int(a["filt_width"]))
     c, f = int(a["n_chan"]), int(a["n_filt"])
-    if w.shape != ((kh, kw, c, f) if two_d else (kw, c, f)):
-        w = np.moveaxis(w.reshape(f, kh, kw, c), 0, -1)        # Resource strategy: (F, kh, kw, C)
+    if _resource(layer):                 # hls4ml's Resource strategy stores them (F, kh, kw, C)
+        w = np.moveaxis(w.reshape(f, kh, kw, c), 0, -1)
     sh, sw = (int(a["stride_height"]), int(a["stride_width"])) if two_d else (1, int(a["stride_width"]))
     pad = ((int(a["pad_top"]), int(a["pad_bottom"])) if two_d else (0, 0)) + (int(a["pad_left"]), int(a["pad_right"]))
     if not two_d:
