@@ -60,6 +60,7 @@ bench: $(BENCH_STAMP) fuzz soak config-fuzz lut-bench llm-bench
 	$(BIN)/python bench/sim_speed.py
 	$(BIN)/python bench/llm_quality.py
 	$(BIN)/python bench/pim_decode.py
+	$(BIN)/python bench/import_models.py
 	$(BIN)/python bench/formal_widths.py
 
 # SmolLM2-135M from its GGUF (issue 20): quality of each integer recipe against the float model,

@@ -35,7 +35,8 @@ from .lowered import Conv, Dense, FrontendError, Host, LoweredModel, Stage
 __all__ = ["Imported", "import_model", "hls_config", "lower", "load_onnx", "SUPPORTED"]
 
 #: hls4ml layer classes the walk lowers (the rest are refused by name)
-SUPPORTED = ("Input", "Dense", "Conv1D", "Conv2D", "ApplyAlpha", "Activation", "ReLU", "Reshape", "Transpose")
+SUPPORTED = ("Input", "Dense", "Conv1D", "Conv2D", "ApplyAlpha", "Activation", "ReLU", "Reshape", "Transpose",
+             "ZeroPadding2D")
 SCALE_MAX = (1 << 16) - 1
 SHIFT_MAX = 63
 
@@ -386,6 +387,11 @@ def lower(hm, name: str) -> LoweredModel:
                 wk.fail(layer, "reshapes raw accumulators; accepted after an activation Quant")
             shape = tuple(int(s) for s in layer.get_output_variable().shape)
             wk.layers.append(Host(layer.name, f"Reshape {layer.name}", "reshape", shape))
+        elif cls == "ZeroPadding2D":      # io_stream puts a convolution's padding in a layer of its own
+            if wk.pending is not None:
+                wk.fail(layer, "pads raw accumulators; accepted after an activation Quant")
+            pad = tuple(int(a[k]) for k in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
+            wk.layers.append(Host(layer.name, f"ZeroPadding2D {layer.name}", "pad", pad))
         elif cls == "Transpose":
             perm = tuple(int(i) for i in a["perm"])
             if len(perm) == len(wk.input[2]) + 1 and perm[0] == 0:   # a batch axis in the permutation

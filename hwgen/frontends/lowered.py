@@ -73,7 +73,7 @@ class Conv(Dense):
 class Host:
     name: str
     source: str
-    op: str                    # "reshape" | "transpose" | "relu" | "mul"
+    op: str                    # "reshape" | "transpose" | "pad" | "relu" | "mul"
     arg: tuple                 # the per-sample shape, the permutation of the sample axes, or mul's integers
     kind = "host"
 
@@ -83,6 +83,9 @@ def _host(x: np.ndarray, lay: Host) -> np.ndarray:
         return x.reshape((x.shape[0],) + tuple(lay.arg))
     if lay.op == "transpose":
         return x.transpose((0,) + tuple(i + 1 for i in lay.arg))
+    if lay.op == "pad":        # zero padding of (B, H, W, C): top, bottom, left, right
+        t, btm, left, right = lay.arg
+        return np.pad(x, ((0, 0), (t, btm), (left, right), (0, 0)))
     if lay.op == "relu":
         return np.maximum(x, 0)
     if lay.op == "mul":
@@ -184,6 +187,8 @@ class LoweredModel:
                     shape = tuple(lay.arg)
                 elif lay.op == "transpose":
                     shape = tuple(shape[i] for i in lay.arg)
+                elif lay.op == "pad":
+                    shape = (shape[0] + lay.arg[0] + lay.arg[1], shape[1] + lay.arg[2] + lay.arg[3]) + shape[2:]
             elif lay.kind == "conv":
                 h, w = shape[0] + lay.pad[0] + lay.pad[1], shape[1] + lay.pad[2] + lay.pad[3]
                 oh, ow = (h - lay.kernel[0]) // lay.stride[0] + 1, (w - lay.kernel[1]) // lay.stride[1] + 1

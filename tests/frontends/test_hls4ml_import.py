@@ -55,16 +55,23 @@ def test_the_cnn_on_the_verilated_accelerator(models, seed):
         assert np.array_equal(m.run(acc, x).reshape(24, -1), models["small_cnn"].predict(x)), seed
 
 
-def test_hls4ml_settings_change_nothing(models, tmp_path, seed):
-    """Strategy Resource (weights stored transposed), ReuseFactor 4, io_stream: the same integers
-    lowered and the same predictions."""
-    path = ROOT / "examples" / "models" / "jet_mlp.onnx"
+@pytest.mark.parametrize("name", ["jet_mlp", "small_cnn"])
+def test_hls4ml_settings_change_nothing(models, name, tmp_path, seed):
+    """Strategy Resource (weights stored transposed), ReuseFactor 4, io_stream (a convolution's
+    padding a layer of its own): the same predictions, and the lowering of each still equals them."""
+    path = ROOT / "examples" / "models" / f"{name}.onnx"
     other = import_model(path, strategy="Resource", reuse_factor=4, io_type="io_stream", work_dir=tmp_path)
-    a, b = models["jet_mlp"].lowered, other.lowered
-    for la, lb in zip(a.layers, b.layers):
-        assert np.array_equal(la.w, lb.w) and la.stage.shift == lb.stage.shift
-    x = np.random.default_rng(seed).integers(-128, 128, (32, 16))
-    assert np.array_equal(other.predict(x), models["jet_mlp"].predict(x))
+    base = models[name]
+    if name == "jet_mlp":
+        for la, lb in zip(base.lowered.layers, other.lowered.layers):
+            assert np.array_equal(la.w, lb.w) and la.stage.shift == lb.stage.shift
+    else:
+        assert "pad" in [getattr(lay, "op", None) for lay in other.lowered.layers]
+    x = np.random.default_rng(seed).integers(-128, 128, (32,) + tuple(base.lowered.input_shape))
+    want = base.predict(x)
+    assert np.array_equal(other.predict(x), want)
+    # io_stream keeps the input channels-first ([1, 8, 8] and a Transpose): the same bytes for one channel
+    assert np.array_equal(other.lowered.reference(x.reshape((32,) + other.lowered.input_shape)).reshape(32, -1), want)
 
 
 def _mlp(tail: str, *, in_quant: bool = True, rounding: str = "ROUND", narrow: int = 0):
