@@ -282,7 +282,7 @@ def check_fits(model: LoweredModel, cfg) -> None:
             if bound >= 1 << (min(lay.acc_bits, pe.acc) - 1):
                 problems.append(f"{where}: its {lay.acc_bits}-bit accumulator (wrapping) can reach {bound:,}; "
                                 f"{cfg.name}'s is {pe.acc}-bit ({pe.overflow}), so an overflow would differ "
-                                f"(set pe.acc: {lay.acc_bits} with overflow: wrap)")
+                                f"(accepted: pe.acc >= {bound.bit_length() + 1})")
         if lay.stage is not None:
             if lay.stage.fmt != cfg.soc.out:
                 problems.append(f"{where}: its output is {lay.stage.fmt}; {cfg.name}'s output stage gives "

@@ -129,3 +129,15 @@ def test_cli_import_and_run(tmp_path, capsys):
     assert "20 inputs, accelerator vs hls4ml's C-simulation: bit-exact" in text and "inferences/s" in text
     assert main(["import", str(tmp_path / "nope.onnx")]) == 1
     assert "nope.onnx: no such file" in capsys.readouterr().err
+
+
+def test_readme_run_model_command_prints_what_the_readme_quotes(capsys):
+    import re
+    import shlex
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```console\n\$ hwgen run model ([^\n]*)\n(.*?)```", readme, re.S)
+    assert main(["run", "model", *shlex.split(block.group(1))]) == 0
+    out = capsys.readouterr().out
+    for line in block.group(2).splitlines():
+        if not line.startswith("wall time"):
+            assert line in out, line
