@@ -36,7 +36,7 @@ __all__ = ["Imported", "import_model", "hls_config", "lower", "load_onnx", "SUPP
 
 #: hls4ml layer classes the walk lowers (the rest are refused by name)
 SUPPORTED = ("Input", "Dense", "Conv1D", "Conv2D", "ApplyAlpha", "Activation", "ReLU", "Reshape", "Transpose",
-             "ZeroPadding2D")
+             "ZeroPadding1D", "ZeroPadding2D")
 SCALE_MAX = (1 << 16) - 1
 SHIFT_MAX = 63
 
@@ -368,8 +368,18 @@ def lower(hm, name: str) -> LoweredModel:
             if w.shape != (n_in, n_out):
                 wk.fail(layer, f"weights of shape {w.shape}, expected (n_in, n_out) = {(n_in, n_out)}")
             wk.gemm(layer, w, Prec.of(layer.weights["weight"].type.precision), None)
-        elif cls in ("Conv1D", "Conv2D"):
+        elif cls == "Conv2D":
             wk.gemm(layer, *_conv(layer, wk))
+        elif cls == "Conv1D":            # a 1xW Conv2D between reshapes
+            if wk.pending is not None:
+                wk.finish(layer, "its input")
+            w_in, c = (int(x) for x in layer.get_input_variable().shape)
+            wk.layers.append(Host(f"{layer.name}_2d", f"Conv1D {layer.name}", "reshape", (1, w_in, c)))
+            wk.gemm(layer, *_conv(layer, wk))
+            conv = next(lay for lay in reversed(wk.layers) if lay.kind == "conv")
+            ow = (w_in + conv.pad[2] + conv.pad[3] - conv.kernel[1]) // conv.stride[1] + 1
+            wk.layers.insert(wk.layers.index(conv) + 1, Host(f"{layer.name}_1d", f"Conv1D {layer.name}", "reshape",
+                                                             (ow, conv.n_out)))
         elif cls == "ApplyAlpha":
             wk.alpha(layer)
         elif cls in ("Activation", "ReLU"):
@@ -392,6 +402,11 @@ def lower(hm, name: str) -> LoweredModel:
                 wk.fail(layer, "pads raw accumulators; accepted after an activation Quant")
             pad = tuple(int(a[k]) for k in ("pad_top", "pad_bottom", "pad_left", "pad_right"))
             wk.layers.append(Host(layer.name, f"ZeroPadding2D {layer.name}", "pad", pad))
+        elif cls == "ZeroPadding1D":
+            if wk.pending is not None:
+                wk.fail(layer, "pads raw accumulators; accepted after an activation Quant")
+            wk.layers.append(Host(layer.name, f"ZeroPadding1D {layer.name}", "pad1d",
+                                  (int(a["pad_left"]), int(a["pad_right"]))))
         elif cls == "Transpose":
             perm = tuple(int(i) for i in a["perm"])
             if len(perm) == len(wk.input[2]) + 1 and perm[0] == 0:   # a batch axis in the permutation
@@ -421,10 +436,9 @@ def _conv(layer, wk) -> tuple[np.ndarray, Prec, dict]:
     c, f = int(a["n_chan"]), int(a["n_filt"])
     if _resource(layer):                 # hls4ml's Resource strategy stores them (F, kh, kw, C)
         w = np.moveaxis(w.reshape(f, kh, kw, c), 0, -1)
+    w = w.reshape(kh, kw, c, f)          # Conv1D: (kw, C, F)
     sh, sw = (int(a["stride_height"]), int(a["stride_width"])) if two_d else (1, int(a["stride_width"]))
     pad = ((int(a["pad_top"]), int(a["pad_bottom"])) if two_d else (0, 0)) + (int(a["pad_left"]), int(a["pad_right"]))
-    if not two_d:
-        wk.fail(layer, "is a Conv1D: not lowered yet (reshape it to a 1xW Conv2D)")
     return w.reshape(kh * kw * c, f), Prec.of(layer.weights["weight"].type.precision), dict(
         kernel=(kh, kw), stride=(sh, sw), pad=pad)
 

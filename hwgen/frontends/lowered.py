@@ -73,7 +73,7 @@ class Conv(Dense):
 class Host:
     name: str
     source: str
-    op: str                    # "reshape" | "transpose" | "pad" | "relu" | "mul"
+    op: str                    # "reshape" | "transpose" | "pad" | "pad1d" | "relu" | "mul"
     arg: tuple                 # the per-sample shape, the permutation of the sample axes, or mul's integers
     kind = "host"
 
@@ -86,6 +86,8 @@ def _host(x: np.ndarray, lay: Host) -> np.ndarray:
     if lay.op == "pad":        # zero padding of (B, H, W, C): top, bottom, left, right
         t, btm, left, right = lay.arg
         return np.pad(x, ((0, 0), (t, btm), (left, right), (0, 0)))
+    if lay.op == "pad1d":      # zero padding of (B, W, C): left, right
+        return np.pad(x, ((0, 0), tuple(lay.arg), (0, 0)))
     if lay.op == "relu":
         return np.maximum(x, 0)
     if lay.op == "mul":
@@ -187,6 +189,8 @@ class LoweredModel:
                     shape = tuple(lay.arg)
                 elif lay.op == "transpose":
                     shape = tuple(shape[i] for i in lay.arg)
+                elif lay.op == "pad1d":
+                    shape = (shape[0] + lay.arg[0] + lay.arg[1],) + shape[1:]
                 elif lay.op == "pad":
                     shape = (shape[0] + lay.arg[0] + lay.arg[1], shape[1] + lay.arg[2] + lay.arg[3]) + shape[2:]
             elif lay.kind == "conv":

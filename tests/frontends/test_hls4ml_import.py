@@ -74,6 +74,33 @@ def test_hls4ml_settings_change_nothing(models, name, tmp_path, seed):
     assert np.array_equal(other.lowered.reference(x.reshape((32,) + other.lowered.input_shape)).reshape(32, -1), want)
 
 
+def test_a_conv1d_is_a_1xw_conv2d(tmp_path, seed):
+    """Conv1D (3 channels x 16 samples, kernel 5, stride 2, pad 2) then Dense: bit-exact with
+    hls4ml under both implementations (io_stream pads in a ZeroPadding1D layer), and on the device."""
+    import onnx
+    rng = np.random.default_rng(0)
+    g = Graph()
+    h = g.quant("x")
+    h = g.node("Conv", [h, g.quant(g.const("W", rng.integers(-127, 128, (6, 3, 5)))),
+                        g.const("b", rng.integers(-2000, 2000, 6))],
+               kernel_shape=[5], strides=[2], pads=[2, 2], dilations=[1], group=1)
+    h = g.quant(g.node("Relu", [g.node("Mul", [h, g.const("s", 2.0 ** -9)])]))
+    h = g.node("Flatten", [h], axis=1)
+    h = g.node("MatMul", [h, g.quant(g.const("W2", rng.integers(-127, 128, (48, 4))))])
+    h = g.node("Add", [h, g.const("b2", rng.integers(-999, 999, 4))])
+    path = tmp_path / "c1d.onnx"
+    onnx.save(g.model("x", [1, 3, 16], h, [1, 4]), str(path))
+    x = np.random.default_rng(seed).integers(-128, 128, (40, 3, 16))
+    for strategy, io in [("Latency", "io_parallel"), ("Resource", "io_stream")]:
+        imp = import_model(path, strategy=strategy, io_type=io, work_dir=tmp_path)
+        m = imp.lowered
+        assert "conv" in [lay.kind for lay in m.layers]
+        want = imp.predict(x)
+        assert np.array_equal(m.reference(x).reshape(40, -1), want), (strategy, seed)
+    with Accelerator.open(HW, "golden") as acc:
+        assert np.array_equal(m.run(acc, x).reshape(40, -1), want), seed
+
+
 def _mlp(tail: str, *, in_quant: bool = True, rounding: str = "ROUND", narrow: int = 0):
     """x → Quant → MatMul → Add → Mul(2^-8) → <tail>, the tail ending the graph."""
     g = Graph()
