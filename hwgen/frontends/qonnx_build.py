@@ -160,5 +160,7 @@ def write_examples(out: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for p in write_examples(Path(sys.argv[1] if len(sys.argv) > 1 else "examples/models")):
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m hwgen.frontends.qonnx_build DIR   (the repository's examples: examples/models)")
+    for p in write_examples(Path(sys.argv[1])):
         print(p)

@@ -168,3 +168,18 @@ def test_readme_run_model_command_prints_what_the_readme_quotes(capsys):
     for line in block.group(2).splitlines():
         if not line.startswith("wall time"):
             assert line in out, line
+
+
+def test_readme_import_command_prints_what_the_readme_quotes(tmp_path, capsys):
+    import re
+    import shlex
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```console\n  \$ hwgen import ([^\n]*)\n(.*?)  ```", readme, re.S)
+    args = shlex.split(block.group(1))
+    args[args.index("-o") + 1] = str(tmp_path / "jet")     # the README's build/ stays untouched
+    assert main(["import", *args]) == 0
+    out = capsys.readouterr().out
+    for line in block.group(2).splitlines():
+        line = line.strip()
+        if not line.startswith("wrote"):
+            assert line in out, line
