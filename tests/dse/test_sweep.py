@@ -1,0 +1,131 @@
+"""Sweeps on Dask (hwgen.dse): a grid on a LocalCluster, the same grid through a real
+`dask scheduler` and `dask worker` started as separate processes, a point that hangs (killed by
+its timeout), one that fails, resume after the sweep itself is killed, and the CLI's exit code."""
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from hwgen.cli import main  # noqa: E402
+from hwgen.dse import SweepError, load_sweep  # noqa: E402
+from hwgen.dse.sweep import sweep  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "examples" / "small_4x4.yaml"
+
+
+def write(tmp: Path, name: str, body: str) -> Path:
+    p = tmp / f"{name}.yaml"
+    p.write_text(f"name: {name}\nbase: {BASE}\n" + body)
+    return p
+
+
+def cmd(code: str) -> str:
+    """A command step: Python run with the point's Verilog path as argv[1]."""
+    return json.dumps({"command": [sys.executable, "-c", code]})
+
+
+GRID = "axes:\n  array.rows: [2, 4]\n  array.pe.w: [int4, int8, int99]\nsteps: [generate]\nlimits: {timeout_s: 120}\n"
+
+
+def test_a_grid_on_a_local_cluster_and_its_resume(tmp_path):
+    path = write(tmp_path, "grid", GRID)
+    r = sweep(path, tmp_path / "out", workers=2, log=print)
+    assert r["counts"] == {"ok": 4, "failed": 0, "timeout": 0, "invalid": 2, "cached": 0}
+    rows = list(csv.DictReader(open(r["table"])))
+    assert len(rows) == 6 and {row["status"] for row in rows} == {"ok", "invalid"}
+    bad = next(row for row in rows if row["status"] == "invalid")
+    assert "array.pe.w: must be intN or uintN" in bad["error"] and bad["axis.array.pe.w"] == "int99"
+    ok = [row for row in rows if row["status"] == "ok"]
+    assert all(int(row["verilog_lines"]) > 100 for row in ok)
+    assert {(row["rows"], row["w"]) for row in ok} == {("2", "int4"), ("2", "int8"), ("4", "int4"), ("4", "int8")}
+    again = sweep(path, tmp_path / "out", workers=2, log=print)
+    assert again["counts"]["cached"] == 6 and again["counts"]["ok"] == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_same_grid_through_a_real_scheduler_and_worker(tmp_path):
+    """The path a cluster takes: `dask scheduler` and `dask worker` as separate processes."""
+    port = _free_port()
+    addr = f"tcp://127.0.0.1:{port}"
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-dashboard"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        time.sleep(2)
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", addr, "--nworkers", "1",
+                                       "--nthreads", "1", "--no-dashboard"], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True))
+        path = write(tmp_path, "grid", GRID)
+        assert main(["sweep", str(path), "-o", str(tmp_path / "out"), "--scheduler", addr]) == 0
+        recs = [json.loads(p.read_text()) for p in (tmp_path / "out" / "points").glob("*.json")]
+        assert sorted(r["status"] for r in recs) == ["invalid"] * 2 + ["ok"] * 4
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def test_a_hanging_point_is_killed_and_a_failing_one_recorded(tmp_path, capsys):
+    hang = ("import sys, time; t = open(sys.argv[1]).read(); "
+            "time.sleep(600 if 'hang_0' in t else 0); sys.exit(3 if 'hang_1' in t else 0)")
+    path = write(tmp_path, "hang", "axes:\n  array.rows: [2, 3, 4]\n"
+                 f"steps: [generate, {cmd(hang)}]\nlimits: {{timeout_s: 4, retries: 1}}\n")
+    t0 = time.monotonic()
+    r = sweep(path, tmp_path / "out", workers=2, log=print)
+    assert time.monotonic() - t0 < 90
+    recs = {json.loads(p.read_text())["overrides"]["array.rows"]: json.loads(p.read_text())
+            for p in (tmp_path / "out" / "points").glob("*.json")}
+    assert recs[2]["status"] == "timeout" and "killed after 4 s" in recs[2]["error"] and recs[2]["attempts"] == 2
+    assert recs[3]["status"] == "failed" and "exit code 1" in recs[3]["error"]
+    assert "command" in Path(recs[3]["log"]).read_text() and "exited with 3" in Path(recs[3]["log"]).read_text()
+    assert recs[4]["status"] == "ok"
+    assert r["counts"]["ok"] == 1 and not r["all_failed"]
+    # failed points stay failed on a rerun, unless asked
+    assert sweep(path, tmp_path / "out", workers=1, log=print)["counts"]["cached"] == 3
+
+
+def test_a_sweep_whose_every_point_failed_exits_non_zero(tmp_path, capsys):
+    path = write(tmp_path, "fail", f"axes:\n  array.rows: [2, 3]\nsteps: [{cmd('import sys; sys.exit(2)')}]\n")
+    assert main(["sweep", str(path), "-o", str(tmp_path / "out"), "--workers", "1"]) == 1
+    assert "every point that ran failed" in capsys.readouterr().err
+
+
+def test_resume_after_the_sweep_itself_is_killed(tmp_path):
+    slow = "import sys, time; time.sleep(1.5)"
+    path = write(tmp_path, "resume", f"axes:\n  array.rows: [2, 3, 4, 5, 6, 7]\nsteps: [generate, {cmd(slow)}]\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "hwgen.cli", "sweep", str(path), "-o", str(out), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((out / "points").glob("*.json"))) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)        # the sweep, its cluster and the running point
+    proc.wait()
+    done = len(list((out / "points").glob("*.json")))
+    assert 2 <= done < 6
+    r = sweep(path, out, workers=2, log=print)
+    assert r["counts"]["cached"] == done and r["counts"]["ok"] == 6 - done
+
+
+def test_sweep_file_errors_name_the_file_and_key(tmp_path):
+    for body, msg in [("axes: {array.rows: 3}\n", "axes: each axis is a dotted config key with a non-empty list"),
+                      ("steps: [synthesize]\n", "steps: 'synthesize' is not a step; allowed: generate"),
+                      ("limits: {timeout: 3}\n", "limits: unknown key 'timeout'"),
+                      ("axis: {}\n", "unknown key 'axis'")]:
+        with pytest.raises(SweepError, match=msg):
+            load_sweep(write(tmp_path, "bad", body))
