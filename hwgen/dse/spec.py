@@ -51,10 +51,6 @@ class Point:
     error: str | None = None
     key: str = ""
 
-    @property
-    def status_if_invalid(self) -> str | None:
-        return "invalid" if self.config is None else None
-
 
 @dataclass
 class Sweep:

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +148,7 @@ class Prec:
         return cls(width, width - integer, bool(p.signed), str(getattr(p, "rounding_mode", "TRN")),
                    str(getattr(p, "saturation_mode", "WRAP")))
 
+    # (not hwgen.numerics.Format: accumulator and result precisions go far past its 16 bits)
     @property
     def lo(self) -> int:
         return -(1 << (self.width - 1)) if self.signed else 0
@@ -182,7 +182,6 @@ class _Pending:
     frac: int                     # binary point of acc·mult
     mult: np.ndarray              # (N,) positive integers
     relu: bool = False
-    notes: list = field(default_factory=list)
 
 
 class _Walk:
@@ -235,7 +234,7 @@ class _Walk:
         d = f_b - f_to
         if np.any(b_int & ((1 << d) - 1)):
             self.fail(layer, f"its {what} has {f_b} fractional bits, the accumulator {f_to}: hwgen adds the {what} "
-                             "to the accumulator exactly; accepted: a {what} on the accumulator's binary point")
+                             f"to the accumulator exactly; accepted: a {what} on the accumulator's binary point")
         return b_int >> d
 
     def alpha(self, layer):
@@ -259,7 +258,7 @@ class _Walk:
         if b2 is not None and p.relu:
             self.fail(layer, "adds a bias after a ReLU; hwgen's output stage applies ReLU last")
         if b2 is not None:   # (acc + b)·m·s + b2 = (acc + b + b2/(m·s))·m·s: b2/(m·s) must be a whole number
-            b2 = self._align(layer, b2, bp.frac, frac, "bias") if bp.frac > frac else b2 << (frac - bp.frac)
+            b2 = self._align(layer, b2, bp.frac, frac, "bias")
             q, r = np.divmod(b2, mult)
             if np.any(r):
                 self.fail(layer, "its bias is not a whole multiple of its scale at the accumulator's binary point: "
@@ -285,8 +284,6 @@ class _Walk:
         elif self.layers and isinstance(self.layers[-1], Dense) and self.layers[-1].stage is not None:
             st = self.layers[-1].stage
             self.layers[-1].stage = Stage(st.scale, st.shift, True, st.fmt)
-            fmt, f = self.act
-            self.act = (Format(fmt.bits, fmt.signed), f)
         else:
             self.fail(layer, "is a ReLU on the model's input; hwgen applies ReLU in a GEMM's output stage")
         self.cast(layer, Prec.of(layer.get_output_variable().type.precision))
@@ -489,5 +486,4 @@ def import_model(path: Path, *, hls_config_user: dict | None = None, strategy: s
                                                            io_type=io_type, hls_config=cfg)
     except Exception as e:
         raise FrontendError(f"{path}: hls4ml could not convert it ({type(e).__name__}: {e})") from None
-    os.makedirs(out, exist_ok=True)
     return Imported(path, hm, lower(hm, path.stem), cfg)
