@@ -1,8 +1,9 @@
 """One sweep point, run in its own process: ``python -m hwgen.dse.point TASK.json RESULT.json``.
 
 TASK.json has the config (YAML), the steps, the GEMM and the work directory; RESULT.json
-gets the metrics, written atomically (a temporary file renamed), so a killed point leaves
-no half record. Tool output goes to stdout/stderr, which the sweep keeps as the point's log.
+gets the metrics, written atomically (a temporary file renamed) after every step, so a killed
+point leaves no half record and loses no finished step (``done`` lists them). Tool output
+goes to stdout/stderr, which the sweep keeps as the point's log.
 """
 from __future__ import annotations
 
@@ -24,13 +25,15 @@ def write_atomic(path: Path, doc: dict) -> None:
     os.replace(tmp, path)
 
 
-def run_steps(task: dict) -> dict:
+def run_steps(task: dict, result: Path | None = None) -> dict:
     from ..config import loads
     from ..generate import generate
+    from .spec import step_name
     cfg = loads(task["config"], source=f"sweep point {task['key']}")
     work = Path(task["work"])
     metrics: dict = {}
     gen = None
+    done = []
     for step in task["steps"]:
         t0 = time.monotonic()
         print(f"== {step}", flush=True)
@@ -48,12 +51,19 @@ def run_steps(task: dict) -> dict:
             res = sim(cfg, seed=1, gemms=[g], work_dir=work / "sim", check=False).gemms[0]
             metrics.update(cycles=res["cycles"], bit_exact=res["ok"],
                            macs_per_cycle=round(g["m"] * g["k"] * g["n"] / res["cycles"], 4))
-        elif step == "ecp5":
+        elif isinstance(step, dict) and "ecp5" in step:
             from ..fpga.ooc import DoesNotFit, ecp5_ooc
+            o = step["ecp5"]
             try:
-                r = ecp5_ooc(gen.verilog, cfg.name, work / "ecp5", dsp=True)
-                metrics.update({f"ecp5_{k}": v for k, v in r.items() if isinstance(v, (int, float, bool)) or v is None})
+                r = ecp5_ooc(gen.verilog, cfg.name, work / "ecp5", dsp=o["dsp"], seeds=o["seeds"], place=o["place"],
+                             freq_mhz=o["freq_mhz"], device=o["device"])
+                metrics.update({f"ecp5_{k}": v for k, v in r.items()
+                                if isinstance(v, (int, float, bool, dict)) or v is None})
+                if r.get("fmax_by_seed"):
+                    f = list(r["fmax_by_seed"].values())
+                    metrics.update(ecp5_fmax_min=min(f), ecp5_fmax_max=max(f))
             except DoesNotFit as e:
+                metrics.update({f"ecp5_{k}": v for k, v in e.used.items()})
                 metrics.update(ecp5_fits=False, ecp5_note=str(e))
         elif isinstance(step, dict):
             cmd = [str(c) for c in step["command"]] + [str(gen.verilog)]
@@ -68,13 +78,17 @@ def run_steps(task: dict) -> dict:
                 extra = {}
             if isinstance(extra, dict):
                 metrics.update({f"cmd_{k}": v for k, v in extra.items()})
-        metrics[f"seconds_{step if isinstance(step, str) else 'command'}"] = round(time.monotonic() - t0, 2)
+        metrics[f"seconds_{step_name(step)}"] = round(time.monotonic() - t0, 2)
+        done.append(step_name(step))
+        if result is not None:      # what is finished survives a timeout in a later step
+            write_atomic(result, {"metrics": metrics, "done": done})
     return metrics
 
 
 def main(argv: list[str]) -> int:
     task = json.loads(Path(argv[0]).read_text())
-    write_atomic(Path(argv[1]), {"metrics": run_steps(task)})
+    result = Path(argv[1])
+    write_atomic(result, {"metrics": run_steps(task, result), "done": "all"})
     return 0
 
 

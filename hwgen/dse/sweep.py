@@ -16,8 +16,10 @@ metrics and status.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -26,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .point import write_atomic
-from .spec import Point, Sweep, load_sweep
+from .spec import Point, Sweep, SweepError, load_sweep
 
 __all__ = ["sweep", "run_point", "tool_versions", "results_table"]
 
@@ -65,35 +67,48 @@ def run_point(task: dict) -> dict:
                 proc.wait()
                 status, error = "timeout", f"killed after {task['timeout_s']:g} s (limits.timeout_s)"
                 lf.write(f"--- {error}\n")
+                metrics = (_read(tmp) or {}).get("metrics", {})
                 continue
-        if rc == 0 and tmp.is_file():
-            metrics = json.loads(tmp.read_text())["metrics"]
+        partial = _read(tmp) or {}
+        metrics = partial.get("metrics", {})      # the steps that finished before a failure or timeout
+        if rc == 0 and partial.get("done") == "all":
             tmp.unlink()
             status, error = "ok", None
             break
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
         status, error = "failed", f"exit code {rc}: {tail[0][:300]}"
-    rec = {"key": task["key"], "status": status, "error": error, "attempts": attempt, "overrides": task["overrides"],
-           "config": task["config_fields"], "metrics": metrics, "log": str(log), "tools": task["tools"],
+    rec = {"key": task["key"], "status": status, "error": error, "attempts": attempt, "part": task.get("part", ""),
+           "overrides": task["overrides"],
+           "config": task["config_fields"], "config_yaml": task["config_yaml"], "metrics": metrics, "log": str(log), "tools": task["tools"],
            "settings": task["settings"], "wall_s": round(time.monotonic() - t0, 2)}
     write_atomic(out, rec)
     return rec
 
 
 def _fields(p: Point) -> dict:
+    """Every engine field of the point's config (``array.*``, flattened; formats as text) and
+    its MACs per cycle; the whole config's YAML is in the record too."""
     if p.config is None:
         return {}
-    a = p.config.array
-    return {"name": p.config.name, "kind": a.kind, "dataflow": a.dataflow, "rows": a.rows, "cols": a.cols,
-            "depth": a.depth, "a": str(a.pe.a), "w": str(a.pe.w), "acc": a.pe.acc, "arith": a.pe.arith,
-            "macs_per_cycle": a.macs_per_cycle}
+    out = {"name": p.config.name}
+
+    def walk(prefix, obj):
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            if dataclasses.is_dataclass(v) and not hasattr(v, "bits"):
+                walk(f"{prefix}{f.name}.", v)
+            else:
+                out[f"{prefix}{f.name}"] = v if v is None or isinstance(v, (int, float, str, bool)) else str(v)
+    walk("array.", p.config.array)
+    out["macs_per_cycle"] = p.config.array.macs_per_cycle
+    return out
 
 
 def _client(scheduler: str | None, workers: int):
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise RuntimeError("hwgen sweep needs Dask: pip install 'hwgen[dse]'") from None
+        raise SweepError("hwgen sweep needs Dask: pip install 'hwgen[dse]' (make install does)") from None
     if scheduler:
         return Client(scheduler, timeout="30s"), None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
@@ -118,7 +133,8 @@ def sweep(path: Path, out: Path | None = None, *, scheduler: str | None = None, 
             counts["cached"] += 1
             continue
         if p.config is None:
-            rec = {"key": p.key, "status": "invalid", "error": p.error, "overrides": p.overrides, "config": {},
+            rec = {"key": p.key, "status": "invalid", "error": p.error, "part": p.part, "overrides": p.overrides,
+                   "config": {},
                    "metrics": {}, "tools": tools, "settings": sw.settings()}
             write_atomic(rec_path, rec)
             records[p.key] = rec
@@ -129,11 +145,13 @@ def sweep(path: Path, out: Path | None = None, *, scheduler: str | None = None, 
                                  "work": str(out / "work" / p.key)})
         todo.append({"key": p.key, "task_file": str(task_file), "result": str(rec_path),
                      "log": str(out / "logs" / f"{p.key}.log"), "timeout_s": sw.timeout_s, "retries": sw.retries,
-                     "overrides": p.overrides, "config_fields": _fields(p), "tools": tools,
+                     "overrides": p.overrides, "part": p.part, "config_fields": _fields(p),
+                     "config_yaml": dumps(p.config), "tools": tools,
                      "settings": sw.settings()})
     log(f"sweep {sw.name}: {len(points)} points ({counts['cached']} finished before, {counts['invalid']} invalid "
         f"configs), {len(todo)} to run; steps {sw.steps}; timeout {sw.timeout_s:g} s; results in {out}")
     t0 = time.monotonic()
+    random.Random(0).shuffle(todo)      # the costs spread evenly over the run: a truer ETA
     if todo:
         client, cluster = _client(scheduler, workers)
         try:
@@ -171,7 +189,7 @@ def results_table(records: list[dict], out: Path) -> Path:
     when pyarrow is installed)."""
     rows = []
     for r in sorted(records, key=lambda r: r["key"]):
-        row = {"key": r["key"], "status": r["status"], "error": r.get("error") or ""}
+        row = {"key": r["key"], "status": r["status"], "error": r.get("error") or "", "part": r.get("part", "")}
         row.update({f"axis.{k}": v for k, v in r.get("overrides", {}).items()})
         row.update(r.get("config", {}))
         row.update(r.get("metrics", {}))

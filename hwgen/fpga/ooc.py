@@ -106,29 +106,42 @@ def synth_ecp5(verilog: Path, top: str, workdir: Path, *, dsp: bool = True, flow
 
 
 def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", freq_mhz: float = 200,
-             seed: int = 1, dsp: bool = True, flow: str = "abc9", widelut: bool = True) -> dict:
+             seed: int = 1, dsp: bool = True, flow: str = "abc9", widelut: bool = True,
+             seeds: tuple[int, ...] | list[int] | None = None, place: bool = True) -> dict:
     """:func:`synth_ecp5` then out-of-context ``nextpnr-ecp5`` (:func:`place_ooc`):
-    resources and achieved Fmax."""
+    resources and achieved Fmax. With ``seeds`` the one netlist is placed once per seed
+    (nextpnr's results vary by 10-25 % with it): ``fmax_mhz`` is their median and
+    ``fmax_by_seed`` each one. ``place=False`` stops after synthesis (``fmax_mhz`` None)."""
     t0 = time.time()
     netlist = workdir / f"{top}.json"
     cells = synth_ecp5(verilog, top, workdir, dsp=dsp, flow=flow, widelut=widelut)
     used = {"lut4": cells.get("LUT4", 0), "carry_ccu2c": cells.get("CCU2C", 0), "ff": cells.get("TRELLIS_FF", 0)}
-    try:
-        achieved = place_ooc(netlist, device=device, freq_mhz=freq_mhz, seed=seed)
-    except ToolError as e:
-        text = (workdir / "nextpnr.log").read_text() if (workdir / "nextpnr.log").exists() else ""
-        over = over_capacity(text)
-        if "Unable to find legal placement" in text or over:
-            detail = ", ".join(f"{n} {u}/{a} ({u * 100 // a}%)" for n, u, a in over)
-            raise DoesNotFit(f"{top} does not fit LFE5U-{device.upper()}: {detail or 'placement failed'}; "
-                             f"log: {workdir / 'nextpnr.log'}", used) from None
-        raise e
+    seeds = list(seeds or [seed])
+    achieved = []
+    for i, s in enumerate(seeds if place else []):
+        suffix = "" if i == 0 else f"_seed{s}"
+        try:
+            achieved.append(place_ooc(netlist, device=device, freq_mhz=freq_mhz, seed=s, suffix=suffix))
+        except ToolError as e:
+            log = workdir / f"nextpnr{suffix}.log"
+            text = log.read_text() if log.exists() else ""
+            over = over_capacity(text)
+            if "Unable to find legal placement" in text or over:
+                detail = ", ".join(f"{n} {u}/{a} ({u * 100 // a}%)" for n, u, a in over)
+                raise DoesNotFit(f"{top} does not fit LFE5U-{device.upper()}: {detail or 'placement failed'}; "
+                                 f"log: {log}", used) from None
+            raise e
+    fmax = sorted(achieved)[len(achieved) // 2] if len(achieved) % 2 else (
+        sum(sorted(achieved)[len(achieved) // 2 - 1:len(achieved) // 2 + 1]) / 2 if achieved else None)
     return {
         "device": f"LFE5U-{device.upper()}",
         "lut4": cells.get("LUT4", 0), "carry_ccu2c": cells.get("CCU2C", 0),
         "ff": cells.get("TRELLIS_FF", 0), "dsp_mult18": cells.get("MULT18X18D", 0),
+        "bram_dp16kd": cells.get("DP16KD", 0), "lutram_dpr16x4": cells.get("TRELLIS_DPR16X4", 0),
         "lut4_equiv": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0),
-        "fmax_mhz": round(achieved, 1), "requested_mhz": freq_mhz, "flow": flow, "widelut": widelut,
+        "fmax_mhz": None if fmax is None else round(fmax, 1), "requested_mhz": freq_mhz, "flow": flow,
+        "widelut": widelut, "dsp": dsp,
+        **({"fmax_by_seed": {str(s): round(f, 1) for s, f in zip(seeds, achieved)}} if len(achieved) > 1 else {}),
         "seconds": round(time.time() - t0, 1), "logs": str(workdir),
     }
 

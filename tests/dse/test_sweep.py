@@ -47,7 +47,7 @@ def test_a_grid_on_a_local_cluster_and_its_resume(tmp_path):
     assert "array.pe.w: must be intN or uintN" in bad["error"] and bad["axis.array.pe.w"] == "int99"
     ok = [row for row in rows if row["status"] == "ok"]
     assert all(int(row["verilog_lines"]) > 100 for row in ok)
-    assert {(row["rows"], row["w"]) for row in ok} == {("2", "int4"), ("2", "int8"), ("4", "int4"), ("4", "int8")}
+    assert {(row["array.rows"], row["array.pe.w"]) for row in ok} == {("2", "int4"), ("2", "int8"), ("4", "int4"), ("4", "int8")}
     again = sweep(path, tmp_path / "out", workers=2, log=print)
     assert again["counts"]["cached"] == 6 and again["counts"]["ok"] == 0
 
