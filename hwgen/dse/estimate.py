@@ -1,0 +1,109 @@
+"""``hwgen estimate FILE``: a config's engine resources and Fmax from the surrogate, in
+milliseconds, beside the fit check's calibrated estimate; its cycles come from the analytic
+model (the golden device's, checked against the RTL by the sweep's ``run`` step); with
+``--board`` the whole accelerator's fit on that board with the surrogate's engine."""
+from __future__ import annotations
+
+import time
+
+from ..config import HwgenConfig
+from ..report import table
+from .surrogate import Surrogate, SurrogateError
+
+__all__ = ["estimate_config", "format_estimate"]
+
+
+def estimate_config(cfg: HwgenConfig, sur: Surrogate, *, dsp: bool = False, board: str | None = None,
+                    gemm: tuple[int, int, int] = (64, 64, 64)) -> dict:
+    from ..fpga.fit import engine_estimate
+    from .report import effective_macs_per_cycle
+    t0 = time.perf_counter()
+    pred = sur.predict(cfg, dsp=dsp)
+    ms = (time.perf_counter() - t0) * 1e3
+    lut, ff = engine_estimate(cfg, eng_dsp=dsp and cfg.array.pe.arith == "mac" and cfg.array.kind not in ("lut", "bit_serial"))
+    trained = sur.trained_on
+    notes = []
+    if cfg.array.macs_per_cycle > trained.get("max_units", 0):
+        notes.append(f"{cfg.array.macs_per_cycle} MAC units: more than the largest trained point "
+                     f"({trained.get('max_units')}); the LUT4 and FF ratios extrapolate, Fmax is the trees' edge")
+    if trained.get("kinds") and cfg.array.kind not in trained["kinds"]:
+        notes.append(f"kind {cfg.array.kind} is not in the training data ({', '.join(trained['kinds'])})")
+    if dsp and not trained.get("dsp_points"):
+        notes.append("trained on LUT multipliers only (synth_ecp5 -nodsp): the DSP flow is not covered")
+    rec_fields = {"macs_per_cycle": cfg.array.macs_per_cycle, "array.kind": cfg.array.kind,
+                  "array.pe.w": str(cfg.array.pe.w), "array.pe.arith": cfg.array.pe.arith}
+    rate = effective_macs_per_cycle(rec_fields)
+    out = {"config": cfg.name, "dsp": dsp, "predict_ms": round(ms, 2), "surrogate": pred,
+           "calibrated": {"lut4_equiv": lut, "ff": ff}, "macs_per_cycle": rate,
+           "gmacs": rate * pred["fmax_mhz"] / 1e3 if "fmax_mhz" in pred else None, "notes": notes,
+           "surrogate_path": str(sur.path) if sur.path else None, "trained_on": trained}
+    out["cycles"] = _cycles(cfg, *gemm)
+    if board:
+        out["board"] = _board_fit(cfg, sur, board)
+    return out
+
+
+def _cycles(cfg: HwgenConfig, m: int, k: int, n: int) -> dict | None:
+    """One RUN of an M×K×N GEMM by the golden device's analytic model (tiles as the driver
+    makes them: the whole GEMM in one RUN when it fits the memories)."""
+    from ..soc.golden_device import run_cycles_model
+    from ..soc.layout import SUPPORTED_KINDS, Geometry
+    if cfg.array.kind not in SUPPORTED_KINDS:
+        return None
+    geo = Geometry(cfg)
+    a = cfg.array
+    m_tiles, n_tiles = -(-m // a.rows), -(-n // a.cols)
+    k_beats = -(-k // (a.depth if a.kind in ("cube", "matrix2d", "lut") else a.rows if a.kind == "adder_tree" else 1))
+    prec = cfg.array.pe.w.bits - 1 if a.kind == "lut" else 0
+    c = run_cycles_model(geo, m_tiles, n_tiles, k_beats, prec)
+    return {"gemm": f"{m}x{k}x{n}", "cycles": c, "ideal": -(-m * k * n // a.macs_per_cycle)}
+
+
+def _board_fit(cfg: HwgenConfig, sur: Surrogate, board: str) -> dict:
+    from ..fpga.boards import BOARDS, CAPACITY
+    from ..fpga.fit import estimate
+    cap = CAPACITY[BOARDS[board].device]
+    if cap.family != "ecp5":
+        raise SurrogateError(f"--board {board}: the surrogate is trained on ECP5 synthesis; {cap.device} is an "
+                         f"{cap.family} (its fit check: hwgen synth FILE --board {board})")
+
+    def engine_cost(c, eng_dsp):
+        p = sur.predict(c, dsp=eng_dsp)
+        return p["lut4_equiv"], p["ff"]
+    e = estimate(cfg, cap, engine_cost=engine_cost)
+    e0 = estimate(cfg, cap)
+    fits = e.lut4 <= cap.lut4 and e.ff <= cap.ff and e.bram <= cap.bram
+    return {"board": board, "device": cap.device, "lut4": e.lut4, "ff": e.ff, "bram": e.bram, "dsp": e.dsp,
+            "cap": {"lut4": cap.lut4, "ff": cap.ff, "bram": cap.bram, "dsp": cap.dsp}, "fits": fits,
+            "calibrated_lut4": e0.lut4, "calibrated_ff": e0.ff}
+
+
+def format_estimate(r: dict) -> str:
+    p, c = r["surrogate"], r["calibrated"]
+    flow = "multipliers in DSPs" if r["dsp"] else "multipliers in LUTs (synth_ecp5 -nodsp)"
+    rows = [["LUT4-equivalents", f"{p['lut4_equiv']:,.0f}", f"{c['lut4_equiv']:,.0f}"],
+            ["flip-flops", f"{p['ff']:,.0f}", f"{c['ff']:,.0f}"]]
+    if "dsp" in p:
+        rows.append(["MULT18X18D", f"{p['dsp']:.0f}", "-"])
+    if "bram" in p:
+        rows.append(["DP16KD", f"{p['bram']:.0f}", "-"])
+    if "fmax_mhz" in p:
+        rows.append(["Fmax MHz (nextpnr OOC)", f"{p['fmax_mhz']:.1f}", "-"])
+    lines = [f"{r['config']}: the engine on an ECP5, {flow}; surrogate {r['surrogate_path']} "
+             f"({r['trained_on'].get('points')} points), predicted in {r['predict_ms']:.1f} ms",
+             table(["", "surrogate", "calibrated estimate"], rows, align="lrr")]
+    if r["gmacs"] is not None:
+        lines.append(f"throughput: {r['macs_per_cycle']:g} MACs/cycle at the weight width x {p['fmax_mhz']:.1f} MHz = "
+                     f"{r['gmacs']:.2f} GMAC/s")
+    if r["cycles"]:
+        cy = r["cycles"]
+        lines.append(f"cycles (analytic model): GEMM {cy['gemm']} in one RUN {cy['cycles']:,} cycles, ideal {cy['ideal']:,}")
+    if "board" in r:
+        b = r["board"]
+        lines.append(f"fit on {b['board']} ({b['device']}), whole accelerator with the surrogate's engine: "
+                     f"LUT4 {b['lut4']:,}/{b['cap']['lut4']:,}, FF {b['ff']:,}/{b['cap']['ff']:,}, "
+                     f"BRAM {b['bram']}/{b['cap']['bram']}, DSP {b['dsp']}/{b['cap']['dsp']}: "
+                     + ("fits" if b["fits"] else "DOES NOT FIT")
+                     + f" (calibrated estimate: LUT4 {b['calibrated_lut4']:,}, FF {b['calibrated_ff']:,})")
+    lines += [f"note: {n}" for n in r["notes"]]
+    return "\n".join(lines)

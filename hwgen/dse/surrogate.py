@@ -1,0 +1,275 @@
+"""The surrogate: an engine's ECP5 resources and Fmax predicted from its config in
+milliseconds, learned from synthesized sweeps (``hwgen sweep fit DIR``).
+
+Each target is learned by scikit-learn gradient boosting on a log scale, as a correction to
+an analytic estimate: ``log(LUT4-eq / estimate)``, ``log(FF / register bits)`` with the
+estimates of :func:`hwgen.fpga.fit.engine_estimate` (the fit check's calibrated per-PE
+costs), ``log(Fmax)``, ``log1p(DSP)``, ``log1p(block RAM)``. A ratio to an estimate that
+grows with the array is what lets a model trained on small arrays predict larger ones:
+trees cannot extrapolate a raw count.
+
+The fitted trees are written as plain JSON (:func:`save`) and evaluated with NumPy
+(:class:`Surrogate`), so ``hwgen estimate`` needs neither scikit-learn nor pickles; a test
+checks the JSON model predicts what scikit-learn's does.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ARITHS, DATAFLOWS, KINDS, HwgenConfig
+
+__all__ = ["SurrogateError", "features", "FEATURES", "TARGETS", "Surrogate", "fit", "evaluate", "load", "default_path", "smape", "r2"]
+
+class SurrogateError(ValueError):
+    """No surrogate, one fitted on other features, or too few points to fit one."""
+
+
+#: what is predicted: name -> (record metric, the scale it is learned against)
+TARGETS = {"lut4_equiv": "ecp5_lut4_equiv", "ff": "ecp5_ff", "dsp": "ecp5_dsp_mult18", "bram": "ecp5_bram_dp16kd",
+           "fmax_mhz": "ecp5_fmax_mhz"}
+
+
+def features(cfg: HwgenConfig, *, dsp: bool) -> dict:
+    """The config as numbers: its fields, one-hot choices and analytic sizes (multiplier bits ×
+    count, register bits, the fit check's LUT4/FF estimates)."""
+    from ..fpga.fit import engine_estimate
+    a, pe = cfg.array, cfg.array.pe
+    depth = a.depth or 1
+    lut_est, ff_est = engine_estimate(cfg, eng_dsp=dsp and a.kind not in ("lut", "bit_serial") and pe.arith == "mac")
+    f = {"rows": a.rows, "cols": a.cols, "depth": depth, "pes": a.rows * a.cols, "units": a.macs_per_cycle,
+         "a_bits": pe.a.bits, "w_bits": pe.w.bits, "a_signed": int(pe.a.signed), "w_signed": int(pe.w.signed),
+         "acc": pe.acc, "saturate": int(pe.overflow == "saturate"), "pipeline": pe.pipeline,
+         "drain_shift": int(a.drain == "shift"), "table_full": int(a.table == "full"),
+         "dequant_group": int(a.dequant == "group"), "dsp": int(dsp),
+         "mult_bits": a.macs_per_cycle * pe.a.bits * pe.w.bits, "acc_bits": a.rows * a.cols * pe.acc,
+         "reg_bits": a.macs_per_cycle * (pe.a.bits + pe.w.bits) + a.rows * a.cols * pe.acc,
+         "log_units": math.log(a.macs_per_cycle), "lut_est": lut_est, "ff_est": ff_est,
+         "log_lut_est": math.log(max(lut_est, 1)), "log_ff_est": math.log(max(ff_est, 1))}
+    for k in KINDS:
+        f[f"kind_{k}"] = int(a.kind == k)
+    for d in DATAFLOWS:
+        f[f"flow_{d}"] = int(a.dataflow == d)
+    for ar in ARITHS:
+        f[f"arith_{ar}"] = int(pe.arith == ar)
+    return f
+
+
+def _feature_names() -> list[str]:
+    from ..config import ArrayConfig, PEConfig
+    cfg = HwgenConfig(name="x", array=ArrayConfig(rows=2, cols=2, pe=PEConfig()))
+    return list(features(cfg, dsp=False))
+
+
+FEATURES = _feature_names()
+
+
+def _scale(target: str, f: dict) -> float:
+    """The analytic scale a target is learned against (its ratio to it, on a log scale)."""
+    return {"lut4_equiv": max(f["lut_est"], 1.0), "ff": max(f["ff_est"], 1.0)}.get(target, 1.0)
+
+
+def _encode(target: str, y: float, f: dict) -> float:
+    if target in ("dsp", "bram"):
+        return math.log1p(y)
+    return math.log(max(y, 1e-9) / _scale(target, f))
+
+
+def _decode(target: str, z: float, f: dict) -> float:
+    if target in ("dsp", "bram"):
+        return max(math.expm1(z), 0.0)
+    return math.exp(z) * _scale(target, f)
+
+
+def _trees(model) -> dict:
+    """A fitted ``GradientBoostingRegressor`` as arrays: prediction = init + rate · Σ leaf values."""
+    trees = []
+    for est in model.estimators_[:, 0]:
+        t = est.tree_
+        trees.append({"left": t.children_left.tolist(), "right": t.children_right.tolist(),
+                      "feature": t.feature.tolist(), "threshold": [float(x) for x in t.threshold],
+                      "value": [float(x) for x in t.value[:, 0, 0]]})
+    init = float(np.asarray(model.init_.constant_).ravel()[0]) if hasattr(model.init_, "constant_") else float(
+        model._raw_predict_init(np.zeros((1, model.n_features_in_)))[0, 0])
+    return {"init": init, "rate": float(model.learning_rate), "trees": trees}
+
+
+class Surrogate:
+    """A fitted surrogate (from :func:`load`): ``predict(cfg, dsp=...)`` -> {target: value}."""
+
+    def __init__(self, doc: dict, path: Path | None = None):
+        self.doc, self.path = doc, path
+        if doc.get("features") != FEATURES:
+            raise SurrogateError(f"{path}: fitted on other features than this hwgen computes; refit it "
+                             "(hwgen sweep fit DIR)")
+        self.models = {}
+        for target, m in doc["targets"].items():
+            arr = {k: [np.asarray(t[k]) for t in m["trees"]] for k in ("left", "right", "feature", "threshold", "value")}
+            self.models[target] = (m["init"], m["rate"], arr)
+
+    @staticmethod
+    def _tree(arr, i, x) -> float:
+        left, right, feat, thr, val = (arr[k][i] for k in ("left", "right", "feature", "threshold", "value"))
+        node = 0
+        while left[node] != -1:
+            node = left[node] if x[feat[node]] <= thr[node] else right[node]
+        return val[node]
+
+    def predict_features(self, f: dict) -> dict:
+        x = np.array([f[k] for k in FEATURES], dtype=float)
+        out = {}
+        for target, (init, rate, arr) in self.models.items():
+            z = init + rate * sum(self._tree(arr, i, x) for i in range(len(arr["left"])))
+            out[target] = _decode(target, z, f)
+        return out
+
+    def predict(self, cfg: HwgenConfig, *, dsp: bool = False) -> dict:
+        return self.predict_features(features(cfg, dsp=dsp))
+
+    @property
+    def trained_on(self) -> dict:
+        return self.doc.get("trained_on", {})
+
+
+def default_path() -> Path:
+    return Path(__file__).with_name("data") / "surrogate.json"
+
+
+def load(path: Path | None = None) -> Surrogate:
+    path = Path(path or default_path())
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError as e:
+        raise SurrogateError(f"{path}: not a surrogate's JSON ({e})") from None
+    except OSError as e:
+        raise SurrogateError(f"{path}: no surrogate ({e.strerror}); fit one: hwgen sweep fit DIR") from None
+    return Surrogate(doc, path)
+
+
+def smape(y, p) -> float:
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    den = np.abs(y) + np.abs(p)
+    return float(np.mean(np.where(den > 0, 2 * np.abs(p - y) / np.where(den > 0, den, 1), 0.0)))
+
+
+def r2(y, p) -> float:
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    ss = float(((y - y.mean()) ** 2).sum())
+    return 1.0 - float(((y - p) ** 2).sum()) / ss if ss > 0 else float("nan")
+
+
+def samples(records: list[dict]) -> list[tuple[dict, dict]]:
+    """(features, metrics) of every record with synthesized resources."""
+    from ..config import loads
+    out = []
+    for r in records:
+        m = r.get("metrics", {})
+        if "ecp5_lut4_equiv" not in m or not r.get("config_yaml") or m.get("ecp5_fits") is False:
+            continue
+        cfg = loads(r["config_yaml"], source=f"record {r['key']}")
+        dsp = bool(m.get("ecp5_dsp", _dsp_of(r)))
+        out.append((features(cfg, dsp=dsp), m))
+    return out
+
+
+def _dsp_of(r: dict) -> bool:
+    for s in r.get("settings", {}).get("steps", []):
+        if isinstance(s, dict) and "ecp5" in s:
+            return bool(s["ecp5"].get("dsp", True))
+    return True
+
+
+GBM = dict(n_estimators=600, max_depth=4, learning_rate=0.05, subsample=0.8, min_samples_leaf=3)
+
+
+def _fit_target(target: str, data: list[tuple[dict, dict]], seed: int):
+    from sklearn.ensemble import GradientBoostingRegressor
+    rows = [(f, m[TARGETS[target]]) for f, m in data if m.get(TARGETS[target]) is not None]
+    if len(rows) < 10:
+        return None, 0
+    X = np.array([[f[k] for k in FEATURES] for f, _ in rows], dtype=float)
+    z = np.array([_encode(target, y, f) for f, y in rows])
+    model = GradientBoostingRegressor(random_state=seed, **GBM).fit(X, z)
+    return model, len(rows)
+
+
+def fit(records: list[dict], *, seed: int = 0) -> dict:
+    """Fit every target on the records; the JSON-ready surrogate document."""
+    data = samples(records)
+    doc = {"format": "hwgen-surrogate-1", "features": FEATURES, "gbm": GBM, "seed": seed, "targets": {},
+           "trained_on": {"points": len(data)}}
+    for target in TARGETS:
+        model, n = _fit_target(target, data, seed)
+        if model is not None:
+            doc["targets"][target] = {**_trees(model), "points": n}
+    return doc
+
+
+def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16) -> dict:
+    """Held-out accuracy per target: a seeded 80/20 random split, and trained on arrays of at
+    most ``small_units`` MAC units, tested on the larger ones. R² and sMAPE on the raw values
+    (LUT4s, flip-flops, MHz), plus the median and 90th-percentile absolute % error."""
+    data = samples(records)
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(data))
+    cut = int(0.8 * len(data))
+    splits = {"random 80/20": (idx[:cut], idx[cut:]),
+              f"units <= {small_units} -> larger": (
+                  [i for i, (f, _) in enumerate(data) if f["units"] <= small_units],
+                  [i for i, (f, _) in enumerate(data) if f["units"] > small_units])}
+    out = {}
+    for name, (tr, te) in splits.items():
+        train, test = [data[i] for i in tr], [data[i] for i in te]
+        res = {"train": len(train), "test": len(test)}
+        for target in TARGETS:
+            model, n = _fit_target(target, train, seed)
+            pairs = [(f, m[TARGETS[target]]) for f, m in test if m.get(TARGETS[target]) is not None]
+            if model is None or not pairs:
+                continue
+            sur = Surrogate({"features": FEATURES, "targets": {target: _trees(model)}})
+            pred = [sur.predict_features(f)[target] for f, _ in pairs]
+            y = [v for _, v in pairs]
+            err = sorted(abs(p - v) / v for p, v in zip(pred, y) if v)
+            res[target] = {"n": len(y), "r2": round(r2(y, pred), 4), "smape": round(smape(y, pred), 4),
+                           "median_abs_err": round(err[len(err) // 2], 4) if err else None,
+                           "p90_abs_err": round(err[int(0.9 * (len(err) - 1))], 4) if err else None}
+        out[name] = res
+    return out
+
+
+def fit_dir(out: Path, output: Path | None = None, *, seed: int = 0, log=print) -> dict:
+    """``hwgen sweep fit DIR``: fit on every record in ``DIR/points``, measure held-out accuracy,
+    write the surrogate (``DIR/surrogate.json`` unless ``output``) and ``DIR/surrogate_accuracy.json``."""
+    from ..report import table
+    from .report import load_records
+    out = Path(out)
+    recs = load_records(out)
+    data = samples(recs)
+    if len(data) < 20:
+        raise SurrogateError(f"{out}: {len(data)} synthesized points; a surrogate needs at least 20 (run a sweep with "
+                         "the ecp5 step first)")
+    log(f"fitting on {len(data)} synthesized points of {out} ({sum(f['dsp'] for f, _ in data)} with DSPs)")
+    acc = evaluate(recs, seed=seed)
+    doc = fit(recs, seed=seed)
+    doc["trained_on"].update(dsp_points=sum(f["dsp"] for f, _ in data), max_units=max(f["units"] for f, _ in data),
+                             kinds=sorted({k[5:] for f, _ in data for k in f if k.startswith("kind_") and f[k]}),
+                             source=str(out))
+    doc["accuracy"] = acc
+    path = Path(output or out / "surrogate.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    rows = []
+    for split, res in acc.items():
+        for target in TARGETS:
+            if target in res:
+                q = res[target]
+                rows.append([split, target, q["n"], f"{q['r2']:.4f}", f"{q['smape']:.2%}", f"{q['median_abs_err']:.2%}",
+                             f"{q['p90_abs_err']:.2%}"])
+    text = table(["split", "target", "test points", "R²", "sMAPE", "median |err|", "p90 |err|"], rows,
+                 align="llrrrrr")
+    (out / "surrogate_accuracy.json").write_text(json.dumps({"points": len(data), "accuracy": acc, "table": text},
+                                                            indent=1) + "\n")
+    return {"path": str(path), "points": len(data), "accuracy": acc, "table": text}
