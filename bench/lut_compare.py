@@ -52,7 +52,7 @@ from hwgen.numerics import Format
 from hwgen.pe.mul import DspTarget
 from hwgen.report import table
 from hwgen.sim.runner import sim
-from hwgen.tpe import keep_row, kept_row, row_key
+from rowcache import keep_row, kept_row, row_key
 from lut_parts import ACC, LUT_ROWS, breakdown_table, measure_parts, parts_table
 from lut_tables import (critical_table, cycles_table, density, dsp_lut_equiv, fmax, headline_table,  # noqa: F401
                         sweep_table, verdict_table)

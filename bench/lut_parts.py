@@ -22,7 +22,7 @@ from hwgen.fpga.ooc import synth_ecp5
 from hwgen.numerics import Format
 from hwgen.pe.lut import accumulate, build_table, signed_lookup, table_size, table_step, table_width
 from hwgen.report import table
-from hwgen.tpe import keep_row, kept_row, row_key
+from rowcache import keep_row, kept_row, row_key
 
 __all__ = ["TablePart", "LookupPart", "AccPart", "SerialMuxPart", "MulPart", "DrainPart", "part_list",
            "measure_parts", "parts_table", "breakdown_table"]

@@ -46,7 +46,7 @@ from hwgen.numerics import Format
 from hwgen.pe.mul import DspTarget
 from hwgen.report import table
 from hwgen.tools import ToolError, run_tool, yosys_command
-from hwgen.tpe import keep_row, kept_row, row_key
+from rowcache import keep_row, kept_row, row_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lut_compare import LUT_WFMT, Engine, machine, measure  # noqa: E402

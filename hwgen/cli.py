@@ -74,7 +74,8 @@ def _cmd_bench_tpe(args) -> int:
         print(f"wrote {out}")
         return 0
     families = args.family or list(FAMILIES)
-    results, text = bench_tpe(families, args.size, Path(args.work_dir), Path(args.output), ecp5=not args.no_ecp5)
+    results, text = bench_tpe(families, args.size, Path(args.work_dir), Path(args.output), ecp5=not args.no_ecp5,
+                              workers=args.workers, scheduler=args.scheduler)
     print(text)
     print(f"wrote {args.output}")
     return 0 if all(e["bit_exact"] for r in results for e in [r["baseline"], *r["optimized"]]) else 1
@@ -428,7 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"family to run (repeatable; default: all of {', '.join(FAMILIES)})")
     t.add_argument("--size", action="append", type=_int_range(1, 64), metavar="N", help="family size N (repeatable; default: the paper's sizes, listed in docs/config.md)")
     t.add_argument("--no-ecp5", action="store_true", help="skip ECP5 synthesis and place-and-route")
-    t.add_argument("--work-dir", metavar="DIR", default="build/tpe", help="where designs and tool logs go")
+    t.add_argument("--work-dir", metavar="DIR", default="build/tpe", help="where the sweep records, designs and tool "
+                   "logs go (a rerun reuses what is finished)")
+    t.add_argument("--workers", type=_int_range(1, 256), default=2, help="engines measured at once (Dask LocalCluster)")
+    t.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler instead (tcp://host:8786)")
     t.add_argument("--output", metavar="FILE", default="bench/results/tpe.json", help="results file")
     t.add_argument("--summary", action="store_true",
                    help="run nothing: one table of every tpe*.json beside --output (ours vs the paper's ratios), "

@@ -7,24 +7,27 @@ For each engine: yosys generic cells, a CMOS transistor estimate and logic depth
 out-of-context LUT4/carry/FF and nextpnr Fmax (multipliers in LUTs so both designs are
 measured in one unit); cycles per GEMM from simulation (bit-exact checked); and area
 efficiency = (MACs/cycle × Fmax) ÷ area, reported as optimized ÷ baseline next to the
-paper's ratio.
+paper's ratio. The engines are measured as points of a design-space sweep (:mod:`hwgen.dse`):
+in parallel on Dask, each in its own process with a timeout, resumed from its records.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import ArrayConfig, HwgenConfig, PEConfig
-from .fpga.ooc import DoesNotFit, YosysAssertion, ecp5_ooc, generic_stats
-from .generate import generate
-from .report import table
-from .sim.runner import sim
+import yaml
 
-__all__ = ["FAMILIES", "PAPER_AREA_EFFICIENCY", "Engine", "engines", "measure", "compare", "bench_tpe", "summarize",
-           "row_key", "kept_row", "keep_row"]
+from .config import ArrayConfig, HwgenConfig, PEConfig
+from .dse.spec import Part, Sweep, _step
+from .dse.sweep import run_sweep
+from .fpga.ooc import YosysAssertion
+from .report import table
+from .tools import ToolError
+
+__all__ = ["FAMILIES", "PAPER_AREA_EFFICIENCY", "Engine", "engines", "measure_engines", "compare", "bench_tpe",
+           "summarize"]
 
 #: Area-efficiency gain of the optimized engine over its baseline, as reported by the paper.
 PAPER_AREA_EFFICIENCY = {"systolic_os": 1.27, "systolic_ws": 1.27, "systolic_is": 1.27, "cube": 1.28, "adder_tree": 1.56,
@@ -86,67 +89,61 @@ def default_gemm(engine: Engine) -> dict:
     return make(engine.size) if make else dict(m=64, k=64, n=64)
 
 
-def measure(engine: Engine, workdir: Path, *, ecp5: bool = True, gemm: dict | None = None, seed: int = 1,
-            log=print, flow: str = "abc9") -> dict:
-    """All numbers for one engine; tool logs stay under ``workdir``.
-
-    The row is kept in ``workdir/<name>/row.json`` under a key made of the generated
-    Verilog's content and the measurement's parameters, so an interrupted paper-size run
-    resumes where it stopped and a changed engine is measured again."""
-    cfg = engine.config
-    work = workdir / cfg.name
-    gen = generate(cfg, work / "rtl", force=True)
-    gemm = gemm or default_gemm(engine)
-    key = row_key(gen.verilog.read_text(), ecp5, flow, gemm, seed, FF_TRANSISTORS)
-    saved = work / "row.json"
-    kept = kept_row(saved, key)
-    if kept is not None:
-        log(f"  {cfg.name}: measured before, same RTL and settings ({saved})")
-        return kept
-    log(f"  {cfg.name}: yosys generic synthesis")
-    row = {"family": engine.family, "size": engine.size, "arith": engine.arith}
-    row.update(generic_stats(gen.verilog, cfg.name, work / "generic"))
+def _sweep(engs: list[Engine], ecp5: bool, flow: str) -> Sweep:
+    """The engines as one sweep (a part each, with its GEMM): generic synthesis, ECP5 out of
+    context with multipliers in LUTs (so both designs are measured in one unit), simulation."""
+    from .config import dumps
+    steps = ["generate", "generic"]
     if ecp5:
-        log(f"  {cfg.name}: ECP5-85F out-of-context synthesis + nextpnr")
-        try:
-            row["ecp5"] = ecp5_ooc(gen.verilog, cfg.name, work / f"ecp5_{flow}", dsp=False, flow=flow)
-        except DoesNotFit as e:  # a result too: the engine needs a bigger part
-            log(f"  {e}")
-            row["ecp5"] = {**e.used, "fits": False, "fmax_mhz": None, "flow": flow, "note": str(e)}
-    m, k, n = gemm["m"], gemm["k"], gemm["n"]
-    log(f"  {cfg.name}: simulating {m}x{k}x{n}")
-    res = sim(cfg, seed=seed, gemms=[gemm], work_dir=work / "sim", check=False)
-    g = res.gemms[0]
-    row.update(gemm=f"{m}x{k}x{n}", cycles=g["cycles"], macs_per_cycle=round(m * k * n / g["cycles"], 3),
-               bit_exact=g["ok"])
-    if cfg.array.kind == "bit_serial":  # cycles a weight operand occupies its column (pipeline fill excluded)
-        tiles = -(-n // cfg.array.cols) * -(-m // cfg.array.rows)
-        row["cycles_per_operand"] = round((g["cycles"] - cfg.array.rows - 2) / (k * tiles), 3)
-    row["area_transistors"] = row["cmos_transistors_comb"] + FF_TRANSISTORS * row["ff_bits"]
-    keep_row(saved, key, row)
-    return row
+        steps.append(_step(Path("tpe"), {"ecp5": {"dsp": False, "flow": flow}}))
+    steps.append("cycles")
+    parts = [Part(e.config.name, yaml.safe_load(dumps(e.config)), gemm=default_gemm(e)) for e in engs]
+    return Sweep(f"tpe_{engs[0].family}_{engs[0].size}", Path("tpe"), parts, steps, timeout_s=4 * 3600)
 
 
-def row_key(*settings) -> str:
-    """The key a measured row is kept under: a digest of everything it depends on (the
-    generated Verilog's text and the measurement's parameters; JSON-serializable)."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+def measure_engines(engs: list[Engine], workdir: Path, *, ecp5: bool = True, flow: str = "abc9", log=print,
+                    workers: int = 2, scheduler: str | None = None) -> list[dict]:
+    """All numbers for each engine, measured as points of one sweep on Dask (:mod:`hwgen.dse`):
+    each in its own process, kept in ``workdir/<sweep>/points`` under its config, tools and
+    settings, so an interrupted paper-size run resumes where it stopped and a changed engine is
+    measured again. Raises :class:`YosysAssertion` when this yosys's ABC9 asserts on one."""
+    sw = _sweep(engs, ecp5, flow)
+    res = run_sweep(sw, workdir / sw.name, workers=workers, scheduler=scheduler, log=lambda _: None)
+    rows = []
+    for e, rec in zip(engs, res["records"]):
+        if rec["key"] in res["cached"]:
+            log(f"  {e.config.name}: measured before, same config, tools and settings ({rec['log']})")
+        if rec["status"] != "ok":
+            if "internal yosys assertion" in (rec["error"] or "") or "ERROR: Assert" in _tail(rec["log"]):
+                raise YosysAssertion(f"{e.config.name}: yosys asserted in synth_ecp5; log: {rec['log']}")
+            raise ToolError(f"{e.config.name}: {rec['status']}: {rec['error']}; log: {rec['log']}")
+        m = rec["metrics"]
+        row = {"family": e.family, "size": e.size, "arith": e.arith}
+        row.update({k: v for k, v in m.items() if not k.startswith(("ecp5_", "seconds_", "verilog_", "sim_"))
+                    and k not in ("cycles", "bit_exact", "gemm")})
+        if ecp5:
+            x = {k[5:]: v for k, v in m.items() if k.startswith("ecp5_")}
+            if x.get("fits") is False:
+                log(f"  {x.get('note')}")
+                x.update(fmax_mhz=None, flow=flow)
+            row["ecp5"] = x
+        g = default_gemm(e)
+        mkn = g["m"] * g["k"] * g["n"]
+        row.update(gemm=m["gemm"], cycles=m["cycles"], macs_per_cycle=round(mkn / m["cycles"], 3), bit_exact=m["bit_exact"])
+        cfg = e.config
+        if cfg.array.kind == "bit_serial":  # cycles a weight operand occupies its column (pipeline fill excluded)
+            tiles = -(-g["n"] // cfg.array.cols) * -(-g["m"] // cfg.array.rows)
+            row["cycles_per_operand"] = round((m["cycles"] - cfg.array.rows - 2) / (g["k"] * tiles), 3)
+        row["area_transistors"] = row["cmos_transistors_comb"] + FF_TRANSISTORS * row["ff_bits"]
+        rows.append(row)
+    return rows
 
 
-def kept_row(saved: Path, key: str) -> dict | None:
-    """The row kept in ``saved`` (a ``row.json``) under ``key``; None when there is none,
-    it is unreadable (an interrupted write) or it was measured on other RTL or settings."""
+def _tail(log: str) -> str:
     try:
-        kept = json.loads(saved.read_text())
-    except (OSError, ValueError):
-        return None
-    return kept["row"] if isinstance(kept, dict) and kept.get("key") == key else None
-
-
-def keep_row(saved: Path, key: str, row: dict) -> None:
-    """Keep ``row`` in ``saved`` under ``key`` (see :func:`kept_row`)."""
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps({"key": key, "row": row}, indent=1) + "\n")
+        return Path(log).read_text(errors="replace")[-4000:]
+    except OSError:
+        return ""
 
 
 def _efficiency(row: dict, area_key: str, fmax: float | None) -> float | None:
@@ -158,14 +155,14 @@ def _efficiency(row: dict, area_key: str, fmax: float | None) -> float | None:
     return row["macs_per_cycle"] * speed / area
 
 
-def compare(family: str, size: int, workdir: Path, *, ecp5: bool = True, log=print) -> dict:
+def compare(family: str, size: int, workdir: Path, *, ecp5: bool = True, log=print, **dask) -> dict:
     """Baseline vs each optimized variant of one family at one size, with ratios
     (optimized ÷ baseline) per variant."""
     try:
-        base, *opts = [measure(e, workdir, ecp5=ecp5, log=log) for e in engines(family, size)]
+        base, *opts = measure_engines(engines(family, size), workdir, ecp5=ecp5, log=log, **dask)
     except YosysAssertion as e:  # every engine of a comparison goes through the same flow
         log(f"  {e}\n  measuring the whole family with classic ABC LUT mapping instead")
-        base, *opts = [measure(e, workdir, ecp5=ecp5, log=log, flow="abc") for e in engines(family, size)]
+        base, *opts = measure_engines(engines(family, size), workdir, ecp5=ecp5, log=log, flow="abc", **dask)
     out = {"family": family, "size": size, "label": engines(family, size)[0].label, "baseline": base,
            "optimized": opts, "paper_area_efficiency": PAPER_AREA_EFFICIENCY.get(family), "ratios": {}}
     for opt in opts:
@@ -187,14 +184,14 @@ def compare(family: str, size: int, workdir: Path, *, ecp5: bool = True, log=pri
 
 
 def bench_tpe(families: list[str], sizes: list[int] | None, workdir: Path, output: Path, *,
-              ecp5: bool = True, log=print) -> tuple[list[dict], str]:
+              ecp5: bool = True, log=print, workers: int = 2, scheduler: str | None = None) -> tuple[list[dict], str]:
     """Run :func:`compare` for each family (at ``sizes`` or the paper's), print progress,
     write ``output`` (JSON with the results and the table); returns (results, table text)."""
     results, rows = [], []
     for fam in families:
         for size in (sizes or FAMILIES[fam]["sizes"]):
             log(f"[{fam} {size}] baseline vs optimized ...")
-            r = compare(fam, size, workdir, ecp5=ecp5, log=log)
+            r = compare(fam, size, workdir, ecp5=ecp5, log=log, workers=workers, scheduler=scheduler)
             results.append(r)
             rows += _table_rows(r)
     text = table(["family", "size", "arith", "cells", "FF", "transistors", "depth", "LUT4", "CCU2C", "ECP5 FF",

@@ -45,7 +45,8 @@ def tool_versions() -> dict:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = None
-    root = Path(__file__).resolve().parents[1]
+    import hwgen
+    root = Path(hwgen.__file__).resolve().parent      # the package: its engines' sources
     h = hashlib.sha256()
     for src in sorted([*root.glob("arrays/*.py"), *root.glob("pe/*.py")]):
         h.update(src.name.encode() + b"\0" + src.read_bytes())
@@ -119,7 +120,7 @@ def _client(scheduler: str | None, workers: int):
         raise SweepError("hwgen sweep needs Dask: pip install 'hwgen[dse]' (make install does)") from None
     if scheduler:
         return Client(scheduler, timeout="30s"), None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     return Client(cluster), cluster
 
 

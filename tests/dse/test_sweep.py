@@ -129,3 +129,43 @@ def test_sweep_file_errors_name_the_file_and_key(tmp_path):
                       ("axis: {}\n", "unknown key 'axis'")]:
         with pytest.raises(SweepError, match=msg):
             load_sweep(write(tmp_path, "bad", body))
+
+
+def test_parts_linked_axes_and_step_settings(tmp_path):
+    """Several families in one sweep (each its own base and GEMM), a mapping axis moving keys
+    together, and the ecp5 step's settings filled in (the defaults are part of the key)."""
+    path = tmp_path / "parts.yaml"
+    path.write_text(f"name: parts\nbase: {BASE}\nparts:\n"
+                    "  - name: cubes\n    base: {array: {kind: cube, rows: 2, cols: 2, pe: {a: int8, w: int8}}}\n"
+                    "    axes: {array: [{rows: 2, cols: 2}, {rows: 3, cols: 3}, {rows: 3, cols: 2}]}\n"
+                    "    gemm: {m: 8, k: 8, n: 8}\n"
+                    "  - axes: {array.cols: [2, 4]}\n"
+                    "steps: [generate, {ecp5: {dsp: false, seeds: [1, 2]}}]\n")
+    sw = load_sweep(path)
+    pts = sw.points()
+    assert [p.part for p in pts] == ["cubes"] * 3 + [""] * 2
+    assert [p.config is not None for p in pts] == [True, True, False, True, True]
+    assert "cube is N×N×N" in pts[2].error and pts[1].config.array.depth == 3
+    assert pts[0].gemm == {"m": 8, "k": 8, "n": 8} and pts[3].gemm == {"m": 16, "k": 16, "n": 16}
+    assert sw.steps[1] == {"ecp5": {"dsp": False, "place": True, "seeds": [1, 2], "freq_mhz": 200, "device": "85k"}}
+    for body, msg in [("steps: [{ecp5: {seed: 3}}]\n", "ecp5: unknown setting 'seed'; allowed: dsp, place, seeds"),
+                      ("steps: [{ecp5: {seeds: []}}]\n", "seeds: a non-empty list of integers"),
+                      ("steps: [{ecp5: {flow: yosys}}]\n", "flow: abc9 or abc"),
+                      ("parts: [{axes: {array.rows: [2]}, size: 3}]\n", r"parts\[0\]: unknown key 'size'"),
+                      ("axes: {array.rows: [2]}\nparts: [{axes: {array.rows: [3]}}]\n", "go in each of the parts")]:
+        with pytest.raises(SweepError, match=msg):
+            load_sweep(write(tmp_path, "bad", body))
+
+
+def test_ecp5_synthesis_is_kept_when_a_later_step_times_out(tmp_path):
+    """Real synth_ecp5 (no placement: quick) then a hanging step: the record is a timeout that
+    still has the synthesized resources; every engine field is in the table."""
+    hang = "import time; time.sleep(600)"
+    path = write(tmp_path, "keep", "axes:\n  array.rows: [1]\n  array.cols: [1]\n"
+                 f"steps: [generate, {{ecp5: {{dsp: false, place: false}}}}, {cmd(hang)}]\nlimits: {{timeout_s: 25}}\n")
+    r = sweep(path, tmp_path / "out", workers=1, log=print)
+    (rec,) = r["records"]
+    assert rec["status"] == "timeout" and rec["metrics"]["ecp5_lut4"] > 0 and rec["metrics"]["ecp5_ff"] > 0
+    assert rec["metrics"]["ecp5_fmax_mhz"] is None and rec["metrics"]["ecp5_dsp"] is False
+    (row,) = list(csv.DictReader(open(r["table"])))
+    assert row["array.pe.acc"] == "32" and row["array.kind"] == "systolic" and int(row["ecp5_lut4"]) > 0

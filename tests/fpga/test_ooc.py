@@ -37,7 +37,7 @@ def test_bench_tpe_without_ecp5_writes_results(tmp_path):
     # a second run (e.g. after an interruption) reuses each engine's kept row, same numbers
     said = []
     again, text2 = bench_tpe(["systolic_os"], [1], tmp_path / "work", out, ecp5=False, log=said.append)
-    assert text2 == text and sum("measured before" in s for s in said) == 2
+    assert text2 == text and sum("measured before" in s for s in said) == 2  # kept sweep records, no new run
     # the cross-family summary reads it back: one row per optimized variant, the paper beside ours
     from hwgen.cli import main
     assert main(["bench", "tpe", "--summary", "--output", str(out)]) == 0
