@@ -182,20 +182,22 @@ def _cmd_run_model(args) -> int:
 
 def _cmd_sweep(args) -> int:
     if args.file in ("report", "fit") and not Path(args.file).is_file():
-        if not args.dir:
-            raise SystemExit(f"usage: hwgen sweep {args.file} DIR")
+        if not args.dirs:
+            raise SystemExit(f"usage: hwgen sweep {args.file} DIR [DIR ...]")
+        dirs = [Path(d) for d in args.dirs]
         if args.file == "report":
             from .dse.report import report
-            r = report(Path(args.dir))
+            r = report(dirs, Path(args.output) if args.output else None)
             print(f"{r['head']}\n{r['table']}\n\n{r['front']}\n\nfigures: {', '.join(r['figures'])}\n"
                   f"report: {r['markdown']}")
             return 0
         from .dse.surrogate import fit_dir
-        r = fit_dir(Path(args.dir), Path(args.output) if args.output else None)
+        r = fit_dir(dirs, Path(args.output) if args.output else None)
         print(f"{r['table']}\nsurrogate: {r['path']} ({r['points']} points)")
         return 0
-    if args.dir:
-        raise SystemExit(f"hwgen sweep {args.file}: unexpected {args.dir!r} (hwgen sweep SWEEP.yaml | report DIR | fit DIR)")
+    if args.dirs:
+        raise SystemExit(f"hwgen sweep {args.file}: unexpected {args.dirs[0]!r} (hwgen sweep SWEEP.yaml | "
+                         "report DIR... | fit DIR...)")
     from .dse.sweep import sweep
     r = sweep(Path(args.file), Path(args.output) if args.output else None, scheduler=args.scheduler,
               workers=args.workers, retry_failed=args.retry_failed, log=print)
@@ -212,6 +214,7 @@ def _cmd_estimate(args) -> int:
     import json
 
     from .dse.estimate import estimate_config, format_estimate
+    from .config import load
     from .dse.surrogate import load as load_surrogate
     cfg = load(args.file)
     r = estimate_config(cfg, load_surrogate(Path(args.surrogate) if args.surrogate else None), dsp=args.dsp,
@@ -362,11 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
     im.set_defaults(func=_cmd_import)
     sw = sub.add_parser("sweep", help="run a design-space sweep on Dask: every point generated, simulated, "
                         "synthesized in its own process, resumable", formatter_class=fmt)
-    sw.add_argument("file", metavar="SWEEP.yaml | report DIR | fit DIR",
-                    help="a sweep file to run; `report DIR`: its table and Pareto plots; `fit DIR`: the surrogate")
-    sw.add_argument("dir", nargs="?", help=argparse.SUPPRESS)
-    sw.add_argument("-o", "--output", metavar="DIR", help="results (default build/sweeps/NAME); with fit: the "
-                    "surrogate's JSON (default DIR/surrogate.json)")
+    sw.add_argument("file", metavar="SWEEP.yaml | report DIR... | fit DIR...",
+                    help="a sweep file to run; `report DIR...`: the records' table and Pareto plots; `fit DIR...`: "
+                         "the surrogate, fitted on them")
+    sw.add_argument("dirs", nargs="*", help=argparse.SUPPRESS)
+    sw.add_argument("-o", "--output", metavar="PATH", help="results (default build/sweeps/NAME); with report: its "
+                    "directory (default DIR/report); with fit: the surrogate's JSON (default DIR/surrogate.json)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786); default: "
                     "a LocalCluster on this machine")
     sw.add_argument("--workers", type=_int_range(1, 256), default=2, help="LocalCluster worker processes")

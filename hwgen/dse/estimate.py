@@ -44,30 +44,31 @@ def estimate_config(cfg: HwgenConfig, sur: Surrogate, *, dsp: bool = False, boar
 
 
 def _cycles(cfg: HwgenConfig, m: int, k: int, n: int) -> dict | None:
-    """One RUN of an M×K×N GEMM by the golden device's analytic model (tiles as the driver
-    makes them: the whole GEMM in one RUN when it fits the memories)."""
-    from ..soc.golden_device import run_cycles_model
-    from ..soc.layout import SUPPORTED_KINDS, Geometry
+    """An M×K×N GEMM through the driver on the golden device: the RUNs it takes, each timed
+    by the analytic model (:func:`hwgen.soc.golden_device.run_cycles_model`)."""
+    from ..driver.run import run_gemm
+    from ..soc.layout import SUPPORTED_KINDS
     if cfg.array.kind not in SUPPORTED_KINDS:
         return None
-    geo = Geometry(cfg)
-    a = cfg.array
-    m_tiles, n_tiles = -(-m // a.rows), -(-n // a.cols)
-    k_beats = -(-k // (a.depth if a.kind in ("cube", "matrix2d", "lut") else a.rows if a.kind == "adder_tree" else 1))
-    prec = cfg.array.pe.w.bits - 1 if a.kind == "lut" else 0
-    c = run_cycles_model(geo, m_tiles, n_tiles, k_beats, prec)
-    return {"gemm": f"{m}x{k}x{n}", "cycles": c, "ideal": -(-m * k * n // a.macs_per_cycle)}
+    r = run_gemm(cfg, m, k, n, transport="golden", seed=1, log=None)
+    return {"gemm": r["gemm"], "cycles": r["run_cycles"], "ideal": r["ideal_cycles"], "utilization": r["utilization"]}
 
 
 def _board_fit(cfg: HwgenConfig, sur: Surrogate, board: str) -> dict:
     from ..fpga.boards import BOARDS, CAPACITY
-    from ..fpga.fit import estimate
+    from ..fpga.fit import engine_estimate, estimate
     cap = CAPACITY[BOARDS[board].device]
     if cap.family != "ecp5":
         raise SurrogateError(f"--board {board}: the surrogate is trained on ECP5 synthesis; {cap.device} is an "
                          f"{cap.family} (its fit check: hwgen synth FILE --board {board})")
 
+    used = []
+
     def engine_cost(c, eng_dsp):
+        if eng_dsp and not sur.trained_on.get("dsp_points"):    # not learned: the calibrated estimate
+            used.append("calibrated (the board puts the engine's multipliers in DSPs; the surrogate has no DSP points)")
+            return engine_estimate(c, eng_dsp=True)
+        used.append(f"surrogate ({'DSP' if eng_dsp else 'LUT'} multipliers)")
         p = sur.predict(c, dsp=eng_dsp)
         return p["lut4_equiv"], p["ff"]
     e = estimate(cfg, cap, engine_cost=engine_cost)
@@ -75,7 +76,7 @@ def _board_fit(cfg: HwgenConfig, sur: Surrogate, board: str) -> dict:
     fits = e.lut4 <= cap.lut4 and e.ff <= cap.ff and e.bram <= cap.bram
     return {"board": board, "device": cap.device, "lut4": e.lut4, "ff": e.ff, "bram": e.bram, "dsp": e.dsp,
             "cap": {"lut4": cap.lut4, "ff": cap.ff, "bram": cap.bram, "dsp": cap.dsp}, "fits": fits,
-            "calibrated_lut4": e0.lut4, "calibrated_ff": e0.ff}
+            "calibrated_lut4": e0.lut4, "calibrated_ff": e0.ff, "engine": used[0]}
 
 
 def format_estimate(r: dict) -> str:
@@ -97,10 +98,11 @@ def format_estimate(r: dict) -> str:
                      f"{r['gmacs']:.2f} GMAC/s")
     if r["cycles"]:
         cy = r["cycles"]
-        lines.append(f"cycles (analytic model): GEMM {cy['gemm']} in one RUN {cy['cycles']:,} cycles, ideal {cy['ideal']:,}")
+        lines.append(f"cycles (analytic model, the driver's RUNs on the golden device): GEMM {cy['gemm']} "
+                     f"{cy['cycles']:,} cycles, ideal {cy['ideal']:,} ({cy['utilization']:.1%})")
     if "board" in r:
         b = r["board"]
-        lines.append(f"fit on {b['board']} ({b['device']}), whole accelerator with the surrogate's engine: "
+        lines.append(f"fit on {b['board']} ({b['device']}), the whole accelerator, engine by the {b['engine']}: "
                      f"LUT4 {b['lut4']:,}/{b['cap']['lut4']:,}, FF {b['ff']:,}/{b['cap']['ff']:,}, "
                      f"BRAM {b['bram']}/{b['cap']['bram']}, DSP {b['dsp']}/{b['cap']['dsp']}: "
                      + ("fits" if b["fits"] else "DOES NOT FIT")

@@ -25,9 +25,11 @@ from ..report import table
 __all__ = ["load_records", "rows", "pareto", "report", "effective_macs_per_cycle"]
 
 
-def load_records(out: Path) -> list[dict]:
+def load_records(out) -> list[dict]:
+    """Every record in ``out/points`` (one directory or a list of them)."""
     recs = []
-    for p in sorted((Path(out) / "points").glob("*.json")):
+    dirs = [out] if isinstance(out, (str, Path)) else list(out)
+    for p in sorted(pp for d in dirs for pp in (Path(d) / "points").glob("*.json")):
         try:
             recs.append(json.loads(p.read_text()))
         except (OSError, ValueError):
@@ -161,11 +163,12 @@ def _figures(rs: list[dict], outdir: Path) -> list[Path]:
     return paths
 
 
-def report(out: Path, *, figures: bool = True) -> dict:
-    """The table (printed and in ``DIR/report/report.md``) and the figures; returns their paths
-    and the summary rows."""
-    out = Path(out)
-    recs = load_records(out)
+def report(out, rdir: Path | None = None, *, figures: bool = True) -> dict:
+    """The table (printed and in ``report.md``) and the figures, in ``rdir`` (default
+    ``DIR/report`` of the first directory); returns their paths and the summary rows."""
+    dirs = [Path(out)] if isinstance(out, (str, Path)) else [Path(d) for d in out]
+    out = dirs[0]
+    recs = load_records(dirs)
     if not recs:
         from .spec import SweepError
         raise SweepError(f"{out}: no sweep records (points/*.json); run hwgen sweep SWEEP.yaml -o {out} first")
@@ -193,11 +196,11 @@ def report(out: Path, *, figures: bool = True) -> dict:
     front_text = table(["Pareto point (throughput vs LUT4-eq)", "LUT4-eq", "FF", "Fmax", "GMAC/s"], front,
                        align="lrrrr")
     head = (f"{len(recs)} records: " + ", ".join(f"{v} {k}" for k, v in sorted(status.items()))
-            + f"; {len(rs)} synthesized, {len(placed)} placed")
-    rdir = out / "report"
+            + f"; {len(rs)} synthesized, {len(placed)} placed (Fmax)")
+    rdir = Path(rdir or out / "report")
     rdir.mkdir(parents=True, exist_ok=True)
     paths = _figures(rs, rdir) if figures and rs else []
-    md = [f"# Sweep report: {out}", "", head, "", "```", text, "```", "", "```", front_text, "```", ""]
+    md = [f"# Sweep report: {', '.join(map(str, dirs))}", "", head, "", "```", text, "```", "", "```", front_text, "```", ""]
     md += [f"![{p.stem}]({p.name})" for p in paths]
     (rdir / "report.md").write_text("\n".join(md) + "\n")
     return {"head": head, "table": text, "front": front_text, "figures": [str(p) for p in paths],

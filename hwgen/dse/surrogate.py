@@ -232,6 +232,9 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16) -> di
             sur = Surrogate({"features": FEATURES, "targets": {target: _trees(model)}})
             pred = [sur.predict_features(f)[target] for f, _ in pairs]
             y = [v for _, v in pairs]
+            if not any(y) and not any(round(v) for v in pred):
+                res[target] = {"n": len(y), "all_zero": True}    # e.g. DSPs of a -nodsp flow: exact
+                continue
             err = sorted(abs(p - v) / v for p, v in zip(pred, y) if v)
             res[target] = {"n": len(y), "r2": round(r2(y, pred), 4), "smape": round(smape(y, pred), 4),
                            "median_abs_err": round(err[len(err) // 2], 4) if err else None,
@@ -240,23 +243,25 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16) -> di
     return out
 
 
-def fit_dir(out: Path, output: Path | None = None, *, seed: int = 0, log=print) -> dict:
-    """``hwgen sweep fit DIR``: fit on every record in ``DIR/points``, measure held-out accuracy,
-    write the surrogate (``DIR/surrogate.json`` unless ``output``) and ``DIR/surrogate_accuracy.json``."""
+def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, log=print) -> dict:
+    """``hwgen sweep fit DIR...``: fit on every record in each ``DIR/points``, measure held-out
+    accuracy, write the surrogate (``DIR/surrogate.json`` of the first unless ``output``) and
+    ``surrogate_accuracy.json`` beside it."""
     from ..report import table
     from .report import load_records
-    out = Path(out)
-    recs = load_records(out)
+    dirs = [Path(dirs)] if isinstance(dirs, (str, Path)) else [Path(d) for d in dirs]
+    out = dirs[0]
+    recs = load_records(dirs)
     data = samples(recs)
     if len(data) < 20:
-        raise SurrogateError(f"{out}: {len(data)} synthesized points; a surrogate needs at least 20 (run a sweep with "
+        raise SurrogateError(f"{', '.join(map(str, dirs))}: {len(data)} synthesized points; a surrogate needs at least 20 (run a sweep with "
                          "the ecp5 step first)")
-    log(f"fitting on {len(data)} synthesized points of {out} ({sum(f['dsp'] for f, _ in data)} with DSPs)")
+    log(f"fitting on {len(data)} synthesized points of {', '.join(map(str, dirs))} ({sum(f['dsp'] for f, _ in data)} with DSPs)")
     acc = evaluate(recs, seed=seed)
     doc = fit(recs, seed=seed)
     doc["trained_on"].update(dsp_points=sum(f["dsp"] for f, _ in data), max_units=max(f["units"] for f, _ in data),
                              kinds=sorted({k[5:] for f, _ in data for k in f if k.startswith("kind_") and f[k]}),
-                             source=str(out))
+                             source=[str(d) for d in dirs])
     doc["accuracy"] = acc
     path = Path(output or out / "surrogate.json")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -264,12 +269,14 @@ def fit_dir(out: Path, output: Path | None = None, *, seed: int = 0, log=print) 
     rows = []
     for split, res in acc.items():
         for target in TARGETS:
-            if target in res:
+            if target in res and res[target].get("all_zero"):
+                rows.append([split, target, res[target]["n"], "-", "-", "all 0, predicted 0", "-"])
+            elif target in res:
                 q = res[target]
                 rows.append([split, target, q["n"], f"{q['r2']:.4f}", f"{q['smape']:.2%}", f"{q['median_abs_err']:.2%}",
                              f"{q['p90_abs_err']:.2%}"])
     text = table(["split", "target", "test points", "R²", "sMAPE", "median |err|", "p90 |err|"], rows,
                  align="llrrrrr")
-    (out / "surrogate_accuracy.json").write_text(json.dumps({"points": len(data), "accuracy": acc, "table": text},
+    (path.parent / "surrogate_accuracy.json").write_text(json.dumps({"points": len(data), "accuracy": acc, "table": text},
                                                             indent=1) + "\n")
     return {"path": str(path), "points": len(data), "accuracy": acc, "table": text}

@@ -1,0 +1,76 @@
+"""The sweep's report (table, Pareto fronts as PNG), the surrogate (its JSON trees predict what
+scikit-learn's do) and `hwgen estimate`, on the committed dataset's records."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwgen.cli import main
+from hwgen.config import load
+from hwgen.dse import surrogate as S
+from hwgen.dse.report import load_records, pareto, report
+
+ROOT = Path(__file__).resolve().parents[2]
+DATASET = ROOT / "bench" / "results" / "dse_dataset"
+FMAX = ROOT / "bench" / "results" / "dse_fmax"
+
+
+def _some(tmp: Path, n: int) -> Path:
+    """A sweep directory holding ``n`` records of each committed dataset (synthesized, and placed)."""
+    (tmp / "points").mkdir(parents=True)
+    for src in (DATASET, FMAX):
+        recs = [p for p in sorted((src / "points").glob("*.json")) if json.loads(p.read_text())["status"] == "ok"]
+        for p in recs[:n]:
+            shutil.copy(p, tmp / "points" / p.name)
+    return tmp
+
+
+def test_pareto_front():
+    pts = [(1, 1), (2, 3), (2, 2), (3, 3), (4, 5), (5, 4), (0.5, 0.5)]
+    assert pareto(pts) == [6, 0, 1, 4]
+
+
+def test_report_writes_the_table_and_three_figures(tmp_path, capsys):
+    d = _some(tmp_path, 30)
+    assert main(["sweep", "report", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "median LUT4-eq" in out and "Pareto point" in out and "GMAC/s" in out
+    for name in ("pareto_throughput_area", "pareto_fmax_area", "efficiency_by_arith"):
+        png = d / "report" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert "![pareto_fmax_area](pareto_fmax_area.png)" in (d / "report" / "report.md").read_text()
+    with pytest.raises(Exception, match="no sweep records"):
+        report(tmp_path / "nothing")
+
+
+def test_the_json_trees_predict_what_scikit_learn_predicts():
+    from sklearn.ensemble import GradientBoostingRegressor
+    data = S.samples(load_records(DATASET))[:150]
+    X = np.array([[f[k] for k in S.FEATURES] for f, _ in data])
+    z = np.array([S._encode("lut4_equiv", m["ecp5_lut4_equiv"], f) for f, m in data])
+    model = GradientBoostingRegressor(n_estimators=40, max_depth=3, learning_rate=0.1, random_state=1).fit(X, z)
+    sur = S.Surrogate({"features": S.FEATURES, "targets": {"lut4_equiv": S._trees(model)}})
+    for (f, _), want in zip(data, model.predict(X)):
+        assert sur.predict_features(f)["lut4_equiv"] == pytest.approx(S._decode("lut4_equiv", want, f), rel=1e-12)
+
+
+def test_fit_needs_enough_points_and_estimate_names_a_missing_surrogate(tmp_path, capsys):
+    d = _some(tmp_path / "few", 4)
+    assert main(["sweep", "fit", str(d)]) == 1
+    assert "a surrogate needs at least 20" in capsys.readouterr().err
+    assert main(["estimate", str(ROOT / "examples" / "small_4x4.yaml"), "--surrogate", str(tmp_path / "no.json")]) == 1
+    assert "no surrogate" in capsys.readouterr().err
+
+
+def test_estimate_with_the_committed_surrogate(capsys):
+    cfg_path = ROOT / "examples" / "small_4x4.yaml"
+    assert main(["estimate", str(cfg_path), "--board", "ulx3s"]) == 0
+    out = capsys.readouterr().out
+    assert "LUT4-equivalents" in out and "predicted in" in out and "Fmax MHz" in out
+    assert "cycles (analytic model): GEMM 64x64x64" in out and "fit on ulx3s (LFE5U-85F)" in out
+    sur = S.load()
+    p = sur.predict(load(cfg_path))
+    assert 500 < p["lut4_equiv"] < 50_000 and 100 < p["ff"] < 20_000 and 20 < p["fmax_mhz"] < 400
+    assert main(["estimate", str(cfg_path), "--board", "icebreaker"]) == 2     # argparse: ECP5 boards only
