@@ -2,9 +2,10 @@
 milliseconds, learned from synthesized sweeps (``hwgen sweep fit DIR``).
 
 Each target is learned by scikit-learn gradient boosting on a log scale, as a correction to
-an analytic estimate: ``log(LUT4-eq / estimate)``, ``log(FF / register bits)`` with the
-estimates of :func:`hwgen.fpga.fit.engine_estimate` (the fit check's calibrated per-PE
-costs), ``log(Fmax)``, ``log1p(DSP)``, ``log1p(block RAM)``. A ratio to an estimate that
+an analytic size read off the engine's structure (:func:`structure`): ``log(LUT4-eq /
+logic bits)``, ``log(FF / register bits)``, ``log(Fmax)``, ``log1p(DSP)``, ``log1p(block
+RAM)``; the fit check's calibrated estimates (:func:`hwgen.fpga.fit.engine_estimate`) are
+features too. A ratio to an estimate that
 grows with the array is what lets a model trained on small arrays predict larger ones:
 trees cannot extrapolate a raw count.
 
@@ -33,6 +34,37 @@ TARGETS = {"lut4_equiv": "ecp5_lut4_equiv", "ff": "ecp5_ff", "dsp": "ecp5_dsp_mu
            "fmax_mhz": "ecp5_fmax_mhz"}
 
 
+def structure(cfg: HwgenConfig, *, dsp: bool = False) -> dict:
+    """Counts read off the engine's structure: multipliers, accumulators, adder-tree bits,
+    operand and hold registers; ``lut_bits`` and ``reg_bits`` are the sizes the LUT4 and FF
+    targets are learned as ratios to (their ratio varies little with the array's size)."""
+    a, pe = cfg.array, cfg.array.pe
+    d = a.depth or 1
+    ab, wb, acc = pe.a.bits, pe.w.bits, pe.acc
+    prod, pes = ab + wb, a.rows * a.cols
+    words = 2 if pe.arith == "carry_save" else 1
+    if a.kind == "systolic":
+        n_mult, n_acc, add_bits = pes, pes, 0
+        flow = a.dataflow or "output_stationary"
+        op = pes * {"output_stationary": ab + wb + acc, "weight_stationary": ab + 2 * wb,
+                    "input_stationary": 2 * ab + wb}[flow] + pes * prod * pe.pipeline
+    elif a.kind in ("cube", "matrix2d"):
+        n_mult, n_acc = pes * d, pes
+        add_bits = pes * (d - 1) * (prod + max(d - 1, 1).bit_length())
+        op = (a.rows + a.cols) * d * max(ab, wb) + pes * acc
+    elif a.kind == "adder_tree":
+        n_mult, n_acc = pes, a.cols
+        add_bits = a.cols * (a.rows - 1) * (prod + max(a.rows - 1, 1).bit_length())
+        op = a.rows * ab + pes * wb
+    elif a.kind == "bit_serial":
+        n_mult, n_acc, add_bits, op = 0, pes, pes * (ab + wb), pes * (ab + wb) + pes * acc
+    else:   # lut: tables and accumulators (the calibrated estimate below has the detail)
+        n_mult, n_acc, add_bits, op = 0, pes, 0, pes * acc
+    mult_lut = 0 if dsp and pe.arith == "mac" else n_mult * ab * wb
+    return {"n_mult": n_mult, "n_acc": n_acc, "add_bits": add_bits, "op_reg_bits": op,
+            "lut_bits": mult_lut + add_bits + n_acc * acc * words, "reg_bits": n_acc * acc * words + op}
+
+
 def features(cfg: HwgenConfig, *, dsp: bool) -> dict:
     """The config as numbers: its fields, one-hot choices and analytic sizes (multiplier bits ×
     count, register bits, the fit check's LUT4/FF estimates)."""
@@ -46,9 +78,10 @@ def features(cfg: HwgenConfig, *, dsp: bool) -> dict:
          "drain_shift": int(a.drain == "shift"), "table_full": int(a.table == "full"),
          "dequant_group": int(a.dequant == "group"), "dsp": int(dsp),
          "mult_bits": a.macs_per_cycle * pe.a.bits * pe.w.bits, "acc_bits": a.rows * a.cols * pe.acc,
-         "reg_bits": a.macs_per_cycle * (pe.a.bits + pe.w.bits) + a.rows * a.cols * pe.acc,
          "log_units": math.log(a.macs_per_cycle), "lut_est": lut_est, "ff_est": ff_est,
-         "log_lut_est": math.log(max(lut_est, 1)), "log_ff_est": math.log(max(ff_est, 1))}
+         "log_lut_est": math.log(max(lut_est, 1)), "log_ff_est": math.log(max(ff_est, 1)),
+         **structure(cfg, dsp=dsp)}
+    f["log_lut_bits"], f["log_reg_bits"] = math.log(max(f["lut_bits"], 1)), math.log(max(f["reg_bits"], 1))
     for k in KINDS:
         f[f"kind_{k}"] = int(a.kind == k)
     for d in DATAFLOWS:
@@ -69,7 +102,7 @@ FEATURES = _feature_names()
 
 def _scale(target: str, f: dict) -> float:
     """The analytic scale a target is learned against (its ratio to it, on a log scale)."""
-    return {"lut4_equiv": max(f["lut_est"], 1.0), "ff": max(f["ff_est"], 1.0)}.get(target, 1.0)
+    return {"lut4_equiv": max(f["lut_bits"], 1.0), "ff": max(f["reg_bits"], 1.0)}.get(target, 1.0)
 
 
 def _encode(target: str, y: float, f: dict) -> float:
@@ -86,12 +119,14 @@ def _decode(target: str, z: float, f: dict) -> float:
 
 def _trees(model) -> dict:
     """A fitted ``GradientBoostingRegressor`` as arrays: prediction = init + rate · Σ leaf values."""
+    if isinstance(model, _Constant):
+        return {"init": model.z, "rate": 0.0, "trees": []}
     trees = []
     for est in model.estimators_[:, 0]:
         t = est.tree_
         trees.append({"left": t.children_left.tolist(), "right": t.children_right.tolist(),
                       "feature": t.feature.tolist(), "threshold": [float(x) for x in t.threshold],
-                      "value": [float(x) for x in t.value[:, 0, 0]]})
+                      "value": [float(f"{x:.7g}") for x in t.value[:, 0, 0]]})   # 7 digits: ~1e-7 of a log ratio
     init = float(np.asarray(model.init_.constant_).ravel()[0]) if hasattr(model.init_, "constant_") else float(
         model._raw_predict_init(np.zeros((1, model.n_features_in_)))[0, 0])
     return {"init": init, "rate": float(model.learning_rate), "trees": trees}
@@ -107,7 +142,7 @@ class Surrogate:
                              "(hwgen sweep fit DIR)")
         self.models = {}
         for target, m in doc["targets"].items():
-            arr = {k: [np.asarray(t[k]) for t in m["trees"]] for k in ("left", "right", "feature", "threshold", "value")}
+            arr = {k: [t[k] for t in m["trees"]] for k in ("left", "right", "feature", "threshold", "value")}
             self.models[target] = (m["init"], m["rate"], arr)
 
     @staticmethod
@@ -182,7 +217,7 @@ def _dsp_of(r: dict) -> bool:
     return True
 
 
-GBM = dict(n_estimators=600, max_depth=4, learning_rate=0.05, subsample=0.8, min_samples_leaf=3)
+GBM = dict(n_estimators=400, max_depth=4, learning_rate=0.08, subsample=0.8, min_samples_leaf=3)
 
 
 def _fit_target(target: str, data: list[tuple[dict, dict]], seed: int):
@@ -192,8 +227,15 @@ def _fit_target(target: str, data: list[tuple[dict, dict]], seed: int):
         return None, 0
     X = np.array([[f[k] for k in FEATURES] for f, _ in rows], dtype=float)
     z = np.array([_encode(target, y, f) for f, y in rows])
+    if np.ptp(z) == 0:          # e.g. no DSPs anywhere: the constant, no trees
+        return _Constant(float(z[0])), len(rows)
     model = GradientBoostingRegressor(random_state=seed, **GBM).fit(X, z)
     return model, len(rows)
+
+
+class _Constant:
+    def __init__(self, z: float):
+        self.z = z
 
 
 def fit(records: list[dict], *, seed: int = 0) -> dict:
