@@ -8,7 +8,7 @@ import time
 
 from ..config import HwgenConfig
 from ..report import table
-from .surrogate import Surrogate, SurrogateError
+from .surrogate import Surrogate, SurrogateError, default_path
 
 __all__ = ["estimate_config", "format_estimate"]
 
@@ -20,7 +20,8 @@ def estimate_config(cfg: HwgenConfig, sur: Surrogate, *, dsp: bool = False, boar
     t0 = time.perf_counter()
     pred = sur.predict(cfg, dsp=dsp)
     ms = (time.perf_counter() - t0) * 1e3
-    lut, ff = engine_estimate(cfg, eng_dsp=dsp and cfg.array.pe.arith == "mac" and cfg.array.kind not in ("lut", "bit_serial"))
+    in_dsp = dsp and cfg.array.pe.arith == "mac" and cfg.array.kind not in ("lut", "bit_serial")
+    lut, ff = engine_estimate(cfg, eng_dsp=in_dsp)
     trained = sur.trained_on
     notes = []
     if cfg.array.macs_per_cycle > trained.get("max_units", 0):
@@ -36,7 +37,8 @@ def estimate_config(cfg: HwgenConfig, sur: Surrogate, *, dsp: bool = False, boar
     out = {"config": cfg.name, "dsp": dsp, "predict_ms": round(ms, 2), "surrogate": pred,
            "calibrated": {"lut4_equiv": lut, "ff": ff}, "macs_per_cycle": rate,
            "gmacs": rate * pred["fmax_mhz"] / 1e3 if "fmax_mhz" in pred else None, "notes": notes,
-           "surrogate_path": str(sur.path) if sur.path else None, "trained_on": trained}
+           "trained_on": trained,
+           "surrogate_path": ("the packaged one" if sur.path == default_path() else str(sur.path)) if sur.path else None}
     out["cycles"] = _cycles(cfg, *gemm)
     if board:
         out["board"] = _board_fit(cfg, sur, board)
@@ -90,7 +92,7 @@ def format_estimate(r: dict) -> str:
         rows.append(["DP16KD", f"{p['bram']:.0f}", "-"])
     if "fmax_mhz" in p:
         rows.append(["Fmax MHz (nextpnr OOC)", f"{p['fmax_mhz']:.1f}", "-"])
-    lines = [f"{r['config']}: the engine on an ECP5, {flow}; surrogate {r['surrogate_path']} "
+    lines = [f"{r['config']}: the engine on an ECP5, {flow}; surrogate: {r['surrogate_path']} "
              f"({r['trained_on'].get('points')} points), predicted in {r['predict_ms']:.1f} ms",
              table(["", "surrogate", "calibrated estimate"], rows, align="lrr")]
     if r["gmacs"] is not None:

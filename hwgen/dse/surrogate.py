@@ -23,7 +23,8 @@ import numpy as np
 
 from ..config import ARITHS, DATAFLOWS, KINDS, HwgenConfig
 
-__all__ = ["SurrogateError", "features", "FEATURES", "TARGETS", "Surrogate", "fit", "evaluate", "load", "default_path", "smape", "r2"]
+__all__ = ["SurrogateError", "structure", "features", "FEATURES", "TARGETS", "Surrogate", "fit", "fit_dir", "evaluate",
+           "load", "default_path", "smape", "r2"]
 
 class SurrogateError(ValueError):
     """No surrogate, one fitted on other features, or too few points to fit one."""
@@ -296,9 +297,10 @@ def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, log=print) -> di
     recs = load_records(dirs)
     data = samples(recs)
     if len(data) < 20:
-        raise SurrogateError(f"{', '.join(map(str, dirs))}: {len(data)} synthesized points; a surrogate needs at least 20 (run a sweep with "
-                         "the ecp5 step first)")
-    log(f"fitting on {len(data)} synthesized points of {', '.join(map(str, dirs))} ({sum(f['dsp'] for f, _ in data)} with DSPs)")
+        raise SurrogateError(f"{', '.join(map(str, dirs))}: {len(data)} synthesized points; a surrogate needs at "
+                             "least 20 (run a sweep with the ecp5 step first)")
+    log(f"fitting on {len(data)} synthesized points of {', '.join(map(str, dirs))} "
+        f"({sum(f['dsp'] for f, _ in data)} with DSPs)")
     acc = evaluate(recs, seed=seed)
     doc = fit(recs, seed=seed)
     doc["trained_on"].update(dsp_points=sum(f["dsp"] for f, _ in data), max_units=max(f["units"] for f, _ in data),

@@ -88,7 +88,8 @@ def run_point(task: dict) -> dict:
         status, error = "failed", f"exit code {rc}: {tail[0][:300]}"
     rec = {"key": task["key"], "status": status, "error": error, "attempts": attempt, "part": task.get("part", ""),
            "overrides": task["overrides"],
-           "config": task["config_fields"], "config_yaml": task["config_yaml"], "metrics": metrics, "log": str(log), "tools": task["tools"],
+           "config": task["config_fields"], "config_yaml": task["config_yaml"], "metrics": metrics, "log": str(log),
+           "tools": task["tools"],
            "settings": task["settings"], "wall_s": round(time.monotonic() - t0, 2)}
     write_atomic(out, rec)
     return rec
