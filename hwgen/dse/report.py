@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..report import table
 
-__all__ = ["load_records", "rows", "pareto", "report", "effective_macs_per_cycle"]
+__all__ = ["load_records", "rows", "pareto", "report", "effective_macs_per_cycle", "cycle_check"]
 
 
 def load_records(out) -> list[dict]:
@@ -69,6 +69,7 @@ def rows(records: list[dict]) -> list[dict]:
         row = {"key": r["key"], "part": r.get("part", ""), "status": r["status"], **c,
                **{k: v for k, v in m.items() if not isinstance(v, dict)}}
         row["w_bits"] = int(c["array.pe.w"].lstrip("uint"))
+        row["dsp_flow"] = bool(m.get("ecp5_dsp"))
         row["area"] = m["ecp5_lut4_equiv"] + m["ecp5_ff"]
         row["macs_per_cycle_eff"] = effective_macs_per_cycle(c)
         fmax = m.get("ecp5_fmax_mhz")
@@ -95,14 +96,18 @@ FAMILY = "array.kind"
 
 def _label(row: dict) -> str:
     k = row["array.kind"]
-    return f"{k} {row['array.dataflow'][:1].upper()}S" if k == "systolic" else k
+    lab = f"{k} {row['array.dataflow'][:1].upper()}S" if k == "systolic" else k
+    return lab + (" (DSP)" if row.get("dsp_flow") else "")
 
 
 def _figures(rs: list[dict], outdir: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    rs = [r for r in rs if not r["dsp_flow"]]       # LUT4-equivalents do not count DSPs: one unit only
     placed = [r for r in rs if r["gmacs"]]
+    if not placed:              # every figure needs an Fmax: nothing placed, nothing drawn
+        return []
     labels = sorted({_label(r) for r in rs})
     colors = {lab: plt.cm.tab10(i % 10) for i, lab in enumerate(labels)}
     paths = []
@@ -189,7 +194,7 @@ def report(out, rdir: Path | None = None, *, figures: bool = True) -> dict:
     text = table(["family", "synthesized", "placed", "median LUT4-eq", "median FF", "median Fmax",
                   "best MMAC/s/LUT", "best point"], summary, align="lrrrrrrl")
     front = []
-    placed = [r for r in rs if r["gmacs"]]
+    placed = [r for r in rs if r["gmacs"] and not r["dsp_flow"]]
     for i in pareto([(r["ecp5_lut4_equiv"], r["gmacs"]) for r in placed]):
         r = placed[i]
         front.append([_describe(r), r["ecp5_lut4_equiv"], r["ecp5_ff"], r["ecp5_fmax_mhz"], f"{r['gmacs']:.2f}"])
@@ -200,11 +205,34 @@ def report(out, rdir: Path | None = None, *, figures: bool = True) -> dict:
     rdir = Path(rdir or out / "report")
     rdir.mkdir(parents=True, exist_ok=True)
     paths = _figures(rs, rdir) if figures and rs else []
+    cyc = cycle_check(recs)
+    if cyc:
+        front_text += "\n\n" + cyc
     md = [f"# Sweep report: {', '.join(map(str, dirs))}", "", head, "", "```", text, "```", "", "```", front_text, "```", ""]
     md += [f"![{p.stem}]({p.name})" for p in paths]
     (rdir / "report.md").write_text("\n".join(md) + "\n")
     return {"head": head, "table": text, "front": front_text, "figures": [str(p) for p in paths],
             "markdown": str(rdir / "report.md"), "rows": len(rs)}
+
+
+def cycle_check(records: list[dict]) -> str:
+    """The analytic cycle model against the RTL, from the records of the ``run`` step: the
+    model's error per point, summarized by family."""
+    pts = [r for r in records if r.get("status") == "ok" and "run_cycles" in r.get("metrics", {})]
+    if not pts:
+        return ""
+    by: dict[str, list] = {}
+    for r in pts:
+        by.setdefault(r["config"]["array.kind"], []).append(r["metrics"])
+    rows = []
+    for kind, ms in sorted(by.items()):
+        errs = [m["run_model_error"] for m in ms]
+        worst = max(ms, key=lambda m: abs(m["run_model_error"]))
+        rows.append([kind, len(ms), sum(e == 0 for e in errs), f"{max(abs(e) for e in errs):.2%}",
+                     f"{worst['run_cycles_model']:,} / {worst['run_cycles']:,}",
+                     "yes" if all(m["run_bit_exact"] for m in ms) else "NO"])
+    return table(["cycle model vs RTL: kind", "points", "exact", "max |error|", "worst: model / RTL",
+                  "bit-exact"], rows, align="lrrrrl")
 
 
 def _describe(r: dict) -> str:
