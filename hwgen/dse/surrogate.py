@@ -2,12 +2,13 @@
 milliseconds, learned from synthesized sweeps (``hwgen sweep fit DIR``).
 
 Each target is learned by scikit-learn gradient boosting on a log scale, as a correction to
-an analytic size read off the engine's structure (:func:`structure`): ``log(LUT4-eq /
-logic bits)``, ``log(FF / register bits)``, ``log(Fmax)``, ``log1p(DSP)``, ``log1p(block
-RAM)``; the fit check's calibrated estimates (:func:`hwgen.fpga.fit.engine_estimate`) are
-features too. A ratio to an estimate that
-grows with the array is what lets a model trained on small arrays predict larger ones:
-trees cannot extrapolate a raw count.
+a linear base: ``log(LUT4-eq / base)``, ``log(FF / base)``, where the base is a non-negative
+least-squares fit, per engine family, on sizes read off the engine's structure (accumulator,
+operand, multiplier, adder-tree and register bits: :func:`structure`, :func:`_monomials`;
+the fit check's calibrated estimates :func:`hwgen.fpga.fit.engine_estimate` among them);
+``log(Fmax)``, ``log1p(DSP)``, ``log1p(block RAM)``. A ratio to a base that grows
+with the array is what lets a model trained on small arrays predict larger ones: trees cannot
+extrapolate a raw count.
 
 The fitted trees are written as plain JSON (:func:`save`) and evaluated with NumPy
 (:class:`Surrogate`), so ``hwgen estimate`` needs neither scikit-learn nor pickles; a test
@@ -101,27 +102,74 @@ def _feature_names() -> list[str]:
 FEATURES = _feature_names()
 
 
-def _scale(target: str, f: dict) -> float:
-    """The analytic scale a target is learned against (its ratio to it, on a log scale)."""
-    return {"lut4_equiv": max(f["lut_bits"], 1.0), "ff": max(f["reg_bits"], 1.0)}.get(target, 1.0)
+#: targets learned as a ratio to a linear base fitted on structural monomials (:func:`_monomials`)
+SCALED = ("lut4_equiv", "ff")
 
 
-def _encode(target: str, y: float, f: dict) -> float:
+def _monomials(f: dict) -> list[float]:
+    """Sizes a LUT4 or FF count is close to linear in, within one engine family: accumulator,
+    operand, multiplier (none in DSPs), adder-tree, edge-register and pipeline bits, per-PE
+    control, and the skew registers' triangles (rows² · a bits, cols² · w bits)."""
+    cs = 2 if f["arith_carry_save"] else 1
+    mult = 0 if f["dsp"] and f["arith_mac"] else f["n_mult"] * f["a_bits"] * f["w_bits"]
+    return [1.0, f["pes"] * f["acc"] * cs, f["units"] * f["a_bits"], f["units"] * f["w_bits"], mult, f["add_bits"],
+            f["rows"] * f["depth"] * f["a_bits"] + f["cols"] * f["depth"] * f["w_bits"], f["cols"] * f["acc"],
+            f["rows"] * f["acc"], f["pes"] * f["pipeline"] * (f["a_bits"] + f["w_bits"]), f["pes"],
+            f["rows"] ** 2 * f["depth"] * f["a_bits"], f["cols"] ** 2 * f["depth"] * f["w_bits"]]
+
+
+def _group(f: dict) -> str:
+    """The engine family a base is fitted per: kind, a systolic array's dataflow, the DSP flow."""
+    kind = next(k[5:] for k in f if k.startswith("kind_") and f[k])
+    flow = next((k[5:] for k in f if k.startswith("flow_") and f[k]), "") if kind == "systolic" else ""
+    return f"{kind}:{flow}:{'dsp' if f['dsp'] else 'lut'}"
+
+
+def _fit_base(rows: list[tuple[dict, float]], target: str) -> dict:
+    """Per family with enough points (monomials + 4), non-negative least squares of the target
+    on the monomials, relative error weighted; a family with fewer, the structural size
+    (:func:`structure`) times the family's median ratio to it (all points' with fewer than 3)."""
+    from scipy.optimize import nnls
+    size = "lut_bits" if target == "lut4_equiv" else "reg_bits"
+
+    def ratio(sel):
+        return float(np.median([y / max(f[size], 1.0) for f, y in sel]))
+    out = {"size": size, "ratio": ratio(rows), "by_group": {}, "ratio_by_group": {}}
+    groups: dict[str, list] = {}
+    for f, y in rows:
+        groups.setdefault(_group(f), []).append((f, y))
+    for g, sel in groups.items():
+        if len(sel) >= len(_monomials(sel[0][0])) + 4:
+            X = np.array([_monomials(f) for f, _ in sel]) / np.array([[y] for _, y in sel], dtype=float)
+            out["by_group"][g] = [float(c) for c in nnls(X, np.ones(len(sel)), maxiter=2000)[0]]
+        elif len(sel) >= 3:
+            out["ratio_by_group"][g] = ratio(sel)
+    return out
+
+
+def _scale(base: dict | None, f: dict) -> float:
+    if not base:
+        return 1.0
+    g = _group(f)
+    if g in base["by_group"]:
+        return max(float(np.dot(base["by_group"][g], _monomials(f))), 1.0)
+    return max(f[base["size"]], 1.0) * base["ratio_by_group"].get(g, base["ratio"])
+
+
+def _encode(target: str, y: float, scale: float) -> float:
     if target in ("dsp", "bram"):
         return math.log1p(y)
-    return math.log(max(y, 1e-9) / _scale(target, f))
+    return math.log(max(y, 1e-9) / scale)
 
 
-def _decode(target: str, z: float, f: dict) -> float:
+def _decode(target: str, z: float, scale: float) -> float:
     if target in ("dsp", "bram"):
         return max(math.expm1(z), 0.0)
-    return math.exp(z) * _scale(target, f)
+    return math.exp(z) * scale
 
 
 def _trees(model) -> dict:
     """A fitted ``GradientBoostingRegressor`` as arrays: prediction = init + rate · Σ leaf values."""
-    if isinstance(model, _Constant):
-        return {"init": model.z, "rate": 0.0, "trees": []}
     trees = []
     for est in model.estimators_[:, 0]:
         t = est.tree_
@@ -144,7 +192,7 @@ class Surrogate:
         self.models = {}
         for target, m in doc["targets"].items():
             arr = {k: [t[k] for t in m["trees"]] for k in ("left", "right", "feature", "threshold", "value")}
-            self.models[target] = (m["init"], m["rate"], arr)
+            self.models[target] = (m["init"], m["rate"], arr, m.get("base"))
 
     @staticmethod
     def _tree(arr, i, x) -> float:
@@ -157,9 +205,9 @@ class Surrogate:
     def predict_features(self, f: dict) -> dict:
         x = np.array([f[k] for k in FEATURES], dtype=float)
         out = {}
-        for target, (init, rate, arr) in self.models.items():
+        for target, (init, rate, arr, base) in self.models.items():
             z = init + rate * sum(self._tree(arr, i, x) for i in range(len(arr["left"])))
-            out[target] = _decode(target, z, f)
+            out[target] = _decode(target, z, _scale(base, f))
         return out
 
     def predict(self, cfg: HwgenConfig, *, dsp: bool = False) -> dict:
@@ -221,22 +269,19 @@ def _dsp_of(r: dict) -> bool:
 GBM = dict(n_estimators=400, max_depth=4, learning_rate=0.08, subsample=0.8, min_samples_leaf=3)
 
 
-def _fit_target(target: str, data: list[tuple[dict, dict]], seed: int):
+def _fit_target(target: str, data: list[tuple[dict, dict]], seed: int) -> tuple[dict | None, int]:
+    """One target's model as its JSON document: the linear base (LUT4, FF) and the trees."""
     from sklearn.ensemble import GradientBoostingRegressor
     rows = [(f, m[TARGETS[target]]) for f, m in data if m.get(TARGETS[target]) is not None]
     if len(rows) < 10:
         return None, 0
+    base = _fit_base(rows, target) if target in SCALED else None
     X = np.array([[f[k] for k in FEATURES] for f, _ in rows], dtype=float)
-    z = np.array([_encode(target, y, f) for f, y in rows])
+    z = np.array([_encode(target, y, _scale(base, f)) for f, y in rows])
     if np.ptp(z) == 0:          # e.g. no DSPs anywhere: the constant, no trees
-        return _Constant(float(z[0])), len(rows)
+        return {"init": float(z[0]), "rate": 0.0, "trees": [], "base": base}, len(rows)
     model = GradientBoostingRegressor(random_state=seed, **GBM).fit(X, z)
-    return model, len(rows)
-
-
-class _Constant:
-    def __init__(self, z: float):
-        self.z = z
+    return {**_trees(model), "base": base}, len(rows)
 
 
 def fit(records: list[dict], *, seed: int = 0) -> dict:
@@ -247,7 +292,7 @@ def fit(records: list[dict], *, seed: int = 0) -> dict:
     for target in TARGETS:
         model, n = _fit_target(target, data, seed)
         if model is not None:
-            doc["targets"][target] = {**_trees(model), "points": n}
+            doc["targets"][target] = {**model, "points": n}
     return doc
 
 
@@ -272,7 +317,7 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16) -> di
             pairs = [(f, m[TARGETS[target]]) for f, m in test if m.get(TARGETS[target]) is not None]
             if model is None or not pairs:
                 continue
-            sur = Surrogate({"features": FEATURES, "targets": {target: _trees(model)}})
+            sur = Surrogate({"features": FEATURES, "targets": {target: model}})
             pred = [sur.predict_features(f)[target] for f, _ in pairs]
             y = [v for _, v in pairs]
             if not any(y) and not any(round(v) for v in pred):
