@@ -207,7 +207,7 @@ def _cmd_sweep(args) -> int:
     if r["all_failed"]:
         print("error: every point that ran failed (see the logs named above)", file=sys.stderr)
         return 1
-    return 0
+    return 130 if r["interrupted"] else 0
 
 
 def _cmd_estimate(args) -> int:

@@ -69,6 +69,8 @@ def run_point(task: dict) -> dict:
             lf.flush()
             proc = subprocess.Popen([sys.executable, "-m", "hwgen.dse.point", task["task_file"], str(tmp)],
                                     stdout=lf, stderr=subprocess.STDOUT, start_new_session=True)
+            pid_file = Path(task["task_file"]).with_suffix(".pid")
+            pid_file.write_text(str(proc.pid))     # an interrupted sweep kills the running points by it
             try:
                 rc = proc.wait(timeout=task["timeout_s"])
             except subprocess.TimeoutExpired:
@@ -78,6 +80,8 @@ def run_point(task: dict) -> dict:
                 lf.write(f"--- {error}\n")
                 metrics = (_read(tmp) or {}).get("metrics", {})
                 continue
+            finally:
+                pid_file.unlink(missing_ok=True)
         partial = _read(tmp) or {}
         metrics = partial.get("metrics", {})      # the steps that finished before a failure or timeout
         if rc == 0 and partial.get("done") == "all":
@@ -176,6 +180,8 @@ def run_sweep(sw: Sweep, out: Path | None = None, *, scheduler: str | None = Non
             from distributed import as_completed
             log(f"dask: {scheduler or f'LocalCluster, {workers} worker processes'} ({client.scheduler.address})")
             futures = [client.submit(run_point, t, key=f"hwgen-point-{t['key']}", pure=False) for t in todo]
+            _on_sigterm_interrupt()
+            interrupted = False
             for i, fut in enumerate(as_completed(futures), 1):
                 rec = fut.result()
                 records[rec["key"]] = rec
@@ -185,15 +191,51 @@ def run_sweep(sw: Sweep, out: Path | None = None, *, scheduler: str | None = Non
                 log(f"[{i}/{len(todo)}] {rec['status']:7s} {rec['key']} {rec['overrides']} | ok {counts['ok']} "
                     f"failed {counts['failed'] + counts['timeout']} cached {counts['cached']} | ETA {eta:.0f} s"
                     + (f" | {rec['error']}" if rec["error"] else ""))
+        except KeyboardInterrupt:      # Ctrl-C or SIGTERM: keep what finished, stop what runs
+            stopped = _kill_running(out)
+            log(f"interrupted: {len(records) - counts['cached']} points finished in this run are kept, {stopped} "
+                f"running ones stopped; run the same command again to resume")
+            interrupted = True
         finally:
+            if _main_thread():
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
             client.close()
             if cluster is not None:
                 cluster.close()
+    else:
+        interrupted = False
     table = results_table(list(records.values()), out)
     ran = [r for r in records.values() if r["status"] != "invalid"]
     return {"name": sw.name, "out": str(out), "points": len(points), "counts": counts, "table": table,
             "records": [records[p.key] for p in points if p.key in records], "cached": cached,
+            "interrupted": bool(interrupted),
             "wall_s": round(time.monotonic() - t0, 1), "all_failed": bool(ran) and not any(r["status"] == "ok" for r in ran)}
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _on_sigterm_interrupt() -> None:
+    """SIGTERM interrupts the sweep like Ctrl-C (the table is still written)."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    if _main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
+def _kill_running(out: Path) -> int:
+    """Kill the process groups of the points still running (LocalCluster: this machine)."""
+    n = 0
+    for pid_file in (out / "tasks").glob("*.pid"):
+        try:
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+            n += 1
+        except (OSError, ValueError):
+            pass
+        pid_file.unlink(missing_ok=True)
+    return n
 
 
 def _read(path: Path) -> dict | None:

@@ -50,6 +50,10 @@ def test_a_grid_on_a_local_cluster_and_its_resume(tmp_path):
     assert {(row["array.rows"], row["array.pe.w"]) for row in ok} == {("2", "int4"), ("2", "int8"), ("4", "int4"), ("4", "int8")}
     again = sweep(path, tmp_path / "out", workers=2, log=print)
     assert again["counts"]["cached"] == 6 and again["counts"]["ok"] == 0
+    import pyarrow.parquet as pq          # the dse extra's: the same table as Parquet
+    table = pq.read_table(tmp_path / "out" / "results.parquet").to_pylist()
+    assert len(table) == 6 and {r["status"] for r in table} == {"ok", "invalid"}
+    assert sorted(r["array.rows"] for r in table if r["status"] == "ok") == [2, 2, 4, 4]
 
 
 def _free_port() -> int:
@@ -170,3 +174,38 @@ def test_ecp5_synthesis_is_kept_when_a_later_step_fails(tmp_path):
     assert rec["metrics"]["ecp5_fmax_mhz"] is None and rec["metrics"]["ecp5_dsp"] is False
     (row,) = list(csv.DictReader(open(r["table"])))
     assert row["array.pe.acc"] == "32" and row["array.kind"] == "systolic" and int(row["ecp5_lut4"]) > 0
+
+
+def test_sigterm_keeps_the_table_and_stops_the_running_points(tmp_path):
+    """Ctrl-C or SIGTERM: the finished points' table is written, the running points' process
+    groups are killed (no orphans left placing), and the exit status is 130."""
+    slow = "import sys, time; time.sleep(0.5 if sys.argv[1].endswith('_0.v') else 300)"
+    path = write(tmp_path, "term", f"axes:\n  array.rows: [2, 3, 4]\nsteps: [generate, {cmd(slow)}]\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "hwgen.cli", "sweep", str(path), "-o", str(out), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (list((out / "points").glob("*.json"))
+                                               and len(list((out / "tasks").glob("*.pid"))) >= 1):
+        time.sleep(0.2)
+    pids = [int(p.read_text()) for p in (out / "tasks").glob("*.pid")]
+    proc.send_signal(signal.SIGTERM)
+    text, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, text
+    assert "interrupted: 1 points finished in this run are kept" in text
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert [r["status"] for r in rows] == ["ok"]
+    time.sleep(0.5)
+    for pid in pids:                      # the sleeping points' groups are gone
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pid, 0)
+    if _alive(proc.pid):                  # whatever of the sweep's own group is left
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
