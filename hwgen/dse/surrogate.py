@@ -192,7 +192,8 @@ class Surrogate:
         self.models = {}
         for target, m in doc["targets"].items():
             arr = {k: [t[k] for t in m["trees"]] for k in ("left", "right", "feature", "threshold", "value")}
-            self.models[target] = (m["init"], m["rate"], arr, m.get("base"))
+            groups = m.get("tree_groups")
+            self.models[target] = (m["init"], m["rate"], arr, m.get("base"), None if groups is None else set(groups))
 
     @staticmethod
     def _tree(arr, i, x) -> float:
@@ -205,7 +206,10 @@ class Surrogate:
     def predict_features(self, f: dict) -> dict:
         x = np.array([f[k] for k in FEATURES], dtype=float)
         out = {}
-        for target, (init, rate, arr, base) in self.models.items():
+        for target, (init, rate, arr, base, groups) in self.models.items():
+            if groups is not None and _group(f) not in groups:     # the base alone is better there
+                out[target] = _scale(base, f)
+                continue
             z = init + rate * sum(self._tree(arr, i, x) for i in range(len(arr["left"])))
             out[target] = _decode(target, z, _scale(base, f))
         return out
@@ -270,18 +274,38 @@ GBM = dict(n_estimators=400, max_depth=4, learning_rate=0.08, subsample=0.8, min
 
 
 def _fit_target(target: str, data: list[tuple[dict, dict]], seed: int) -> tuple[dict | None, int]:
-    """One target's model as its JSON document: the linear base (LUT4, FF) and the trees."""
-    from sklearn.ensemble import GradientBoostingRegressor
+    """One target's model as its JSON document: the linear base (LUT4, FF), the trees on the
+    log ratio, and the families the trees are applied to (those where 5-fold cross-validation
+    on the training points says the trees reduce the error; a good base is left alone)."""
     rows = [(f, m[TARGETS[target]]) for f, m in data if m.get(TARGETS[target]) is not None]
     if len(rows) < 10:
         return None, 0
+    model = _fit_once(target, rows, seed)
+    if target in SCALED and model["trees"]:
+        rng = np.random.default_rng(seed)
+        fold = rng.permutation(len(rows)) % 5
+        err: dict[str, list] = {}
+        for k in range(5):
+            m = _fit_once(target, [r for r, q in zip(rows, fold) if q != k], seed)
+            sur = Surrogate({"features": FEATURES, "targets": {target: {**m, "tree_groups": None}}})
+            for (f, y), q in zip(rows, fold):
+                if q == k:
+                    e = err.setdefault(_group(f), [0.0, 0.0])
+                    e[0] += abs(_scale(m["base"], f) - y) / y
+                    e[1] += abs(sur.predict_features(f)[target] - y) / y
+        model["tree_groups"] = sorted(g for g, (b, t) in err.items() if t < b)
+    return model, len(rows)
+
+
+def _fit_once(target: str, rows: list[tuple[dict, float]], seed: int) -> dict:
+    from sklearn.ensemble import GradientBoostingRegressor
     base = _fit_base(rows, target) if target in SCALED else None
     X = np.array([[f[k] for k in FEATURES] for f, _ in rows], dtype=float)
     z = np.array([_encode(target, y, _scale(base, f)) for f, y in rows])
     if np.ptp(z) == 0:          # e.g. no DSPs anywhere: the constant, no trees
-        return {"init": float(z[0]), "rate": 0.0, "trees": [], "base": base}, len(rows)
+        return {"init": float(z[0]), "rate": 0.0, "trees": [], "base": base, "tree_groups": None}
     model = GradientBoostingRegressor(random_state=seed, **GBM).fit(X, z)
-    return {**_trees(model), "base": base}, len(rows)
+    return {**_trees(model), "base": base, "tree_groups": None}
 
 
 def fit(records: list[dict], *, seed: int = 0) -> dict:
