@@ -71,11 +71,24 @@ def run_fits(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, a_base: in
                         in zip((Mem.A, w_mem, Mem.ACC), (a_base, w_base, out_base), needs)))
 
 
-def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, prec: int = 0) -> int:
-    """Modeled cycles of one RUN (the RTL's counters are measured; this is an estimate)."""
+def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, prec: int = 0,
+                     w_words: np.ndarray | None = None) -> int:
+    """Modeled cycles of one RUN (the RTL's counters are measured; this is an estimate,
+    checked against them by ``bench/sweeps/cycles_check.yaml``). A bit-serial engine takes a
+    beat per weight bit (``prec + 1``); a sparse-serial one a beat per non-zero NAF digit of
+    the step's busiest column, at least one (counted from ``w_words`` when given, the worst
+    case of the format otherwise)."""
     a = geo.cfg.array
     if geo.lut:   # one beat per weight bit-plane
         return m_tiles * n_tiles * max(k_beats * (prec + 1), a.rows) + a.rows + 7
+    if a.kind == "bit_serial":
+        if a.pe.arith == "sparse_serial" and w_words is not None:
+            from ..golden.encoding import sparse_serial_cycles
+            w = w_words.reshape(n_tiles, k_beats, a.cols)
+            per_n = [sparse_serial_cycles(w[t]) for t in range(n_tiles)]
+            return m_tiles * sum(max(c, a.rows) for c in per_n) + a.rows + 4
+        steps = prec + 1 if a.pe.arith == "mac" else (prec + 3) // 2     # NAF: at most ceil((b+1)/2) digits
+        return m_tiles * n_tiles * max(k_beats * steps, a.rows) + a.rows + 4
     if geo.contract == "ws":  # M rows per (K tile, N tile), weights loaded in the shadow bank
         return k_beats * n_tiles * max(m_tiles, a.rows) + a.rows + a.rows + a.cols + 4
     tiles = m_tiles * n_tiles
@@ -268,15 +281,15 @@ class GoldenDevice:
         if not run_fits(g, mt_n, nt_n, kb, a_base, w_base, out_base, flags, prec, group_log2, scale_base):
             return self._error(Status.BAD_ARGS, tag)
         a_need, w_need, _ = run_needs(g, mt_n, nt_n, kb, prec)
-        cycles = run_cycles_model(g, mt_n, nt_n, kb, prec)
-        answer = b"" if flags & RUN_ASYNC else struct.pack("<I", cycles)
-        if tag == self.last_run_tag:  # a retried RUN: acknowledge, do not run twice
-            return response(Status.OK, tag, answer)
-        a_words = self._words(Mem.A, a_base, a_need)
         if self.pim is not None and flags & RUN_W_PIM:
             w_words = g.unpack_words(self.pim.read_bytes(Mem.PIM, w_base, w_need), Mem.W)
         else:
             w_words = self._words(Mem.W, w_base, w_need)
+        cycles = run_cycles_model(g, mt_n, nt_n, kb, prec, w_words)
+        answer = b"" if flags & RUN_ASYNC else struct.pack("<I", cycles)
+        if tag == self.last_run_tag:  # a retried RUN: acknowledge, do not run twice
+            return response(Status.OK, tag, answer)
+        a_words = self._words(Mem.A, a_base, a_need)
         if g.lut:
             self._run_lut(mt_n, nt_n, kb, a_words, w_words, out_base, flags, prec,
                           (group_log2, scale_base) if flags & RUN_GROUPED else None)
