@@ -147,6 +147,12 @@ def _fit_base(rows: list[tuple[dict, float]], target: str) -> dict:
     return out
 
 
+def _dsp_multipliers(f: dict) -> float:
+    """Multipliers a DSP flow gives DSPs: a MAC engine's products (the bit-weight arithmetics
+    and the LUT and bit-serial engines have none)."""
+    return float(f["n_mult"]) if f["dsp"] and f["arith_mac"] else 0.0
+
+
 def _scale(base: dict | None, f: dict) -> float:
     if not base:
         return 1.0
@@ -193,7 +199,8 @@ class Surrogate:
         for target, m in doc["targets"].items():
             arr = {k: [t[k] for t in m["trees"]] for k in ("left", "right", "feature", "threshold", "value")}
             groups = m.get("tree_groups")
-            self.models[target] = (m["init"], m["rate"], arr, m.get("base"), None if groups is None else set(groups))
+            self.models[target] = (m["init"], m["rate"], arr, m.get("base"), None if groups is None else set(groups),
+                                   m.get("dsp_per_multiplier"))
 
     @staticmethod
     def _tree(arr, i, x) -> float:
@@ -206,7 +213,10 @@ class Surrogate:
     def predict_features(self, f: dict) -> dict:
         x = np.array([f[k] for k in FEATURES], dtype=float)
         out = {}
-        for target, (init, rate, arr, base, groups) in self.models.items():
+        for target, (init, rate, arr, base, groups, per_mult) in self.models.items():
+            if per_mult is not None:
+                out[target] = per_mult * _dsp_multipliers(f)
+                continue
             if groups is not None and _group(f) not in groups:     # the base alone is better there
                 out[target] = _scale(base, f)
                 continue
@@ -280,6 +290,11 @@ def _fit_target(target: str, data: list[tuple[dict, dict]], seed: int) -> tuple[
     rows = [(f, m[TARGETS[target]]) for f, m in data if m.get(TARGETS[target]) is not None]
     if len(rows) < 10:
         return None, 0
+    if target == "dsp":         # a DSP per multiplier that yosys maps to one: linear in the count
+        x = np.array([_dsp_multipliers(f) for f, _ in rows], dtype=float)
+        y = np.array([v for _, v in rows], dtype=float)
+        per = float(x @ y / (x @ x)) if x.any() else 0.0
+        return {"init": 0.0, "rate": 0.0, "trees": [], "base": None, "dsp_per_multiplier": per}, len(rows)
     model = _fit_once(target, rows, seed)
     if target in SCALED and model["trees"]:
         rng = np.random.default_rng(seed)
