@@ -88,6 +88,11 @@ def run_point(task: dict) -> dict:
             tmp.unlink()
             status, error = "ok", None
             break
+        stopped = Path(task["task_file"]).with_suffix(".stopped")
+        if stopped.exists():          # killed by an interrupted sweep: no record, it runs again on resume
+            stopped.unlink(missing_ok=True)
+            return {"key": task["key"], "status": "interrupted", "error": "stopped by an interrupted sweep",
+                    "overrides": task["overrides"], "metrics": metrics}
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
         status, error = "failed", f"exit code {rc}: {tail[0][:300]}"
     rec = {"key": task["key"], "status": status, "error": error, "attempts": attempt, "part": task.get("part", ""),
@@ -229,6 +234,7 @@ def _kill_running(out: Path) -> int:
     """Kill the process groups of the points still running (LocalCluster: this machine)."""
     n = 0
     for pid_file in (out / "tasks").glob("*.pid"):
+        pid_file.with_suffix(".stopped").touch()      # its worker then writes no record for it
         try:
             os.killpg(int(pid_file.read_text()), signal.SIGKILL)
             n += 1
