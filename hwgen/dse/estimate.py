@@ -15,13 +15,13 @@ __all__ = ["estimate_config", "format_estimate"]
 
 def estimate_config(cfg: HwgenConfig, sur: Surrogate, *, dsp: bool = False, board: str | None = None,
                     gemm: tuple[int, int, int] = (64, 64, 64)) -> dict:
-    from ..fpga.fit import engine_estimate
     from .report import effective_macs_per_cycle
+    from .surrogate import features
     t0 = time.perf_counter()
-    pred = sur.predict(cfg, dsp=dsp)
+    f = features(cfg, dsp=dsp)          # the calibrated estimates are among its features
+    pred = sur.predict_features(f)
     ms = (time.perf_counter() - t0) * 1e3
-    in_dsp = dsp and cfg.array.pe.arith == "mac" and cfg.array.kind not in ("lut", "bit_serial")
-    lut, ff = engine_estimate(cfg, eng_dsp=in_dsp)
+    lut, ff = f["lut_est"], f["ff_est"]
     trained = sur.trained_on
     notes = []
     if cfg.array.macs_per_cycle > trained.get("max_units", 0):
