@@ -16,6 +16,7 @@ checks the JSON model predicts what scikit-learn's does.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -30,6 +31,9 @@ __all__ = ["SurrogateError", "structure", "features", "FEATURES", "TARGETS", "Su
 class SurrogateError(ValueError):
     """No surrogate, one fitted on other features, or too few points to fit one."""
 
+
+#: the surrogate file's layout; a new one when the features, monomials or tree inputs change
+FORMAT = "hwgen-surrogate-2"
 
 #: what is predicted: name -> (record metric, the scale it is learned against)
 TARGETS = {"lut4_equiv": "ecp5_lut4_equiv", "ff": "ecp5_ff", "dsp": "ecp5_dsp_mult18", "bram": "ecp5_bram_dp16kd",
@@ -50,6 +54,12 @@ def structure(cfg: HwgenConfig, *, dsp: bool = False) -> dict:
         flow = a.dataflow or "output_stationary"
         op = pes * {"output_stationary": ab + wb + acc, "weight_stationary": ab + 2 * wb,
                     "input_stationary": 2 * ab + wb}[flow] + pes * prod * pe.pipeline
+        tri_r, tri_c = a.rows * (a.rows - 1) // 2, a.cols * (a.cols - 1) // 2     # skew delay lines
+        if flow == "output_stationary":     # rows: operand, valid, last; columns: the other operand
+            op += tri_r * (ab + 2) + tri_c * wb
+        else:                               # rows: streamed operand and bank; columns: psum skew and de-skew
+            streamed = wb if flow == "input_stationary" else ab
+            op += tri_r * (streamed + 1) + 2 * tri_c * acc
     elif a.kind in ("cube", "matrix2d"):
         n_mult, n_acc = pes * d, pes
         add_bits = pes * (d - 1) * (prod + max(d - 1, 1).bit_length())
@@ -60,8 +70,13 @@ def structure(cfg: HwgenConfig, *, dsp: bool = False) -> dict:
         op = a.rows * ab + pes * wb
     elif a.kind == "bit_serial":
         n_mult, n_acc, add_bits, op = 0, pes, pes * (ab + wb), pes * (ab + wb) + pes * acc
-    else:   # lut: tables and accumulators (the calibrated estimate below has the detail)
-        n_mult, n_acc, add_bits, op = 0, pes, 0, pes * acc
+    else:   # lut: per output a table multiplexer and an accumulator, per row the table (its precompute adders)
+        from ..pe.lut import table_size, table_width
+        entries = table_size(d, a.table == "symmetric")
+        tw = table_width(pe.a, d) + wb
+        n_mult, n_acc = 0, pes
+        add_bits = pes * (entries - 1) * tw + a.rows * entries * tw
+        op = a.rows * (entries * tw + d * ab) + pes * (acc + 1 + tw)
     mult_lut = 0 if dsp and pe.arith == "mac" else n_mult * ab * wb
     return {"n_mult": n_mult, "n_acc": n_acc, "add_bits": add_bits, "op_reg_bits": op,
             "lut_bits": mult_lut + add_bits + n_acc * acc * words, "reg_bits": n_acc * acc * words + op}
@@ -69,8 +84,13 @@ def structure(cfg: HwgenConfig, *, dsp: bool = False) -> dict:
 
 def features(cfg: HwgenConfig, *, dsp: bool) -> dict:
     """The config as numbers: its fields, one-hot choices and analytic sizes (multiplier bits ×
-    count, register bits, the fit check's LUT4/FF estimates)."""
+    count, register bits, the fit check's LUT4/FF estimates). An input-stationary array is
+    described as the weight-stationary one it is built as, formats swapped
+    (:func:`~hwgen.arrays.ws_view`): one family, twice the points."""
+    from ..arrays import ws_view
     from ..fpga.fit import engine_estimate
+    if cfg.array.kind == "systolic":
+        cfg = dataclasses.replace(cfg, array=ws_view(cfg.array))
     a, pe = cfg.array, cfg.array.pe
     depth = a.depth or 1
     lut_est, ff_est = engine_estimate(cfg, eng_dsp=dsp and a.kind not in ("lut", "bit_serial") and pe.arith == "mac")
@@ -101,6 +121,20 @@ def _feature_names() -> list[str]:
 
 FEATURES = _feature_names()
 
+#: the features the trees of a ratio target (LUT4, FF) may split on: the PE's type and the
+#: family, not the array's size. The base carries the size; trees given the size learn the
+#: ratio of the sizes they saw and hold it flat beyond them (measured: trained on arrays of
+#: ≤ 16 units, a 4-16×-bigger output-stationary array came out 24 % high with the size
+#: features, 7 % without).
+SIZE_FEATURES = {"rows", "cols", "pes", "units", "log_units", "mult_bits", "acc_bits", "lut_est", "ff_est",
+                 "log_lut_est", "log_ff_est", "n_mult", "n_acc", "add_bits", "op_reg_bits", "lut_bits", "reg_bits",
+                 "log_lut_bits", "log_reg_bits"}
+PE_FEATURES = [k for k in FEATURES if k not in SIZE_FEATURES]
+
+
+def _tree_features(target: str) -> list[str]:
+    return PE_FEATURES if target in SCALED else FEATURES
+
 
 #: targets learned as a ratio to a linear base fitted on structural monomials (:func:`_monomials`)
 SCALED = ("lut4_equiv", "ff")
@@ -109,13 +143,15 @@ SCALED = ("lut4_equiv", "ff")
 def _monomials(f: dict) -> list[float]:
     """Sizes a LUT4 or FF count is close to linear in, within one engine family: accumulator,
     operand, multiplier (none in DSPs), adder-tree, edge-register and pipeline bits, per-PE
-    control, and the skew registers' triangles (rows² · a bits, cols² · w bits)."""
+    control, and the skew registers' triangles (rows² · a bits, cols² · w bits; a weight- or
+    input-stationary array's psum skew and de-skew, cols² · accumulator bits)."""
     cs = 2 if f["arith_carry_save"] else 1
     mult = 0 if f["dsp"] and f["arith_mac"] else f["n_mult"] * f["a_bits"] * f["w_bits"]
     return [1.0, f["pes"] * f["acc"] * cs, f["units"] * f["a_bits"], f["units"] * f["w_bits"], mult, f["add_bits"],
             f["rows"] * f["depth"] * f["a_bits"] + f["cols"] * f["depth"] * f["w_bits"], f["cols"] * f["acc"],
             f["rows"] * f["acc"], f["pes"] * f["pipeline"] * (f["a_bits"] + f["w_bits"]), f["pes"],
-            f["rows"] ** 2 * f["depth"] * f["a_bits"], f["cols"] ** 2 * f["depth"] * f["w_bits"]]
+            f["rows"] ** 2 * f["depth"] * f["a_bits"], f["cols"] ** 2 * f["depth"] * f["w_bits"],
+            f["cols"] ** 2 * f["acc"]]
 
 
 def _group(f: dict) -> str:
@@ -192,7 +228,7 @@ class Surrogate:
 
     def __init__(self, doc: dict, path: Path | None = None):
         self.doc, self.path = doc, path
-        if doc.get("features") != FEATURES:
+        if doc.get("format", FORMAT) != FORMAT or doc.get("features") != FEATURES:
             raise SurrogateError(f"{path}: fitted on other features than this hwgen computes; refit it "
                              "(hwgen sweep fit DIR)")
         self.models = {}
@@ -200,7 +236,7 @@ class Surrogate:
             arr = {k: [t[k] for t in m["trees"]] for k in ("left", "right", "feature", "threshold", "value")}
             groups = m.get("tree_groups")
             self.models[target] = (m["init"], m["rate"], arr, m.get("base"), None if groups is None else set(groups),
-                                   m.get("dsp_per_multiplier"))
+                                   m.get("dsp_per_multiplier"), m.get("features", FEATURES))
 
     @staticmethod
     def _tree(arr, i, x) -> float:
@@ -211,15 +247,15 @@ class Surrogate:
         return val[node]
 
     def predict_features(self, f: dict) -> dict:
-        x = np.array([f[k] for k in FEATURES], dtype=float)
         out = {}
-        for target, (init, rate, arr, base, groups, per_mult) in self.models.items():
+        for target, (init, rate, arr, base, groups, per_mult, names) in self.models.items():
             if per_mult is not None:
                 out[target] = per_mult * _dsp_multipliers(f)
                 continue
             if groups is not None and _group(f) not in groups:     # the base alone is better there
                 out[target] = _scale(base, f)
                 continue
+            x = [f[k] for k in names]
             z = init + rate * sum(self._tree(arr, i, x) for i in range(len(arr["left"])))
             out[target] = _decode(target, z, _scale(base, f))
         return out
@@ -315,18 +351,19 @@ def _fit_target(target: str, data: list[tuple[dict, dict]], seed: int) -> tuple[
 def _fit_once(target: str, rows: list[tuple[dict, float]], seed: int) -> dict:
     from sklearn.ensemble import GradientBoostingRegressor
     base = _fit_base(rows, target) if target in SCALED else None
-    X = np.array([[f[k] for k in FEATURES] for f, _ in rows], dtype=float)
+    names = _tree_features(target)
+    X = np.array([[f[k] for k in names] for f, _ in rows], dtype=float)
     z = np.array([_encode(target, y, _scale(base, f)) for f, y in rows])
     if np.ptp(z) == 0:          # e.g. no DSPs anywhere: the constant, no trees
-        return {"init": float(z[0]), "rate": 0.0, "trees": [], "base": base, "tree_groups": None}
+        return {"init": float(z[0]), "rate": 0.0, "trees": [], "base": base, "tree_groups": None, "features": names}
     model = GradientBoostingRegressor(random_state=seed, **GBM).fit(X, z)
-    return {**_trees(model), "base": base, "tree_groups": None}
+    return {**_trees(model), "base": base, "tree_groups": None, "features": names}
 
 
 def fit(records: list[dict], *, seed: int = 0) -> dict:
     """Fit every target on the records; the JSON-ready surrogate document."""
     data = samples(records)
-    doc = {"format": "hwgen-surrogate-1", "features": FEATURES, "gbm": GBM, "seed": seed, "targets": {},
+    doc = {"format": FORMAT, "features": FEATURES, "gbm": GBM, "seed": seed, "targets": {},
            "trained_on": {"points": len(data)}}
     for target in TARGETS:
         model, n = _fit_target(target, data, seed)
