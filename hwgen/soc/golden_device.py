@@ -73,30 +73,53 @@ def run_fits(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, a_base: in
 
 def run_cycles_model(geo: Geometry, m_tiles: int, n_tiles: int, k_beats: int, prec: int = 0,
                      w_words: np.ndarray | None = None) -> int:
-    """Modeled cycles of one RUN (the RTL's counters are measured; this is an estimate,
-    checked against them by ``bench/sweeps/cycles_check.yaml``). A bit-serial engine takes a
-    beat per weight bit (``prec + 1``); a sparse-serial one a beat per non-zero NAF digit of
-    the step's busiest column, at least one (counted from ``w_words`` when given, the worst
-    case of the format otherwise)."""
+    """Modeled cycles of one RUN: the tiles' beats, the waits the engine's bookkeeping adds,
+    and the latency to the RUN's last result. The RTL's counters are measured;
+    ``bench/sweeps/cycles_check.yaml`` and the driver tests check this against them on every
+    engine kind (exact where measured). A bit-serial engine takes a beat per weight bit
+    (``prec + 1``); a sparse-serial one a beat per non-zero NAF digit of the step's busiest
+    column, at least one (counted from ``w_words`` when given, the worst case of the format
+    otherwise)."""
     a = geo.cfg.array
+    R, C = a.rows, a.cols
     if geo.lut:   # one beat per weight bit-plane
-        return m_tiles * n_tiles * max(k_beats * (prec + 1), a.rows) + a.rows + 7
+        return m_tiles * n_tiles * max(k_beats * (prec + 1), R) + R + 10
     if a.kind == "bit_serial":
         if a.pe.arith == "sparse_serial" and w_words is not None:
             from ..golden.encoding import sparse_serial_cycles
-            w = w_words.reshape(n_tiles, k_beats, a.cols)
+            w = w_words.reshape(n_tiles, k_beats, C)
             per_n = [sparse_serial_cycles(w[t]) for t in range(n_tiles)]
-            return m_tiles * sum(max(c, a.rows) for c in per_n) + a.rows + 4
+            return m_tiles * sum(max(c, R) for c in per_n) + R + 8
         steps = prec + 1 if a.pe.arith == "mac" else (prec + 3) // 2     # NAF: at most ceil((b+1)/2) digits
-        return m_tiles * n_tiles * max(k_beats * steps, a.rows) + a.rows + 4
-    if geo.contract == "ws":  # M rows per (K tile, N tile), weights loaded in the shadow bank
-        return k_beats * n_tiles * max(m_tiles, a.rows) + a.rows + a.rows + a.cols + 4
+        return m_tiles * n_tiles * max(k_beats * steps, R) + R + 8
+    if geo.contract == "ws":  # M rows per (K tile, N tile)
+        return _ws_run_cycles(a, m_tiles, n_tiles, k_beats)
     tiles = m_tiles * n_tiles
     if a.kind == "systolic":
         gap = os_tile_gap(a)
-        return tiles * max(k_beats + gap, os_min_tile_k(a)) - gap + a.rows + a.cols + 4 + os_extra_latency(a)
-    return tiles * max(k_beats, a.rows) + a.rows + 4
+        return tiles * max(k_beats + gap, os_min_tile_k(a)) - gap + R + C + 7 + os_extra_latency(a)
+    return tiles * max(k_beats, R) + R + 8
 
+
+def _ws_run_cycles(a, rows: int, n_tiles: int, k_tiles: int) -> int:
+    """A weight-stationary RUN, tile by tile (K tiles outer, N tiles inner, ``rows`` = M beats
+    each), as the engine's two weight banks (:func:`hwgen.arrays.common.weight_banks`) and the
+    WS sequencer schedule it: a bank loads its R words once the tile before last has left the
+    engine (its drain: R + C - 1 steps on a systolic array, 1 on an adder tree), one load at a
+    time; a tile streams once its bank is loaded and the previous tile has streamed; a K tile's
+    row goes in ``tail`` cycles after the previous K tile's same row, whose result it adds to
+    (the sequencer waits for it). The RUN ends ``tail`` cycles after the last row goes in."""
+    R, C = a.rows, a.cols
+    drain, tail = (1, 6) if a.kind == "adder_tree" else (R + C - 1, R + C + 5)
+    load_end, stream_start, stream_end = 0, [], []
+    for t in range(k_tiles * n_tiles):
+        free = stream_end[t - 2] + drain if t >= 2 else 0
+        load_end = max(load_end, free) + R
+        start = max(load_end, stream_end[-1] if stream_end else 0,
+                    stream_start[t - n_tiles] + tail if t >= n_tiles else 0)
+        stream_start.append(start)
+        stream_end.append(start + rows)
+    return stream_end[-1] + tail
 
 class GoldenDevice:
     """Feed request bytes with :meth:`feed`; it returns the response bytes they cause."""
