@@ -22,7 +22,8 @@ from .protocol import GEMV_FORMAT, STORE_FORMAT, READ_FORMAT, REQ_HEADER, RUN_FO
 from .link_gemv import GemvControl, StoreControl
 from .store import StoreArgs
 from .link_parts import _ARG_BYTES, COUNTED, MemPort, _any, _by_mem, _bytes, commands, counted
-from .runcheck import RunArgs, RunBoundsCheck, run_args
+from .link_run import RunControl
+from .runcheck import RunArgs, run_args
 
 __all__ = ["HostLink", "MemPort", "RunArgs", "COUNTED", "counted", "commands"]
 
@@ -176,7 +177,7 @@ class HostLink(wiring.Component):
                          p.wr_en.eq(w_lanes[:n] & is_mem[mm].replicate(n))]
 
         # Response payload sources
-        run_cycles, counting = Signal(32), Signal()   # cycles of the current/last RUN
+        run = RunControl(m, self, args, tag)   # RUN: its check, cycle count and retries
         rq_taken = Signal()
         m.d.sync += rq_taken.eq(0)
         m.d.comb += self.rq_out.ready.eq(rq_taken)
@@ -187,7 +188,7 @@ class HostLink(wiring.Component):
         load_cycles, load_reg, shift_out = Signal(name="load_cycles"), Signal(name="load_reg"), Signal(name="shift_out")
         reg_value = Signal(32)
         with m.If(load_cycles | load_reg):
-            m.d.sync += word32.eq(Mux(load_cycles, run_cycles, reg_value))
+            m.d.sync += word32.eq(Mux(load_cycles, run.cycles, reg_value))
         with m.Elif(shift_out):
             m.d.sync += word32.eq(word32 >> 8)
         cnted = counted(geo)
@@ -216,21 +217,7 @@ class HostLink(wiring.Component):
                               & (r_scale < depth[Mem.SCALE]) & ((r_mode == 0) | is_mem[Mem.ACC])),
                      read_ok.eq(r_pre & (r_end <= lim)),
                      read_len.eq(Mux(r_mode != 0, times_const(r_count, geo.word_bytes(Mem.ACC, requant=True)), raw))]
-        last_run_tag, last_run_valid = Signal(8), Signal()
-        retry = Signal()   # the RUN in the header has just run (registered; read in RUN_DECIDE)
-        m.d.sync += retry.eq(last_run_valid & (last_run_tag == tag))
-        m.d.sync += self.run_start.eq(0)
-        with m.If(self.run_start):
-            m.d.sync += [run_cycles.eq(0), counting.eq(1)]
-        with m.Elif(counting):
-            m.d.sync += run_cycles.eq(run_cycles + 1)
-            with m.If(self.run_done):
-                m.d.sync += counting.eq(0)
-        # A GEMM runs (or is starting): registered, so a cycle late. Late to rise only in the
-        # cycle after RUN starts one (the link decides nothing then); late to fall, a READ or
-        # WRITE to ACC in the very cycle a GEMM ends is answered BUSY.
-        busy = Signal()
-        m.d.sync += busy.eq(self.run_busy | counting | self.run_start)
+        busy = run.busy
         # the same for a GEMV (PIM banks). ``rd_busy``: a READ of the frame's memory must wait
         # (the engine owns the scratchpads' read ports, the GEMV unit the banks'); ``any_busy``:
         # a RUN or a GEMV executes (WAIT)
@@ -241,15 +228,6 @@ class HostLink(wiring.Component):
         if store:
             kv_store = StoreControl(m, self, args, busy)
 
-        run = data.View(run_args(geo), args[:run_args(geo).size])
-        m.submodules.run_check = run_check = RunBoundsCheck(geo)
-        m.d.comb += run_check.args.eq(run)
-        ok_run = run_check.ok
-        # RUN_DECIDE's outcome as exclusive flip-flops (a GEMM ending meanwhile is seen late: BUSY)
-        run_bad, run_again, run_busy, run_go = (Signal(name=n) for n in ("run_bad", "run_again", "run_busy", "run_go"))
-        m.d.sync += [run_bad.eq(~ok_run), run_again.eq(ok_run & retry), run_busy.eq(ok_run & ~retry & busy),
-                     run_go.eq(ok_run & ~retry & ~busy)]
-        m.d.comb += self.run_args.eq(run)
         m.d.comb += [self.rq_in.payload.acc.as_value().eq(ports[Mem.ACC].rd_data),
                      self.rq_in.payload.scale.as_value().eq(
                          ports[Mem.SCALE].rd_data if not geo.grouped   # else the low half of each 32-bit lane
@@ -446,7 +424,7 @@ class HostLink(wiring.Component):
                     fsm.goto("SNAP")
                 with m.If(is_cmd[Cmd.RESET]):
                     m.d.comb += self.clear.eq(1)
-                    m.d.sync += [last_run_valid.eq(0)]
+                    m.d.sync += [run.last_valid.eq(0)]
                     fsm.goto("TX_SOF")
                 with m.If(is_cmd[Cmd.SET]):
                     with m.If(is_shift):
@@ -470,7 +448,7 @@ class HostLink(wiring.Component):
                         m.d.sync += [rd_addr.eq(addr)]
                         fsm.goto("SCALE_RD")
                 with m.If(is_cmd[Cmd.RUN]):
-                    m.d.comb += run_check.start.eq(1)
+                    m.d.comb += run.check.start.eq(1)
                     fsm.goto("RUN_CHECK")
                 if pim:
                     with m.If(is_cmd[Cmd.GEMV]):
@@ -483,44 +461,8 @@ class HostLink(wiring.Component):
                 gemv.states(fsm, w_status, w_rsp_len, w_have, w_bsel, reg_value, load_reg)
             if store:
                 kv_store.states(fsm, w_status, w_rsp_len, w_have, w_bsel, reg_value, load_reg)
-            with fsm.state("RUN_CHECK"):   # (busy from the cycle after start); the decision's flags are
-                with m.If(~run_check.busy):  # registered from the verdict as RUN_DECIDE is entered
-                    fsm.goto("RUN_DECIDE")
-            with fsm.state("RUN_DECIDE"):
-                # an asynchronous RUN (run again or not) answers without a payload, a
-                # synchronous retry with the last cycle count; errors answer from ERR
-                w_rsp_len.set(Mux(run.flags[1], 0, 4))
-                w_have.set(1)
-                w_bsel.set(1)
-                with m.If(run_bad):
-                    w_status.set(Status.BAD_ARGS)
-                    fsm.goto("ERR")
-                with m.If(run_again):  # a retry: do not run again
-                    m.d.comb += load_cycles.eq(1)
-                    fsm.goto("TX_SOF")
-                with m.If(run_busy):
-                    w_status.set(Status.BUSY)
-                    fsm.goto("ERR")
-                with m.If(run_go):
-                    m.d.sync += self.run_start.eq(1)   # a flip-flop: it loads the sequencer
-                    if pim:
-                        m.d.sync += run_pim.eq(run.flags[5])
-                    m.d.sync += [last_run_tag.eq(tag), last_run_valid.eq(1)]
-                    with m.If(run.flags[1]):  # asynchronous: answer now, WAIT answers later
-                        fsm.goto("TX_SOF")
-                    with m.Else():
-                        fsm.goto("RUNNING")
-            with fsm.state("RUNNING"):  # a synchronous RUN, or WAIT, until the GEMM (and GEMV) is done
-                w_rsp_len.set(Mux(is_cmd[Cmd.WAIT], geo.wait_size, 4))
-                w_have.set(1)
-                w_bsel.set(1)
-                # a level, not the done pulse: a RUN may end on the very cycle WAIT is decoded
-                done = ~counting & ~self.run_start
-                if pim:   # a WAIT waits for the GEMV too
-                    done = done & (~is_cmd[Cmd.WAIT] | ~gemv.running)
-                with m.If(done):
-                    m.d.comb += load_cycles.eq(1)
-                    fsm.goto("TX_SOF")
+            run.states(fsm, w_status, w_rsp_len, w_have, w_bsel, load_cycles, is_cmd[Cmd.WAIT],
+                       gemv if pim else None)
             with fsm.state("SNAP"):      # the counters' snapshot is being written
                 with m.If(~self.snap_busy):
                     fsm.goto("TX_SOF")
