@@ -76,3 +76,24 @@ def test_estimate_with_the_committed_surrogate(capsys):
     with pytest.raises(SystemExit):       # argparse: ECP5 boards only (the surrogate is the ECP5's)
         main(["estimate", str(cfg_path), "--board", "icebreaker"])
     assert "invalid choice: 'icebreaker'" in capsys.readouterr().err
+
+
+def test_a_fit_loads_and_predicts_and_a_surrogate_of_another_format_is_refused(tmp_path, capsys, monkeypatch):
+    d = _some(tmp_path / "some", 40)
+    out = tmp_path / "sur.json"
+    monkeypatch.setitem(S.GBM, "n_estimators", 40)     # the full 400 trees take minutes on 2 cores
+    assert main(["sweep", "fit", str(d), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "5-fold cross-validation" in text and "units <= 16 -> larger" in text and "lut4_equiv" in text
+    acc = json.loads((d / "surrogate_accuracy.json").read_text())
+    assert set(acc["accuracy"]) == {"random 80/20", "units <= 16 -> larger", "5-fold cross-validation"}
+    sur = S.load(out)
+    p = sur.predict(load(ROOT / "examples" / "small_4x4.yaml"))
+    assert all(p[t] > 0 for t in ("lut4_equiv", "ff", "fmax_mhz")) and p["dsp"] == 0
+    # the trees of LUT4 and FF see the PE's type only: the size is the base's
+    doc = json.loads(out.read_text())
+    assert doc["targets"]["lut4_equiv"]["features"] == S.PE_FEATURES and "rows" not in S.PE_FEATURES
+    doc["format"] = "hwgen-surrogate-1"
+    out.write_text(json.dumps(doc))
+    with pytest.raises(S.SurrogateError, match="refit it"):
+        S.load(out)
