@@ -184,13 +184,19 @@ def test_sigterm_keeps_the_table_and_stops_the_running_points(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "hwgen.cli", "sweep", str(path), "-o", str(out), "--workers", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    # wait for the sweep itself to count the first point done (its record on disk comes a
+    # moment before: a signal in between finds 0 points finished), and the others to run
+    head = []
+    while not head or not (head[-1].startswith("[1/3]") or head[-1] == ""):   # "": the sweep ended
+        head.append(proc.stdout.readline())
+    assert head[-1].startswith("[1/3] ok"), head
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (list((out / "points").glob("*.json"))
-                                               and len(list((out / "tasks").glob("*.pid"))) >= 1):
+    while time.monotonic() < deadline and len(list((out / "tasks").glob("*.pid"))) < 2:
         time.sleep(0.2)
     pids = [int(p.read_text()) for p in (out / "tasks").glob("*.pid")]
     proc.send_signal(signal.SIGTERM)
     text, _ = proc.communicate(timeout=60)
+    text = "".join(head) + text
     assert proc.returncode == 130, text
     assert "interrupted: 1 points finished in this run are kept" in text
     rows = list(csv.DictReader(open(out / "results.csv")))
