@@ -34,7 +34,7 @@ def estimate_config(cfg: HwgenConfig, sur: Surrogate, *, dsp: bool = False, boar
     rec_fields = {"macs_per_cycle": cfg.array.macs_per_cycle, "array.kind": cfg.array.kind,
                   "array.pe.w": str(cfg.array.pe.w), "array.pe.arith": cfg.array.pe.arith}
     rate = effective_macs_per_cycle(rec_fields)
-    out = {"config": cfg.name, "dsp": dsp, "predict_ms": round(ms, 2), "surrogate": pred,
+    out = {"config": cfg.name, "dsp": dsp, "predict_ms": round(ms, 2), "surrogate": pred, "measured": sur.measured(f),
            "calibrated": {"lut4_equiv": lut, "ff": ff}, "macs_per_cycle": rate,
            "gmacs": rate * pred["fmax_mhz"] / 1e3 if "fmax_mhz" in pred else None, "notes": notes,
            "trained_on": trained,
@@ -82,19 +82,23 @@ def _board_fit(cfg: HwgenConfig, sur: Surrogate, board: str) -> dict:
 
 
 def format_estimate(r: dict) -> str:
-    p, c = r["surrogate"], r["calibrated"]
+    p, c, got = r["surrogate"], r["calibrated"], r.get("measured")
     flow = "multipliers in DSPs" if r["dsp"] else "multipliers in LUTs (synth_ecp5 -nodsp)"
-    rows = [["LUT4-equivalents", f"{p['lut4_equiv']:,.0f}", f"{c['lut4_equiv']:,.0f}"],
-            ["flip-flops", f"{p['ff']:,.0f}", f"{c['ff']:,.0f}"]]
+
+    def seen(target, fmt):   # the dataset's measurement of this very engine
+        return [fmt.format(got[target]) if target in got else "-"] if got else []
+    rows = [["LUT4-equivalents", f"{p['lut4_equiv']:,.0f}", *seen("lut4_equiv", "{:,.0f}"), f"{c['lut4_equiv']:,.0f}"],
+            ["flip-flops", f"{p['ff']:,.0f}", *seen("ff", "{:,.0f}"), f"{c['ff']:,.0f}"]]
     if "dsp" in p:
-        rows.append(["MULT18X18D", f"{p['dsp']:.0f}", "-"])
+        rows.append(["MULT18X18D", f"{p['dsp']:.0f}", *seen("dsp", "{:.0f}"), "-"])
     if "bram" in p:
-        rows.append(["DP16KD", f"{p['bram']:.0f}", "-"])
+        rows.append(["DP16KD", f"{p['bram']:.0f}", *seen("bram", "{:.0f}"), "-"])
     if "fmax_mhz" in p:
-        rows.append(["Fmax MHz (nextpnr OOC)", f"{p['fmax_mhz']:.1f}", "-"])
+        rows.append(["Fmax MHz (nextpnr OOC)", f"{p['fmax_mhz']:.1f}", *seen("fmax_mhz", "{:.1f}"), "-"])
     lines = [f"{r['config']}: the engine on an ECP5, {flow}; surrogate: {r['surrogate_path']} "
              f"({r['trained_on'].get('points')} points), predicted in {r['predict_ms']:.1f} ms",
-             table(["", "surrogate", "calibrated estimate"], rows, align="lrr")]
+             table(["", "surrogate", *(["measured (in the dataset)"] if got else []), "calibrated estimate"], rows,
+                   align="lrrr" if got else "lrr")]
     if r["gmacs"] is not None:
         lines.append(f"throughput: {r['macs_per_cycle']:g} MACs/cycle at the weight width x {p['fmax_mhz']:.1f} MHz = "
                      f"{r['gmacs']:.2f} GMAC/s")

@@ -288,6 +288,10 @@ class Surrogate:
     def predict(self, cfg: HwgenConfig, *, dsp: bool = False) -> dict:
         return self.predict_features(features(cfg, dsp=dsp))
 
+    def measured(self, f: dict) -> dict | None:
+        """What the dataset measured for exactly this engine (features ``f``), if it has it."""
+        return self.doc.get("measured", {}).get(_digest(f))
+
     @property
     def trained_on(self) -> dict:
         return self.doc.get("trained_on", {})
@@ -339,6 +343,11 @@ def samples(records: list[dict]) -> list[tuple[dict, dict]]:
         elif m.get("ecp5_fmax_mhz") and _seeds(m) > _seeds(out[key][1]):
             out[key][1].update({k: v for k, v in m.items() if k.startswith("ecp5_fmax")})
     return list(out.values())
+
+
+def _digest(f: dict) -> str:
+    import hashlib
+    return hashlib.sha256(repr([f[k] for k in FEATURES]).encode()).hexdigest()[:16]
 
 
 def _seeds(m: dict) -> int:
@@ -405,6 +414,8 @@ def fit(records: list[dict], *, seed: int = 0) -> dict:
         model, n = _fit_target(target, data, seed)
         if model is not None:
             doc["targets"][target] = {**model, "points": n}
+    # the training points' own measurements: an estimate of an engine the dataset has shows them
+    doc["measured"] = {_digest(f): {t: m[k] for t, k in TARGETS.items() if m.get(k) is not None} for f, m in data}
     return doc
 
 
