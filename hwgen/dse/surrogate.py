@@ -329,7 +329,7 @@ def samples(records: list[dict]) -> list[tuple[dict, dict]]:
     several sweeps synthesized (and placed) is one sample, so a held-out point never has its
     twin in the training set. Its Fmax is the one placed with the most nextpnr seeds."""
     from ..config import loads
-    out: dict[tuple, tuple[dict, dict]] = {}
+    out: dict[str, tuple[dict, dict]] = {}
     for r in records:
         m = r.get("metrics", {})
         if "ecp5_lut4_equiv" not in m or not r.get("config_yaml") or m.get("ecp5_fits") is False:
@@ -337,7 +337,7 @@ def samples(records: list[dict]) -> list[tuple[dict, dict]]:
         cfg = loads(r["config_yaml"], source=f"record {r['key']}")
         dsp = bool(m.get("ecp5_dsp", _dsp_of(r)))
         f = features(cfg, dsp=dsp)
-        key = tuple(f.values())
+        key = _digest(f)      # the key `measured` is looked up by
         if key not in out:
             out[key] = (f, dict(m))
         elif m.get("ecp5_fmax_mhz") and _seeds(m) > _seeds(out[key][1]):
