@@ -83,6 +83,9 @@ class Part:
         return combos
 
 
+KEEP_WORK = ("failed", "all", "none")
+
+
 @dataclass
 class Sweep:
     name: str
@@ -92,6 +95,9 @@ class Sweep:
     gemm: dict = field(default_factory=lambda: {"m": 16, "k": 16, "n": 16})
     timeout_s: float = 600.0
     retries: int = 0
+    #: which points keep their work directory (generated Verilog, netlists, tool outputs):
+    #: ``failed`` (a failed or timed-out point's, for its logs), ``all`` or ``none``
+    keep_work: str = "failed"
 
     def settings(self, part: Part | None = None) -> dict:
         """What a point's record depends on besides its config (part of its key)."""
@@ -167,11 +173,14 @@ def load_sweep(path: Path) -> Sweep:
     steps = [_step(path, s) for s in doc.get("steps", ["generate"])]
     limits = doc.get("limits") or {}
     for k in limits:
-        if k not in ("timeout_s", "retries"):
-            raise SweepError(f"{path}: limits: unknown key {k!r}; allowed: timeout_s, retries")
+        if k not in ("timeout_s", "retries", "keep_work"):
+            raise SweepError(f"{path}: limits: unknown key {k!r}; allowed: timeout_s, retries, keep_work")
+    keep = limits.get("keep_work", "failed")
+    if keep not in KEEP_WORK:
+        raise SweepError(f"{path}: limits: keep_work: {keep!r}; allowed: {', '.join(KEEP_WORK)}")
     gemm = doc.get("gemm", {"m": 16, "k": 16, "n": 16})
     return Sweep(str(doc.get("name") or path.stem), path, parts, steps, gemm,
-                 float(limits.get("timeout_s", 600)), int(limits.get("retries", 0)))
+                 float(limits.get("timeout_s", 600)), int(limits.get("retries", 0)), keep)
 
 
 def _part(path: Path, doc: dict, default_base, where: str) -> Part:

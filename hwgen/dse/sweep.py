@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,6 +109,9 @@ def run_point(task: dict) -> dict:
            "tools": task["tools"],
            "settings": task["settings"], "wall_s": round(time.monotonic() - t0, 2)}
     write_atomic(out, rec)
+    keep = task.get("keep_work", "failed")
+    if keep == "none" or (keep == "failed" and status == "ok"):
+        shutil.rmtree(task["work"], ignore_errors=True)     # netlists run to tens of MB a point
     return rec
 
 
@@ -154,6 +158,10 @@ def run_sweep(sw: Sweep, out: Path | None = None, *, scheduler: str | None = Non
     from ..config import dumps
     out = Path(out or Path("build") / "sweeps" / sw.name)
     (out / "points").mkdir(parents=True, exist_ok=True)
+    ignore = out / ".gitignore"
+    if not ignore.exists():     # the records and table are the results; the rest is the run's
+        ignore.write_text("# written by hwgen sweep: the records (points/) and the table are the results\n"
+                          "work/\ntasks/\nlogs/\n*.metrics\n")
     tools = tool_versions(sw.steps)
     points = sw.points()
     records, todo, counts, cached = {}, [], {"ok": 0, "failed": 0, "timeout": 0, "invalid": 0, "cached": 0}, set()
@@ -179,6 +187,7 @@ def run_sweep(sw: Sweep, out: Path | None = None, *, scheduler: str | None = Non
                                  "work": str(out / "work" / p.key)})
         todo.append({"key": p.key, "task_file": str(task_file), "result": str(rec_path),
                      "log": str(out / "logs" / f"{p.key}.log"), "timeout_s": sw.timeout_s, "retries": sw.retries,
+                     "work": str(out / "work" / p.key), "keep_work": sw.keep_work,
                      "overrides": p.overrides, "part": p.part, "config_fields": _fields(p),
                      "config_yaml": dumps(p.config), "tools": tools,
                      "settings": {"steps": sw.steps, "gemm": p.gemm}})

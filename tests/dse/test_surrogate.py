@@ -97,3 +97,34 @@ def test_a_fit_loads_and_predicts_and_a_surrogate_of_another_format_is_refused(t
     out.write_text(json.dumps(doc))
     with pytest.raises(S.SurrogateError, match="refit it"):
         S.load(out)
+
+
+def test_a_measured_pe_type_corrects_every_size_of_it_and_no_other_type():
+    """The calibration: an engine whose PE type the dataset measured (at any size) is scaled by
+    that type's mean residual, shrunk by TYPE_SHRINK; another type is left alone."""
+    from hwgen.config import loads
+    base = load(ROOT / "examples" / "small_4x4.yaml")
+    text = (ROOT / "examples" / "small_4x4.yaml").read_text()
+    bigger = loads(text.replace("rows: 4", "rows: 6"), source="bigger")
+    other = loads(text.replace("acc: 32", "acc: 24"), source="other")
+    f_seen, f_big, f_other = (S.features(c, dsp=False) for c in (base, bigger, other))
+    assert f_big["rows"] == 6 and f_other["acc"] == 24
+    assert S._type_key(f_seen) == S._type_key(f_big) != S._type_key(f_other)
+    flat = {"init": 0.0, "rate": 0.0, "trees": [], "base": None, "features": S.PE_FEATURES}   # predicts 1
+    n, ratio = 2, 1.3          # two engines of the type measured, each 1.3x what the model says
+    doc = {"features": S.FEATURES, "targets": {"lut4_equiv": {
+        **flat, "type_residual": {S._type_key(f_seen): [n * np.log(ratio), n]}}}}
+    sur = S.Surrogate(doc)
+    want = ratio ** (n / (n + S.TYPE_SHRINK))
+    assert sur.predict_features(f_seen)["lut4_equiv"] == pytest.approx(want)
+    assert sur.predict_features(f_big)["lut4_equiv"] == pytest.approx(want)
+    assert sur.predict_features(f_other)["lut4_equiv"] == pytest.approx(1.0)
+
+
+def test_type_spread_predicts_each_engine_from_its_type_at_other_sizes():
+    data = S.samples(load_records(DATASET))
+    same = S.type_spread(data)
+    assert same["points"] >= 3 * same["types"] > 0
+    for target in S.SCALED:
+        assert 0 < same[target]["smape"] < 0.2
+        assert sum(v["n"] for v in same[target]["by_family"].values()) == same["points"]

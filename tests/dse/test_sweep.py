@@ -48,8 +48,15 @@ def test_a_grid_on_a_local_cluster_and_its_resume(tmp_path):
     ok = [row for row in rows if row["status"] == "ok"]
     assert all(int(row["verilog_lines"]) > 100 for row in ok)
     assert {(row["array.rows"], row["array.pe.w"]) for row in ok} == {("2", "int4"), ("2", "int8"), ("4", "int4"), ("4", "int8")}
+    # an ok point's work directory (its Verilog) is gone, its record and log stay; the output
+    # directory ignores the run's files for git
+    assert not any((tmp_path / "out" / "work").glob("*/rtl"))
+    assert all(Path(json.loads(p.read_text()).get("log", str(p))).exists() for p in (tmp_path / "out" / "points").glob("*.json"))
+    assert "work/" in (tmp_path / "out" / ".gitignore").read_text().splitlines()
+    (tmp_path / "out" / ".gitignore").write_text("mine\n")
     again = sweep(path, tmp_path / "out", workers=2, log=print)
     assert again["counts"]["cached"] == 6 and again["counts"]["ok"] == 0
+    assert (tmp_path / "out" / ".gitignore").read_text() == "mine\n"      # a user's file is never overwritten
     import pyarrow.parquet as pq          # the dse extra's: the same table as Parquet
     table = pq.read_table(tmp_path / "out" / "results.parquet").to_pylist()
     assert len(table) == 6 and {r["status"] for r in table} == {"ok", "invalid"}
@@ -100,6 +107,9 @@ def test_a_hanging_point_is_killed_and_a_failing_one_recorded(tmp_path, capsys):
     assert "command" in Path(recs[3]["log"]).read_text() and "exited with 3" in Path(recs[3]["log"]).read_text()
     assert recs[4]["status"] == "ok"
     assert r["counts"]["ok"] == 1 and not r["all_failed"]
+    work = tmp_path / "out" / "work"     # limits.keep_work's default: a failed point's work stays, an ok one's goes
+    assert (work / recs[2]["key"] / "rtl").is_dir() and (work / recs[3]["key"] / "rtl").is_dir()
+    assert not (work / recs[4]["key"]).exists()
     # failed points stay failed on a rerun, unless asked
     assert sweep(path, tmp_path / "out", workers=1, log=print)["counts"]["cached"] == 3
 
@@ -131,6 +141,7 @@ def test_sweep_file_errors_name_the_file_and_key(tmp_path):
     for body, msg in [("axes: {array.rows: 3}\n", "axes: each axis is a dotted config key with a non-empty list"),
                       ("steps: [synthesize]\n", "steps: 'synthesize' is not a step; allowed: generate"),
                       ("limits: {timeout: 3}\n", "limits: unknown key 'timeout'"),
+                      ("limits: {keep_work: some}\n", "keep_work: 'some'; allowed: failed, all, none"),
                       ("axis: {}\n", "unknown key 'axis'")]:
         with pytest.raises(SweepError, match=msg):
             load_sweep(write(tmp_path, "bad", body))
