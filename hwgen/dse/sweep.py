@@ -48,18 +48,20 @@ def tool_versions(steps=()) -> dict:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = None
-    import hwgen
-    root = Path(hwgen.__file__).resolve().parent      # the package: its engines' sources
-    h = hashlib.sha256()
-    for src in sorted([*root.glob("arrays/*.py"), *root.glob("pe/*.py")]):
-        h.update(src.name.encode() + b"\0" + src.read_bytes())
-    out["hwgen_rtl"] = h.hexdigest()[:16]
+    out["hwgen_rtl"] = _digest_sources("arrays", "pe")
     if "run" in steps:
-        h = hashlib.sha256()
-        for src in sorted([*root.glob("soc/*.py"), *root.glob("driver/*.py")]):
-            h.update(src.name.encode() + b"\0" + src.read_bytes())
-        out["hwgen_soc"] = h.hexdigest()[:16]
+        out["hwgen_soc"] = _digest_sources("soc", "driver")
     return out
+
+
+def _digest_sources(*packages: str) -> str:
+    """A digest of the Python sources of these ``hwgen`` subpackages (names and contents)."""
+    import hwgen
+    root = Path(hwgen.__file__).resolve().parent
+    h = hashlib.sha256()
+    for src in sorted(p for pkg in packages for p in root.glob(f"{pkg}/*.py")):
+        h.update(src.name.encode() + b"\0" + src.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def run_point(task: dict) -> dict:
