@@ -19,6 +19,10 @@ __all__ = ["SimResult", "SimFailure", "sim", "build", "build_verilog", "default_
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                   "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE", "-Wno-PINCONNECTEMPTY", "-O3"]
 BENCH_MODULE = "hwgen.sim.bench_gemm"
+#: cocotb builds compile the model's C++ unoptimized: Python drives every cycle there, so the
+#: model's speed hardly shows (an 8x8 pipelined array: build 137 -> 68 s, its simulation
+#: 16 -> 19 s), and the builds are most of `make test`. The native harness keeps -O2.
+COCOTB_CFLAGS = ["-CFLAGS", "-O0"]
 
 
 class SimFailure(AssertionError):
@@ -96,7 +100,7 @@ def default_plan(cfg: HwgenConfig, rng: random.Random) -> list[dict]:
 def _build_key(verilog_text: str, waves: bool) -> str:
     import cocotb
     h = hashlib.sha256()
-    for part in (verilog_text, verilator_identity(), cocotb.__version__, " ".join(VERILATOR_ARGS), str(waves)):
+    for part in (verilog_text, verilator_identity(), cocotb.__version__, " ".join(VERILATOR_ARGS + COCOTB_CFLAGS), str(waves)):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:20]
@@ -127,7 +131,7 @@ def build_verilog(name: str, text: str, *, waves: bool = False, log=None) -> tup
             runner = get_runner("verilator")
             try:
                 runner.build(sources=[src], hdl_toplevel=name, build_dir=build_dir,
-                             build_args=VERILATOR_ARGS + extra,
+                             build_args=VERILATOR_ARGS + COCOTB_CFLAGS + extra,
                              waves=waves, log_file=build_log, always=True)
             except (SystemExit, Exception) as e:  # cocotb raises SystemExit / CalledProcessError
                 detail = first_error(build_log.read_text(errors="replace")) if build_log.exists() else ""
