@@ -83,6 +83,7 @@ class Part:
         return combos
 
 
+#: ``limits.keep_work``'s values, the default first
 KEEP_WORK = ("failed", "all", "none")
 
 
@@ -97,7 +98,7 @@ class Sweep:
     retries: int = 0
     #: which points keep their work directory (generated Verilog, netlists, tool outputs):
     #: ``failed`` (a failed or timed-out point's, for its logs), ``all`` or ``none``
-    keep_work: str = "failed"
+    keep_work: str = KEEP_WORK[0]
 
     def settings(self, part: Part | None = None) -> dict:
         """What a point's record depends on besides its config (part of its key)."""
@@ -175,7 +176,7 @@ def load_sweep(path: Path) -> Sweep:
     for k in limits:
         if k not in ("timeout_s", "retries", "keep_work"):
             raise SweepError(f"{path}: limits: unknown key {k!r}; allowed: timeout_s, retries, keep_work")
-    keep = limits.get("keep_work", "failed")
+    keep = limits.get("keep_work", KEEP_WORK[0])
     if keep not in KEEP_WORK:
         raise SweepError(f"{path}: limits: keep_work: {keep!r}; allowed: {', '.join(KEEP_WORK)}")
     gemm = doc.get("gemm", {"m": 16, "k": 16, "n": 16})

@@ -362,15 +362,19 @@ def samples(records: list[dict]) -> list[tuple[dict, dict]]:
     return list(out.values())
 
 
-def _digest(f: dict) -> str:
+def _short_hash(values: list) -> str:
     import hashlib
-    return hashlib.sha256(repr([f[k] for k in FEATURES]).encode()).hexdigest()[:16]
+    return hashlib.sha256(repr(values).encode()).hexdigest()[:16]
+
+
+def _digest(f: dict) -> str:
+    """The engine: every feature."""
+    return _short_hash([f[k] for k in FEATURES])
 
 
 def _type_key(f: dict) -> str:
     """The PE type of an engine, whatever its size: its family and PE features."""
-    import hashlib
-    return hashlib.sha256(repr([_group(f)] + [f[k] for k in PE_FEATURES]).encode()).hexdigest()[:16]
+    return _short_hash([_group(f)] + [f[k] for k in PE_FEATURES])
 
 
 def _seeds(m: dict) -> int:
@@ -556,14 +560,15 @@ def type_spread(data: list[tuple[dict, dict]], least: int = 3) -> dict | None:
         base = _fit_base(rows, target)
         types: dict[str, list] = {}
         for f, y in rows:
-            types.setdefault(_type_key(f), []).append((f, y, math.log(y / _scale(base, f))))
+            b = _scale(base, f)
+            types.setdefault(_type_key(f), []).append((f, y, b, math.log(y / b)))
         ys, ps, fam = [], [], {}
         for v in types.values():
             if len(v) < least:
                 continue
-            total = sum(r for _, _, r in v)
-            for f, y, r in v:
-                p = _scale(base, f) * math.exp((total - r) / (len(v) - 1))
+            total = sum(r for *_, r in v)
+            for f, y, b, r in v:
+                p = b * math.exp((total - r) / (len(v) - 1))
                 ys.append(y), ps.append(p)
                 fam.setdefault(_group(f), []).append((y, p))
         if not ys:

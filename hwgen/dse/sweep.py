@@ -111,7 +111,7 @@ def run_point(task: dict) -> dict:
            "tools": task["tools"],
            "settings": task["settings"], "wall_s": round(time.monotonic() - t0, 2)}
     write_atomic(out, rec)
-    keep = task.get("keep_work", "failed")
+    keep = task["keep_work"]
     if keep == "none" or (keep == "failed" and status == "ok"):
         shutil.rmtree(task["work"], ignore_errors=True)     # netlists run to tens of MB a point
     return rec
@@ -184,12 +184,12 @@ def run_sweep(sw: Sweep, out: Path | None = None, *, scheduler: str | None = Non
             records[p.key] = rec
             counts["invalid"] += 1
             continue
-        task_file = out / "tasks" / f"{p.key}.json"
+        task_file, work = out / "tasks" / f"{p.key}.json", str(out / "work" / p.key)
         write_atomic(task_file, {"key": p.key, "config": dumps(p.config), "steps": sw.steps, "gemm": p.gemm,
-                                 "work": str(out / "work" / p.key)})
+                                 "work": work})
         todo.append({"key": p.key, "task_file": str(task_file), "result": str(rec_path),
                      "log": str(out / "logs" / f"{p.key}.log"), "timeout_s": sw.timeout_s, "retries": sw.retries,
-                     "work": str(out / "work" / p.key), "keep_work": sw.keep_work,
+                     "work": work, "keep_work": sw.keep_work,
                      "overrides": p.overrides, "part": p.part, "config_fields": _fields(p),
                      "config_yaml": dumps(p.config), "tools": tools,
                      "settings": {"steps": sw.steps, "gemm": p.gemm}})
