@@ -5,6 +5,7 @@ import hashlib
 import json
 import random
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,11 +100,60 @@ def default_plan(cfg: HwgenConfig, rng: random.Random) -> list[dict]:
 
 def _build_key(verilog_text: str, waves: bool) -> str:
     import cocotb
+    return _short_key(verilog_text, verilator_identity(), cocotb.__version__,
+                      " ".join(VERILATOR_ARGS + COCOTB_CFLAGS), str(waves))
+
+
+#: Verilator's run-time library (verilated.cpp and its VPI, DPI and threads parts) is the same
+#: C++ in every cocotb build with the same Verilator, flags and tracing: it is compiled by the
+#: first build, kept as a cache entry of its own, and copied into later builds between
+#: verilation and make, which then finds the objects up to date (about 10 s of compiling per
+#: build at -O0; a cold `make test` builds ~75 models).
+RUNTIME_TAG = "cocotb-runtime"
+RUNTIME_GLOB = "verilated*.o"
+_COPY_RUNTIME = ("import shutil, sys, pathlib; src, dst = map(pathlib.Path, sys.argv[1:]); "
+                 "[shutil.copyfile(p, dst / p.name) for p in src.glob(" + repr(RUNTIME_GLOB) + ")]")
+
+
+def _runtime_key() -> str:
+    import cocotb
+    return _short_key(verilator_identity(), cocotb.__version__, " ".join(VERILATOR_ARGS + COCOTB_CFLAGS))
+
+
+def _short_key(*parts: str) -> str:
     h = hashlib.sha256()
-    for part in (verilog_text, verilator_identity(), cocotb.__version__, " ".join(VERILATOR_ARGS + COCOTB_CFLAGS), str(waves)):
+    for part in parts:
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:20]
+
+
+def _runner(runtime: Path | None):
+    """cocotb's Verilator runner; given ``runtime`` (a cache entry of run-time objects), one
+    whose build copies them in after verilating. Should cocotb's build ever stop being the two
+    steps verilate, make, the build is left as it is and compiles its own."""
+    from cocotb_tools.runner import get_runner
+    runner = get_runner("verilator")
+    if runtime is None:
+        return runner
+
+    class WithRuntime(type(runner)):
+        def _build_command(self):
+            cmds = super()._build_command()
+            if len(cmds) == 2 and list(cmds[1][:1]) == ["make"]:
+                cmds.insert(1, [sys.executable, "-c", _COPY_RUNTIME, str(runtime), str(self.build_dir)])
+            return cmds
+    return WithRuntime()
+
+
+def _publish_runtime(build_dir: Path, key: str) -> None:
+    """Keep a finished build's run-time objects as the entry later builds copy from."""
+    objs = sorted(build_dir.glob(RUNTIME_GLOB))
+    if not objs or cache.lookup("verilator", RUNTIME_TAG, key, "verilated.o"):
+        return
+    with cache.building("verilator", RUNTIME_TAG, key, {p.name for p in objs}) as d:
+        for p in objs:
+            shutil.copyfile(p, d / p.name)
 
 
 def build(cfg: HwgenConfig, *, waves: bool = False, log=None) -> tuple[Path, bool]:
@@ -116,9 +166,8 @@ def build(cfg: HwgenConfig, *, waves: bool = False, log=None) -> tuple[Path, boo
 
 def build_verilog(name: str, text: str, *, waves: bool = False, log=None) -> tuple[Path, bool]:
     """Verilate ``text`` (top module ``name``) for cocotb into a cached directory."""
-    from cocotb_tools.runner import get_runner
-
     key = _build_key(text, waves)
+    rt_key = None if waves else _runtime_key()     # a traced build's run-time differs: its own
 
     def make(build_dir: Path):
         src = build_dir / f"{name}.v"
@@ -127,8 +176,9 @@ def build_verilog(name: str, text: str, *, waves: bool = False, log=None) -> tup
         if log:
             log(f"building {name} with Verilator (cached in {build_dir.parent})")
         extra = ["--trace-fst", "--trace-structs", *_lz4_args(build_dir)] if waves else []
+        runtime = rt_key and cache.lookup("verilator", RUNTIME_TAG, rt_key, "verilated.o")
         with verilator_env():
-            runner = get_runner("verilator")
+            runner = _runner(runtime)
             try:
                 runner.build(sources=[src], hdl_toplevel=name, build_dir=build_dir,
                              build_args=VERILATOR_ARGS + COCOTB_CFLAGS + extra,
@@ -136,6 +186,8 @@ def build_verilog(name: str, text: str, *, waves: bool = False, log=None) -> tup
             except (SystemExit, Exception) as e:  # cocotb raises SystemExit / CalledProcessError
                 detail = first_error(build_log.read_text(errors="replace")) if build_log.exists() else ""
                 raise ToolError(f"Verilator build of {name} failed ({e}){detail}; full log: {build_log}") from None
+        if rt_key and not runtime:
+            _publish_runtime(build_dir, rt_key)
     return cache.cached("verilator", name, key, name, {f"{name}.v", "build.log"}, make)
 
 

@@ -130,6 +130,23 @@ def test_real_verilator_entry_is_slim_and_hits():
     assert os.access(d1 / "cache_tiny", os.X_OK)
 
 
+def test_verilator_runtime_is_compiled_once_and_reused(tmp_cache, seed):
+    """Verilator's run-time library is compiled by the first cocotb build only: it becomes an
+    entry of its own, and a second, different model links copies of its objects (make finds
+    them up to date) and still simulates bit-exactly."""
+    from hwgen.sim.runner import RUNTIME_TAG, sim
+    first = loads("name: rt_a\narray: {rows: 1, cols: 2, pe: {a: int4, w: int4, acc: 10}}\n")
+    second = loads("name: rt_b\narray: {rows: 2, cols: 1, pe: {a: int4, w: int4, acc: 10}}\n")
+    d1, _ = build(first)
+    assert "verilated_vpi.cpp" in (d1 / "build.log").read_text()
+    (rt,) = (tmp_cache / "verilator").glob(f"{RUNTIME_TAG}-*")
+    assert {"verilated.o", "verilated_vpi.o"} <= {p.name for p in rt.iterdir()}
+    d2, cached = build(second)
+    log = (d2 / "build.log").read_text()
+    assert not cached and "verilated.cpp" not in log and "verilated_vpi.cpp" not in log and "Vtop" in log
+    assert sim(second, seed=seed, work_dir=tmp_cache.parent / "sim").ok
+
+
 def test_cli_cache_info_prune_and_clear(tmp_cache, capsys, monkeypatch):
     fake_build("m", "k", size=2 << 20)
     assert main(["cache"]) == 0
