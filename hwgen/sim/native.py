@@ -16,7 +16,7 @@ from amaranth.back import verilog
 from ..config import HwgenConfig
 from .. import cache
 from ..tools import ToolError, run_tool, verilator_env, verilator_identity, verilator_root
-from .runner import VERILATOR_ARGS
+from .runner import VERILATOR_ARGS, copy_runtime, publish_runtime, runtime_entry, short_key
 
 __all__ = ["build_native", "build_library", "NativeSim", "top_verilog"]
 
@@ -48,14 +48,15 @@ def build_library(tag: str, top: str, sources: dict[str, str], *, uart_divisor: 
     netlist ~9x faster than ``-O2`` and simulates it fast enough for a check)."""
     defines = [f"-DHWGEN_UART_DIVISOR={uart_divisor}"] if uart_divisor else []
     args = [*VERILATOR_ARGS, *verilator_args]
-    if opt != "-O2":
-        args += ["-MAKEFLAGS", f"OPT_FAST={opt} OPT_SLOW={opt} OPT_GLOBAL={opt}"]
+    make_opts = [f"OPT_FAST={opt}", f"OPT_SLOW={opt}", f"OPT_GLOBAL={opt}"] if opt != "-O2" else []
     cxxflags = [opt if f == "-O2" else f for f in CXXFLAGS]
+    # the run-time library (libverilated.a's objects) depends only on these: shared by builds
+    rt_tag, rt_key = "native-runtime", short_key(verilator_identity(), " ".join(args + cxxflags + make_opts))
     h = hashlib.sha256()
     includes = includes or {}
     for part in (*sources.keys(), *sources.values(), *includes.keys(), *includes.values(), top,
                  HARNESS.read_text(), verilator_identity(),
-                 " ".join(args + cxxflags + defines)):
+                 " ".join(args + cxxflags + make_opts + defines)):
         h.update(part.encode())
         h.update(b"\0")
     key = h.hexdigest()[:20]
@@ -70,15 +71,22 @@ def build_library(tag: str, top: str, sources: dict[str, str], *, uart_divisor: 
             root = verilator_root()
             verilator = str(root / "bin" / "verilator")
             run_tool([verilator, "--cc", *sources.keys(), "--top-module", top, "--prefix", "Vtop", "-Mdir", "obj",
-                      "--build", "-j", "2", *args, "-CFLAGS", " ".join(cxxflags)],
+                      *args, "-CFLAGS", " ".join(cxxflags)],
                      build_dir / "verilator.log", what=f"Verilator build of {top}", cwd=build_dir)
+            runtime = runtime_entry(rt_tag, rt_key)
+            if runtime:
+                copy_runtime(runtime, build_dir / "obj")
+            run_tool(["make", "-C", "obj", "-f", "Vtop.mk", "-j", "2", *make_opts],
+                     build_dir / "make.log", what=f"compiling the Verilated {top}", cwd=build_dir)
+            if not runtime:
+                publish_runtime(build_dir / "obj", rt_tag, rt_key)
             inc = root / "include"
             run_tool(["g++", "-shared", *CXXFLAGS, *defines, "-std=c++17", f"-I{build_dir / 'obj'}", f"-I{inc}",
                       f"-I{inc / 'vltstd'}", str(HARNESS), str(build_dir / "obj" / "Vtop__ALL.a"),
                       str(build_dir / "obj" / "libverilated.a"), "-o", str(build_dir / product),
                       "-pthread", "-latomic"],
                      build_dir / "link.log", what="linking the native harness", cwd=build_dir)
-    entry, _ = cache.cached("native", tag, key, product, {"verilator.log", "link.log"}, make)
+    entry, _ = cache.cached("native", tag, key, product, {"verilator.log", "make.log", "link.log"}, make)
     return entry / product
 
 

@@ -100,7 +100,7 @@ def default_plan(cfg: HwgenConfig, rng: random.Random) -> list[dict]:
 
 def _build_key(verilog_text: str, waves: bool) -> str:
     import cocotb
-    return _short_key(verilog_text, verilator_identity(), cocotb.__version__,
+    return short_key(verilog_text, verilator_identity(), cocotb.__version__,
                       " ".join(VERILATOR_ARGS + COCOTB_CFLAGS), str(waves))
 
 
@@ -117,10 +117,10 @@ _COPY_RUNTIME = ("import shutil, sys, pathlib; src, dst = map(pathlib.Path, sys.
 
 def _runtime_key() -> str:
     import cocotb
-    return _short_key(verilator_identity(), cocotb.__version__, " ".join(VERILATOR_ARGS + COCOTB_CFLAGS))
+    return short_key(verilator_identity(), cocotb.__version__, " ".join(VERILATOR_ARGS + COCOTB_CFLAGS))
 
 
-def _short_key(*parts: str) -> str:
+def short_key(*parts: str) -> str:
     h = hashlib.sha256()
     for part in parts:
         h.update(part.encode())
@@ -146,14 +146,25 @@ def _runner(runtime: Path | None):
     return WithRuntime()
 
 
-def _publish_runtime(build_dir: Path, key: str) -> None:
+def runtime_entry(tag: str, key: str) -> Path | None:
+    """The cached run-time objects for ``key``, if some build kept them."""
+    return cache.lookup("verilator", tag, key, "verilated.o")
+
+
+def copy_runtime(entry: Path, obj_dir: Path) -> None:
+    """Copy the run-time objects into a verilated build's directory (after verilating: newer
+    than its makefiles, so make takes them as built)."""
+    for p in entry.glob(RUNTIME_GLOB):
+        shutil.copyfile(p, obj_dir / p.name)
+
+
+def publish_runtime(obj_dir: Path, tag: str, key: str) -> None:
     """Keep a finished build's run-time objects as the entry later builds copy from."""
-    objs = sorted(build_dir.glob(RUNTIME_GLOB))
-    if not objs or cache.lookup("verilator", RUNTIME_TAG, key, "verilated.o"):
+    objs = sorted(obj_dir.glob(RUNTIME_GLOB))
+    if not objs or runtime_entry(tag, key):
         return
-    with cache.building("verilator", RUNTIME_TAG, key, {p.name for p in objs}) as d:
-        for p in objs:
-            shutil.copyfile(p, d / p.name)
+    with cache.building("verilator", tag, key, {p.name for p in objs}) as d:
+        copy_runtime(obj_dir, d)
 
 
 def build(cfg: HwgenConfig, *, waves: bool = False, log=None) -> tuple[Path, bool]:
@@ -176,7 +187,7 @@ def build_verilog(name: str, text: str, *, waves: bool = False, log=None) -> tup
         if log:
             log(f"building {name} with Verilator (cached in {build_dir.parent})")
         extra = ["--trace-fst", "--trace-structs", *_lz4_args(build_dir)] if waves else []
-        runtime = rt_key and cache.lookup("verilator", RUNTIME_TAG, rt_key, "verilated.o")
+        runtime = rt_key and runtime_entry(RUNTIME_TAG, rt_key)
         with verilator_env():
             runner = _runner(runtime)
             try:
@@ -187,7 +198,7 @@ def build_verilog(name: str, text: str, *, waves: bool = False, log=None) -> tup
                 detail = first_error(build_log.read_text(errors="replace")) if build_log.exists() else ""
                 raise ToolError(f"Verilator build of {name} failed ({e}){detail}; full log: {build_log}") from None
         if rt_key and not runtime:
-            _publish_runtime(build_dir, rt_key)
+            publish_runtime(build_dir, RUNTIME_TAG, rt_key)
     return cache.cached("verilator", name, key, name, {f"{name}.v", "build.log"}, make)
 
 
