@@ -33,7 +33,7 @@ class SurrogateError(ValueError):
 
 
 #: the surrogate file's layout; a new one when the features, monomials or tree inputs change
-FORMAT = "hwgen-surrogate-3"
+FORMAT = "hwgen-surrogate-4"
 
 #: what is predicted: name -> (record metric, the scale it is learned against)
 TARGETS = {"lut4_equiv": "ecp5_lut4_equiv", "ff": "ecp5_ff", "dsp": "ecp5_dsp_mult18", "bram": "ecp5_bram_dp16kd",
@@ -77,11 +77,12 @@ def structure(cfg: HwgenConfig, *, dsp: bool = False) -> dict:
         tw = table_width(pe.a, d) + wb
         n_mult, n_acc = 0, pes
         mux_bits, table_bits = pes * (entries - 1) * tw, a.rows * entries * tw
-        add_bits = mux_bits + table_bits
+        add_bits = 0
         op = table_bits + a.rows * d * ab + pes * (acc + 1 + tw)
     mult_lut = 0 if dsp and pe.arith == "mac" else n_mult * ab * wb
     return {"n_mult": n_mult, "n_acc": n_acc, "add_bits": add_bits, "op_reg_bits": op,
-            "lut_bits": mult_lut + add_bits + n_acc * acc * words, "reg_bits": n_acc * acc * words + op,
+            "lut_bits": mult_lut + add_bits + mux_bits + table_bits + n_acc * acc * words,
+            "reg_bits": n_acc * acc * words + op,
             "table_bits": table_bits, "mux_bits": mux_bits}
 
 
@@ -164,7 +165,7 @@ def _monomials(f: dict) -> list[float]:
     mult = 0 if f["dsp"] and f["arith_mac"] else f["n_mult"] * f["a_bits"] * f["w_bits"]
     skew = f["kind_systolic"]       # only a systolic array has the delay-line triangles
     return [1.0, f["pes"] * f["acc"] * cs, f["units"] * f["a_bits"], f["units"] * f["w_bits"], mult,
-            f["add_bits"] - f["mux_bits"] - f["table_bits"], f["mux_bits"], f["table_bits"],
+            f["add_bits"], f["mux_bits"], f["table_bits"],
             f["rows"] * f["depth"] * f["a_bits"] + f["cols"] * f["depth"] * f["w_bits"], f["cols"] * f["acc"],
             f["rows"] * f["acc"], f["pes"] * f["pipeline"] * (f["a_bits"] + f["w_bits"]), f["pes"],
             skew * f["rows"] ** 2 * f["depth"] * f["a_bits"], skew * f["cols"] ** 2 * f["depth"] * f["w_bits"],
