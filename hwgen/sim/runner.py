@@ -111,8 +111,8 @@ def _build_key(verilog_text: str, waves: bool) -> str:
 #: build at -O0; a cold `make test` builds ~75 models).
 RUNTIME_TAG = "cocotb-runtime"
 RUNTIME_GLOB = "verilated*.o"
-_COPY_RUNTIME = ("import shutil, sys, pathlib; src, dst = map(pathlib.Path, sys.argv[1:]); "
-                 "[shutil.copyfile(p, dst / p.name) for p in src.glob(" + repr(RUNTIME_GLOB) + ")]")
+_COPY_RUNTIME = ("import sys, pathlib; from hwgen.sim.runner import copy_runtime; "
+                 "copy_runtime(*map(pathlib.Path, sys.argv[1:]))")
 
 
 def _runtime_key() -> str:
