@@ -128,3 +128,17 @@ def test_type_spread_predicts_each_engine_from_its_type_at_other_sizes():
     for target in S.SCALED:
         assert 0 < same[target]["smape"] < 0.2
         assert sum(v["n"] for v in same[target]["by_family"].values()) == same["points"]
+
+
+def test_seed_spread_measures_nextpnr_noise_and_the_floor_it_sets():
+    """Ranges per engine, and every seed's Fmax taken as the prediction of every other's."""
+    recs = [{"status": "ok", "metrics": {"ecp5_fmax_by_seed": {"1": 100.0, "2": 110.0}}},
+            {"status": "ok", "metrics": {"ecp5_fmax_by_seed": {"1": 50.0, "2": 50.0, "3": 50.0}}},
+            {"status": "ok", "metrics": {"ecp5_fmax_mhz": 70.0}},            # one seed: not counted
+            {"status": "timeout", "metrics": {"ecp5_fmax_by_seed": {"1": 1.0, "2": 9.0}}}]
+    s = S.seed_spread(recs)
+    assert (s["points"], s["seeds"]) == (2, 3)
+    assert s["median_range"] == pytest.approx(round((10 / 105) / 2, 4))
+    # 2 ordered pairs 2·10/210 apart, 6 pairs exact
+    assert s["seed_to_seed_smape"] == pytest.approx(round(2 * (20 / 210) / 8, 4))
+    assert S.seed_spread(recs[2:]) is None
