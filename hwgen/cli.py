@@ -191,7 +191,7 @@ def _cmd_sweep(args) -> int:
             print(f"{r['head']}\n{r['table']}\n\n{r['front']}\n\nfigures: {', '.join(r['figures'])}\n"
                   f"report: {r['markdown']}")
             return 0
-        from .dse.surrogate import fit_dir
+        from .dse.accuracy import fit_dir
         r = fit_dir(dirs, Path(args.output) if args.output else None)
         print(f"{r['table']}\nsurrogate: {r['path']} ({r['points']} points)")
         return 0

@@ -51,11 +51,12 @@ def build_library(tag: str, top: str, sources: dict[str, str], *, uart_divisor: 
     make_opts = [f"OPT_FAST={opt}", f"OPT_SLOW={opt}", f"OPT_GLOBAL={opt}"] if opt != "-O2" else []
     cxxflags = [opt if f == "-O2" else f for f in CXXFLAGS]
     # the run-time library (libverilated.a's objects) depends only on these: shared by builds
-    rt_tag, rt_key = "native-runtime", short_key(verilator_identity(), " ".join(args + cxxflags + make_opts))
+    ident = verilator_identity()
+    rt_tag, rt_key = "native-runtime", short_key(ident, " ".join(args + cxxflags + make_opts))
     h = hashlib.sha256()
     includes = includes or {}
     for part in (*sources.keys(), *sources.values(), *includes.keys(), *includes.values(), top,
-                 HARNESS.read_text(), verilator_identity(),
+                 HARNESS.read_text(), ident,
                  " ".join(args + cxxflags + make_opts + defines)):
         h.update(part.encode())
         h.update(b"\0")

@@ -9,6 +9,7 @@ import pytest
 
 from hwgen.cli import main
 from hwgen.config import load
+from hwgen.dse import accuracy as A
 from hwgen.dse import surrogate as S
 from hwgen.dse.report import load_records, pareto, report
 
@@ -123,7 +124,7 @@ def test_a_measured_pe_type_corrects_every_size_of_it_and_no_other_type():
 
 def test_type_spread_predicts_each_engine_from_its_type_at_other_sizes():
     data = S.samples(load_records(DATASET))
-    same = S.type_spread(data)
+    same = A.type_spread(data)
     assert same["points"] >= 3 * same["types"] > 0
     for target in S.SCALED:
         assert 0 < same[target]["smape"] < 0.2
@@ -136,9 +137,9 @@ def test_seed_spread_measures_nextpnr_noise_and_the_floor_it_sets():
             {"status": "ok", "metrics": {"ecp5_fmax_by_seed": {"1": 50.0, "2": 50.0, "3": 50.0}}},
             {"status": "ok", "metrics": {"ecp5_fmax_mhz": 70.0}},            # one seed: not counted
             {"status": "timeout", "metrics": {"ecp5_fmax_by_seed": {"1": 1.0, "2": 9.0}}}]
-    s = S.seed_spread(recs)
+    s = A.seed_spread(recs)
     assert (s["points"], s["seeds"]) == (2, 3)
     assert s["median_range"] == pytest.approx(round((10 / 105) / 2, 4))
     # 2 ordered pairs 2·10/210 apart, 6 pairs exact
     assert s["seed_to_seed_smape"] == pytest.approx(round(2 * (20 / 210) / 8, 4))
-    assert S.seed_spread(recs[2:]) is None
+    assert A.seed_spread(recs[2:]) is None

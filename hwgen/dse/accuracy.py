@@ -1,0 +1,165 @@
+"""How good the surrogate is, measured: held-out accuracy on three splits (:func:`evaluate`),
+and the floors no model of the config can beat — the same PE type at other sizes
+(:func:`type_spread`) and nextpnr's own seed noise (:func:`seed_spread`). ``hwgen sweep fit``
+(:func:`fit_dir`) fits, measures and writes both."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .surrogate import (FEATURES, SCALED, TARGETS, Surrogate, SurrogateError, _fit_base, _fit_target, _group,
+                        _scale, _type_key, fit, r2, samples, smape)
+
+__all__ = ["evaluate", "fit_dir", "type_spread", "seed_spread"]
+
+
+def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds: int = 5) -> dict:
+    """Held-out accuracy per target: a seeded 80/20 random split; trained on arrays of at most
+    ``small_units`` MAC units, tested on the larger ones; and ``folds``-fold cross-validation,
+    every point predicted once by a model that did not see it (the split to read for Fmax,
+    whose placed points are few). R² and sMAPE on the raw values (LUT4s, flip-flops, MHz),
+    plus the median and 90th-percentile absolute % error."""
+    data = samples(records)
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(data))
+    cut = int(0.8 * len(data))
+    every = set(range(len(data)))
+    splits = {"random 80/20": [(idx[:cut], idx[cut:])],
+              f"units <= {small_units} -> larger": [(
+                  [i for i, (f, _) in enumerate(data) if f["units"] <= small_units],
+                  [i for i, (f, _) in enumerate(data) if f["units"] > small_units])],
+              f"{folds}-fold cross-validation": [(sorted(every - set(idx[k::folds])), idx[k::folds])
+                                                 for k in range(folds)]}
+    out = {}
+    for name, parts in splits.items():
+        res = {"train": len(parts[0][0]), "test": sum(len(te) for _, te in parts)}
+        for target in TARGETS:
+            y, pred = [], []
+            for tr, te in parts:
+                train, test = [data[i] for i in tr], [data[i] for i in te]
+                model, n = _fit_target(target, train, seed)
+                pairs = [(f, m[TARGETS[target]]) for f, m in test if m.get(TARGETS[target]) is not None]
+                if model is None or not pairs:
+                    continue
+                sur = Surrogate({"features": FEATURES, "targets": {target: model}})
+                pred += [sur.predict_features(f)[target] for f, _ in pairs]
+                y += [v for _, v in pairs]
+            if not y:
+                continue
+            if not any(y) and not any(round(v) for v in pred):
+                res[target] = {"n": len(y), "all_zero": True}    # e.g. DSPs of a -nodsp flow: exact
+                continue
+            err = sorted(abs(p - v) / v for p, v in zip(pred, y) if v)
+            res[target] = {"n": len(y), "r2": round(r2(y, pred), 4), "smape": round(smape(y, pred), 4),
+                           "median_abs_err": round(err[len(err) // 2], 4) if err else None,
+                           "p90_abs_err": round(err[int(0.9 * (len(err) - 1))], 4) if err else None}
+        out[name] = res
+    return out
+
+
+def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, log=print) -> dict:
+    """``hwgen sweep fit DIR...``: fit on every record in each ``DIR/points``, measure held-out
+    accuracy, write the surrogate (``DIR/surrogate.json`` of the first unless ``output``) and
+    ``surrogate_accuracy.json`` beside it."""
+    from ..report import table
+    from .report import load_records
+    dirs = [Path(dirs)] if isinstance(dirs, (str, Path)) else [Path(d) for d in dirs]
+    out = dirs[0]
+    recs = load_records(dirs)
+    data = samples(recs)
+    if len(data) < 20:
+        raise SurrogateError(f"{', '.join(map(str, dirs))}: {len(data)} synthesized points; a surrogate needs at "
+                             "least 20 (run a sweep with the ecp5 step first)")
+    log(f"fitting on {len(data)} synthesized points of {', '.join(map(str, dirs))} "
+        f"({sum(f['dsp'] for f, _ in data)} with DSPs)")
+    acc = evaluate(recs, seed=seed)
+    doc = fit(recs, seed=seed)
+    doc["trained_on"].update(dsp_points=sum(f["dsp"] for f, _ in data), max_units=max(f["units"] for f, _ in data),
+                             kinds=sorted({k[5:] for f, _ in data for k in f if k.startswith("kind_") and f[k]}),
+                             source=[str(d) for d in dirs])
+    doc["accuracy"] = acc
+    path = Path(output or out / "surrogate.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    rows = []
+    for split, res in acc.items():
+        for target in TARGETS:
+            if target in res and res[target].get("all_zero"):
+                rows.append([split, target, res[target]["n"], "-", "-", "all 0, predicted 0", "-"])
+            elif target in res:
+                q = res[target]
+                rows.append([split, target, q["n"], f"{q['r2']:.4f}", f"{q['smape']:.2%}", f"{q['median_abs_err']:.2%}",
+                             f"{q['p90_abs_err']:.2%}"])
+    text = table(["split", "target", "test points", "R²", "sMAPE", "median |err|", "p90 |err|"], rows,
+                 align="llrrrrr")
+    same = type_spread(data)
+    if same:
+        text += (f"\nthe same PE type at other sizes ({same['points']} engines of {same['types']} types measured at >= 3 "
+                 f"sizes), each predicted from the others' mean ratio to the base: LUT4 sMAPE "
+                 f"{same['lut4_equiv']['smape']:.1%}, FF {same['ff']['smape']:.1%}")
+    spread = seed_spread(recs)
+    if spread:
+        text += (f"\nnextpnr's own Fmax spread over {spread['points']} points x {spread['seeds']} seeds: median "
+                 f"(max - min) / median {spread['median_range']:.1%}, mean |seed - median| / median "
+                 f"{spread['mean_abs_dev']:.1%}; one seed's Fmax as the prediction of another's: sMAPE "
+                 f"{spread['seed_to_seed_smape']:.1%}")
+    (out / "surrogate_accuracy.json").write_text(json.dumps({"points": len(data), "accuracy": acc, "seed_spread": spread,
+                                                             "same_type": same, "table": text}, indent=1) + "\n")
+    return {"path": str(path), "points": len(data), "accuracy": acc, "table": text, "seed_spread": spread}
+
+
+def type_spread(data: list[tuple[dict, dict]], least: int = 3) -> dict | None:
+    """How well an engine is predicted by the same PE type measured at other sizes: for every PE
+    type with at least ``least`` sizes, each engine from the others' mean log ratio to the
+    structural base. A model that is one correction per PE type over that base (the trees, the
+    calibration) does no better on these engines; per family, it says where synthesis itself
+    varies with the array's size (carry-save PEs, adder trees) and where it does not."""
+    out: dict = {}
+    for target in SCALED:
+        rows = [(f, m[TARGETS[target]]) for f, m in data if m.get(TARGETS[target])]
+        base = _fit_base(rows, target)
+        types: dict[str, list] = {}
+        for f, y in rows:
+            b = _scale(base, f)
+            types.setdefault(_type_key(f), []).append((f, y, b, math.log(y / b)))
+        ys, ps, fam = [], [], {}
+        for v in types.values():
+            if len(v) < least:
+                continue
+            total = sum(r for *_, r in v)
+            for f, y, b, r in v:
+                p = b * math.exp((total - r) / (len(v) - 1))
+                ys.append(y), ps.append(p)
+                fam.setdefault(_group(f), []).append((y, p))
+        if not ys:
+            return None
+        out[target] = {"smape": round(smape(ys, ps), 4),
+                       "by_family": {g: {"n": len(v), "smape": round(smape(*zip(*v)), 4)} for g, v in sorted(fam.items())}}
+        out.update(points=len(ys), types=sum(len(v) >= least for v in types.values()))
+    return out
+
+
+def seed_spread(records: list[dict]) -> dict | None:
+    """nextpnr's own Fmax noise over the records placed with several seeds: per point the range
+    (max - min) and the mean absolute deviation from the median, relative to the median; and
+    the sMAPE of every seed's Fmax taken as the prediction of every other seed's (the floor of
+    any model scored against single-seed placements)."""
+    ranges, devs, seeds, pairs = [], [], 0, []
+    for r in records:
+        by = r.get("metrics", {}).get("ecp5_fmax_by_seed")
+        if r.get("status") != "ok" or not isinstance(by, dict) or len(by) < 2:
+            continue
+        f = sorted(by.values())
+        med = float(np.median(f))
+        ranges.append((f[-1] - f[0]) / med)
+        devs.append(float(np.mean([abs(x - med) for x in f])) / med)
+        seeds = max(seeds, len(f))
+        pairs += [(x, y) for i, x in enumerate(f) for j, y in enumerate(f) if i != j]
+    if not ranges:
+        return None
+    return {"points": len(ranges), "seeds": seeds, "median_range": round(float(np.median(ranges)), 4),
+            "max_range": round(max(ranges), 4), "mean_abs_dev": round(float(np.mean(devs)), 4),
+            "seed_to_seed_smape": round(smape(*zip(*pairs)), 4)}
