@@ -118,6 +118,12 @@ class CacheStats:
     entries: int
     bytes: int
     limit: int
+    #: of the entries, Verilator run-time libraries shared by every model's build (not models)
+    runtimes: int = 0
+
+    @property
+    def models(self) -> int:
+        return self.entries - self.runtimes
 
 
 def _entries() -> list[tuple[float, int, Path]]:
@@ -173,9 +179,15 @@ def _building_now(entry: Path) -> bool:
     return True
 
 
+#: an entry's tag ends so when it holds a Verilator run-time library (``cocotb-runtime``,
+#: ``native-runtime``: :func:`hwgen.sim.runner.publish_runtime`), not a model
+RUNTIME_SUFFIX = "-runtime"
+
+
 def stats() -> CacheStats:
     entries = _entries()
-    return CacheStats(cache_dir(), len(entries), sum(size for _, size, _ in entries), size_limit())
+    runtimes = sum(RUNTIME_SUFFIX + "-" in e.name for *_, e in entries)
+    return CacheStats(cache_dir(), len(entries), sum(size for _, size, _ in entries), size_limit(), runtimes)
 
 
 def clear() -> int:

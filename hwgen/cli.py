@@ -250,7 +250,8 @@ def _cmd_cache(args) -> int:
             print(f"removed {path}")
     st = cache.stats()
     limit = f"{st.limit / 2**30:.1f} GiB (HWGEN_CACHE_MAX)" if st.limit else "none (HWGEN_CACHE_MAX=0)"
-    print(f"{st.path}: {st.entries} builds, {st.bytes / 2**20:.1f} MiB; limit {limit}")
+    runtimes = f" and {st.runtimes} Verilator run-time librar{'y' if st.runtimes == 1 else 'ies'}" if st.runtimes else ""
+    print(f"{st.path}: {st.models} build{'' if st.models == 1 else 's'}{runtimes}, {st.bytes / 2**20:.1f} MiB; limit {limit}")
     return 0
 
 

@@ -52,7 +52,7 @@ def build_library(tag: str, top: str, sources: dict[str, str], *, uart_divisor: 
     cxxflags = [opt if f == "-O2" else f for f in CXXFLAGS]
     # the run-time library (libverilated.a's objects) depends only on these: shared by builds
     ident = verilator_identity()
-    rt_tag, rt_key = "native-runtime", short_key(ident, " ".join(args + cxxflags + make_opts))
+    rt_tag, rt_key = f"native{cache.RUNTIME_SUFFIX}", short_key(ident, " ".join(args + cxxflags + make_opts))
     h = hashlib.sha256()
     includes = includes or {}
     for part in (*sources.keys(), *sources.values(), *includes.keys(), *includes.values(), top,

@@ -109,7 +109,7 @@ def _build_key(verilog_text: str, waves: bool) -> str:
 #: first build, kept as a cache entry of its own, and copied into later builds between
 #: verilation and make, which then finds the objects up to date (about 10 s of compiling per
 #: build at -O0; a cold `make test` builds ~75 models).
-RUNTIME_TAG = "cocotb-runtime"
+RUNTIME_TAG = f"cocotb{cache.RUNTIME_SUFFIX}"
 RUNTIME_GLOB = "verilated*.o"
 _COPY_RUNTIME = ("import sys, pathlib; from hwgen.sim.runner import copy_runtime; "
                  "copy_runtime(*map(pathlib.Path, sys.argv[1:]))")

@@ -150,7 +150,10 @@ def test_verilator_runtime_is_compiled_once_and_reused(tmp_cache, seed):
 def test_cli_cache_info_prune_and_clear(tmp_cache, capsys, monkeypatch):
     fake_build("m", "k", size=2 << 20)
     assert main(["cache"]) == 0
-    assert f"{tmp_cache}: 1 builds, 2.0 MiB; limit 4.0 GiB (HWGEN_CACHE_MAX)" in capsys.readouterr().out
+    assert f"{tmp_cache}: 1 build, 2.0 MiB; limit 4.0 GiB (HWGEN_CACHE_MAX)" in capsys.readouterr().out
+    fake_build("cocotb-runtime", "r", size=10)         # a shared run-time library is not a model
+    assert main(["cache"]) == 0
+    assert "1 build and 1 Verilator run-time library, 2.0 MiB" in capsys.readouterr().out
     assert main(["cache", "--clear"]) == 0
     assert "(2.0 MiB)" in capsys.readouterr().out and not cache.entry("verilator", "m", "k").exists()
     fake_build("m", "k", size=10)
