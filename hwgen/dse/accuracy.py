@@ -21,7 +21,9 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
     ``small_units`` MAC units, tested on the larger ones; and ``folds``-fold cross-validation,
     every point predicted once by a model that did not see it (the split to read for Fmax,
     whose placed points are few). R² and sMAPE on the raw values (LUT4s, flip-flops, MHz),
-    plus the median and 90th-percentile absolute % error."""
+    plus the median and 90th-percentile absolute % error, and the sMAPE apart for test engines
+    whose PE type the training points measured at another size (``seen_type``) and the rest
+    (``new_type``)."""
     data = samples(records)
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(data))
@@ -37,7 +39,7 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
     for name, parts in splits.items():
         res = {"train": len(parts[0][0]), "test": sum(len(te) for _, te in parts)}
         for target in TARGETS:
-            y, pred = [], []
+            y, pred, seen = [], [], []
             for tr, te in parts:
                 train, test = [data[i] for i in tr], [data[i] for i in te]
                 model, n = _fit_target(target, train, seed)
@@ -47,6 +49,8 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
                 sur = Surrogate({"features": FEATURES, "targets": {target: model}})
                 pred += [sur.predict_features(f)[target] for f, _ in pairs]
                 y += [v for _, v in pairs]
+                measured = {_type_key(f) for f, m in train if m.get(TARGETS[target]) is not None}
+                seen += [_type_key(f) in measured for f, _ in pairs]
             if not y:
                 continue
             if not any(y) and not any(round(v) for v in pred):
@@ -56,6 +60,10 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
             res[target] = {"n": len(y), "r2": round(r2(y, pred), 4), "smape": round(smape(y, pred), 4),
                            "median_abs_err": round(err[len(err) // 2], 4) if err else None,
                            "p90_abs_err": round(err[int(0.9 * (len(err) - 1))], 4) if err else None}
+            for part, want in (("seen_type", True), ("new_type", False)):     # the PE type measured in training?
+                sel = [(v, p) for v, p, s in zip(y, pred, seen) if s == want]
+                if sel:
+                    res[target][part] = {"n": len(sel), "smape": round(smape(*zip(*sel)), 4)}
         out[name] = res
     return out
 
@@ -85,16 +93,19 @@ def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, log=print) -> di
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
     rows = []
+
+    def part(q, name):
+        return f"{q[name]['smape']:.1%} ({q[name]['n']})" if name in q else "-"
     for split, res in acc.items():
         for target in TARGETS:
             if target in res and res[target].get("all_zero"):
-                rows.append([split, target, res[target]["n"], "-", "-", "all 0, predicted 0", "-"])
+                rows.append([split, target, res[target]["n"], "-", "-", "all 0, predicted 0", "-", "-", "-"])
             elif target in res:
                 q = res[target]
                 rows.append([split, target, q["n"], f"{q['r2']:.4f}", f"{q['smape']:.2%}", f"{q['median_abs_err']:.2%}",
-                             f"{q['p90_abs_err']:.2%}"])
-    text = table(["split", "target", "test points", "R²", "sMAPE", "median |err|", "p90 |err|"], rows,
-                 align="llrrrrr")
+                             f"{q['p90_abs_err']:.2%}", part(q, "seen_type"), part(q, "new_type")])
+    text = table(["split", "target", "test points", "R²", "sMAPE", "median |err|", "p90 |err|",
+                  "sMAPE: PE type measured (n)", "new PE type (n)"], rows, align="llrrrrrrr")
     same = type_spread(data)
     if same:
         text += (f"\nthe same PE type at other sizes ({same['points']} engines of {same['types']} types measured at >= 3 "

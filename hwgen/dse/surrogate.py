@@ -33,7 +33,7 @@ class SurrogateError(ValueError):
 
 
 #: the surrogate file's layout; a new one when the features, monomials or tree inputs change
-FORMAT = "hwgen-surrogate-4"
+FORMAT = "hwgen-surrogate-5"
 
 #: what is predicted: name -> (record metric, the scale it is learned against)
 TARGETS = {"lut4_equiv": "ecp5_lut4_equiv", "ff": "ecp5_ff", "dsp": "ecp5_dsp_mult18", "bram": "ecp5_bram_dp16kd",
@@ -144,13 +144,24 @@ def _tree_features(target: str) -> list[str]:
 #: targets learned as a ratio to a linear base fitted on structural monomials (:func:`_monomials`)
 SCALED = ("lut4_equiv", "ff")
 #: targets whose prediction for a PE type the dataset measured (at any array size) is corrected
-#: by that type's mean residual, shrunk towards none: ``exp(Σ log(y / p) / (n + TYPE_SHRINK))``.
-#: A PE type's LUT4s per unit hold within 1-2 % across sizes (multiply-accumulate PEs), but
-#: depend on operand widths, signedness, accumulator and arithmetic together more sharply than
-#: trees shared by every type can fit (measured, 5-fold CV: LUT4 sMAPE 6.2 -> 5.8 %). Not FF:
-#: a register count is structural and the base already has it (there it made small -> large worse).
-CALIBRATED = ("lut4_equiv",)
-TYPE_SHRINK = 0.5
+#: by that type's residuals: ``exp(c · [1, log rows, log cols])`` about the type's centre, ``c``
+#: their ridge regression (:func:`_ridge`: one measurement is shrunk towards no correction, and
+#: a slope needs several shapes). LUT4: a PE type's LUT4s per unit depend on operand widths,
+#: signedness, accumulator and arithmetic together more sharply than trees shared by every type
+#: can fit, and per row or column logic (a bit-serial column's digit sequencer) moves a type's
+#: ratio with the shape (measured, 5-fold CV: LUT4 sMAPE 6.2 -> 5.8 % with a constant per type,
+#: 5.35 -> 4.9 % with the slopes). Fmax: a type's critical path is its own, the array's shape
+#: adds fanout (11.0 -> 10.7 %). Not FF: a register count is structural and the base already has
+#: it (there it made small -> large worse).
+CALIBRATED = ("lut4_equiv", "fmax_mhz")
+TYPE_SHRINK, TYPE_RIDGE = 0.5, 1.0
+
+
+def _type_terms(f: dict) -> list[float]:
+    """What a PE type's correction is linear in: a constant and the array's shape."""
+    return [1.0, math.log(f["rows"]), math.log(f["cols"])]
+
+
 #: targets with a base: the trees are applied to a family only where cross-validation says
 #: they improve on it
 BASED = SCALED + ("fmax_mhz",)
@@ -179,10 +190,20 @@ def _group(f: dict) -> str:
     return f"{kind}:{flow}:{'dsp' if f['dsp'] else 'lut'}"
 
 
+#: per target, how strongly a DSP flow's base is drawn to its LUT-flow sibling's (the same
+#: family's coefficients): a DSP flow moves the multipliers into DSPs and leaves the rest, so
+#: its registers are its sibling's, fitted on several times the points (measured on flip-flops,
+#: with 9-38 points per DSP family: 5-fold CV sMAPE 1.24 -> 0.90 %, small -> large 2.65 -> 2.09 %).
+#: Not LUT4: the multipliers' LUTs leave with them and the adders change (CV 4.90 -> 5.01 %).
+SIBLING_PULL = {"ff": 0.01}
+
+
 def _fit_base(rows: list[tuple[dict, float]], target: str) -> dict:
     """Per family with enough points (monomials + 4), non-negative least squares of the target
-    on the monomials, relative error weighted; a family with fewer, the structural size
-    (:func:`structure`) times the family's median ratio to it (all points' with fewer than 3)."""
+    on the monomials, relative error weighted; a DSP family whose LUT-flow sibling has a fit and
+    whose target has a SIBLING_PULL, the same with every coefficient drawn to the sibling's
+    (from 3 points); a family with fewer, the structural size (:func:`structure`) times the
+    family's median ratio to it (all points' with fewer than 3)."""
     from scipy.optimize import nnls
     size = "lut_bits" if target == "lut4_equiv" else "reg_bits"
 
@@ -192,9 +213,15 @@ def _fit_base(rows: list[tuple[dict, float]], target: str) -> dict:
     groups: dict[str, list] = {}
     for f, y in rows:
         groups.setdefault(_group(f), []).append((f, y))
-    for g, sel in groups.items():
-        if len(sel) >= len(_monomials(sel[0][0])) + 4:
-            X = np.array([_monomials(f) for f, _ in sel]) / np.array([[y] for _, y in sel], dtype=float)
+    pull = SIBLING_PULL.get(target, 0.0)
+    for g, sel in sorted(groups.items(), key=lambda kv: kv[0].endswith(":dsp")):     # siblings first
+        X = np.array([_monomials(f) for f, _ in sel]) / np.array([[y] for _, y in sel], dtype=float)
+        sib = out["by_group"].get(g.removesuffix(":dsp") + ":lut") if g.endswith(":dsp") and pull else None
+        if sib and len(sel) >= 3:       # rows pulling each coefficient, in units of its mean share
+            w = np.sqrt(pull * len(sel)) * np.maximum(X.mean(axis=0), 1e-12)
+            A, b = np.vstack([X, np.diag(w)]), np.r_[np.ones(len(sel)), w * np.array(sib)]
+            out["by_group"][g] = [float(c) for c in nnls(A, b, maxiter=4000)[0]]
+        elif len(sel) >= X.shape[1] + 4:
             out["by_group"][g] = [float(c) for c in nnls(X, np.ones(len(sel)), maxiter=2000)[0]]
         elif len(sel) >= 3:
             out["ratio_by_group"][g] = ratio(sel)
@@ -299,8 +326,8 @@ class Surrogate:
                 z = init + rate * sum(self._tree(arr, i, x) for i in range(len(arr["left"])))
                 out[target] = _decode(target, z, _scale(base, f))
             seen = typed and typed.get(_type_key(f))
-            if seen:            # a PE type the dataset measured: its mean residual, shrunk
-                out[target] *= math.exp(seen[0] / (seen[1] + TYPE_SHRINK))
+            if seen:            # a PE type the dataset measured: its residuals' regression
+                out[target] *= math.exp(_type_correction(seen, f))
         return out
 
     def predict(self, cfg: HwgenConfig, *, dsp: bool = False) -> dict:
@@ -374,8 +401,9 @@ def _digest(f: dict) -> str:
 
 
 def _type_key(f: dict) -> str:
-    """The PE type of an engine, whatever its size: its family and PE features."""
-    return _short_hash([_group(f)] + [f[k] for k in PE_FEATURES])
+    """The PE type of an engine, whatever its size: its family and PE features (a cube's depth
+    is its size: N×N×N)."""
+    return _short_hash([_group(f)] + [0 if k == "depth" and f["kind_cube"] else f[k] for k in PE_FEATURES])
 
 
 def _seeds(m: dict) -> int:
@@ -422,11 +450,30 @@ def _fit_target(target: str, data: list[tuple[dict, dict]], seed: int) -> tuple[
         sur = Surrogate({"features": FEATURES, "targets": {target: model}})
         res: dict[str, list] = {}
         for f, y in rows:
-            r = res.setdefault(_type_key(f), [0.0, 0])
-            r[0] += math.log(y / sur.predict_features(f)[target])
-            r[1] += 1
-        model["type_residual"] = {k: [round(v[0], 6), v[1]] for k, v in res.items()}
+            res.setdefault(_type_key(f), []).append((_type_terms(f), math.log(y / sur.predict_features(f)[target])))
+        model["type_residual"] = {k: _ridge(v) for k, v in res.items()}
     return model, len(rows)
+
+
+def _ridge(rows: list[tuple[list[float], float]]) -> list[float]:
+    """A PE type's correction from its residuals ``[(terms, log(y / p))]``: the terms' means
+    (the type's centre), then the ridge regression on the centred terms — its constant is the
+    mean residual shrunk by TYPE_SHRINK (one measurement moves a prediction part of the way),
+    its slopes by TYPE_RIDGE."""
+    X = np.array([x for x, _ in rows])
+    y = np.array([r for _, r in rows])
+    centre = X[:, 1:].mean(axis=0)
+    Z = X - np.r_[0.0, centre]
+    pen = np.diag([TYPE_SHRINK] + [TYPE_RIDGE] * len(centre))
+    c = np.linalg.solve(Z.T @ Z + pen, Z.T @ y)
+    return [round(float(v), 6) for v in list(c) + list(centre)]
+
+
+def _type_correction(fit: list[float], f: dict) -> float:
+    """The log correction :func:`_ridge`'s ``fit`` (coefficients, then centre) gives engine ``f``."""
+    x = _type_terms(f)
+    k = len(x)
+    return fit[0] + sum(c * (v - m) for c, v, m in zip(fit[1:k], x[1:], fit[k:]))
 
 
 def _fit_once(target: str, rows: list[tuple[dict, float]], seed: int) -> dict:

@@ -88,6 +88,8 @@ def test_a_fit_loads_and_predicts_and_a_surrogate_of_another_format_is_refused(t
     assert "5-fold cross-validation" in text and "units <= 16 -> larger" in text and "lut4_equiv" in text
     acc = json.loads((d / "surrogate_accuracy.json").read_text())
     assert set(acc["accuracy"]) == {"random 80/20", "units <= 16 -> larger", "5-fold cross-validation"}
+    cv = acc["accuracy"]["5-fold cross-validation"]["lut4_equiv"]      # apart: PE types measured in training or new
+    assert cv["seen_type"]["n"] + cv["new_type"]["n"] == cv["n"] and "new PE type" in text
     sur = S.load(out)
     p = sur.predict(load(ROOT / "examples" / "small_4x4.yaml"))
     assert all(p[t] > 0 for t in ("lut4_equiv", "ff", "fmax_mhz")) and p["dsp"] == 0
@@ -100,26 +102,54 @@ def test_a_fit_loads_and_predicts_and_a_surrogate_of_another_format_is_refused(t
         S.load(out)
 
 
-def test_a_measured_pe_type_corrects_every_size_of_it_and_no_other_type():
-    """The calibration: an engine whose PE type the dataset measured (at any size) is scaled by
-    that type's mean residual, shrunk by TYPE_SHRINK; another type is left alone."""
+def test_a_measured_pe_type_follows_its_own_trend_with_the_shape_and_no_other_type_is_touched():
+    """The calibration: a PE type the dataset measured at several shapes is corrected by the
+    regression of its residuals on log rows and log cols, so a type whose LUT4s per unit grow
+    with the rows is predicted at a shape it was not measured at; a type it did not measure is
+    left as the trees say."""
     from hwgen.config import loads
-    base = load(ROOT / "examples" / "small_4x4.yaml")
     text = (ROOT / "examples" / "small_4x4.yaml").read_text()
-    bigger = loads(text.replace("rows: 4", "rows: 6"), source="bigger")
-    other = loads(text.replace("acc: 32", "acc: 24"), source="other")
-    f_seen, f_big, f_other = (S.features(c, dsp=False) for c in (base, bigger, other))
-    assert f_big["rows"] == 6 and f_other["acc"] == 24
-    assert S._type_key(f_seen) == S._type_key(f_big) != S._type_key(f_other)
-    flat = {"init": 0.0, "rate": 0.0, "trees": [], "base": None, "features": S.PE_FEATURES}   # predicts 1
-    n, ratio = 2, 1.3          # two engines of the type measured, each 1.3x what the model says
-    doc = {"features": S.FEATURES, "targets": {"lut4_equiv": {
-        **flat, "type_residual": {S._type_key(f_seen): [n * np.log(ratio), n]}}}}
-    sur = S.Surrogate(doc)
-    want = ratio ** (n / (n + S.TYPE_SHRINK))
-    assert sur.predict_features(f_seen)["lut4_equiv"] == pytest.approx(want)
-    assert sur.predict_features(f_big)["lut4_equiv"] == pytest.approx(want)
-    assert sur.predict_features(f_other)["lut4_equiv"] == pytest.approx(1.0)
+
+    def cfg(rows, cols, acc):
+        return loads(text.replace("rows: 4", f"rows: {rows}").replace("cols: 4", f"cols: {cols}")
+                     .replace("acc: 32", f"acc: {acc}"), source=f"{rows}x{cols} acc {acc}")
+
+    def truth(f):           # type acc 32 grows 10 % per doubling of the rows; acc 24 is flat
+        return 3.0 * f["lut_bits"] * (1 + 0.15 * np.log2(f["rows"]) if f["acc"] == 32 else 1.0)
+    data = [(f, {"ecp5_lut4_equiv": truth(f)}) for acc in (32, 24) for r in (2, 3, 4, 6, 8) for c in (2, 4, 6)
+            for f in [S.features(cfg(r, c, acc), dsp=False)]]
+    model, n = S._fit_target("lut4_equiv", data, 0)
+    assert n == 30 and len(model["type_residual"]) == 2
+    sur = S.Surrogate({"features": S.FEATURES, "targets": {"lut4_equiv": model}})
+    far = S.features(cfg(16, 4, 32), dsp=False)        # twice the rows of any measured
+    assert sur.predict_features(far)["lut4_equiv"] == pytest.approx(truth(far), rel=0.03)
+    unseen = S.features(cfg(4, 4, 20), dsp=False)
+    assert S._type_key(unseen) not in model["type_residual"]
+    bare = S.Surrogate({"features": S.FEATURES, "targets": {"lut4_equiv": {**model, "type_residual": None}}})
+    assert sur.predict_features(unseen) == bare.predict_features(unseen)
+
+
+def test_a_dsp_family_with_few_points_borrows_its_lut_siblings_flip_flop_law():
+    """Flip-flops: a DSP flow's family measured at a few sizes is fitted drawn to the same
+    family's LUT-flow coefficients, so it predicts a size it was not measured at."""
+    from hwgen.config import loads
+    text = (ROOT / "examples" / "small_4x4.yaml").read_text()
+
+    def f(rows, cols, dsp, a="int8", w="int8", acc=32):
+        return S.features(loads(text.replace("rows: 4", f"rows: {rows}").replace("cols: 4", f"cols: {cols}")
+                                .replace("a: int8", f"a: {a}").replace("w: int8", f"w: {w}")
+                                .replace("acc: 32", f"acc: {acc}"), source=f"{rows}x{cols}"), dsp=dsp)
+
+    def law(x):                 # the same registers in both flows
+        m = S._monomials(x)
+        return 40 + 1.0 * m[1] + 2.0 * m[2] + 1.5 * m[13]
+    lut = [(x, law(x)) for r in (1, 3, 6) for c in (1, 2, 5) for a in ("int4", "int8") for w in ("int2", "int8")
+           for acc in (20, 32) for x in [f(r, c, False, a, w, acc)]]
+    dsp = [(x, law(x)) for r, c in ((2, 2), (3, 2), (2, 4)) for x in [f(r, c, True)]]
+    base = S._fit_base(lut + dsp, "ff")
+    assert "systolic:output_stationary:dsp" in base["by_group"]
+    far = f(8, 6, True)
+    assert S._scale(base, far) == pytest.approx(law(far), rel=0.02)
 
 
 def test_type_spread_predicts_each_engine_from_its_type_at_other_sizes():
