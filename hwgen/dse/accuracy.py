@@ -125,9 +125,10 @@ def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, log=print) -> di
 def type_spread(data: list[tuple[dict, dict]], least: int = 3) -> dict | None:
     """How well an engine is predicted by the same PE type measured at other sizes: for every PE
     type with at least ``least`` sizes, each engine from the others' mean log ratio to the
-    structural base. A model that is one correction per PE type over that base (the trees, the
-    calibration) does no better on these engines; per family, it says where synthesis itself
-    varies with the array's size (carry-save PEs, adder trees) and where it does not."""
+    structural base. A model that is one constant correction per PE type over that base does no
+    better on these engines (the calibration's slopes on the shape go somewhat below it where a
+    type's rows and columns cost apart); per family, it says where synthesis itself varies with
+    the array's size (carry-save PEs, adder trees) and where it does not."""
     out: dict = {}
     for target in SCALED:
         rows = [(f, m[TARGETS[target]]) for f, m in data if m.get(TARGETS[target])]
