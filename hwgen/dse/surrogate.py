@@ -314,7 +314,7 @@ class Surrogate:
         return val[node]
 
     def predict_features(self, f: dict) -> dict:
-        out = {}
+        out, key = {}, None
         for target, (init, rate, arr, base, groups, per_mult, names, typed) in self.models.items():
             if per_mult is not None:
                 out[target] = per_mult * _dsp_multipliers(f)
@@ -325,7 +325,9 @@ class Surrogate:
                 x = [f[k] for k in names]
                 z = init + rate * sum(self._tree(arr, i, x) for i in range(len(arr["left"])))
                 out[target] = _decode(target, z, _scale(base, f))
-            seen = typed and typed.get(_type_key(f))
+            if typed and key is None:      # the PE type's hash, once for every calibrated target
+                key = _type_key(f)
+            seen = typed and typed.get(key)
             if seen:            # a PE type the dataset measured: its residuals' regression
                 out[target] *= math.exp(_type_correction(seen, f))
         return out
