@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .surrogate import (FEATURES, SCALED, TARGETS, Surrogate, SurrogateError, _fit_base, _fit_target, _group,
+from .surrogate import (FEATURES, SCALED, STACKED, TARGETS, Surrogate, SurrogateError, _fit_base, _fit_target, _group,
                         _scale, _type_key, fit, r2, samples, smape)
 
 __all__ = ["evaluate", "fit_dir", "type_spread", "seed_spread"]
@@ -38,15 +38,18 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
     out = {}
     for name, parts in splits.items():
         res = {"train": len(parts[0][0]), "test": sum(len(te) for _, te in parts)}
+        fitted: dict = {}       # (part, target) -> model: a STACKED target reads its upstream's
         for target in TARGETS:
             y, pred, seen = [], [], []
-            for tr, te in parts:
+            for k, (tr, te) in enumerate(parts):
                 train, test = [data[i] for i in tr], [data[i] for i in te]
-                model, n = _fit_target(target, train, seed)
+                up = STACKED.get(target)
+                model, n = fitted[k, target] = _fit_target(target, train, seed, up and fitted[k, up][0])
                 pairs = [(f, m[TARGETS[target]]) for f, m in test if m.get(TARGETS[target]) is not None]
                 if model is None or not pairs:
                     continue
-                sur = Surrogate({"features": FEATURES, "targets": {target: model}})
+                sur = Surrogate({"features": FEATURES, "targets": {**({up: fitted[k, up][0]} if up else {}),
+                                                                    target: model}})
                 pred += [sur.predict_features(f)[target] for f, _ in pairs]
                 y += [v for _, v in pairs]
                 measured = {_type_key(f) for f, m in train if m.get(TARGETS[target]) is not None}

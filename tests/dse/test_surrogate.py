@@ -152,6 +152,39 @@ def test_a_dsp_family_with_few_points_borrows_its_lut_siblings_flip_flop_law():
     assert S._scale(base, far) == pytest.approx(law(far), rel=0.02)
 
 
+def test_fmax_reads_the_lut4_models_logic_per_unit_and_needs_it():
+    """Stacking: Fmax's base has the LUT4 model's LUT4s per unit as a term, so a PE type that was
+    synthesized but never placed, whose logic per unit is unlike its neighbours' (here: a 24-bit
+    accumulator costs more than a 32-bit one), gets the Fmax its logic says; a surrogate without
+    the LUT4 model cannot predict Fmax, and says so."""
+    from hwgen.config import loads
+    text = (ROOT / "examples" / "small_4x4.yaml").read_text()
+
+    def cfg(rows, cols, acc, w):
+        return loads(text.replace("rows: 4", f"rows: {rows}").replace("cols: 4", f"cols: {cols}")
+                     .replace("acc: 32", f"acc: {acc}").replace("w: int8", f"w: {w}"), source=f"{rows}x{cols}")
+
+    def lut4(f):
+        return 2.0 * f["lut_bits"] * {20: 1.0, 24: 1.7, 32: 1.2}[f["acc"]]
+
+    def fmax(f):                # the critical path grows with the logic per unit, and nothing else
+        return 300.0 * (lut4(f) / f["units"] / 100) ** -0.5
+    data = [(f, {"ecp5_lut4_equiv": lut4(f), "ecp5_fmax_mhz": fmax(f) if acc != 24 else None})
+            for acc in (20, 24, 32) for w in ("int4", "int8") for r, c in ((2, 2), (3, 4), (4, 3), (6, 2))
+            for f in [S.features(cfg(r, c, acc, w), dsp=False)]]
+    lut, _ = S._fit_target("lut4_equiv", data, 0)
+    assert S._fit_target("fmax_mhz", data, 0) == (None, 0)          # no upstream model: no Fmax model
+    fm, n = S._fit_target("fmax_mhz", data, 0, lut)
+    assert (n, len(data)) == (16, 24)                                 # acc 24: synthesized only
+    sur = S.Surrogate({"features": S.FEATURES, "targets": {"lut4_equiv": lut, "fmax_mhz": fm}})
+    for acc in (20, 24, 32):
+        far = S.features(cfg(8, 5, acc, "int8"), dsp=False)          # a shape never placed
+        assert sur.predict_features(far)["fmax_mhz"] == pytest.approx(fmax(far), rel=0.05)
+    alone = S.Surrogate({"features": S.FEATURES, "targets": {"fmax_mhz": fm}})
+    with pytest.raises(S.SurrogateError, match="reads the lut4_equiv model's prediction"):
+        alone.predict_features(far)
+
+
 def test_type_spread_predicts_each_engine_from_its_type_at_other_sizes():
     data = S.samples(load_records(DATASET))
     same = A.type_spread(data)
