@@ -1,6 +1,7 @@
 """How good the surrogate is, measured: held-out accuracy on three splits (:func:`evaluate`),
 and the floors no model of the config can beat — the same PE type at other sizes
-(:func:`type_spread`) and nextpnr's own seed noise (:func:`seed_spread`). ``hwgen sweep fit``
+(:func:`type_spread`), at every other shape of a grid (:func:`shape_roughness`) and nextpnr's
+own seed noise (:func:`seed_spread`). ``hwgen sweep fit``
 (:func:`fit_dir`) fits, measures and writes both."""
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import numpy as np
 from .surrogate import (FEATURES, SCALED, STACKED, TARGETS, Surrogate, SurrogateError, _fit_base, _fit_target, _group,
                         _scale, _type_key, fit, r2, samples, smape)
 
-__all__ = ["evaluate", "fit_dir", "type_spread", "seed_spread"]
+__all__ = ["evaluate", "fit_dir", "type_spread", "shape_roughness", "seed_spread"]
+
+
+def _arith(f: dict) -> str:
+    return next(k[6:] for k in f if k.startswith("arith_") and f[k])
 
 
 def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds: int = 5) -> dict:
@@ -40,7 +45,7 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
         res = {"train": len(parts[0][0]), "test": sum(len(te) for _, te in parts)}
         fitted: dict = {}       # (part, target) -> model: a STACKED target reads its upstream's
         for target in TARGETS:
-            y, pred, seen = [], [], []
+            y, pred, seen, feats = [], [], [], []
             for k, (tr, te) in enumerate(parts):
                 train, test = [data[i] for i in tr], [data[i] for i in te]
                 up = STACKED.get(target)
@@ -51,6 +56,7 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
                 sur = Surrogate({"features": FEATURES, "targets": {**({up: fitted[k, up][0]} if up else {}),
                                                                     target: model}})
                 pred += [sur.predict_features(f)[target] for f, _ in pairs]
+                feats += [f for f, _ in pairs]
                 y += [v for _, v in pairs]
                 measured = {_type_key(f) for f, m in train if m.get(TARGETS[target]) is not None}
                 seen += [_type_key(f) in measured for f, _ in pairs]
@@ -63,6 +69,10 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
             res[target] = {"n": len(y), "r2": round(r2(y, pred), 4), "smape": round(smape(y, pred), 4),
                            "median_abs_err": round(err[len(err) // 2], 4) if err else None,
                            "p90_abs_err": round(err[int(0.9 * (len(err) - 1))], 4) if err else None}
+            arith = {}          # by the PE's arithmetic: synthesis of the bit-weight ones is rougher
+            for v, q, f in zip(y, pred, feats):
+                arith.setdefault(_arith(f), []).append((v, q))
+            res[target]["by_arith"] = {a: {"n": len(v), "smape": round(smape(*zip(*v)), 4)} for a, v in sorted(arith.items())}
             for part, want in (("seen_type", True), ("new_type", False)):     # the PE type measured in training?
                 sel = [(v, p) for v, p, s in zip(y, pred, seen) if s == want]
                 if sel:
@@ -109,11 +119,21 @@ def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, log=print) -> di
                              f"{q['p90_abs_err']:.2%}", part(q, "seen_type"), part(q, "new_type")])
     text = table(["split", "target", "test points", "R²", "sMAPE", "median |err|", "p90 |err|",
                   "sMAPE: PE type measured (n)", "new PE type (n)"], rows, align="llrrrrrrr")
+    for split, res in acc.items():
+        if "by_arith" in res.get("lut4_equiv", {}) and "cross-validation" in split:
+            text += f"\n{split}, LUT4 sMAPE by the PE's arithmetic: " + ", ".join(
+                f"{a} {q['smape']:.1%} ({q['n']})" for a, q in res["lut4_equiv"]["by_arith"].items())
     same = type_spread(data)
     if same:
         text += (f"\nthe same PE type at other sizes ({same['points']} engines of {same['types']} types measured at >= 3 "
                  f"sizes), each predicted from the others' mean ratio to the base: LUT4 sMAPE "
                  f"{same['lut4_equiv']['smape']:.1%}, FF {same['ff']['smape']:.1%}")
+    rough = shape_roughness(data)
+    if rough:
+        text += (f"\nevery shape of a grid ({rough['points']} engines of {rough['types']} PE types at >= 20 shapes), "
+                 f"each predicted from its type's law over the other shapes and its neighbouring shapes: "
+                 f"LUT4 sMAPE {rough['lut4_equiv']['smape']:.1%}, FF {rough['ff']['smape']:.1%}; LUT4 by type: "
+                 + ", ".join(f"{k} {v['smape']:.1%}" for k, v in rough["lut4_equiv"]["by_type"].items()))
     spread = seed_spread(recs)
     if spread:
         text += (f"\nnextpnr's own Fmax spread over {spread['points']} points x {spread['seeds']} seeds: median "
@@ -121,7 +141,7 @@ def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, log=print) -> di
                  f"{spread['mean_abs_dev']:.1%}; one seed's Fmax as the prediction of another's: sMAPE "
                  f"{spread['seed_to_seed_smape']:.1%}")
     (out / "surrogate_accuracy.json").write_text(json.dumps({"points": len(data), "accuracy": acc, "seed_spread": spread,
-                                                             "same_type": same, "table": text}, indent=1) + "\n")
+                                                             "same_type": same, "shape_roughness": rough, "table": text}, indent=1) + "\n")
     return {"path": str(path), "points": len(data), "accuracy": acc, "table": text, "seed_spread": spread}
 
 
@@ -154,6 +174,48 @@ def type_spread(data: list[tuple[dict, dict]], least: int = 3) -> dict | None:
         out[target] = {"smape": round(smape(ys, ps), 4),
                        "by_family": {g: {"n": len(v), "smape": round(smape(*zip(*v)), 4)} for g, v in sorted(fam.items())}}
         out.update(points=len(ys), types=sum(len(v) >= least for v in types.values()))
+    return out
+
+
+def _pe_label(f: dict) -> str:
+    return f"{_group(f)} {f['a_bits']}x{f['w_bits']} acc {f['acc']} {_arith(f)}"
+
+
+def shape_roughness(data: list[tuple[dict, dict]], least: int = 20) -> dict | None:
+    """How smoothly synthesis follows the array's shape: for every PE type measured at
+    ``least`` shapes or more (``bench/sweeps/shape_grid.yaml``: every shape from 1x1 to 6x6),
+    each engine predicted from the type's other shapes. The prediction is the array's law —
+    least squares on a cost per MAC unit, per row, per column, per row² and column² (a systolic
+    array's skew lines are triangles) and a fixed one — times the mean ratio to that law of the
+    shapes one row or one column away: the PE type known exactly, at every neighbouring shape.
+    What it misses is the tool's response to the shape itself, which no surrogate of the
+    config gets under on a shape it has not measured."""
+    types: dict[str, list] = {}
+    for f, m in data:
+        types.setdefault(_type_key(f), []).append((f, m))
+    out: dict = {}
+    for target in SCALED:
+        ys, ps, by = [], [], {}
+        for v in types.values():
+            v = [(f, m[TARGETS[target]]) for f, m in v if m.get(TARGETS[target])]
+            if len({(f["rows"], f["cols"]) for f, _ in v}) < least:
+                continue
+            rc = np.array([(f["rows"], f["cols"]) for f, _ in v], dtype=float)
+            X = np.array([[f["units"], f["rows"], f["cols"], f["rows"] ** 2, f["cols"] ** 2, 1.0] for f, _ in v])
+            y = np.array([t for _, t in v], dtype=float)
+            p = []
+            for i in range(len(y)):         # leave one out
+                keep = np.arange(len(y)) != i
+                law = X @ np.linalg.lstsq(X[keep], y[keep], rcond=None)[0]
+                near = keep & (np.abs(rc - rc[i]).sum(axis=1) == 1)
+                p.append(float(law[i] * np.exp(np.mean(np.log(y[near] / law[near]))) if near.any() else law[i]))
+            ys += list(y)
+            ps += p
+            by[_pe_label(v[0][0])] = {"n": len(y), "smape": round(smape(y, p), 4)}
+        if not ys:
+            return None
+        out[target] = {"smape": round(smape(ys, ps), 4), "by_type": by}
+        out.update(points=len(ys), types=len(by))
     return out
 
 

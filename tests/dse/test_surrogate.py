@@ -90,6 +90,7 @@ def test_a_fit_loads_and_predicts_and_a_surrogate_of_another_format_is_refused(t
     assert set(acc["accuracy"]) == {"random 80/20", "units <= 16 -> larger", "5-fold cross-validation"}
     cv = acc["accuracy"]["5-fold cross-validation"]["lut4_equiv"]      # apart: PE types measured in training or new
     assert cv["seen_type"]["n"] + cv["new_type"]["n"] == cv["n"] and "new PE type" in text
+    assert sum(q["n"] for q in cv["by_arith"].values()) == cv["n"] and "LUT4 sMAPE by the PE's arithmetic: " in text
     sur = S.load(out)
     p = sur.predict(load(ROOT / "examples" / "small_4x4.yaml"))
     assert all(p[t] > 0 for t in ("lut4_equiv", "ff", "fmax_mhz")) and p["dsp"] == 0
@@ -192,6 +193,35 @@ def test_type_spread_predicts_each_engine_from_its_type_at_other_sizes():
     for target in S.SCALED:
         assert 0 < same[target]["smape"] < 0.2
         assert sum(v["n"] for v in same[target]["by_family"].values()) == same["points"]
+
+
+def test_shape_roughness_is_zero_for_an_array_law_and_measures_a_zigzag():
+    """A PE type whose count follows per-unit, per-row, per-column and skew costs exactly is
+    predicted exactly from its other shapes; one that zigzags ±4 % about that law, the
+    roughest there is (each neighbour is off the other way), is about 8 % off; types at fewer
+    than 20 shapes are left out."""
+    from hwgen.config import loads
+    text = (ROOT / "examples" / "small_4x4.yaml").read_text()
+
+    def f(rows, cols, acc):
+        return S.features(loads(text.replace("rows: 4", f"rows: {rows}").replace("cols: 4", f"cols: {cols}")
+                                .replace("acc: 32", f"acc: {acc}"), source=f"{rows}x{cols}"), dsp=False)
+
+    def law(x):
+        r, c = x["rows"], x["cols"]
+        return 300 * r * c + 40 * r + 25 * c + 6 * r * r + 9 * c * c + 500
+    grid = [f(r, c, 32) for r in range(1, 7) for c in range(1, 7)]
+    smooth = [(x, {"ecp5_lut4_equiv": law(x), "ecp5_ff": law(x) / 3}) for x in grid]
+    zig = [(x, {"ecp5_lut4_equiv": law(x) * (1.04 if (x["rows"] + x["cols"]) % 2 else 0.96), "ecp5_ff": law(x)})
+           for x in [f(r, c, 24) for r in range(1, 7) for c in range(1, 7)]]
+    few = [(x, {"ecp5_lut4_equiv": 1000.0, "ecp5_ff": 100.0}) for x in [f(r, 2, 20) for r in range(1, 7)]]
+    rough = A.shape_roughness(smooth + zig + few)
+    assert (rough["points"], rough["types"]) == (72, 2)
+    by = rough["lut4_equiv"]["by_type"]
+    assert by["systolic:output_stationary:lut 8x8 acc 32 mac"] == {"n": 36, "smape": 0.0}
+    assert 0.06 < by["systolic:output_stationary:lut 8x8 acc 24 mac"]["smape"] < 0.09
+    assert rough["ff"]["smape"] == 0.0
+    assert A.shape_roughness(few) is None
 
 
 def test_seed_spread_measures_nextpnr_noise_and_the_floor_it_sets():
