@@ -98,7 +98,9 @@ def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, log=print) -> di
         f"({sum(f['dsp'] for f, _ in data)} with DSPs)")
     acc = evaluate(recs, seed=seed)
     doc = fit(recs, seed=seed)
-    doc["trained_on"].update(dsp_points=sum(f["dsp"] for f, _ in data), max_units=max(f["units"] for f, _ in data),
+    doc["trained_on"].update(dsp_points=sum(f["dsp"] for f, _ in data),
+                             placed_dsp_points=sum(bool(f["dsp"] and m.get(TARGETS["fmax_mhz"])) for f, m in data),
+                             max_units=max(f["units"] for f, _ in data),
                              kinds=sorted({k[5:] for f, _ in data for k in f if k.startswith("kind_") and f[k]}),
                              source=[str(d) for d in dirs])
     doc["accuracy"] = acc

@@ -31,6 +31,9 @@ def estimate_config(cfg: HwgenConfig, sur: Surrogate, *, dsp: bool = False, boar
         notes.append(f"kind {cfg.array.kind} is not in the training data ({', '.join(trained['kinds'])})")
     if dsp and not trained.get("dsp_points"):
         notes.append("trained on LUT multipliers only (synth_ecp5 -nodsp): the DSP flow is not covered")
+    if dsp and "fmax_mhz" in pred and not trained.get("placed_dsp_points"):
+        notes.append("Fmax: no engine of the DSP flow was placed for training; this is the LUT flow's Fmax model "
+                     "extrapolated (it reads the DSP flow's smaller LUT4 count per MAC unit)")
     rec_fields = {"macs_per_cycle": cfg.array.macs_per_cycle, "array.kind": cfg.array.kind,
                   "array.pe.w": str(cfg.array.pe.w), "array.pe.arith": cfg.array.pe.arith}
     rate = effective_macs_per_cycle(rec_fields)

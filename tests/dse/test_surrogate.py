@@ -74,6 +74,8 @@ def test_estimate_with_the_committed_surrogate(capsys):
     sur = S.load()
     p = sur.predict(load(cfg_path))
     assert 500 < p["lut4_equiv"] < 50_000 and 100 < p["ff"] < 20_000 and 20 < p["fmax_mhz"] < 400
+    assert main(["estimate", str(cfg_path), "--dsp"]) == 0      # no DSP-flow engine placed: Fmax says so
+    assert "note: Fmax: no engine of the DSP flow was placed for training" in capsys.readouterr().out
     with pytest.raises(SystemExit):       # argparse: ECP5 boards only (the surrogate is the ECP5's)
         main(["estimate", str(cfg_path), "--board", "icebreaker"])
     assert "invalid choice: 'icebreaker'" in capsys.readouterr().err
