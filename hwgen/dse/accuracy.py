@@ -11,14 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .surrogate import (FEATURES, SCALED, STACKED, TARGETS, Surrogate, SurrogateError, _fit_base, _fit_target, _group,
-                        _scale, _type_key, fit, r2, samples, smape)
+from ..config import ARITHS, KINDS
+from .surrogate import (FEATURES, SCALED, STACKED, TARGETS, Surrogate, SurrogateError, _choice, _fit_base, _fit_target,
+                        _group, _scale, _type_key, fit, r2, samples, smape)
 
 __all__ = ["evaluate", "fit_dir", "type_spread", "shape_roughness", "seed_spread"]
-
-
-def _arith(f: dict) -> str:
-    return next(k[6:] for k in f if k.startswith("arith_") and f[k])
 
 
 def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds: int = 5) -> dict:
@@ -71,7 +68,7 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
                            "p90_abs_err": round(err[int(0.9 * (len(err) - 1))], 4) if err else None}
             arith = {}          # by the PE's arithmetic: synthesis of the bit-weight ones is rougher
             for v, q, f in zip(y, pred, feats):
-                arith.setdefault(_arith(f), []).append((v, q))
+                arith.setdefault(_choice(f, "arith", ARITHS), []).append((v, q))
             res[target]["by_arith"] = {a: {"n": len(v), "smape": round(smape(*zip(*v)), 4)} for a, v in sorted(arith.items())}
             for part, want in (("seen_type", True), ("new_type", False)):     # the PE type measured in training?
                 sel = [(v, p) for v, p, s in zip(y, pred, seen) if s == want]
@@ -101,7 +98,7 @@ def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, log=print) -> di
     doc["trained_on"].update(dsp_points=sum(f["dsp"] for f, _ in data),
                              placed_dsp_points=sum(bool(f["dsp"] and m.get(TARGETS["fmax_mhz"])) for f, m in data),
                              max_units=max(f["units"] for f, _ in data),
-                             kinds=sorted({k[5:] for f, _ in data for k in f if k.startswith("kind_") and f[k]}),
+                             kinds=sorted({_choice(f, "kind", KINDS) for f, _ in data}),
                              source=[str(d) for d in dirs])
     doc["accuracy"] = acc
     path = Path(output or out / "surrogate.json")
@@ -180,7 +177,7 @@ def type_spread(data: list[tuple[dict, dict]], least: int = 3) -> dict | None:
 
 
 def _pe_label(f: dict) -> str:
-    return f"{_group(f)} {f['a_bits']}x{f['w_bits']} acc {f['acc']} {_arith(f)}"
+    return f"{_group(f)} {f['a_bits']}x{f['w_bits']} acc {f['acc']} {_choice(f, 'arith', ARITHS)}"
 
 
 def shape_roughness(data: list[tuple[dict, dict]], least: int = 20) -> dict | None:

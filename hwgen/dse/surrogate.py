@@ -183,10 +183,16 @@ def _monomials(f: dict) -> list[float]:
             skew * f["cols"] ** 2 * f["acc"]]
 
 
+def _choice(f: dict, prefix: str, choices) -> str:
+    """Which of a one-hot's ``choices`` is set in features ``f`` (:func:`features`' columns
+    ``prefix_choice``); "" for none."""
+    return next((c for c in choices if f[f"{prefix}_{c}"]), "")
+
+
 def _group(f: dict) -> str:
     """The engine family a base is fitted per: kind, a systolic array's dataflow, the DSP flow."""
-    kind = next(k[5:] for k in f if k.startswith("kind_") and f[k])
-    flow = next((k[5:] for k in f if k.startswith("flow_") and f[k]), "") if kind == "systolic" else ""
+    kind = _choice(f, "kind", KINDS)
+    flow = _choice(f, "flow", DATAFLOWS) if kind == "systolic" else ""
     return f"{kind}:{flow}:{'dsp' if f['dsp'] else 'lut'}"
 
 
