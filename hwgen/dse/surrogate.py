@@ -251,10 +251,10 @@ STACKED = {"fmax_mhz": "lut4_equiv"}
 STACK_KEY = "stacked_lut4"
 
 
-def _stack(target: str, data: list[tuple[dict, dict]], upstream: dict) -> list[tuple[dict, dict]]:
-    """``data`` with each engine's features given the upstream model's prediction (:data:`STACKED`)."""
+def _stack(target: str, rows: list[tuple[dict, float]], upstream: dict) -> list[tuple[dict, float]]:
+    """``rows`` with each engine's features given the upstream model's prediction (:data:`STACKED`)."""
     sur = Surrogate({"features": FEATURES, "targets": {STACKED[target]: upstream}})
-    return [({**f, STACK_KEY: sur.predict_features(f)[STACKED[target]]}, m) for f, m in data]
+    return [({**f, STACK_KEY: sur.predict_features(f)[STACKED[target]]}, y) for f, y in rows]
 
 
 def _fmax_terms(f: dict) -> list[float]:
@@ -458,11 +458,11 @@ def _fit_target(target: str, data: list[tuple[dict, dict]], seed: int,
     log ratio, and the families the trees are applied to (those where 5-fold cross-validation
     on the training points says the trees reduce the error; a good base is left alone). A
     :data:`STACKED` target needs its ``upstream`` model, fitted on the same points."""
-    if target in STACKED:
-        if upstream is None:
-            return None, 0
-        data = _stack(target, [(f, m) for f, m in data if m.get(TARGETS[target]) is not None], upstream)
+    if target in STACKED and upstream is None:
+        return None, 0
     rows = [(f, m[TARGETS[target]]) for f, m in data if m.get(TARGETS[target]) is not None]
+    if target in STACKED:
+        rows = _stack(target, rows, upstream)
     if len(rows) < 10:
         return None, 0
     if target == "dsp":         # a DSP per multiplier that yosys maps to one: linear in the count
