@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from hwgen.cli import main
-from hwgen.config import load
+from hwgen.config import load, loads
 from hwgen.dse import accuracy as A
 from hwgen.dse import surrogate as S
 from hwgen.dse.report import load_records, pareto, report
@@ -26,6 +27,14 @@ def _some(tmp: Path, n: int) -> Path:
         for p in recs[:n]:
             shutil.copy(p, tmp / "points" / p.name)
     return tmp
+
+
+def _small(rows: int, cols: int, *, a: str = "int8", w: str = "int8", acc: int = 32, dsp: bool = False) -> dict:
+    """examples/small_4x4.yaml at another shape and PE type, as the surrogate's features."""
+    doc = yaml.safe_load((ROOT / "examples" / "small_4x4.yaml").read_text())
+    doc["array"].update(rows=rows, cols=cols)
+    doc["array"]["pe"].update(a=a, w=w, acc=acc)
+    return S.features(loads(yaml.safe_dump(doc), source=f"{rows}x{cols} {a}x{w} acc {acc}"), dsp=dsp)
 
 
 def test_pareto_front():
@@ -110,23 +119,16 @@ def test_a_measured_pe_type_follows_its_own_trend_with_the_shape_and_no_other_ty
     regression of its residuals on log rows and log cols, so a type whose LUT4s per unit grow
     with the rows is predicted at a shape it was not measured at; a type it did not measure is
     left as the trees say."""
-    from hwgen.config import loads
-    text = (ROOT / "examples" / "small_4x4.yaml").read_text()
-
-    def cfg(rows, cols, acc):
-        return loads(text.replace("rows: 4", f"rows: {rows}").replace("cols: 4", f"cols: {cols}")
-                     .replace("acc: 32", f"acc: {acc}"), source=f"{rows}x{cols} acc {acc}")
-
     def truth(f):           # type acc 32 grows 10 % per doubling of the rows; acc 24 is flat
         return 3.0 * f["lut_bits"] * (1 + 0.15 * np.log2(f["rows"]) if f["acc"] == 32 else 1.0)
     data = [(f, {"ecp5_lut4_equiv": truth(f)}) for acc in (32, 24) for r in (2, 3, 4, 6, 8) for c in (2, 4, 6)
-            for f in [S.features(cfg(r, c, acc), dsp=False)]]
+            for f in [_small(r, c, acc=acc)]]
     model, n = S._fit_target("lut4_equiv", data, 0)
     assert n == 30 and len(model["type_residual"]) == 2
     sur = S.Surrogate({"features": S.FEATURES, "targets": {"lut4_equiv": model}})
-    far = S.features(cfg(16, 4, 32), dsp=False)        # twice the rows of any measured
+    far = _small(16, 4)        # twice the rows of any measured
     assert sur.predict_features(far)["lut4_equiv"] == pytest.approx(truth(far), rel=0.03)
-    unseen = S.features(cfg(4, 4, 20), dsp=False)
+    unseen = _small(4, 4, acc=20)
     assert S._type_key(unseen) not in model["type_residual"]
     bare = S.Surrogate({"features": S.FEATURES, "targets": {"lut4_equiv": {**model, "type_residual": None}}})
     assert sur.predict_features(unseen) == bare.predict_features(unseen)
@@ -135,23 +137,15 @@ def test_a_measured_pe_type_follows_its_own_trend_with_the_shape_and_no_other_ty
 def test_a_dsp_family_with_few_points_borrows_its_lut_siblings_flip_flop_law():
     """Flip-flops: a DSP flow's family measured at a few sizes is fitted drawn to the same
     family's LUT-flow coefficients, so it predicts a size it was not measured at."""
-    from hwgen.config import loads
-    text = (ROOT / "examples" / "small_4x4.yaml").read_text()
-
-    def f(rows, cols, dsp, a="int8", w="int8", acc=32):
-        return S.features(loads(text.replace("rows: 4", f"rows: {rows}").replace("cols: 4", f"cols: {cols}")
-                                .replace("a: int8", f"a: {a}").replace("w: int8", f"w: {w}")
-                                .replace("acc: 32", f"acc: {acc}"), source=f"{rows}x{cols}"), dsp=dsp)
-
     def law(x):                 # the same registers in both flows
         m = S._monomials(x)
         return 40 + 1.0 * m[1] + 2.0 * m[2] + 1.5 * m[13]
     lut = [(x, law(x)) for r in (1, 3, 6) for c in (1, 2, 5) for a in ("int4", "int8") for w in ("int2", "int8")
-           for acc in (20, 32) for x in [f(r, c, False, a, w, acc)]]
-    dsp = [(x, law(x)) for r, c in ((2, 2), (3, 2), (2, 4)) for x in [f(r, c, True)]]
+           for acc in (20, 32) for x in [_small(r, c, a=a, w=w, acc=acc)]]
+    dsp = [(x, law(x)) for r, c in ((2, 2), (3, 2), (2, 4)) for x in [_small(r, c, dsp=True)]]
     base = S._fit_base(lut + dsp, "ff")
     assert "systolic:output_stationary:dsp" in base["by_group"]
-    far = f(8, 6, True)
+    far = _small(8, 6, dsp=True)
     assert S._scale(base, far) == pytest.approx(law(far), rel=0.02)
 
 
@@ -160,13 +154,6 @@ def test_fmax_reads_the_lut4_models_logic_per_unit_and_needs_it():
     synthesized but never placed, whose logic per unit is unlike its neighbours' (here: a 24-bit
     accumulator costs more than a 32-bit one), gets the Fmax its logic says; a surrogate without
     the LUT4 model cannot predict Fmax, and says so."""
-    from hwgen.config import loads
-    text = (ROOT / "examples" / "small_4x4.yaml").read_text()
-
-    def cfg(rows, cols, acc, w):
-        return loads(text.replace("rows: 4", f"rows: {rows}").replace("cols: 4", f"cols: {cols}")
-                     .replace("acc: 32", f"acc: {acc}").replace("w: int8", f"w: {w}"), source=f"{rows}x{cols}")
-
     def lut4(f):
         return 2.0 * f["lut_bits"] * {20: 1.0, 24: 1.7, 32: 1.2}[f["acc"]]
 
@@ -174,14 +161,14 @@ def test_fmax_reads_the_lut4_models_logic_per_unit_and_needs_it():
         return 300.0 * (lut4(f) / f["units"] / 100) ** -0.5
     data = [(f, {"ecp5_lut4_equiv": lut4(f), "ecp5_fmax_mhz": fmax(f) if acc != 24 else None})
             for acc in (20, 24, 32) for w in ("int4", "int8") for r, c in ((2, 2), (3, 4), (4, 3), (6, 2))
-            for f in [S.features(cfg(r, c, acc, w), dsp=False)]]
+            for f in [_small(r, c, w=w, acc=acc)]]
     lut, _ = S._fit_target("lut4_equiv", data, 0)
     assert S._fit_target("fmax_mhz", data, 0) == (None, 0)          # no upstream model: no Fmax model
     fm, n = S._fit_target("fmax_mhz", data, 0, lut)
     assert (n, len(data)) == (16, 24)                                 # acc 24: synthesized only
     sur = S.Surrogate({"features": S.FEATURES, "targets": {"lut4_equiv": lut, "fmax_mhz": fm}})
     for acc in (20, 24, 32):
-        far = S.features(cfg(8, 5, acc, "int8"), dsp=False)          # a shape never placed
+        far = _small(8, 5, acc=acc)          # a shape never placed
         assert sur.predict_features(far)["fmax_mhz"] == pytest.approx(fmax(far), rel=0.05)
     alone = S.Surrogate({"features": S.FEATURES, "targets": {"fmax_mhz": fm}})
     with pytest.raises(S.SurrogateError, match="reads the lut4_equiv model's prediction"):
@@ -202,21 +189,14 @@ def test_shape_roughness_is_zero_for_an_array_law_and_measures_a_zigzag():
     predicted exactly from its other shapes; one that zigzags ±4 % about that law, the
     roughest there is (each neighbour is off the other way), is about 8 % off; types at fewer
     than 20 shapes are left out."""
-    from hwgen.config import loads
-    text = (ROOT / "examples" / "small_4x4.yaml").read_text()
-
-    def f(rows, cols, acc):
-        return S.features(loads(text.replace("rows: 4", f"rows: {rows}").replace("cols: 4", f"cols: {cols}")
-                                .replace("acc: 32", f"acc: {acc}"), source=f"{rows}x{cols}"), dsp=False)
-
     def law(x):
         r, c = x["rows"], x["cols"]
         return 300 * r * c + 40 * r + 25 * c + 6 * r * r + 9 * c * c + 500
-    grid = [f(r, c, 32) for r in range(1, 7) for c in range(1, 7)]
+    grid = [_small(r, c) for r in range(1, 7) for c in range(1, 7)]
     smooth = [(x, {"ecp5_lut4_equiv": law(x), "ecp5_ff": law(x) / 3}) for x in grid]
     zig = [(x, {"ecp5_lut4_equiv": law(x) * (1.04 if (x["rows"] + x["cols"]) % 2 else 0.96), "ecp5_ff": law(x)})
-           for x in [f(r, c, 24) for r in range(1, 7) for c in range(1, 7)]]
-    few = [(x, {"ecp5_lut4_equiv": 1000.0, "ecp5_ff": 100.0}) for x in [f(r, 2, 20) for r in range(1, 7)]]
+           for x in [_small(r, c, acc=24) for r in range(1, 7) for c in range(1, 7)]]
+    few = [(x, {"ecp5_lut4_equiv": 1000.0, "ecp5_ff": 100.0}) for x in [_small(r, 2, acc=20) for r in range(1, 7)]]
     rough = A.shape_roughness(smooth + zig + few)
     assert (rough["points"], rough["types"]) == (72, 2)
     by = rough["lut4_equiv"]["by_type"]
