@@ -39,6 +39,7 @@ from pathlib import Path
 import yaml
 
 from ..config import ConfigError, HwgenConfig, loads
+from ..fpga.ooc import FLOWS
 
 __all__ = ["SweepError", "Sweep", "Part", "Point", "load_sweep", "STEPS", "ECP5_DEFAULTS", "step_name"]
 
@@ -223,8 +224,9 @@ def _step(path: Path, s):
         full = {**ECP5_DEFAULTS, **opts}
         if not (isinstance(full["seeds"], list) and full["seeds"] and all(isinstance(x, int) for x in full["seeds"])):
             raise SweepError(f"{path}: steps: ecp5: seeds: a non-empty list of integers (nextpnr --seed)")
-        if full["flow"] not in ("abc9", "abc"):
-            raise SweepError(f"{path}: steps: ecp5: flow: abc9 or abc (classic ABC LUT mapping); got {full['flow']!r}")
+        if full["flow"] not in FLOWS:
+            raise SweepError(f"{path}: steps: ecp5: flow: one of {', '.join(FLOWS)} (abc9: yosys' default, least "
+                             f"delay; abc9_area: mapped for area; abc: classic ABC); got {full['flow']!r}")
         if full["device"] not in ("12k", "25k", "45k", "85k"):
             raise SweepError(f"{path}: steps: ecp5: device: one of 12k, 25k, 45k, 85k; got {full['device']!r}")
         if full["flow"] == "abc9":     # the default stays out of the record's key (records made before it)

@@ -401,18 +401,22 @@ def r2(y, p) -> float:
     return 1.0 - float(((y - p) ** 2).sum()) / ss if ss > 0 else float("nan")
 
 
-def samples(records: list[dict]) -> list[tuple[dict, dict]]:
+def samples(records: list[dict], *, flow: str = "abc9") -> list[tuple[dict, dict]]:
     """(features, metrics) of every engine with synthesized resources, once: an engine that
     several sweeps synthesized (and placed) is one sample, so a held-out point never has its
-    twin in the training set. Its Fmax is the one placed with the most nextpnr seeds."""
+    twin in the training set. Its Fmax is the one placed with the most nextpnr seeds. Only the
+    records of one LUT-mapping ``flow`` (:data:`~hwgen.fpga.ooc.FLOWS`) are read: the surrogate
+    learns the default (ABC9, least delay), and another flow is the same engine with other
+    LUT4 counts."""
     from ..config import loads
     out: dict[str, tuple[dict, dict]] = {}
     for r in records:
         m = r.get("metrics", {})
-        if "ecp5_lut4_equiv" not in m or not r.get("config_yaml") or m.get("ecp5_fits") is False:
+        if ("ecp5_lut4_equiv" not in m or not r.get("config_yaml") or m.get("ecp5_fits") is False
+                or _ecp5_setting(r, "flow", "abc9") != flow):
             continue
         cfg = loads(r["config_yaml"], source=f"record {r['key']}")
-        dsp = bool(m.get("ecp5_dsp", _dsp_of(r)))
+        dsp = bool(m.get("ecp5_dsp", _ecp5_setting(r, "dsp", True)))
         f = features(cfg, dsp=dsp)
         key = _digest(f)      # the key `measured` is looked up by
         if key not in out:
@@ -442,11 +446,12 @@ def _seeds(m: dict) -> int:
     return len(m.get("ecp5_fmax_by_seed") or {}) or (1 if m.get("ecp5_fmax_mhz") else 0)
 
 
-def _dsp_of(r: dict) -> bool:
+def _ecp5_setting(r: dict, key: str, default):
+    """A setting of the record's ``ecp5`` step (:data:`~hwgen.dse.spec.ECP5_DEFAULTS`)."""
     for s in r.get("settings", {}).get("steps", []):
         if isinstance(s, dict) and "ecp5" in s:
-            return bool(s["ecp5"].get("dsp", True))
-    return True
+            return s["ecp5"].get(key, default)
+    return default
 
 
 GBM = dict(n_estimators=400, max_depth=6, learning_rate=0.08, subsample=0.8, min_samples_leaf=3)

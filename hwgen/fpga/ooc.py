@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..tools import ToolError, nextpnr_ecp5_command, run_tool, yosys_command
 
-__all__ = ["generic_stats", "synth_ecp5", "ecp5_ooc", "place_ooc", "over_capacity", "FLOWS", "YosysAssertion",
+__all__ = ["generic_stats", "synth_ecp5", "ecp5_ooc", "place_ooc", "over_capacity", "FLOWS", "AREA_DELAY_PS", "YosysAssertion",
            "DoesNotFit"]
 
 
@@ -55,10 +55,16 @@ def generic_stats(verilog: Path, top: str, workdir: Path) -> dict:
             "seconds": round(time.time() - t0, 1), "log": str(workdir / "generic.log")}
 
 
-#: LUT-mapping flows for ``synth_ecp5``: its default (ABC9), or classic ABC — the fallback
-#: for designs where this yosys's ABC9 pass fails an internal assertion (seen on 4×4×4 cubes
-#: before the debug-wire purge below; kept for other designs).
-FLOWS = ("abc9", "abc")
+#: LUT-mapping flows for ``synth_ecp5``: its default (ABC9, mapped for the least delay);
+#: ``abc9_area``, ABC9 given a delay target no path reaches (:data:`AREA_DELAY_PS`), so it
+#: maps for area; or classic ABC — the fallback for designs where this yosys's ABC9 pass fails
+#: an internal assertion (seen on 4×4×4 cubes before the debug-wire purge below; kept for
+#: other designs). ABC9 at least delay spends LUTs on every path it can make shorter than the
+#: design's longest, so a LUT-heavy PE (carry-save, compressor tree) costs LUT4s that depend on
+#: the deepest path elsewhere: bench/area_flow.py measures both flows side by side.
+FLOWS = ("abc9", "abc9_area", "abc")
+#: ``abc9 -D``: the delay target (ps) of the ``abc9_area`` flow, 100 ns
+AREA_DELAY_PS = 100_000
 
 
 class YosysAssertion(ToolError):
@@ -80,7 +86,7 @@ def synth_ecp5(verilog: Path, top: str, workdir: Path, *, dsp: bool = True, flow
     ``TRELLIS_FF``, ``MULT18X18D``, ``PFUMX`` …).
 
     ``dsp=False`` maps multipliers to LUTs (``-nodsp``), so designs compare in one unit.
-    ``flow="abc"`` maps LUTs with classic ABC instead of ABC9. ``widelut=False`` maps to
+    ``flow`` is one of :data:`FLOWS`. ``widelut=False`` maps to
     LUT4s only (``-nowidelut``): the default LUT5-7 mapping (LUT4 pairs joined by the
     slice's PFUMX/L6MUX21 muxes) is chosen for depth and can double the LUT4s of a
     mux-heavy design (bench/lut_compare.py measures it per engine)."""
@@ -89,8 +95,12 @@ def synth_ecp5(verilog: Path, top: str, workdir: Path, *, dsp: bool = True, flow
     src = _stage(verilog, workdir)
     netlist = workdir / f"{top}.json"
     opts = ("" if dsp else " -nodsp") + ("" if widelut else " -nowidelut")
+    # the other flows replace synth_ecp5's map_luts step (latch map, abc9 -W 300, clean)
+    lut_map = {"abc9_area": f"techmap -map +/lattice/latches_map.v; abc9 -W 300{'' if widelut else ' -maxlut 4'} "
+                            f"-D {AREA_DELAY_PS}",
+               "abc": f"abc -lut {'4:7' if widelut else '4'} -dress"}
     synth = (f"synth_ecp5{opts} -top {top}" if flow == "abc9" else
-             f"synth_ecp5{opts} -top {top} -run :map_luts; abc -lut {'4:7' if widelut else '4'} -dress; clean; "
+             f"synth_ecp5{opts} -top {top} -run :map_luts; {lut_map[flow]}; clean; "
              f"synth_ecp5{opts} -top {top} -run map_cells:")
     try:
         # `opt_clean -purge` drops Amaranth's debug alias wires (`acc[0]` beside `acc`), on

@@ -175,6 +175,21 @@ def test_fmax_reads_the_lut4_models_logic_per_unit_and_needs_it():
         alone.predict_features(far)
 
 
+def test_only_the_default_lut_mapping_is_learned():
+    """A record synthesized by another LUT-mapping flow (abc9_area: ABC9 mapping for area) is the
+    same engine with other LUT4 counts: samples() leaves it out, so it never stands in for the
+    default flow's measurement."""
+    import copy
+    rec = next(r for r in load_records(DATASET) if r["status"] == "ok" and "ecp5_lut4_equiv" in r["metrics"])
+    area = copy.deepcopy(rec)
+    (step,) = [s for s in area["settings"]["steps"] if isinstance(s, dict) and "ecp5" in s]
+    step["ecp5"]["flow"] = "abc9_area"
+    area["metrics"]["ecp5_lut4_equiv"] = rec["metrics"]["ecp5_lut4_equiv"] // 2
+    assert [m["ecp5_lut4_equiv"] for _, m in S.samples([area, rec])] == [rec["metrics"]["ecp5_lut4_equiv"]]
+    assert S.samples([area]) == []
+    assert [m["ecp5_lut4_equiv"] for _, m in S.samples([area, rec], flow="abc9_area")] == [area["metrics"]["ecp5_lut4_equiv"]]
+
+
 def test_type_spread_predicts_each_engine_from_its_type_at_other_sizes():
     data = S.samples(load_records(DATASET))
     same = A.type_spread(data)

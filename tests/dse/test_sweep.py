@@ -166,7 +166,7 @@ def test_parts_linked_axes_and_step_settings(tmp_path):
     assert sw.steps[1] == {"ecp5": {"dsp": False, "place": True, "seeds": [1, 2], "freq_mhz": 200, "device": "85k"}}
     for body, msg in [("steps: [{ecp5: {seed: 3}}]\n", "ecp5: unknown setting 'seed'; allowed: dsp, place, seeds"),
                       ("steps: [{ecp5: {seeds: []}}]\n", "seeds: a non-empty list of integers"),
-                      ("steps: [{ecp5: {flow: yosys}}]\n", "flow: abc9 or abc"),
+                      ("steps: [{ecp5: {flow: yosys}}]\n", "flow: one of abc9, abc9_area, abc"),
                       ("parts: [{axes: {array.rows: [2]}, size: 3}]\n", r"parts\[0\]: unknown key 'size'"),
                       ("axes: {array.rows: [2]}\nparts: [{axes: {array.rows: [3]}}]\n", "go in each of the parts")]:
         with pytest.raises(SweepError, match=msg):

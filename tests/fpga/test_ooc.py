@@ -52,6 +52,19 @@ def test_ecp5_classic_abc_flow(tmp_path):
     assert ecp5["flow"] == "abc" and ecp5["lut4"] > 0 and ecp5["fmax_mhz"] > 0
 
 
+def test_abc9_area_flow_maps_a_carry_save_pe_in_fewer_luts(tmp_path):
+    """ABC9 given a delay target no path reaches maps for area: a carry-save PE's compressor,
+    which the default (least-delay) mapping restructures into wider, duplicated logic, takes
+    fewer LUT4s; the flip-flops and carry cells are the same."""
+    from hwgen.fpga.ooc import synth_ecp5
+    cfg = loads("name: cs_1x1\narray: {rows: 1, cols: 1, pe: {a: int4, w: int6, acc: 20, arith: carry_save}}\n")
+    g = generate(cfg, tmp_path / "rtl")
+    delay = synth_ecp5(g.verilog, cfg.name, tmp_path / "abc9", dsp=False)
+    area = synth_ecp5(g.verilog, cfg.name, tmp_path / "abc9_area", dsp=False, flow="abc9_area")
+    assert area["TRELLIS_FF"] == delay["TRELLIS_FF"] and area.get("CCU2C") == delay.get("CCU2C")
+    assert area["LUT4"] < 0.8 * delay["LUT4"], (area["LUT4"], delay["LUT4"])
+
+
 def test_design_too_big_is_reported_as_not_fitting(tmp_path, monkeypatch):
     """nextpnr's placement failure becomes DoesNotFit with the over-used resources (the tools
     are stubbed here: a real too-big design takes an hour to synthesize)."""
