@@ -42,9 +42,31 @@ def estimate_config(cfg: HwgenConfig, sur: Surrogate, *, dsp: bool = False, boar
            "gmacs": rate * pred["fmax_mhz"] / 1e3 if "fmax_mhz" in pred else None, "notes": notes,
            "trained_on": trained,
            "surrogate_path": ("the packaged one" if sur.path == default_path() else str(sur.path)) if sur.path else None}
+    out["held_out"] = _held_out(sur, cfg.array.pe.arith)
     out["cycles"] = _cycles(cfg, *gemm)
     if board:
         out["board"] = _board_fit(cfg, sur, board)
+    return out
+
+
+#: the held-out split an estimate's typical error is read from, and how many engines of the
+#: config's arithmetic it needs before that arithmetic's own error is quoted
+HELD_OUT_SPLIT, HELD_OUT_LEAST = "5-fold cross-validation", 20
+
+
+def _held_out(sur: Surrogate, arith: str) -> dict:
+    """Per target, the surrogate's own held-out error (sMAPE in 5-fold cross-validation, written
+    by ``hwgen sweep fit``) on engines of this arithmetic, or on all when it had too few."""
+    acc = (sur.doc.get("accuracy") or {}).get(HELD_OUT_SPLIT, {})
+    out = {}
+    for target, q in acc.items():
+        if not isinstance(q, dict) or "smape" not in q:
+            continue
+        mine = (q.get("by_arith") or {}).get(arith)
+        if mine and mine["n"] >= HELD_OUT_LEAST:
+            out[target] = {"smape": mine["smape"], "n": mine["n"], "of": f"{arith} engines"}
+        else:
+            out[target] = {"smape": q["smape"], "n": q["n"], "of": "all engines"}
     return out
 
 
@@ -88,20 +110,29 @@ def format_estimate(r: dict) -> str:
     p, c, got = r["surrogate"], r["calibrated"], r.get("measured")
     flow = "multipliers in DSPs" if r["dsp"] else "multipliers in LUTs (synth_ecp5 -nodsp)"
 
+    held = r.get("held_out") or {}
+
     def seen(target, fmt):   # the dataset's measurement of this very engine
         return [fmt.format(got[target]) if target in got else "-"] if got else []
-    rows = [["LUT4-equivalents", f"{p['lut4_equiv']:,.0f}", *seen("lut4_equiv", "{:,.0f}"), f"{c['lut4_equiv']:,.0f}"],
-            ["flip-flops", f"{p['ff']:,.0f}", *seen("ff", "{:,.0f}"), f"{c['ff']:,.0f}"]]
+
+    def error(target):       # the surrogate's held-out error on engines like this one
+        q = held.get(target)
+        return [f"{q['smape']:.1%} ({q['of']}, {q['n']})" if q else "-"] if held else []
+    rows = [["LUT4-equivalents", f"{p['lut4_equiv']:,.0f}", *error("lut4_equiv"), *seen("lut4_equiv", "{:,.0f}"),
+             f"{c['lut4_equiv']:,.0f}"],
+            ["flip-flops", f"{p['ff']:,.0f}", *error("ff"), *seen("ff", "{:,.0f}"), f"{c['ff']:,.0f}"]]
     if "dsp" in p:
-        rows.append(["MULT18X18D", f"{p['dsp']:.0f}", *seen("dsp", "{:.0f}"), "-"])
+        rows.append(["MULT18X18D", f"{p['dsp']:.0f}", *error("dsp"), *seen("dsp", "{:.0f}"), "-"])
     if "bram" in p:
-        rows.append(["DP16KD", f"{p['bram']:.0f}", *seen("bram", "{:.0f}"), "-"])
+        rows.append(["DP16KD", f"{p['bram']:.0f}", *(["-"] if held else []), *seen("bram", "{:.0f}"), "-"])
     if "fmax_mhz" in p:
-        rows.append(["Fmax MHz (nextpnr OOC)", f"{p['fmax_mhz']:.1f}", *seen("fmax_mhz", "{:.1f}"), "-"])
+        rows.append(["Fmax MHz (nextpnr OOC)", f"{p['fmax_mhz']:.1f}", *error("fmax_mhz"), *seen("fmax_mhz", "{:.1f}"),
+                     "-"])
+    heads = ["", "surrogate", *(["held-out error (sMAPE, CV)"] if held else []),
+             *(["measured (in the dataset)"] if got else []), "calibrated estimate"]
     lines = [f"{r['config']}: the engine on an ECP5, {flow}; surrogate: {r['surrogate_path']} "
              f"({r['trained_on'].get('points')} points), predicted in {r['predict_ms']:.1f} ms",
-             table(["", "surrogate", *(["measured (in the dataset)"] if got else []), "calibrated estimate"], rows,
-                   align="lrrr" if got else "lrr")]
+             table(heads, rows, align="l" + "r" * (len(heads) - 1))]
     if r["gmacs"] is not None:
         lines.append(f"throughput: {r['macs_per_cycle']:g} MACs/cycle at the weight width x {p['fmax_mhz']:.1f} MHz = "
                      f"{r['gmacs']:.2f} GMAC/s")

@@ -80,6 +80,10 @@ def test_estimate_with_the_committed_surrogate(capsys):
     out = capsys.readouterr().out
     assert "LUT4-equivalents" in out and "predicted in" in out and "Fmax MHz" in out
     assert "GEMM 64x64x64" in out and "fit on ulx3s (LFE5U-85F)" in out and "surrogate: the packaged one" in out
+    # beside each prediction, the surrogate's own held-out error on engines of this arithmetic
+    acc = json.loads(S.default_path().read_text())["accuracy"]["5-fold cross-validation"]
+    assert f"{acc['lut4_equiv']['by_arith']['mac']['smape']:.1%} (mac engines, " in out
+    assert f"{acc['fmax_mhz']['by_arith']['mac']['smape']:.1%} (mac engines, " in out
     sur = S.load()
     p = sur.predict(load(cfg_path))
     assert 500 < p["lut4_equiv"] < 50_000 and 100 < p["ff"] < 20_000 and 20 < p["fmax_mhz"] < 400
@@ -233,3 +237,15 @@ def test_seed_spread_measures_nextpnr_noise_and_the_floor_it_sets():
     # 2 ordered pairs 2·10/210 apart, 6 pairs exact
     assert s["seed_to_seed_smape"] == pytest.approx(round(2 * (20 / 210) / 8, 4))
     assert A.seed_spread(recs[2:]) is None
+
+
+def test_an_estimates_held_out_error_is_its_arithmetics_when_enough_engines_had_it():
+    from types import SimpleNamespace
+
+    from hwgen.dse import estimate as E
+    cv = {"lut4_equiv": {"smape": 0.05, "n": 100, "by_arith": {"mac": {"n": 80, "smape": 0.03},
+                                                                "carry_save": {"n": 5, "smape": 0.2}}}}
+    sur = SimpleNamespace(doc={"accuracy": {E.HELD_OUT_SPLIT: cv}})
+    assert E._held_out(sur, "mac") == {"lut4_equiv": {"smape": 0.03, "n": 80, "of": "mac engines"}}
+    assert E._held_out(sur, "carry_save") == {"lut4_equiv": {"smape": 0.05, "n": 100, "of": "all engines"}}
+    assert E._held_out(SimpleNamespace(doc={}), "mac") == {}        # a surrogate fitted without the check
