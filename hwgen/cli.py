@@ -103,7 +103,7 @@ def _cmd_synth(args) -> int:
         out = prepare_dir(Path(args.output or Path("build") / cfg.name / f"ooc-{args.device}"))
         g = generate(cfg, out / "src", force=True)
         r = synth_ooc(cfg, g.verilog, args.device, out, freq_mhz=args.freq or 200, dsp=not args.nodsp,
-                      seed=args.seed)
+                      seed=args.seed, flow=args.flow)
         print(format_ooc(r))
         print(f"report: {out / 'report.json'}")
         return 0
@@ -113,7 +113,7 @@ def _cmd_synth(args) -> int:
     b = BOARDS[args.board]
     out = Path(args.output or Path("build") / cfg.name / b.name)
     r = synth_board(cfg, Path(args.file), b, out, freq_mhz=args.freq, seed=args.seed, seeds=args.seeds,
-                    allow_timing_fail=args.allow_timing_fail)
+                    allow_timing_fail=args.allow_timing_fail, flow=args.flow)
     print(format_board(r))
     print(f"bitstream: {out / r['bitstream']}\nreport: {out / 'report.json'}")
     if args.check_netlist:
@@ -356,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     ll.set_defaults(func=_cmd_run_llm)
 
     from .fpga.boards import BOARDS, CAPACITY
+    from .fpga.ooc import FLOWS
     im = sub.add_parser("import", help="read an ONNX/QONNX network through hls4ml and write it lowered to "
                         "accelerator work (model.json, weights.npz)", formatter_class=fmt)
     im.add_argument("model", metavar="MODEL.onnx")
@@ -397,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--device", default="ecp5-85k", metavar="DEVICE",
                     help=f"device for --ooc: {', '.join(k for k, c in CAPACITY.items() if c.family == 'ecp5')}")
     sy.add_argument("--nodsp", action="store_true", help="--ooc: multipliers in LUTs, not DSPs")
+    sy.add_argument("--flow", choices=FLOWS, default="abc9",
+                    help="ECP5 LUT mapping: abc9 (yosys' default, for the least delay), abc9_area (for area: fewer "
+                         "LUT4s, same or lower Fmax; docs/sweep.md) or abc (classic ABC)")
     sy.add_argument("--seed", type=_int_range(0), default=1, help="placement seed (and the netlist check's operand seed)")
     sy.add_argument("--seeds", type=_int_range(1, 100), default=1, metavar="N",
                     help="try up to N placement seeds (--seed, --seed+1, ...) until one meets the clock; "

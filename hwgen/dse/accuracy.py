@@ -135,7 +135,8 @@ def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, log=print) -> di
                  + ", ".join(f"{k} {v['smape']:.1%}" for k, v in rough["lut4_equiv"]["by_type"].items()))
     spread = seed_spread(recs)
     if spread:
-        text += (f"\nnextpnr's own Fmax spread over {spread['points']} points x {spread['seeds']} seeds: median "
+        n_seeds = (f"{spread['min_seeds']}-" if spread["min_seeds"] < spread["seeds"] else "") + str(spread["seeds"])
+        text += (f"\nnextpnr's own Fmax spread over {spread['points']} points x {n_seeds} seeds: median "
                  f"(max - min) / median {spread['median_range']:.1%}, mean |seed - median| / median "
                  f"{spread['mean_abs_dev']:.1%}; one seed's Fmax as the prediction of another's: sMAPE "
                  f"{spread['seed_to_seed_smape']:.1%}")
@@ -223,7 +224,7 @@ def seed_spread(records: list[dict]) -> dict | None:
     (max - min) and the mean absolute deviation from the median, relative to the median; and
     the sMAPE of every seed's Fmax taken as the prediction of every other seed's (the floor of
     any model scored against single-seed placements)."""
-    ranges, devs, seeds, pairs = [], [], 0, []
+    ranges, devs, seeds, pairs = [], [], [], []
     for r in records:
         by = r.get("metrics", {}).get("ecp5_fmax_by_seed")
         if r.get("status") != "ok" or not isinstance(by, dict) or len(by) < 2:
@@ -232,10 +233,10 @@ def seed_spread(records: list[dict]) -> dict | None:
         med = float(np.median(f))
         ranges.append((f[-1] - f[0]) / med)
         devs.append(float(np.mean([abs(x - med) for x in f])) / med)
-        seeds = max(seeds, len(f))
+        seeds.append(len(f))
         pairs += [(x, y) for i, x in enumerate(f) for j, y in enumerate(f) if i != j]
     if not ranges:
         return None
-    return {"points": len(ranges), "seeds": seeds, "median_range": round(float(np.median(ranges)), 4),
+    return {"points": len(ranges), "seeds": max(seeds), "min_seeds": min(seeds), "median_range": round(float(np.median(ranges)), 4),
             "max_range": round(max(ranges), 4), "mean_abs_dev": round(float(np.mean(devs)), 4),
             "seed_to_seed_smape": round(smape(*zip(*pairs)), 4)}

@@ -113,8 +113,9 @@ def mult18x18d_model() -> str:
         "endmodule", ""])
 
 
-def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, log=print) -> tuple[str, Path]:
-    """Map ``cfg``'s UART accelerator top to ``b``'s cells; returns (top, netlist path)."""
+def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, *, flow: str = "abc9", log=print) -> tuple[str, Path]:
+    """Map ``cfg``'s UART accelerator top to ``b``'s cells (the ECP5's LUTs by ``flow``, as the
+    board build did); returns (top, netlist path)."""
     from amaranth.back import rtlil
 
     from ..soc.top import Accelerator
@@ -124,7 +125,7 @@ def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, log=print) -> tuple[str
     target = dsp_target(cfg, b.capacity)  # as the board build elaborates it
     (out / f"{top}.il").write_text(rtlil.convert(Accelerator(cfg, phy="uart"), name=top, platform=target))
     (out / "netlist.ys").write_text(yosys_script(b.family, eng_dsp, dsps > 0, top=top, engine=f"{top}.engine",
-                                                 netlist="netlist.v", speed=b.capacity.speed))
+                                                 netlist="netlist.v", speed=b.capacity.speed, flow=flow))
     log(f"  yosys synth_{b.family} of {top} (log: {out / 'yosys.log'})")
     run_tool([*yosys_command(), "-q", "-l", "yosys.log", "netlist.ys"], out / "yosys.out", what="yosys (netlist)",
              cwd=out)
@@ -208,10 +209,11 @@ def check_netlist(cfg: HwgenConfig, b: Board, out: Path, *, seed: int | None = N
 
     t0 = time.time()
     report = out / "report.json"
-    mhz = json.loads(report.read_text())["clock"]["requested_mhz"] if report.exists() else b.sync_hz / 1e6
+    built = json.loads(report.read_text()) if report.exists() else {}     # the board build's clock and LUT mapping
+    mhz = built["clock"]["requested_mhz"] if built else b.sync_hz / 1e6
     bcfg = board_config(cfg, pll_for(b, mhz * 1e6))
     log(f"[netlist check] {cfg.name} for {b.name}: mapped netlist + {b.family} cell models in Verilator")
-    top, netlist = synth_netlist(bcfg, b, out / "netlist", log=log)
+    top, netlist = synth_netlist(bcfg, b, out / "netlist", flow=built.get("flow", "abc9"), log=log)
     cells = cell_models(b.family)
     used = set(re.findall(r"^\s+([A-Za-z0-9_]+) (?:#\(|\\)", netlist.read_text(), re.M))
     missing = sorted(used & set(UNMODELLED[b.family]))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..tools import ToolError, nextpnr_ecp5_command, run_tool, yosys_command
 
-__all__ = ["generic_stats", "synth_ecp5", "ecp5_ooc", "place_ooc", "over_capacity", "FLOWS", "AREA_DELAY_PS", "YosysAssertion",
+__all__ = ["generic_stats", "synth_ecp5", "ecp5_ooc", "place_ooc", "over_capacity", "FLOWS", "AREA_DELAY_PS", "ecp5_synth_steps", "YosysAssertion",
            "DoesNotFit"]
 
 
@@ -79,6 +79,23 @@ class DoesNotFit(ToolError):
         self.used = used
 
 
+def ecp5_synth_steps(top: str, *, dsp: bool = True, flow: str = "abc9", widelut: bool = True) -> list[str]:
+    """The yosys commands of ``synth_ecp5`` with the LUT-mapping ``flow`` (:data:`FLOWS`): the
+    other flows replace its ``map_luts`` step (latch map, ``abc9 -W 300``, clean). Out-of-context
+    runs (:func:`synth_ecp5`) and ECP5 board builds (:func:`hwgen.fpga.synth.yosys_script`) both
+    use it."""
+    if flow not in FLOWS:
+        raise ValueError(f"flow must be one of {FLOWS}, got {flow!r}")
+    opts = ("" if dsp else " -nodsp") + ("" if widelut else " -nowidelut")
+    if flow == "abc9":
+        return [f"synth_ecp5{opts} -top {top}"]
+    lut_map = {"abc9_area": ["techmap -map +/lattice/latches_map.v",
+                             f"abc9 -W 300{'' if widelut else ' -maxlut 4'} -D {AREA_DELAY_PS}"],
+               "abc": [f"abc -lut {'4:7' if widelut else '4'} -dress"]}[flow]
+    return [f"synth_ecp5{opts} -top {top} -run :map_luts", *lut_map, "clean",
+            f"synth_ecp5{opts} -top {top} -run map_cells:"]
+
+
 def synth_ecp5(verilog: Path, top: str, workdir: Path, *, dsp: bool = True, flow: str = "abc9",
                widelut: bool = True) -> dict:
     """``synth_ecp5`` alone: writes the netlist ``<top>.json`` (for :func:`place_ooc`) and
@@ -90,18 +107,9 @@ def synth_ecp5(verilog: Path, top: str, workdir: Path, *, dsp: bool = True, flow
     LUT4s only (``-nowidelut``): the default LUT5-7 mapping (LUT4 pairs joined by the
     slice's PFUMX/L6MUX21 muxes) is chosen for depth and can double the LUT4s of a
     mux-heavy design (bench/lut_compare.py measures it per engine)."""
-    if flow not in FLOWS:
-        raise ValueError(f"flow must be one of {FLOWS}, got {flow!r}")
     src = _stage(verilog, workdir)
     netlist = workdir / f"{top}.json"
-    opts = ("" if dsp else " -nodsp") + ("" if widelut else " -nowidelut")
-    # the other flows replace synth_ecp5's map_luts step (latch map, abc9 -W 300, clean)
-    lut_map = {"abc9_area": f"techmap -map +/lattice/latches_map.v; abc9 -W 300{'' if widelut else ' -maxlut 4'} "
-                            f"-D {AREA_DELAY_PS}",
-               "abc": f"abc -lut {'4:7' if widelut else '4'} -dress"}
-    synth = (f"synth_ecp5{opts} -top {top}" if flow == "abc9" else
-             f"synth_ecp5{opts} -top {top} -run :map_luts; {lut_map[flow]}; clean; "
-             f"synth_ecp5{opts} -top {top} -run map_cells:")
+    synth = "; ".join(ecp5_synth_steps(top, dsp=dsp, flow=flow, widelut=widelut))
     try:
         # `opt_clean -purge` drops Amaranth's debug alias wires (`acc[0]` beside `acc`), on
         # whose names this yosys's ABC reintegration asserts

@@ -24,7 +24,7 @@ from ..pe.mul import SB_MAC16_PARAMS, sb_mac16_param_width
 from ..tools import ToolError, nextpnr_command, packer_command, run_tool, yosys_command
 from .boards import CAPACITY, Board
 from .fit import check_cells, check_estimate, dsp_target, used_from_cells
-from .ooc import DoesNotFit, _stat, ecp5_ooc, over_capacity
+from .ooc import FLOWS, DoesNotFit, _stat, ecp5_ooc, ecp5_synth_steps, over_capacity
 
 __all__ = ["synth_board", "synth_ooc", "TimingNotMet", "BUILD_MARK", "prepare_dir", "TOP", "yosys_script"]
 
@@ -89,10 +89,12 @@ def _synth_ice40(dsp: str, top: str, speed: str) -> list[str]:
 
 
 def yosys_script(family: str, engine_dsp: bool, any_dsp: bool, *, top: str = TOP, engine: str = f"{TOP}.accel.engine",
-                 netlist: str = f"{TOP}_netlist.v", speed: str = "") -> str:
-    """The synthesis script of a board build (also used for the netlist check's top)."""
-    dsp = {"ice40": "-dsp" if any_dsp else "", "ecp5": "" if any_dsp else "-nodsp"}[family]
-    synth = _synth_ice40(dsp, top, speed) if family == "ice40" else [f"synth_{family} {dsp} -top {top}"]
+                 netlist: str = f"{TOP}_netlist.v", speed: str = "", flow: str = "abc9") -> str:
+    """The synthesis script of a board build (also used for the netlist check's top); ``flow``
+    is the ECP5's LUT mapping (:data:`~hwgen.fpga.ooc.FLOWS`)."""
+    check_flow(family, flow)
+    synth = (_synth_ice40("-dsp" if any_dsp else "", top, speed) if family == "ice40" else
+             ecp5_synth_steps(top, dsp=any_dsp, flow=flow))
     return "\n".join([
         f"read_rtlil {top}.il",
         f"hierarchy -top {top}",
@@ -124,6 +126,15 @@ def yosys_script(family: str, engine_dsp: bool, any_dsp: bool, *, top: str = TOP
         f"write_json {top}.json",
         f"write_verilog -noattr {netlist}",
     ]) + "\n"
+
+
+def check_flow(family: str, flow: str):
+    """``--flow`` chooses the ECP5's LUT mapping; the iCE40 build has its own (:func:`_synth_ice40`)."""
+    if flow not in FLOWS:
+        raise ToolError(f"--flow: one of {', '.join(FLOWS)}; got {flow!r}")
+    if family != "ecp5" and flow != "abc9":
+        raise ToolError(f"--flow {flow}: the LUT-mapping flows are the ECP5's; an {family} build maps its LUTs "
+                        "its own way (abc9 with the iCE40's routing delay)")
 
 
 def _pnr_report(family: str, rep: dict) -> dict:
@@ -183,11 +194,13 @@ def seed_sweep(place, seeds, target_mhz: float, keep: list[Path], log=print) -> 
 
 
 def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, freq_mhz: float | None = None,
-                seed: int = 1, seeds: int = 1, allow_timing_fail: bool = False, log=print) -> dict:
+                seed: int = 1, seeds: int = 1, allow_timing_fail: bool = False, flow: str = "abc9", log=print) -> dict:
     """Build a bitstream of ``cfg``'s accelerator for board ``b`` in ``out``; returns the report.
     ``seeds > 1``: nextpnr tries seeds ``seed, seed + 1, …`` until one meets the clock
-    (:func:`seed_sweep`); the report lists every try."""
+    (:func:`seed_sweep`); the report lists every try. ``flow``: the ECP5's LUT mapping
+    (:data:`~hwgen.fpga.ooc.FLOWS`; ``abc9_area`` maps for area, docs/sweep.md)."""
     from .shell import BoardShell, board_config, pll_for
+    check_flow(b.family, flow)
     cap = b.capacity
     t_all = time.time()
     try:
@@ -224,7 +237,7 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
     times["elaborate_s"] = round(time.time() - t, 1)
 
     t = _step(log, f"yosys synth_{b.family} (log: {out / 'yosys.log'})")
-    (out / f"{TOP}.ys").write_text(yosys_script(b.family, est.engine_dsp, est.dsp > 0, speed=cap.speed))
+    (out / f"{TOP}.ys").write_text(yosys_script(b.family, est.engine_dsp, est.dsp > 0, speed=cap.speed, flow=flow))
     run_tool([*yosys_command(), "-l", "yosys.log", f"{TOP}.ys"], out / "yosys.out", what="yosys", cwd=out,
              progress=log)
     cells = _stat(out / "synth_stat.json").get("num_cells_by_type", {})
@@ -286,7 +299,7 @@ def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, f
         "uart": {"baud": bcfg.soc.baud, "divisor": bcfg.soc.clock_hz // bcfg.soc.baud},
         "resources": _pnr_report(b.family, rep),
         "synth_cells": synth_used, "estimate": est.as_dict(),
-        "critical_path": _critical(rep, clk), "seconds": times, "seed": seed, "seeds_tried": tries,
+        "critical_path": _critical(rep, clk), "seconds": times, "seed": seed, "seeds_tried": tries, "flow": flow,
         "logs": {"yosys": "yosys.log", "nextpnr": "nextpnr.log", "pack": "pack.log"},
     }
     if b.family == "ice40":
@@ -312,7 +325,7 @@ def check_ooc_device(device: str):
 
 
 def synth_ooc(cfg: HwgenConfig, verilog: Path | None, device: str, out: Path, *, freq_mhz: float = 200,
-              dsp: bool = True, seed: int = 1, log=print) -> dict:
+              dsp: bool = True, seed: int = 1, flow: str = "abc9", log=print) -> dict:
     """The bare engine (``<name>.v``) out of context on an ECP5: resources and Fmax.
 
     With ``dsp`` the engine is elaborated again for ECP5 DSPs (``pe.pipeline >= 2``
@@ -327,7 +340,8 @@ def synth_ooc(cfg: HwgenConfig, verilog: Path | None, device: str, out: Path, *,
         verilog.write_text(emit_verilog(cfg, platform=DspTarget("ecp5"))[0])
     log(f"[ooc {device}] {cfg.name}: synth_ecp5{'' if dsp else ' -nodsp'} + nextpnr-ecp5 --out-of-context "
         f"(logs in {out})")
-    r = ecp5_ooc(verilog, cfg.name, out, device=device.split("-")[1], freq_mhz=freq_mhz, seed=seed, dsp=dsp)
+    r = ecp5_ooc(verilog, cfg.name, out, device=device.split("-")[1], freq_mhz=freq_mhz, seed=seed, dsp=dsp,
+                 flow=flow)
     pnr = json.loads((out / "nextpnr_report.json").read_text())
     report = {"mode": "out-of-context", **r, "device": cap.device, "config": cfg.name, "config_hash": cfg.content_hash,
               "macs_per_cycle": cfg.array.macs_per_cycle, "critical_path": _critical(pnr, None),

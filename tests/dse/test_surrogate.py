@@ -232,7 +232,7 @@ def test_seed_spread_measures_nextpnr_noise_and_the_floor_it_sets():
             {"status": "ok", "metrics": {"ecp5_fmax_mhz": 70.0}},            # one seed: not counted
             {"status": "timeout", "metrics": {"ecp5_fmax_by_seed": {"1": 1.0, "2": 9.0}}}]
     s = A.seed_spread(recs)
-    assert (s["points"], s["seeds"]) == (2, 3)
+    assert (s["points"], s["min_seeds"], s["seeds"]) == (2, 2, 3)
     assert s["median_range"] == pytest.approx(round((10 / 105) / 2, 4))
     # 2 ordered pairs 2·10/210 apart, 6 pairs exact
     assert s["seed_to_seed_smape"] == pytest.approx(round(2 * (20 / 210) / 8, 4))

@@ -236,3 +236,26 @@ def test_seed_sweep_keeps_the_first_seed_that_meets_else_the_fastest(tmp_path):
     # 40.479 MHz is not 40.5 MHz, however it is rounded for the report
     chosen, tries = seed_sweep(fake({1: 40.479, 2: 40.52}), range(1, 3), 40.5, [placed, report], log=lambda *a: None)
     assert chosen == 2 and tries == [{"seed": 1, "achieved_mhz": 40.48}, {"seed": 2, "achieved_mhz": 40.52}]
+
+
+def test_an_ecp5_board_build_can_map_its_luts_for_area_and_an_ice40_one_says_it_cannot(tmp_path):
+    """``hwgen synth --flow abc9_area``: the ECP5 board script (and the netlist check's, which
+    reads the build's flow from its report) runs synth_ecp5 up to its LUT mapping, ABC9 with a
+    delay target no path reaches, then the rest; the iCE40 build maps its own way, and asking
+    it for another flow is an error before anything runs."""
+    import pytest
+
+    from hwgen.cli import main
+    from hwgen.fpga.ooc import AREA_DELAY_PS
+    from hwgen.fpga.synth import yosys_script
+    from hwgen.tools import ToolError
+    assert "\nsynth_ecp5 -top hwgen_board\n" in yosys_script("ecp5", True, True)     # yosys' default mapping
+    script = yosys_script("ecp5", False, False, flow="abc9_area")
+    assert script.index("synth_ecp5 -nodsp -top hwgen_board -run :map_luts") < \
+        script.index(f"abc9 -W 300 -D {AREA_DELAY_PS}") < script.index("-run map_cells:")
+    with pytest.raises(ToolError, match="--flow abc9_area: the LUT-mapping flows are the ECP5's"):
+        yosys_script("ice40", True, True, flow="abc9_area")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: c\narray: {rows: 1, cols: 1, pe: {a: int4, w: int4, acc: 12}}\n")
+    assert main(["synth", str(cfg), "--board", "icebreaker", "--flow", "abc9_area", "-o", str(tmp_path / "b")]) != 0
+    assert not (tmp_path / "b").exists()
