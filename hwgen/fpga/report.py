@@ -23,7 +23,8 @@ def resource_rows(report: dict) -> list[list]:
 
 def format_board(r: dict) -> str:
     clk, cp, sec = r["clock"], r.get("critical_path", {}), r["seconds"]
-    head = (f"{r['config']} on {r['title']}: {r['array']}\n"
+    flow = f" (LUTs mapped by {r['flow']})" if r.get("flow", "abc9") != "abc9" else ""
+    head = (f"{r['config']} on {r['title']}: {r['array']}{flow}\n"
             f"clock {clk['requested_mhz']:.2f} MHz requested (PLL from {clk['oscillator_mhz']:g} MHz), "
             f"{clk['achieved_mhz']} MHz achievable: timing {'met' if r['timing_met'] else 'NOT met'}; "
             f"UART {r['uart']['baud']:,} baud (divisor {r['uart']['divisor']})")
