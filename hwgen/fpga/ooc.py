@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..tools import ToolError, nextpnr_ecp5_command, run_tool, yosys_command
 
-__all__ = ["generic_stats", "synth_ecp5", "ecp5_ooc", "place_ooc", "over_capacity", "FLOWS", "AREA_DELAY_PS", "ecp5_synth_steps", "YosysAssertion",
-           "DoesNotFit"]
+__all__ = ["generic_stats", "synth_ecp5", "ecp5_ooc", "place_ooc", "over_capacity", "FLOWS", "AREA_DELAY_PS",
+           "ecp5_synth_steps", "YosysAssertion", "DoesNotFit"]
 
 
 def _stage(verilog: Path, workdir: Path) -> str:
