@@ -192,7 +192,7 @@ def _cmd_sweep(args) -> int:
                   f"report: {r['markdown']}")
             return 0
         from .dse.accuracy import fit_dir
-        r = fit_dir(dirs, Path(args.output) if args.output else None)
+        r = fit_dir(dirs, Path(args.output) if args.output else None, flow=args.flow)
         print(f"{r['table']}\nsurrogate: {r['path']} ({r['points']} points)")
         return 0
     if args.dirs:
@@ -377,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "a LocalCluster on this machine")
     sw.add_argument("--workers", type=_int_range(1, 256), default=2, help="LocalCluster worker processes")
     sw.add_argument("--retry-failed", action="store_true", help="run failed and timed-out points again")
+    sw.add_argument("--flow", choices=FLOWS, default="abc9", help="fit: learn the records of this ECP5 LUT mapping "
+                    "(default: yosys' own, abc9)")
     sw.set_defaults(func=_cmd_sweep)
     es = sub.add_parser("estimate", help="an engine's ECP5 resources and Fmax from the surrogate (milliseconds), "
                         "its cycles from the analytic model", formatter_class=fmt)

@@ -18,7 +18,7 @@ from .surrogate import (FEATURES, SCALED, STACKED, TARGETS, Surrogate, Surrogate
 __all__ = ["evaluate", "fit_dir", "type_spread", "shape_roughness", "seed_spread"]
 
 
-def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds: int = 5) -> dict:
+def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds: int = 5, flow: str = "abc9") -> dict:
     """Held-out accuracy per target: a seeded 80/20 random split; trained on arrays of at most
     ``small_units`` MAC units, tested on the larger ones; and ``folds``-fold cross-validation,
     every point predicted once by a model that did not see it (the split to read for Fmax,
@@ -26,7 +26,7 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
     plus the median and 90th-percentile absolute % error, and the sMAPE apart for test engines
     whose PE type the training points measured at another size (``seen_type``) and the rest
     (``new_type``)."""
-    data = samples(records)
+    data = samples(records, flow=flow)
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(data))
     cut = int(0.8 * len(data))
@@ -78,23 +78,23 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
     return out
 
 
-def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, log=print) -> dict:
-    """``hwgen sweep fit DIR...``: fit on every record in each ``DIR/points``, measure held-out
-    accuracy, write the surrogate (``DIR/surrogate.json`` of the first unless ``output``) and
-    ``surrogate_accuracy.json`` beside it."""
+def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, flow: str = "abc9", log=print) -> dict:
+    """``hwgen sweep fit DIR...``: fit on every record in each ``DIR/points`` (of one LUT-mapping
+    ``flow``), measure held-out accuracy, write the surrogate (``DIR/surrogate.json`` of the
+    first unless ``output``) and ``surrogate_accuracy.json`` beside it."""
     from ..report import table
     from .report import load_records
     dirs = [Path(dirs)] if isinstance(dirs, (str, Path)) else [Path(d) for d in dirs]
     out = dirs[0]
     recs = load_records(dirs)
-    data = samples(recs)
+    data = samples(recs, flow=flow)
     if len(data) < 20:
-        raise SurrogateError(f"{', '.join(map(str, dirs))}: {len(data)} synthesized points; a surrogate needs at "
-                             "least 20 (run a sweep with the ecp5 step first)")
+        raise SurrogateError(f"{', '.join(map(str, dirs))}: {len(data)} points synthesized by the {flow} flow; a "
+                             "surrogate needs at least 20 (run a sweep with the ecp5 step first, or fit another --flow)")
     log(f"fitting on {len(data)} synthesized points of {', '.join(map(str, dirs))} "
         f"({sum(f['dsp'] for f, _ in data)} with DSPs)")
-    acc = evaluate(recs, seed=seed)
-    doc = fit(recs, seed=seed)
+    acc = evaluate(recs, seed=seed, flow=flow)
+    doc = fit(recs, seed=seed, flow=flow)
     doc["trained_on"].update(dsp_points=sum(f["dsp"] for f, _ in data),
                              placed_dsp_points=sum(bool(f["dsp"] and m.get(TARGETS["fmax_mhz"])) for f, m in data),
                              max_units=max(f["units"] for f, _ in data),

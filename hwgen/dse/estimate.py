@@ -109,6 +109,8 @@ def _board_fit(cfg: HwgenConfig, sur: Surrogate, board: str) -> dict:
 def format_estimate(r: dict) -> str:
     p, c, got = r["surrogate"], r["calibrated"], r.get("measured")
     flow = "multipliers in DSPs" if r["dsp"] else "multipliers in LUTs (synth_ecp5 -nodsp)"
+    if r["trained_on"].get("flow", "abc9") != "abc9":
+        flow += f", LUTs mapped by {r['trained_on']['flow']}"
     held = r.get("held_out") or {}
 
     def seen(target, fmt):   # the dataset's measurement of this very engine

@@ -24,12 +24,17 @@ limits: {timeout_s: 600, retries: 0}
 Several engine families in one sweep: ``parts``, a list of ``{name, base, axes, random, gemm}``
 each swept as above (``base`` defaults to the sweep's), one results table for all.
 
+The engines of earlier sweeps under other steps (another LUT mapping, device or tool version):
+a part ``{name, engines: [DIR, ...]}`` (directories relative to this file) has one point per
+distinct config that those sweeps synthesized (a record with ECP5 cell counts), as recorded.
+
 A point's config is the base with each axis key set (dotted keys into the YAML mapping).
 Configs the loader rejects are recorded as ``invalid`` with its message, not run.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import random
@@ -71,8 +76,12 @@ class Part:
     grid: dict = field(default_factory=dict)
     random: dict | None = None
     gemm: dict | None = None          # the sweep's unless given
+    #: ``engines``: (record key, config mapping) of every engine the named sweeps synthesized
+    engines: list[tuple[str, dict]] | None = None
 
     def combos(self) -> list[dict]:
+        if self.engines is not None:
+            return [{"engine": key} for key, _ in self.engines]
         combos = [{}]
         for key, values in self.grid.items():
             combos = [{**c, key: v} for c in combos for v in values]
@@ -108,9 +117,10 @@ class Sweep:
     def points(self) -> list[Point]:
         pts, seen, i = [], set(), 0
         for part in self.parts:
+            recorded = dict(part.engines or [])
             for over in part.combos():
-                doc = copy.deepcopy(part.base)
-                for dotted, value in over.items():
+                doc = copy.deepcopy(recorded[over["engine"]] if part.engines is not None else part.base)
+                for dotted, value in over.items() if part.engines is None else ():
                     _set(doc, dotted, value)
                 doc["name"] = f"{self.name}_{i}"
                 where = f"{self.path}{f' part {part.name}' if part.name else ''} point {i} {over}"
@@ -185,11 +195,42 @@ def load_sweep(path: Path) -> Sweep:
                  float(limits.get("timeout_s", 600)), int(limits.get("retries", 0)), keep)
 
 
+def _engines(path: Path, dirs, at: str) -> list[tuple[str, dict]]:
+    """(record key, config) of every distinct engine the sweep directories ``dirs`` synthesized."""
+    if not (isinstance(dirs, list) and dirs and all(isinstance(d, str) for d in dirs)):
+        raise SweepError(f"{at}engines: a list of sweep directories (relative to the sweep file)")
+    out, seen = [], set()
+    for d in dirs:
+        points = (path.parent / d / "points").resolve()
+        if not points.is_dir():
+            raise SweepError(f"{at}engines: {d}: no sweep records there ({points} is not a directory)")
+        for rec in sorted(points.glob("*.json")):
+            try:
+                r = json.loads(rec.read_text())
+            except (OSError, ValueError):
+                raise SweepError(f"{at}engines: {rec}: not a sweep record") from None
+            if r.get("status") != "ok" or "ecp5_lut4_equiv" not in r.get("metrics", {}) or not r.get("config_yaml"):
+                continue
+            what = dataclasses.replace(loads(r["config_yaml"], source=str(rec)), name="engine").content_hash
+            if what in seen:            # the same engine under another name
+                continue
+            seen.add(what)
+            out.append((r["key"], yaml.safe_load(r["config_yaml"])))
+    if not out:
+        raise SweepError(f"{at}engines: no synthesized engine in {', '.join(dirs)}")
+    return out
+
+
 def _part(path: Path, doc: dict, default_base, where: str) -> Part:
     at = f"{path}: {where + ': ' if where else ''}"
+    if "engines" in doc:
+        extra = [k for k in doc if k not in ("name", "engines", "gemm")]
+        if extra:
+            raise SweepError(f"{at}a part with engines has no {extra[0]!r} (allowed beside it: name, gemm)")
+        return Part(str(doc.get("name") or ""), {}, gemm=doc.get("gemm"), engines=_engines(path, doc["engines"], at))
     for k in doc:
         if k not in ("name", "base", "axes", "random", "gemm"):
-            raise SweepError(f"{at}unknown key {k!r}; allowed: name, base, axes, random, gemm")
+            raise SweepError(f"{at}unknown key {k!r}; allowed: name, base, axes, random, gemm (or name, engines)")
     base = doc.get("base", default_base)
     if isinstance(base, str):
         bpath = (path.parent / base).resolve()

@@ -249,3 +249,27 @@ def test_an_estimates_held_out_error_is_its_arithmetics_when_enough_engines_had_
     assert E._held_out(sur, "mac") == {"lut4_equiv": {"smape": 0.03, "n": 80, "of": "mac engines"}}
     assert E._held_out(sur, "carry_save") == {"lut4_equiv": {"smape": 0.05, "n": 100, "of": "all engines"}}
     assert E._held_out(SimpleNamespace(doc={}), "mac") == {}        # a surrogate fitted without the check
+
+
+def test_a_surrogate_of_the_area_mapped_lut4_count(tmp_path, capsys, monkeypatch):
+    """``hwgen sweep fit --flow abc9_area`` learns the records of that LUT mapping only (the
+    committed area_flow sweep's output-stationary int8 MAC grid: 36 engines) and says so; the
+    default flow finds none there."""
+    area = tmp_path / "area"
+    (area / "points").mkdir(parents=True)
+    for p in (ROOT / "bench" / "results" / "area_flow" / "points").glob("*.json"):
+        if json.loads(p.read_text())["part"] == "os_mac":
+            shutil.copy(p, area / "points" / p.name)
+    with pytest.raises(S.SurrogateError, match="0 points synthesized by the abc9 flow"):
+        A.fit_dir([area], tmp_path / "none.json", log=lambda _: None)
+    monkeypatch.setitem(S.GBM, "n_estimators", 40)     # the full 400 trees take a minute on 2 cores
+    assert main(["sweep", "fit", str(area), "--flow", "abc9_area", "-o", str(tmp_path / "area.json")]) == 0
+    doc = json.loads((tmp_path / "area.json").read_text())
+    assert doc["trained_on"]["flow"] == "abc9_area" and doc["trained_on"]["points"] == 36
+    capsys.readouterr()
+    cfg = ROOT / "examples" / "small_4x4.yaml"
+    assert main(["estimate", str(cfg), "--surrogate", str(tmp_path / "area.json")]) == 0
+    out = capsys.readouterr().out
+    assert "LUTs mapped by abc9_area" in out
+    # the area-mapped OS int8 MAC 4x4 measured 6,619 LUT4-equivalents (9,288 at least delay)
+    assert "6,619" in out

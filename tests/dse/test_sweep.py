@@ -173,6 +173,33 @@ def test_parts_linked_axes_and_step_settings(tmp_path):
             load_sweep(write(tmp_path, "bad", body))
 
 
+def test_a_part_of_the_engines_earlier_sweeps_synthesized(tmp_path):
+    """``engines: [DIR]``: one point per distinct config an earlier sweep synthesized, as
+    recorded (an engine two records share is one point; a failed or unsynthesized record is
+    none), each under this sweep's steps and names."""
+    old = tmp_path / "old" / "points"
+    old.mkdir(parents=True)
+    cfgs = [BASE.read_text().replace("rows: 4", f"rows: {r}") for r in (2, 3)]
+    assert cfgs[0] != cfgs[1]
+    recs = {"a": ("ok", cfgs[0], 100), "b": ("ok", cfgs[0].replace("small_4x4", "twin"), 100),
+            "c": ("ok", cfgs[1], 200), "d": ("failed", cfgs[1].replace("rows: 3", "rows: 5"), 300),
+            "e": ("ok", cfgs[1].replace("rows: 3", "rows: 6"), None)}
+    for key, (status, text, lut) in recs.items():
+        metrics = {} if lut is None else {"ecp5_lut4_equiv": lut}
+        (old / f"{key}.json").write_text(json.dumps({"key": key, "status": status, "config_yaml": text,
+                                                     "metrics": metrics}))
+    path = write(tmp_path, "again", "parts:\n  - name: again\n    engines: [old]\n"
+                 "steps: [generate, {ecp5: {dsp: false, place: false, flow: abc9_area}}]\n")
+    pts = load_sweep(path).points()
+    assert [p.overrides for p in pts] == [{"engine": "a"}, {"engine": "c"}]
+    assert [(p.config.array.rows, p.config.name, p.part) for p in pts] == [(2, "again_0", "again"), (3, "again_1", "again")]
+    for body, msg in [("parts: [{engines: [nowhere]}]\n", r"engines: nowhere: no sweep records there"),
+                      ("parts: [{engines: [old], axes: {array.rows: [2]}}]\n", "a part with engines has no 'axes'"),
+                      ("parts: [{engines: old}]\n", "engines: a list of sweep directories")]:
+        with pytest.raises(SweepError, match=msg):
+            load_sweep(write(tmp_path, "bad", body))
+
+
 def test_ecp5_synthesis_is_kept_when_a_later_step_fails(tmp_path):
     """Real synth_ecp5 (no placement: quick) then a failing step: the record is a failure that
     still has the synthesized resources (a timeout keeps them the same way); every engine field
