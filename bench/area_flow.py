@@ -14,7 +14,9 @@ This script reads the sweeps that ran the same engines in both flows and compare
   by rows in each flow, and the shape roughness (:func:`hwgen.dse.accuracy.shape_roughness`:
   each shape predicted from its type's law and its neighbouring shapes) in each;
 * the six engines placed by ``area_flow_place.yaml`` and ``area_flow_place_abc9.yaml`` with three
-  nextpnr seeds each: Fmax per seed in each flow (what mapping for area costs in speed).
+  nextpnr seeds each: Fmax per seed in each flow (what mapping for area costs in speed);
+* every engine synthesized in both flows (``bench/sweeps/dataset_area.yaml`` resynthesizes the
+  dataset's, as far as it has run): the ratio per family and arithmetic.
 
     python bench/area_flow.py        # writes bench/results/area_flow.json and prints the tables
 
@@ -92,6 +94,23 @@ def grid(area: dict, delay: dict) -> tuple[dict, str]:
     return out, "\n\n".join(lines)
 
 
+def by_family(area: dict, delay: dict) -> tuple[dict, str]:
+    """Every engine synthesized in both flows: LUT4 area / least delay per family and arithmetic."""
+    groups: dict[str, list[float]] = {}
+    for k, (f, m, _) in area.items():
+        if k in delay:
+            g = f"{S._group(f)}:{S._choice(f, 'arith', S.ARITHS)}"
+            groups.setdefault(g, []).append(m[LUT4] / delay[k][1][LUT4])
+    out = {g: {"n": len(v), "median": round(statistics.median(v), 3), "min": round(min(v), 3), "max": round(max(v), 3)}
+           for g, v in sorted(groups.items())}
+    every = [x for v in groups.values() for x in v]
+    text = table(["family:dataflow:flow:arithmetic", "engines", "median area / delay", "min", "max"],
+                 [[g, q["n"], f"{q['median']:.2f}", f"{q['min']:.2f}", f"{q['max']:.2f}"] for g, q in out.items()]
+                 + ([["all", len(every), f"{statistics.median(every):.2f}", f"{min(every):.2f}", f"{max(every):.2f}"]]
+                    if every else []))
+    return out, text
+
+
 def placed(area_recs: list[dict], delay_recs: list[dict]) -> tuple[list[dict], str]:
     def seeds(recs, flow):
         return {r.get("part"): (r["metrics"], r) for r in recs if r.get("status") == "ok"
@@ -115,19 +134,22 @@ def placed(area_recs: list[dict], delay_recs: list[dict]) -> tuple[list[dict], s
 
 
 def main() -> int:
-    area_recs = load_records([RESULTS / "area_flow", RESULTS / "area_flow_place"])
+    area_recs = load_records([RESULTS / "area_flow", RESULTS / "area_flow_place", RESULTS / "dataset_area"])
     delay_dirs = sorted(RESULTS.glob("dse_*")) + [RESULTS / "area_flow_place_abc9"]
     delay_recs = load_records(delay_dirs)
     area, delay = _by_engine(area_recs, "abc9_area"), _by_engine(delay_recs, "abc9")
     fam, fam_text = families(area, delay)
     grd, grid_text = grid(area, delay)
+    fams, fams_text = by_family(area, delay)
     plc, plc_text = placed(load_records(RESULTS / "area_flow_place"), load_records(RESULTS / "area_flow_place_abc9"))
     text = "\n\n".join(["One engine per family and arithmetic (LUT flow, synth_ecp5 -nodsp):", fam_text,
                         "The shape grid (bench/sweeps/shape_grid.yaml):", grid_text,
-                        "Placed (nextpnr-ecp5 --85k out of context, three seeds):", plc_text])
+                        "Placed (nextpnr-ecp5 --85k out of context, three seeds):", plc_text,
+                        "Every engine synthesized in both flows (area_flow, dataset_area), LUT4-equivalents:",
+                        fams_text])
     print(text)
     (RESULTS / "area_flow.json").write_text(json.dumps(
-        {"families": fam, "shape_grid": grd, "placed": plc, "table": text}, indent=1) + "\n")
+        {"families": fam, "shape_grid": grd, "placed": plc, "by_family": fams, "table": text}, indent=1) + "\n")
     print(f"\nwrote {RESULTS / 'area_flow.json'}")
     return 0
 
