@@ -79,9 +79,20 @@ class Part:
     #: ``engines``: (record key, config mapping) of every engine the named sweeps synthesized
     engines: list[tuple[str, dict]] | None = None
 
-    def combos(self) -> list[dict]:
+    def configs(self) -> list[tuple[dict, dict]]:
+        """(overrides, config mapping) of every point: a recorded engine's config as it was,
+        else the base with the overrides set."""
         if self.engines is not None:
-            return [{"engine": key} for key, _ in self.engines]
+            return [({"engine": key}, copy.deepcopy(doc)) for key, doc in self.engines]
+        out = []
+        for over in self.combos():
+            doc = copy.deepcopy(self.base)
+            for dotted, value in over.items():
+                _set(doc, dotted, value)
+            out.append((over, doc))
+        return out
+
+    def combos(self) -> list[dict]:
         combos = [{}]
         for key, values in self.grid.items():
             combos = [{**c, key: v} for c in combos for v in values]
@@ -117,11 +128,7 @@ class Sweep:
     def points(self) -> list[Point]:
         pts, seen, i = [], set(), 0
         for part in self.parts:
-            recorded = dict(part.engines or [])
-            for over in part.combos():
-                doc = copy.deepcopy(recorded[over["engine"]] if part.engines is not None else part.base)
-                for dotted, value in over.items() if part.engines is None else ():
-                    _set(doc, dotted, value)
+            for over, doc in part.configs():
                 doc["name"] = f"{self.name}_{i}"
                 where = f"{self.path}{f' part {part.name}' if part.name else ''} point {i} {over}"
                 try:
