@@ -238,5 +238,5 @@ def seed_spread(records: list[dict]) -> dict | None:
     if not ranges:
         return None
     return {"points": len(ranges), "seeds": max(seeds), "min_seeds": min(seeds),
-            "median_range": round(float(np.median(ranges)), 4), "max_range": round(max(ranges), 4), "mean_abs_dev": round(float(np.mean(devs)), 4),
-            "seed_to_seed_smape": round(smape(*zip(*pairs)), 4)}
+            "median_range": round(float(np.median(ranges)), 4), "max_range": round(max(ranges), 4),
+            "mean_abs_dev": round(float(np.mean(devs)), 4), "seed_to_seed_smape": round(smape(*zip(*pairs)), 4)}

@@ -125,7 +125,7 @@ def format_estimate(r: dict) -> str:
     if "dsp" in p:
         rows.append(["MULT18X18D", f"{p['dsp']:.0f}", *error("dsp"), *seen("dsp", "{:.0f}"), "-"])
     if "bram" in p:
-        rows.append(["DP16KD", f"{p['bram']:.0f}", *(["-"] if held else []), *seen("bram", "{:.0f}"), "-"])
+        rows.append(["DP16KD", f"{p['bram']:.0f}", *error("bram"), *seen("bram", "{:.0f}"), "-"])
     if "fmax_mhz" in p:
         rows.append(["Fmax MHz (nextpnr OOC)", f"{p['fmax_mhz']:.1f}", *error("fmax_mhz"), *seen("fmax_mhz", "{:.1f}"),
                      "-"])

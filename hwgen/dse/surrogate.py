@@ -535,7 +535,7 @@ def fit(records: list[dict], *, seed: int = 0, flow: str = "abc9") -> dict:
     """Fit every target on the records of one LUT-mapping ``flow``; the JSON-ready surrogate document."""
     data = samples(records, flow=flow)
     doc = {"format": FORMAT, "features": FEATURES, "gbm": GBM, "seed": seed, "targets": {},
-           "trained_on": {"points": len(data), **({"flow": flow} if flow != "abc9" else {})}}
+           "trained_on": {"points": len(data), "flow": flow}}
     for target in TARGETS:          # an upstream target (STACKED) comes before the one reading it
         model, n = _fit_target(target, data, seed, doc["targets"].get(STACKED.get(target)))
         if model is not None:
