@@ -198,6 +198,9 @@ def _cmd_sweep(args) -> int:
     if args.dirs:
         raise SystemExit(f"hwgen sweep {args.file}: unexpected {args.dirs[0]!r} (hwgen sweep SWEEP.yaml | "
                          "report DIR... | fit DIR...)")
+    if args.flow != "abc9":             # a sweep's flow is its ecp5 step's setting
+        raise SystemExit(f"hwgen sweep {args.file}: --flow is for fit; a sweep maps LUTs as its ecp5 step says "
+                         "(steps: [{ecp5: {flow: abc9_area}}])")
     from .dse.sweep import sweep
     r = sweep(Path(args.file), Path(args.output) if args.output else None, scheduler=args.scheduler,
               workers=args.workers, retry_failed=args.retry_failed, log=print)

@@ -118,6 +118,8 @@ def test_a_sweep_whose_every_point_failed_exits_non_zero(tmp_path, capsys):
     path = write(tmp_path, "fail", f"axes:\n  array.rows: [2, 3]\nsteps: [{cmd('import sys; sys.exit(2)')}]\n")
     assert main(["sweep", str(path), "-o", str(tmp_path / "out"), "--workers", "1"]) == 1
     assert "every point that ran failed" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--flow is for fit; a sweep maps LUTs as its ecp5 step says"):
+        main(["sweep", str(path), "--flow", "abc9_area"])       # not silently ignored
 
 
 def test_resume_after_the_sweep_itself_is_killed(tmp_path):
