@@ -192,13 +192,14 @@ def _cmd_sweep(args) -> int:
                   f"report: {r['markdown']}")
             return 0
         from .dse.accuracy import fit_dir
-        r = fit_dir(dirs, Path(args.output) if args.output else None, flow=args.flow)
+        from .fpga.ooc import DEFAULT_FLOW
+        r = fit_dir(dirs, Path(args.output) if args.output else None, flow=args.flow or DEFAULT_FLOW)
         print(f"{r['table']}\nsurrogate: {r['path']} ({r['points']} points)")
         return 0
     if args.dirs:
         raise SystemExit(f"hwgen sweep {args.file}: unexpected {args.dirs[0]!r} (hwgen sweep SWEEP.yaml | "
                          "report DIR... | fit DIR...)")
-    if args.flow != "abc9":             # a sweep's flow is its ecp5 step's setting
+    if args.flow is not None:           # a sweep's flow is its ecp5 step's setting
         raise SystemExit(f"hwgen sweep {args.file}: --flow is for fit; a sweep maps LUTs as its ecp5 step says "
                          "(steps: [{ecp5: {flow: abc9_area}}])")
     from .dse.sweep import sweep
@@ -359,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     ll.set_defaults(func=_cmd_run_llm)
 
     from .fpga.boards import BOARDS, CAPACITY
-    from .fpga.ooc import FLOWS
+    from .fpga.ooc import DEFAULT_FLOW, FLOWS
     im = sub.add_parser("import", help="read an ONNX/QONNX network through hls4ml and write it lowered to "
                         "accelerator work (model.json, weights.npz)", formatter_class=fmt)
     im.add_argument("model", metavar="MODEL.onnx")
@@ -380,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "a LocalCluster on this machine")
     sw.add_argument("--workers", type=_int_range(1, 256), default=2, help="LocalCluster worker processes")
     sw.add_argument("--retry-failed", action="store_true", help="run failed and timed-out points again")
-    sw.add_argument("--flow", choices=FLOWS, default="abc9", help="fit: learn the records of this ECP5 LUT mapping "
+    sw.add_argument("--flow", choices=FLOWS, help="fit: learn the records of this ECP5 LUT mapping "
                     "(default: yosys' own, abc9)")
     sw.set_defaults(func=_cmd_sweep)
     es = sub.add_parser("estimate", help="an engine's ECP5 resources and Fmax from the surrogate (milliseconds), "
@@ -403,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--device", default="ecp5-85k", metavar="DEVICE",
                     help=f"device for --ooc: {', '.join(k for k, c in CAPACITY.items() if c.family == 'ecp5')}")
     sy.add_argument("--nodsp", action="store_true", help="--ooc: multipliers in LUTs, not DSPs")
-    sy.add_argument("--flow", choices=FLOWS, default="abc9",
+    sy.add_argument("--flow", choices=FLOWS, default=DEFAULT_FLOW,
                     help="ECP5 LUT mapping: abc9 (yosys' default, for the least delay), abc9_area (for area: fewer "
                          "LUT4s, same or lower Fmax; docs/sweep.md) or abc (classic ABC)")
     sy.add_argument("--seed", type=_int_range(0), default=1, help="placement seed (and the netlist check's operand seed)")

@@ -22,7 +22,7 @@ import yaml
 from .config import ArrayConfig, HwgenConfig, PEConfig
 from .dse.spec import Part, Sweep, _step
 from .dse.sweep import run_sweep
-from .fpga.ooc import YosysAssertion
+from .fpga.ooc import DEFAULT_FLOW, YosysAssertion
 from .report import table
 from .tools import ToolError
 
@@ -101,7 +101,7 @@ def _sweep(engs: list[Engine], ecp5: bool, flow: str) -> Sweep:
     return Sweep(f"tpe_{engs[0].family}_{engs[0].size}", Path("tpe"), parts, steps, timeout_s=4 * 3600)
 
 
-def measure_engines(engs: list[Engine], workdir: Path, *, ecp5: bool = True, flow: str = "abc9", log=print,
+def measure_engines(engs: list[Engine], workdir: Path, *, ecp5: bool = True, flow: str = DEFAULT_FLOW, log=print,
                     workers: int = 2, scheduler: str | None = None) -> list[dict]:
     """All numbers for each engine, measured as points of one sweep on Dask (:mod:`hwgen.dse`):
     each in its own process, kept in ``workdir/<sweep>/points`` under its config, tools and

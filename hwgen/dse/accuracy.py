@@ -12,21 +12,23 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ARITHS, KINDS
+from ..fpga.ooc import DEFAULT_FLOW
 from .surrogate import (FEATURES, SCALED, STACKED, TARGETS, Surrogate, SurrogateError, _choice, _fit_base, _fit_target,
                         _group, _scale, _type_key, fit, r2, samples, smape)
 
 __all__ = ["evaluate", "fit_dir", "type_spread", "shape_roughness", "seed_spread"]
 
 
-def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds: int = 5, flow: str = "abc9") -> dict:
+def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds: int = 5, flow: str = DEFAULT_FLOW,
+             data: list[tuple[dict, dict]] | None = None) -> dict:
     """Held-out accuracy per target: a seeded 80/20 random split; trained on arrays of at most
     ``small_units`` MAC units, tested on the larger ones; and ``folds``-fold cross-validation,
     every point predicted once by a model that did not see it (the split to read for Fmax,
     whose placed points are few). R² and sMAPE on the raw values (LUT4s, flip-flops, MHz),
     plus the median and 90th-percentile absolute % error, and the sMAPE apart for test engines
     whose PE type the training points measured at another size (``seen_type``) and the rest
-    (``new_type``)."""
-    data = samples(records, flow=flow)
+    (``new_type``). ``data``: the records' :func:`~.surrogate.samples`, if already read."""
+    data = samples(records, flow=flow) if data is None else data
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(data))
     cut = int(0.8 * len(data))
@@ -78,7 +80,7 @@ def evaluate(records: list[dict], *, seed: int = 0, small_units: int = 16, folds
     return out
 
 
-def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, flow: str = "abc9", log=print) -> dict:
+def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, flow: str = DEFAULT_FLOW, log=print) -> dict:
     """``hwgen sweep fit DIR...``: fit on every record in each ``DIR/points`` (of one LUT-mapping
     ``flow``), measure held-out accuracy, write the surrogate (``DIR/surrogate.json`` of the
     first unless ``output``) and ``surrogate_accuracy.json`` beside it."""
@@ -93,8 +95,8 @@ def fit_dir(dirs, output: Path | None = None, *, seed: int = 0, flow: str = "abc
                              "surrogate needs at least 20 (run a sweep with the ecp5 step first, or fit another --flow)")
     log(f"fitting on {len(data)} synthesized points of {', '.join(map(str, dirs))} "
         f"({sum(f['dsp'] for f, _ in data)} with DSPs)")
-    acc = evaluate(recs, seed=seed, flow=flow)
-    doc = fit(recs, seed=seed, flow=flow)
+    acc = evaluate(recs, seed=seed, flow=flow, data=data)
+    doc = fit(recs, seed=seed, flow=flow, data=data)
     doc["trained_on"].update(dsp_points=sum(f["dsp"] for f, _ in data),
                              placed_dsp_points=sum(bool(f["dsp"] and m.get(TARGETS["fmax_mhz"])) for f, m in data),
                              max_units=max(f["units"] for f, _ in data),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from ..config import HwgenConfig
+from ..fpga.ooc import DEFAULT_FLOW
 from ..report import table
 from .surrogate import Surrogate, SurrogateError, default_path
 
@@ -109,7 +110,7 @@ def _board_fit(cfg: HwgenConfig, sur: Surrogate, board: str) -> dict:
 def format_estimate(r: dict) -> str:
     p, c, got = r["surrogate"], r["calibrated"], r.get("measured")
     flow = "multipliers in DSPs" if r["dsp"] else "multipliers in LUTs (synth_ecp5 -nodsp)"
-    if r["trained_on"].get("flow", "abc9") != "abc9":
+    if r["trained_on"].get("flow", DEFAULT_FLOW) != DEFAULT_FLOW:
         flow += f", LUTs mapped by {r['trained_on']['flow']}"
     held = r.get("held_out") or {}
 

@@ -60,11 +60,11 @@ def run_steps(task: dict, result: Path | None = None) -> dict:
                            run_model_error=round(model["run_cycles"] / rtl["run_cycles"] - 1, 5),
                            run_bit_exact=rtl["ok"] and model["ok"], run_utilization=round(rtl["utilization"], 4))
         elif isinstance(step, dict) and "ecp5" in step:
-            from ..fpga.ooc import DoesNotFit, ecp5_ooc
+            from ..fpga.ooc import DEFAULT_FLOW, DoesNotFit, ecp5_ooc
             o = step["ecp5"]
             try:
                 r = ecp5_ooc(gen.verilog, cfg.name, work / "ecp5", dsp=o["dsp"], seeds=o["seeds"], place=o["place"],
-                             freq_mhz=o["freq_mhz"], device=o["device"], flow=o.get("flow", "abc9"))
+                             freq_mhz=o["freq_mhz"], device=o["device"], flow=o.get("flow", DEFAULT_FLOW))
                 metrics.update({f"ecp5_{k}": v for k, v in r.items()
                                 if isinstance(v, (int, float, bool, dict)) or v is None})
                 if r.get("fmax_by_seed"):

@@ -44,13 +44,13 @@ from pathlib import Path
 import yaml
 
 from ..config import ConfigError, HwgenConfig, loads
-from ..fpga.ooc import FLOWS
+from ..fpga.ooc import DEFAULT_FLOW, FLOWS
 
 __all__ = ["SweepError", "Sweep", "Part", "Point", "load_sweep", "STEPS", "ECP5_DEFAULTS", "step_name"]
 
 STEPS = ("generate", "generic", "cycles", "run", "ecp5")
 #: the ``ecp5`` step's settings and their defaults (the board builds' flow: multipliers in DSPs)
-ECP5_DEFAULTS = {"dsp": True, "place": True, "seeds": [1], "freq_mhz": 200, "device": "85k", "flow": "abc9"}
+ECP5_DEFAULTS = {"dsp": True, "place": True, "seeds": [1], "freq_mhz": 200, "device": "85k", "flow": DEFAULT_FLOW}
 
 
 class SweepError(ValueError):
@@ -277,7 +277,7 @@ def _step(path: Path, s):
                              f"delay; abc9_area: mapped for area; abc: classic ABC); got {full['flow']!r}")
         if full["device"] not in ("12k", "25k", "45k", "85k"):
             raise SweepError(f"{path}: steps: ecp5: device: one of 12k, 25k, 45k, 85k; got {full['device']!r}")
-        if full["flow"] == "abc9":     # the default stays out of the record's key (records made before it)
+        if full["flow"] == DEFAULT_FLOW:     # the default stays out of the record's key (records made before it)
             del full["flow"]
         return {"ecp5": full}
     if s in STEPS or (isinstance(s, dict) and isinstance(s.get("command"), list) and s["command"]):

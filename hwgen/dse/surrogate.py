@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ARITHS, DATAFLOWS, KINDS, HwgenConfig
+from ..fpga.ooc import DEFAULT_FLOW
 
 __all__ = ["SurrogateError", "structure", "features", "FEATURES", "TARGETS", "Surrogate", "fit",
            "load", "default_path", "smape", "r2"]
@@ -408,7 +409,7 @@ def r2(y, p) -> float:
     return 1.0 - float(((y - p) ** 2).sum()) / ss if ss > 0 else float("nan")
 
 
-def samples(records: list[dict], *, flow: str = "abc9") -> list[tuple[dict, dict]]:
+def samples(records: list[dict], *, flow: str = DEFAULT_FLOW) -> list[tuple[dict, dict]]:
     """(features, metrics) of every engine with synthesized resources, once: an engine that
     several sweeps synthesized (and placed) is one sample, so a held-out point never has its
     twin in the training set. Its Fmax is the one placed with the most nextpnr seeds. Only the
@@ -420,7 +421,7 @@ def samples(records: list[dict], *, flow: str = "abc9") -> list[tuple[dict, dict
     for r in records:
         m = r.get("metrics", {})
         if ("ecp5_lut4_equiv" not in m or not r.get("config_yaml") or m.get("ecp5_fits") is False
-                or _ecp5_setting(r, "flow", "abc9") != flow):
+                or _ecp5_setting(r, "flow", DEFAULT_FLOW) != flow):
             continue
         cfg = loads(r["config_yaml"], source=f"record {r['key']}")
         dsp = bool(m.get("ecp5_dsp", _ecp5_setting(r, "dsp", True)))
@@ -538,9 +539,10 @@ def _fit_once(target: str, rows: list[tuple[dict, float]], seed: int) -> dict:
     return {**_trees(model), "base": base, "tree_groups": None, "features": names}
 
 
-def fit(records: list[dict], *, seed: int = 0, flow: str = "abc9") -> dict:
-    """Fit every target on the records of one LUT-mapping ``flow``; the JSON-ready surrogate document."""
-    data = samples(records, flow=flow)
+def fit(records: list[dict], *, seed: int = 0, flow: str = DEFAULT_FLOW, data: list[tuple[dict, dict]] | None = None) -> dict:
+    """Fit every target on the records of one LUT-mapping ``flow`` (their :func:`samples`, if
+    ``data`` has them already); the JSON-ready surrogate document."""
+    data = samples(records, flow=flow) if data is None else data
     doc = {"format": FORMAT, "features": FEATURES, "gbm": GBM, "seed": seed, "targets": {},
            "trained_on": {"points": len(data), "flow": flow}}
     for target in TARGETS:          # an upstream target (STACKED) comes before the one reading it

@@ -24,6 +24,7 @@ from ..soc.protocol import Mem
 from ..tools import ToolError, run_tool, yosys_command
 from .boards import Board
 from .fit import dsp_plan, dsp_target
+from .ooc import DEFAULT_FLOW
 from .synth import prepare_dir, yosys_script
 
 __all__ = ["check_netlist", "cell_models", "synth_netlist"]
@@ -113,7 +114,7 @@ def mult18x18d_model() -> str:
         "endmodule", ""])
 
 
-def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, *, flow: str = "abc9", log=print) -> tuple[str, Path]:
+def synth_netlist(cfg: HwgenConfig, b: Board, out: Path, *, flow: str = DEFAULT_FLOW, log=print) -> tuple[str, Path]:
     """Map ``cfg``'s UART accelerator top to ``b``'s cells (the ECP5's LUTs by ``flow``, as the
     board build did); returns (top, netlist path)."""
     from amaranth.back import rtlil
@@ -213,7 +214,7 @@ def check_netlist(cfg: HwgenConfig, b: Board, out: Path, *, seed: int | None = N
     mhz = built["clock"]["requested_mhz"] if built else b.sync_hz / 1e6
     bcfg = board_config(cfg, pll_for(b, mhz * 1e6))
     log(f"[netlist check] {cfg.name} for {b.name}: mapped netlist + {b.family} cell models in Verilator")
-    top, netlist = synth_netlist(bcfg, b, out / "netlist", flow=built.get("flow", "abc9"), log=log)
+    top, netlist = synth_netlist(bcfg, b, out / "netlist", flow=built.get("flow", DEFAULT_FLOW), log=log)
     cells = cell_models(b.family)
     used = set(re.findall(r"^\s+([A-Za-z0-9_]+) (?:#\(|\\)", netlist.read_text(), re.M))
     missing = sorted(used & set(UNMODELLED[b.family]))

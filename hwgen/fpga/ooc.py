@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..tools import ToolError, nextpnr_ecp5_command, run_tool, yosys_command
 
-__all__ = ["generic_stats", "synth_ecp5", "ecp5_ooc", "place_ooc", "over_capacity", "FLOWS", "AREA_DELAY_PS",
+__all__ = ["generic_stats", "synth_ecp5", "ecp5_ooc", "place_ooc", "over_capacity", "FLOWS", "DEFAULT_FLOW", "AREA_DELAY_PS",
            "ecp5_synth_steps", "YosysAssertion", "DoesNotFit"]
 
 
@@ -63,6 +63,8 @@ def generic_stats(verilog: Path, top: str, workdir: Path) -> dict:
 #: design's longest, so a LUT-heavy PE (carry-save, compressor tree) costs LUT4s that depend on
 #: the deepest path elsewhere: bench/area_flow.py measures both flows side by side.
 FLOWS = ("abc9", "abc9_area", "abc")
+#: what synth_ecp5 runs unless told otherwise, and what the dataset and the packaged surrogate learn
+DEFAULT_FLOW = FLOWS[0]
 #: ``abc9 -D``: the delay target (ps) of the ``abc9_area`` flow, 100 ns
 AREA_DELAY_PS = 100_000
 
@@ -79,7 +81,7 @@ class DoesNotFit(ToolError):
         self.used = used
 
 
-def ecp5_synth_steps(top: str, *, dsp: bool = True, flow: str = "abc9", widelut: bool = True) -> list[str]:
+def ecp5_synth_steps(top: str, *, dsp: bool = True, flow: str = DEFAULT_FLOW, widelut: bool = True) -> list[str]:
     """The yosys commands of ``synth_ecp5`` with the LUT-mapping ``flow`` (:data:`FLOWS`): the
     other flows replace its ``map_luts`` step (latch map, ``abc9 -W 300``, clean). Out-of-context
     runs (:func:`synth_ecp5`) and ECP5 board builds (:func:`hwgen.fpga.synth.yosys_script`) both
@@ -87,7 +89,7 @@ def ecp5_synth_steps(top: str, *, dsp: bool = True, flow: str = "abc9", widelut:
     if flow not in FLOWS:
         raise ValueError(f"flow must be one of {FLOWS}, got {flow!r}")
     opts = ("" if dsp else " -nodsp") + ("" if widelut else " -nowidelut")
-    if flow == "abc9":
+    if flow == DEFAULT_FLOW:
         return [f"synth_ecp5{opts} -top {top}"]
     lut_map = {"abc9_area": ["techmap -map +/lattice/latches_map.v",
                              f"abc9 -W 300{'' if widelut else ' -maxlut 4'} -D {AREA_DELAY_PS}"],
@@ -96,7 +98,7 @@ def ecp5_synth_steps(top: str, *, dsp: bool = True, flow: str = "abc9", widelut:
             f"synth_ecp5{opts} -top {top} -run map_cells:"]
 
 
-def synth_ecp5(verilog: Path, top: str, workdir: Path, *, dsp: bool = True, flow: str = "abc9",
+def synth_ecp5(verilog: Path, top: str, workdir: Path, *, dsp: bool = True, flow: str = DEFAULT_FLOW,
                widelut: bool = True) -> dict:
     """``synth_ecp5`` alone: writes the netlist ``<top>.json`` (for :func:`place_ooc`) and
     ``ecp5_stat.json`` in ``workdir``; returns the cell counts by type (``LUT4``, ``CCU2C``,
@@ -124,7 +126,7 @@ def synth_ecp5(verilog: Path, top: str, workdir: Path, *, dsp: bool = True, flow
 
 
 def ecp5_ooc(verilog: Path, top: str, workdir: Path, *, device: str = "85k", freq_mhz: float = 200,
-             seed: int = 1, dsp: bool = True, flow: str = "abc9", widelut: bool = True,
+             seed: int = 1, dsp: bool = True, flow: str = DEFAULT_FLOW, widelut: bool = True,
              seeds: tuple[int, ...] | list[int] | None = None, place: bool = True) -> dict:
     """:func:`synth_ecp5` then out-of-context ``nextpnr-ecp5`` (:func:`place_ooc`):
     resources and achieved Fmax. With ``seeds`` the one netlist is placed once per seed

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..report import table
+from .ooc import DEFAULT_FLOW
 
 __all__ = ["format_board", "format_ooc", "resource_rows"]
 
@@ -23,7 +24,7 @@ def resource_rows(report: dict) -> list[list]:
 
 def format_board(r: dict) -> str:
     clk, cp, sec = r["clock"], r.get("critical_path", {}), r["seconds"]
-    flow = f" (LUTs mapped by {r['flow']})" if r.get("flow", "abc9") != "abc9" else ""
+    flow = f" (LUTs mapped by {r['flow']})" if r.get("flow", DEFAULT_FLOW) != DEFAULT_FLOW else ""
     head = (f"{r['config']} on {r['title']}: {r['array']}{flow}\n"
             f"clock {clk['requested_mhz']:.2f} MHz requested (PLL from {clk['oscillator_mhz']:g} MHz), "
             f"{clk['achieved_mhz']} MHz achievable: timing {'met' if r['timing_met'] else 'NOT met'}; "

@@ -24,7 +24,7 @@ from ..pe.mul import SB_MAC16_PARAMS, sb_mac16_param_width
 from ..tools import ToolError, nextpnr_command, packer_command, run_tool, yosys_command
 from .boards import CAPACITY, Board
 from .fit import check_cells, check_estimate, dsp_target, used_from_cells
-from .ooc import FLOWS, DoesNotFit, _stat, ecp5_ooc, ecp5_synth_steps, over_capacity
+from .ooc import DEFAULT_FLOW, FLOWS, DoesNotFit, _stat, ecp5_ooc, ecp5_synth_steps, over_capacity
 
 __all__ = ["synth_board", "synth_ooc", "TimingNotMet", "BUILD_MARK", "prepare_dir", "TOP", "yosys_script"]
 
@@ -89,7 +89,7 @@ def _synth_ice40(dsp: str, top: str, speed: str) -> list[str]:
 
 
 def yosys_script(family: str, engine_dsp: bool, any_dsp: bool, *, top: str = TOP, engine: str = f"{TOP}.accel.engine",
-                 netlist: str = f"{TOP}_netlist.v", speed: str = "", flow: str = "abc9") -> str:
+                 netlist: str = f"{TOP}_netlist.v", speed: str = "", flow: str = DEFAULT_FLOW) -> str:
     """The synthesis script of a board build (also used for the netlist check's top); ``flow``
     is the ECP5's LUT mapping (:data:`~hwgen.fpga.ooc.FLOWS`)."""
     check_flow(family, flow)
@@ -132,7 +132,7 @@ def check_flow(family: str, flow: str):
     """``--flow`` chooses the ECP5's LUT mapping; the iCE40 build has its own (:func:`_synth_ice40`)."""
     if flow not in FLOWS:
         raise ToolError(f"--flow: one of {', '.join(FLOWS)}; got {flow!r}")
-    if family != "ecp5" and flow != "abc9":
+    if family != "ecp5" and flow != DEFAULT_FLOW:
         raise ToolError(f"--flow {flow}: the LUT-mapping flows are the ECP5's; an {family} build maps its LUTs "
                         "its own way (abc9 with the iCE40's routing delay)")
 
@@ -194,7 +194,7 @@ def seed_sweep(place, seeds, target_mhz: float, keep: list[Path], log=print) -> 
 
 
 def synth_board(cfg: HwgenConfig, source: Path | None, b: Board, out: Path, *, freq_mhz: float | None = None,
-                seed: int = 1, seeds: int = 1, allow_timing_fail: bool = False, flow: str = "abc9", log=print) -> dict:
+                seed: int = 1, seeds: int = 1, allow_timing_fail: bool = False, flow: str = DEFAULT_FLOW, log=print) -> dict:
     """Build a bitstream of ``cfg``'s accelerator for board ``b`` in ``out``; returns the report.
     ``seeds > 1``: nextpnr tries seeds ``seed, seed + 1, …`` until one meets the clock
     (:func:`seed_sweep`); the report lists every try. ``flow``: the ECP5's LUT mapping
@@ -325,7 +325,7 @@ def check_ooc_device(device: str):
 
 
 def synth_ooc(cfg: HwgenConfig, verilog: Path | None, device: str, out: Path, *, freq_mhz: float = 200,
-              dsp: bool = True, seed: int = 1, flow: str = "abc9", log=print) -> dict:
+              dsp: bool = True, seed: int = 1, flow: str = DEFAULT_FLOW, log=print) -> dict:
     """The bare engine (``<name>.v``) out of context on an ECP5: resources and Fmax.
 
     With ``dsp`` the engine is elaborated again for ECP5 DSPs (``pe.pipeline >= 2``
