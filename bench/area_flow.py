@@ -16,7 +16,8 @@ This script reads the sweeps that ran the same engines in both flows and compare
 * the six engines placed by ``area_flow_place.yaml`` and ``area_flow_place_abc9.yaml`` with three
   nextpnr seeds each: Fmax per seed in each flow (what mapping for area costs in speed);
 * every engine synthesized in both flows (``bench/sweeps/dataset_area.yaml`` resynthesizes the
-  dataset's, as far as it has run): the ratio per family and arithmetic.
+  dataset's, as far as it has run): the ratio per family and arithmetic, and the surrogate's
+  held-out accuracy on those engines in each flow (a few minutes on 2 cores).
 
     python bench/area_flow.py        # writes bench/results/area_flow.json and prints the tables
 
@@ -37,6 +38,7 @@ from hwgen.config import loads                              # noqa: E402
 from hwgen.dse import accuracy as A                          # noqa: E402
 from hwgen.dse import surrogate as S                         # noqa: E402
 from hwgen.dse.report import load_records                    # noqa: E402
+from hwgen.fpga.ooc import DEFAULT_FLOW                      # noqa: E402
 from hwgen.report import table                               # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -111,11 +113,29 @@ def by_family(area: dict, delay: dict) -> tuple[dict, str]:
     return out, text
 
 
+def held_out(area: dict, delay: dict) -> tuple[dict, str]:
+    """The surrogate's held-out accuracy (:func:`hwgen.dse.accuracy.evaluate`: random split,
+    small -> large, 5-fold CV) on the engines synthesized in both flows, fitted and tested on each
+    flow's counts apart: how much of the LUT4 error is the least-delay mapping's roughness."""
+    both = sorted(k for k in area if k in delay)
+    out, rows = {"engines": len(both)}, []
+    for flow, src in (("least delay (abc9)", delay), ("for area (abc9_area)", area)):
+        acc = A.evaluate([], data=[src[k][:2] for k in both])
+        out[flow] = {split: {t: res[t] for t in ("lut4_equiv", "ff") if t in res} for split, res in acc.items()}
+        for split, res in out[flow].items():
+            for t, q in res.items():
+                by = ", ".join(f"{a} {v['smape']:.1%}" for a, v in q["by_arith"].items())
+                rows.append([flow, split, t, q["n"], f"{q['r2']:.4f}", f"{q['smape']:.2%}", f"{q['median_abs_err']:.2%}", by])
+    text = table(["LUT mapping", "split", "target", "test points", "R²", "sMAPE", "median |err|", "sMAPE by arithmetic"],
+                 rows, align="lllrrrrl")
+    return out, text
+
+
 def placed(area_recs: list[dict], delay_recs: list[dict]) -> tuple[list[dict], str]:
     def seeds(recs, flow):
         return {r.get("part"): (r["metrics"], r) for r in recs if r.get("status") == "ok"
-                and S._ecp5_setting(r, "flow", "abc9") == flow and r["metrics"].get("ecp5_fmax_by_seed")}
-    a, d = seeds(area_recs, "abc9_area"), seeds(delay_recs, "abc9")
+                and S._ecp5_setting(r, "flow", DEFAULT_FLOW) == flow and r["metrics"].get("ecp5_fmax_by_seed")}
+    a, d = seeds(area_recs, "abc9_area"), seeds(delay_recs, DEFAULT_FLOW)
     rows = []
     for part in sorted(set(a) & set(d)):
         ma, md = a[part][0], d[part][0]
@@ -137,19 +157,22 @@ def main() -> int:
     area_recs = load_records([RESULTS / "area_flow", RESULTS / "area_flow_place", RESULTS / "dataset_area"])
     delay_dirs = sorted(RESULTS.glob("dse_*")) + [RESULTS / "area_flow_place_abc9"]
     delay_recs = load_records(delay_dirs)
-    area, delay = _by_engine(area_recs, "abc9_area"), _by_engine(delay_recs, "abc9")
+    area, delay = _by_engine(area_recs, "abc9_area"), _by_engine(delay_recs, DEFAULT_FLOW)
     fam, fam_text = families(area, delay)
     grd, grid_text = grid(area, delay)
     fams, fams_text = by_family(area, delay)
+    acc, acc_text = held_out(area, delay)
     plc, plc_text = placed(load_records(RESULTS / "area_flow_place"), load_records(RESULTS / "area_flow_place_abc9"))
     text = "\n\n".join(["One engine per family and arithmetic (LUT flow, synth_ecp5 -nodsp):", fam_text,
                         "The shape grid (bench/sweeps/shape_grid.yaml):", grid_text,
                         "Placed (nextpnr-ecp5 --85k out of context, three seeds):", plc_text,
                         "Every engine synthesized in both flows (area_flow, dataset_area), LUT4-equivalents:",
-                        fams_text])
+                        fams_text,
+                        f"The surrogate on the {acc['engines']} engines synthesized in both flows, held out, each flow's "
+                        "counts fitted and tested apart:", acc_text])
     print(text)
     (RESULTS / "area_flow.json").write_text(json.dumps(
-        {"families": fam, "shape_grid": grd, "placed": plc, "by_family": fams, "table": text}, indent=1) + "\n")
+        {"families": fam, "shape_grid": grd, "placed": plc, "by_family": fams, "held_out": acc, "table": text}, indent=1) + "\n")
     print(f"\nwrote {RESULTS / 'area_flow.json'}")
     return 0
 
