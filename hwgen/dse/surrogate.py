@@ -258,6 +258,11 @@ def _stack(target: str, rows: list[tuple[dict, float]], upstream: dict) -> list[
     return [({**f, STACK_KEY: sur.predict_features(f)[STACKED[target]]}, y) for f, y in rows]
 
 
+#: the one-hot features of an engine's family (kind, systolic dataflow) and its PE's arithmetic
+_FAMILY_ONEHOT = [k for k in FEATURES if k.startswith(("kind_", "flow_"))]
+_ARITH_ONEHOT = [k for k in FEATURES if k.startswith("arith_")]
+
+
 def _fmax_terms(f: dict) -> list[float]:
     """What an engine's critical path grows with, for the log-linear Fmax base: the family and
     arithmetic, pipelining, the multiplier's and accumulator's widths, the array's size (the
@@ -268,8 +273,8 @@ def _fmax_terms(f: dict) -> list[float]:
     product spans its depth). Measured, 5-fold CV Fmax sMAPE on 233 placed engines, two fold
     assignments: 6.85 -> 6.40 % and 6.74 -> 6.23 %; adding the per-family slopes on the
     operand and accumulator widths as well made it worse (6.5-6.6 %)."""
-    family = [float(f[k]) for k in FEATURES if k.startswith(("kind_", "flow_"))]
-    onehot = family + [float(f[k]) for k in FEATURES if k.startswith("arith_")]
+    family = [float(f[k]) for k in _FAMILY_ONEHOT]
+    onehot = family + [float(f[k]) for k in _ARITH_ONEHOT]
     shape = [math.log2(f["rows"]), math.log2(f["cols"]), math.log2(f["depth"])]
     return onehot + [f["pipeline"], math.log2(f["a_bits"] * f["w_bits"]), f["acc"] / 32, math.log2(f["pes"]),
                      math.log2(f["depth"]), f["drain_shift"], f["table_full"], f["a_signed"] + f["w_signed"],
